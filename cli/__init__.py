@@ -1,0 +1,1 @@
+"""The ``signgen`` command: argument handling and progress, nothing else."""

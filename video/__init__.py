@@ -1,0 +1,1 @@
+"""Video: reading, writing, side-by-side layouts, and the metrics."""
