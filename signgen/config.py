@@ -1,0 +1,349 @@
+"""Frame-model configuration: YAML files validated into typed dataclasses.
+
+As in CFLD, one defaults file (``configs/frame-defaults.yaml``) holds every field and a
+model/training variant is a small file that names it as its base and overrides a few
+fields::
+
+    base: frame-defaults.yaml        # resolved relative to this file
+    model:
+      resolution: [64, 52]
+      unet: {block_out_channels: [32, 64, 64]}
+
+Nested mappings merge key by key; lists and scalars replace. Command-line overrides
+(``--set model.unet.layers_per_block=1``) are applied last, their values parsed as YAML.
+Unknown keys, missing keys and wrongly typed values are user errors (SigngenError), so a
+typo in a config never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from signgen.errors import SigngenError
+
+BASE_KEY = "base"
+# diffusers.optimization.get_scheduler names that need no extra arguments.
+LR_SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
+
+
+@dataclass
+class EncoderConfig:
+    """A ViT trained from scratch (``backbone: vit``) or a CLIP vision tower loaded from
+    local weights (``backbone: clip`` with ``clip_path``); the ViT fields are then unused."""
+
+    backbone: str
+    clip_path: str | None
+    patch_size: int
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+
+    def __post_init__(self):
+        if self.backbone not in ("vit", "clip"):
+            raise SigngenError(f"encoder backbone must be 'vit' or 'clip', not {self.backbone!r}")
+        if self.backbone == "clip" and not self.clip_path:
+            raise SigngenError("encoder backbone 'clip' needs clip_path (a local folder with CLIP weights)")
+        if self.hidden_size % self.num_heads:
+            raise SigngenError(f"encoder hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
+
+
+@dataclass
+class FusionConfig:
+    embed_dim: int
+    hidden_dim: int
+    dropout: float
+    temperature_init: float
+
+
+@dataclass
+class UNetConfig:
+    """Fields passed through to diffusers ``UNet2DConditionModel`` under the same names."""
+
+    block_out_channels: list[int]
+    down_block_types: list[str]
+    up_block_types: list[str]
+    mid_block_type: str
+    layers_per_block: int
+    attention_head_dim: int
+    cross_attention_dim: int
+    norm_num_groups: int
+    transformer_layers_per_block: int
+
+    def __post_init__(self):
+        n = len(self.block_out_channels)
+        if len(self.down_block_types) != n or len(self.up_block_types) != n:
+            raise SigngenError(
+                f"unet: block_out_channels, down_block_types and up_block_types need the same length "
+                f"(got {n}, {len(self.down_block_types)}, {len(self.up_block_types)})"
+            )
+        bad = [c for c in self.block_out_channels if c % self.norm_num_groups]
+        if bad:
+            raise SigngenError(f"unet: block_out_channels {bad} are not divisible by norm_num_groups {self.norm_num_groups}")
+
+
+@dataclass
+class LatentConfig:
+    """``vae_path: null`` denoises pixels; a local diffusers AutoencoderKL folder switches
+    the denoiser to that VAE's latent space."""
+
+    vae_path: str | None
+
+
+@dataclass
+class NoiseConfig:
+    num_train_timesteps: int
+    beta_schedule: str
+    prediction_type: str
+
+    def __post_init__(self):
+        if self.prediction_type not in ("epsilon", "v_prediction"):
+            raise SigngenError(f"noise prediction_type must be 'epsilon' or 'v_prediction', not {self.prediction_type!r}")
+
+
+@dataclass
+class ModelConfig:
+    resolution: list[int]
+    pose_channels: int
+    use_fusion_embedding: bool
+    encoder: EncoderConfig
+    pose_encoder: EncoderConfig
+    fusion: FusionConfig
+    unet: UNetConfig
+    latent: LatentConfig
+    noise: NoiseConfig
+
+    def __post_init__(self):
+        if len(self.resolution) != 2 or min(self.resolution) < 8:
+            raise SigngenError(f"model resolution must be [height, width] of at least 8 px, not {self.resolution}")
+        if self.pose_encoder.backbone != "vit":
+            raise SigngenError("pose_encoder backbone must be 'vit': pose maps are not photographs")
+        factor = 2 ** (len(self.unet.block_out_channels) - 1) * (8 if self.latent.vae_path else 1)
+        for side in self.resolution:
+            if side % factor:
+                raise SigngenError(
+                    f"model resolution {self.resolution} must be divisible by {factor} "
+                    f"({len(self.unet.block_out_channels)} UNet levels{' in latent space' if self.latent.vae_path else ''})"
+                )
+
+    @property
+    def height(self) -> int:
+        return self.resolution[0]
+
+    @property
+    def width(self) -> int:
+        return self.resolution[1]
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    lr_schedule: str
+    warmup_steps: int
+    max_steps: int
+    gradient_accumulation_steps: int
+    max_grad_norm: float
+    mixed_precision: str
+    ema_decay: float
+    checkpoint_every: int
+    checkpoints_keep: int
+    log_every: int
+    num_workers: int
+    seed: int
+
+    def __post_init__(self):
+        if self.mixed_precision not in ("no", "fp16", "bf16"):
+            raise SigngenError(f"mixed_precision must be 'no', 'fp16' or 'bf16', not {self.mixed_precision!r}")
+        for name in ("batch_size", "max_steps", "gradient_accumulation_steps", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise SigngenError(f"training {name} must be at least 1")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise SigngenError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {self.lr_schedule!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise SigngenError(f"ema_decay must be in [0, 1) (0 turns EMA off), not {self.ema_decay}")
+
+
+@dataclass
+class FusionTrainConfig(TrainConfig):
+    source_enhancement: bool
+    eval_every: int
+    eval_batch_size: int
+
+
+@dataclass
+class DiffusionTrainConfig(TrainConfig):
+    """Per example, the conditions are dropped to the guidance modes used at sampling:
+    everything (``uncond_prob``) or pose and fusion embedding (``appearance_only_prob``)."""
+
+    uncond_prob: float
+    appearance_only_prob: float
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.uncond_prob < 0 or self.appearance_only_prob < 0 or self.uncond_prob + self.appearance_only_prob > 1:
+            raise SigngenError("uncond_prob and appearance_only_prob must be non-negative and sum to at most 1")
+
+
+@dataclass
+class SamplingConfig:
+    scheduler: str
+    num_steps: int
+    appearance_scale: float
+    full_scale: float
+    frame_batch_size: int
+
+
+@dataclass
+class FrameConfig:
+    model: ModelConfig
+    train_fusion: FusionTrainConfig
+    train_diffusion: DiffusionTrainConfig
+    sampling: SamplingConfig
+
+
+def load_frame_config(path: str | Path, overrides: Iterable[str] = ()) -> FrameConfig:
+    """Read ``path`` (merged onto its ``base`` file, recursively), apply ``KEY=VALUE``
+    overrides, and validate the result into a FrameConfig."""
+    data = _read_with_bases(Path(path), seen=())
+    for override in overrides:
+        _apply_override(data, override)
+    try:
+        return from_dict(FrameConfig, data)
+    except SigngenError as error:
+        raise SigngenError(f"config {path}: {error}") from None
+
+
+def config_to_dict(config: Any) -> dict:
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type, data: Any, where: str = "") -> Any:
+    """Build dataclass ``cls`` from nested dicts, checking keys and value types; ``where``
+    is the dotted key path of ``data``, used in error messages."""
+    if not isinstance(data, dict):
+        raise SigngenError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise SigngenError(f"unknown key(s) {', '.join(_join(where, k) for k in unknown)}")
+    missing = [n for n in names if n not in data]
+    if missing:
+        raise SigngenError(f"missing key(s) {', '.join(_join(where, k) for k in missing)}")
+    values = {name: _convert(hints[name], data[name], _join(where, name)) for name in names}
+    return cls(**values)
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _convert(option, value, where)
+            except SigngenError as error:
+                errors.append(str(error))
+        raise SigngenError(errors[0] if errors else f"{where}: unexpected value {value!r}")
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, where)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise SigngenError(f"{where}: expected a list, got {value!r}")
+        return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise SigngenError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SigngenError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SigngenError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise SigngenError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {hint!r} at {where}")
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SigngenError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SigngenError(f"cannot read config file {path}: {error}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise SigngenError(f"config file {path} is not valid YAML{at}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SigngenError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def _read_with_bases(path: Path, seen: tuple[Path, ...]) -> dict:
+    resolved = path.resolve()
+    if resolved in seen:
+        raise SigngenError(f"config file {path} names itself as its own base (through {len(seen)} file(s))")
+    data = _read_yaml(path)
+    base = data.pop(BASE_KEY, None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise SigngenError(f"config file {path}: '{BASE_KEY}' must be a file name")
+    merged = _read_with_bases(path.parent / base, seen + (resolved,))
+    _deep_merge(merged, data)
+    return merged
+
+
+def _deep_merge(into: dict, update: dict) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _apply_override(data: dict, override: str) -> None:
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip():
+        raise SigngenError(f"config override must look like KEY=VALUE, not {override!r}")
+    *parents, leaf = key.strip().split(".")
+    node = data
+    for part in parents:
+        if not isinstance(node.get(part), dict):
+            raise SigngenError(f"config override {key!r}: '{part}' is not a section")
+        node = node[part]
+    if leaf not in node:
+        raise SigngenError(f"config override {key!r}: no such key")
+    try:
+        node[leaf] = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise SigngenError(f"config override {key!r}: value {raw!r} is not valid YAML") from None

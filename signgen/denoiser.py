@@ -1,0 +1,143 @@
+"""Stage 2: the fusion-conditioned denoiser, a diffusers ``UNet2DConditionModel``.
+
+How each condition enters (FPDM's recipe on a plain diffusers UNet):
+
+- pose map -> extra input channels concatenated to the noisy sample. Their ``conv_in``
+  weights start at zero, so an untrained pose path leaves the network exactly as without
+  it. Input concatenation (rather than adapter residuals) keeps the UNet a stock
+  ``UNet2DConditionModel`` that diffusers' ``UNetMotionModel.from_unet2d`` accepts for the
+  temporal stage;
+- appearance tokens -> cross-attention (``encoder_hidden_states``), through diffusers'
+  ``encoder_hid_proj`` when the encoder width differs from ``cross_attention_dim``;
+- fusion embedding -> ``class_embed_type="projection"``: projected and added to the
+  timestep embedding.
+
+Every condition is per example along the batch axis, so a video's frames are a batch and
+a temporal model can fold clips as (batch * frames). A dropped condition is zeros, in
+training (condition dropout) and in classifier-free guidance alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from diffusers import UNet2DConditionModel
+
+from signgen.config import UNetConfig
+
+# Guidance modes: which conditions each keeps (appearance, pose map, fusion embedding).
+GUIDANCE_MODES = {
+    "uncond": (False, False, False),
+    "appearance": (True, False, False),
+    "full": (True, True, True),
+}
+
+
+def build_unet(
+    config: UNetConfig,
+    *,
+    sample_size: tuple[int, int],
+    sample_channels: int,
+    pose_channels: int,
+    token_dim: int,
+    fusion_dim: int | None,
+) -> UNet2DConditionModel:
+    """The one place where the denoiser's UNet is built: ``sample_channels`` of noisy sample
+    plus ``pose_channels`` of pose map in, ``sample_channels`` of prediction out.
+    ``fusion_dim=None`` builds the ablation without the fusion embedding."""
+    unet = UNet2DConditionModel(
+        sample_size=list(sample_size),
+        in_channels=sample_channels + pose_channels,
+        out_channels=sample_channels,
+        down_block_types=tuple(config.down_block_types),
+        up_block_types=tuple(config.up_block_types),
+        mid_block_type=config.mid_block_type,
+        block_out_channels=tuple(config.block_out_channels),
+        layers_per_block=config.layers_per_block,
+        attention_head_dim=config.attention_head_dim,
+        cross_attention_dim=config.cross_attention_dim,
+        norm_num_groups=config.norm_num_groups,
+        transformer_layers_per_block=config.transformer_layers_per_block,
+        encoder_hid_dim=None if token_dim == config.cross_attention_dim else token_dim,
+        class_embed_type=None if fusion_dim is None else "projection",
+        projection_class_embeddings_input_dim=fusion_dim,
+    )
+    zero_pose_input(unet, sample_channels)
+    return unet
+
+
+def zero_pose_input(unet: UNet2DConditionModel, sample_channels: int) -> None:
+    """Zero the ``conv_in`` weights that read the pose channels (all channels after the
+    first ``sample_channels``)."""
+    with torch.no_grad():
+        unet.conv_in.weight[:, sample_channels:].zero_()
+
+
+@dataclass
+class FrameConditions:
+    """Per-example conditions, batch first: pose maps (B, C, H, W) in [0, 1] at image or
+    sample resolution, appearance tokens (B, N, D), fusion embedding (B, E) or None when the
+    model has no fusion embedding."""
+
+    pose_maps: torch.Tensor
+    appearance_tokens: torch.Tensor
+    fusion_embedding: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return len(self.pose_maps)
+
+    def masked(self, appearance: torch.Tensor, pose: torch.Tensor, fusion: torch.Tensor) -> "FrameConditions":
+        """Zero each condition where its (B,) boolean keep-mask is False."""
+
+        def keep(tensor: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor | None:
+            if tensor is None:
+                return None
+            return tensor * mask.to(tensor.dtype).view(-1, *([1] * (tensor.dim() - 1)))
+
+        return FrameConditions(
+            pose_maps=keep(self.pose_maps, pose),
+            appearance_tokens=keep(self.appearance_tokens, appearance),
+            fusion_embedding=keep(self.fusion_embedding, fusion),
+        )
+
+    def in_modes(self, modes: list[str]) -> "FrameConditions":
+        """The conditions repeated once per guidance mode, concatenated along the batch:
+        the input of one batched guidance call."""
+        batch = len(self)
+        parts = []
+        for mode in modes:
+            flags = [torch.full((batch,), flag, dtype=torch.bool, device=self.pose_maps.device) for flag in GUIDANCE_MODES[mode]]
+            parts.append(self.masked(*flags))
+        return FrameConditions(
+            **{
+                field.name: None if getattr(parts[0], field.name) is None else torch.cat([getattr(p, field.name) for p in parts])
+                for field in dataclasses.fields(FrameConditions)
+            }
+        )
+
+
+def sample_training_modes(batch_size: int, uncond_prob: float, appearance_only_prob: float, device=None):
+    """Condition dropout for guidance: per example, keep-masks (appearance, pose, fusion)
+    drawn so that a fraction ``uncond_prob`` sees no condition and ``appearance_only_prob``
+    sees the appearance alone, exactly the modes that guidance combines at sampling."""
+    draw = torch.rand(batch_size, device=device)
+    uncond = draw < uncond_prob
+    appearance_only = (draw >= uncond_prob) & (draw < uncond_prob + appearance_only_prob)
+    full = ~(uncond | appearance_only)
+    return ~uncond, full, full
+
+
+def predict(unet: UNet2DConditionModel, sample: torch.Tensor, timesteps: torch.Tensor, conditions: FrameConditions) -> torch.Tensor:
+    """The UNet's prediction (noise or velocity) for ``sample`` under ``conditions``."""
+    pose = conditions.pose_maps.to(sample.dtype)
+    if pose.shape[-2:] != sample.shape[-2:]:
+        pose = F.interpolate(pose, size=sample.shape[-2:], mode="area")
+    return unet(
+        torch.cat([sample, pose], dim=1),
+        timesteps,
+        encoder_hidden_states=conditions.appearance_tokens,
+        class_labels=conditions.fusion_embedding,
+    ).sample

@@ -1,0 +1,529 @@
+"""The frame model: appearance encoder, pose encoder, fusion module and denoiser as one unit.
+
+On disk it is one folder, diffusers-pipeline style::
+
+    model_index.json            {"kind": "signgen-frame-model", "format_version": 1, ...}
+    image_encoder/  config.json + diffusion_pytorch_model.safetensors
+    pose_encoder/   ...
+    fusion/         ...
+    unet/           ...         (absent after stage 1 alone)
+    vae/            ...         (only for latent diffusion)
+    scheduler/      scheduler_config.json   (the training noise schedule)
+
+Loading checks the manifest's kind, each component's class and files, loads every weight
+file strictly, and checks that the components fit each other; any problem is one
+SigngenError line. Only safetensors and JSON are read or written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+from diffusers.configuration_utils import ConfigMixin
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from signgen import __version__
+from signgen.config import ModelConfig
+from signgen.denoiser import FrameConditions, build_unet, predict
+from signgen.encoders import EncoderOutput, ImageEncoder
+from signgen.errors import SigngenError
+from signgen.fusion import FusionModule
+
+KIND = "signgen-frame-model"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "model_index.json"
+WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+CONFIG_NAME = "config.json"
+SCHEDULER_FOLDER = "scheduler"
+
+# The only classes a manifest may name: loading never imports what a file asks for.
+COMPONENT_CLASSES: dict[str, type] = {
+    "image_encoder": ImageEncoder,
+    "pose_encoder": ImageEncoder,
+    "fusion": FusionModule,
+    "unet": UNet2DConditionModel,
+    "vae": AutoencoderKL,
+}
+REQUIRED_COMPONENTS = ("image_encoder", "pose_encoder", "fusion")
+IMAGE_CHANNELS = 3
+
+
+class FrameModel(torch.nn.Module):
+    """Encoders + fusion (stage 1) and, once stage 2 is attached, UNet + noise schedule.
+
+    Images are float (B, 3, H, W) in [-1, 1]; pose maps float (B, C, H, W) in [0, 1], both
+    at :attr:`resolution`.
+    """
+
+    def __init__(
+        self,
+        image_encoder: ImageEncoder,
+        pose_encoder: ImageEncoder,
+        fusion: FusionModule,
+        unet: UNet2DConditionModel | None = None,
+        noise_scheduler: DDPMScheduler | None = None,
+        vae: AutoencoderKL | None = None,
+        use_fusion_embedding: bool = True,
+    ):
+        super().__init__()
+        self.image_encoder = image_encoder
+        self.pose_encoder = pose_encoder
+        self.fusion = fusion
+        self.unet = unet
+        self.vae = vae
+        self.noise_scheduler = noise_scheduler
+        self.use_fusion_embedding = use_fusion_embedding
+        if vae is not None:
+            vae.requires_grad_(False)
+
+    # ----------------------------------------------------------------- building
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, with_denoiser: bool = True) -> "FrameModel":
+        """A new, untrained model; ``with_denoiser=False`` builds stage 1 only."""
+        resolution = tuple(config.resolution)
+        if config.encoder.backbone == "clip":
+            image_encoder = ImageEncoder.from_clip(config.encoder.clip_path, resolution, config.fusion.embed_dim)
+        else:
+            image_encoder = ImageEncoder(image_size=resolution, in_channels=IMAGE_CHANNELS, embed_dim=config.fusion.embed_dim, **_vit_fields(config.encoder))
+        pose_encoder = ImageEncoder(image_size=resolution, in_channels=config.pose_channels, embed_dim=config.fusion.embed_dim, **_vit_fields(config.pose_encoder))
+        fusion = FusionModule(
+            embed_dim=config.fusion.embed_dim,
+            hidden_dim=config.fusion.hidden_dim,
+            dropout=config.fusion.dropout,
+            temperature_init=config.fusion.temperature_init,
+        )
+        model = cls(image_encoder, pose_encoder, fusion)
+        if with_denoiser:
+            model.attach_denoiser(config)
+        return model
+
+    def attach_denoiser(self, config: ModelConfig) -> None:
+        """Add a new stage-2 denoiser (UNet, noise schedule, optional VAE) sized by ``config``
+        to the encoders and fusion module this model already holds."""
+        vae = None
+        if config.latent.vae_path:
+            vae = _load_vae(config.latent.vae_path)
+        self.vae = vae
+        self.use_fusion_embedding = config.use_fusion_embedding
+        channels, height, width = self.sample_shape
+        self.unet = build_unet(
+            config.unet,
+            sample_size=(height, width),
+            sample_channels=channels,
+            pose_channels=self.pose_channels,
+            token_dim=self.image_encoder.token_dim,
+            fusion_dim=self.fusion.config.embed_dim if config.use_fusion_embedding else None,
+        )
+        self.noise_scheduler = DDPMScheduler(
+            num_train_timesteps=config.noise.num_train_timesteps,
+            beta_schedule=config.noise.beta_schedule,
+            prediction_type=config.noise.prediction_type,
+            # Pixels are known to lie in [-1, 1]; latents are not.
+            clip_sample=vae is None,
+        )
+
+    # ------------------------------------------------------------- properties
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        height, width = self.image_encoder.config.image_size
+        return int(height), int(width)
+
+    @property
+    def pose_channels(self) -> int:
+        return int(self.pose_encoder.config.in_channels)
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 1 if self.vae is None else 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of what the UNet denoises: pixels or VAE latents."""
+        height, width = self.resolution
+        factor = self.vae_scale_factor
+        channels = IMAGE_CHANNELS if self.vae is None else int(self.vae.config.latent_channels)
+        return channels, height // factor, width // factor
+
+    @property
+    def has_denoiser(self) -> bool:
+        return self.unet is not None
+
+    # ---------------------------------------------------------------- compute
+
+    def encode_appearance(self, images: torch.Tensor) -> EncoderOutput:
+        """Tokens and global embedding of (B, 3, H, W) images; compute once per video."""
+        self._check_images(images, IMAGE_CHANNELS, "signer image")
+        return self.image_encoder(images)
+
+    def fuse(self, appearance_embedding: torch.Tensor, pose_maps: torch.Tensor) -> torch.Tensor:
+        """Fusion embeddings (B, E) of appearance embeddings (B or 1, E) and pose maps (B, C, H, W)."""
+        self._check_images(pose_maps, self.pose_channels, "pose map")
+        pose_embedding = self.pose_encoder(pose_maps * 2 - 1).embedding
+        return self.fusion(appearance_embedding.expand(len(pose_maps), -1), pose_embedding)
+
+    def frame_conditions(self, appearance: EncoderOutput, pose_maps: torch.Tensor) -> FrameConditions:
+        """Per-frame conditions for pose maps (F, C, H, W) from one appearance encoding
+        (batch 1, broadcast to every frame, or batch F)."""
+        frames = len(pose_maps)
+        tokens = appearance.tokens.expand(frames, -1, -1)
+        fusion_embedding = self.fuse(appearance.embedding, pose_maps) if self.use_fusion_embedding else None
+        return FrameConditions(pose_maps=pose_maps, appearance_tokens=tokens, fusion_embedding=fusion_embedding)
+
+    def predict(self, sample: torch.Tensor, timesteps: torch.Tensor, conditions: FrameConditions) -> torch.Tensor:
+        self._require_denoiser()
+        return predict(self.unet, sample, timesteps, conditions)
+
+    def to_sample_space(self, images: torch.Tensor) -> torch.Tensor:
+        if self.vae is None:
+            return images
+        latents = self.vae.encode(images.to(self.vae.dtype)).latent_dist.sample()
+        return latents * self.vae.config.scaling_factor
+
+    def from_sample_space(self, samples: torch.Tensor) -> torch.Tensor:
+        if self.vae is None:
+            return samples
+        return self.vae.decode(samples.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
+
+    def _require_denoiser(self) -> None:
+        if self.unet is None or self.noise_scheduler is None:
+            raise SigngenError("this frame model holds only the fusion stage; train the denoiser first (signgen train diffusion)")
+
+    def _check_images(self, images: torch.Tensor, channels: int, what: str) -> None:
+        expected = (channels, *self.resolution)
+        if images.dim() != 4 or tuple(images.shape[1:]) != expected:
+            raise SigngenError(f"{what} must have shape (B, {', '.join(map(str, expected))}), got {tuple(images.shape)}")
+
+    # ------------------------------------------------------------ save / load
+
+    def components(self) -> dict[str, torch.nn.Module]:
+        present = {"image_encoder": self.image_encoder, "pose_encoder": self.pose_encoder, "fusion": self.fusion, "unet": self.unet, "vae": self.vae}
+        return {name: module for name, module in present.items() if module is not None}
+
+    def save_pretrained(self, folder: str | os.PathLike) -> Path:
+        """Write the model as one folder (see the module docstring). The folder is built under
+        a temporary name and renamed into place; an existing frame-model folder is replaced,
+        any other existing folder is refused."""
+        folder = Path(folder)
+        if folder.exists() and not _is_replaceable(folder):
+            raise SigngenError(f"refusing to overwrite {folder}: it exists and is not a signgen frame model folder")
+        with _atomic_folder(folder) as tmp:
+            for name, module in self.components().items():
+                module.save_pretrained(tmp / name, safe_serialization=True)
+            if self.noise_scheduler is not None:
+                self.noise_scheduler.save_pretrained(tmp / SCHEDULER_FOLDER)
+            manifest = {
+                "kind": KIND,
+                "format_version": FORMAT_VERSION,
+                "signgen_version": __version__,
+                "resolution": list(self.resolution),
+                "pose_channels": self.pose_channels,
+                "use_fusion_embedding": self.use_fusion_embedding,
+                "components": {name: type(module).__name__ for name, module in self.components().items()},
+            }
+            (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike) -> "FrameModel":
+        """Load a folder written by :meth:`save_pretrained`; every problem is a SigngenError."""
+        folder = Path(folder)
+        manifest = read_manifest(folder)
+        names = manifest["components"]
+        modules = {name: _load_component(folder, name, class_name) for name, class_name in names.items()}
+        noise_scheduler = None
+        if "unet" in modules:
+            noise_scheduler = _load_scheduler(folder)
+        model = cls(
+            modules["image_encoder"],
+            modules["pose_encoder"],
+            modules["fusion"],
+            unet=modules.get("unet"),
+            noise_scheduler=noise_scheduler,
+            vae=modules.get("vae"),
+            use_fusion_embedding=bool(manifest.get("use_fusion_embedding", True)),
+        )
+        _check_consistency(model, manifest, folder)
+        return model.eval()
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The validated manifest of a frame-model folder."""
+    if not folder.is_dir():
+        raise SigngenError(f"model folder not found: {folder}")
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        raise SigngenError(f"{folder} is not a signgen frame model folder (no {MANIFEST_NAME})")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise SigngenError(f"{path} is not a readable JSON manifest") from None
+    if not isinstance(manifest, dict):
+        raise SigngenError(f"{path} is not a signgen manifest")
+    kind = manifest.get("kind")
+    if kind != KIND:
+        what = f"a {kind!r} folder" if isinstance(kind, str) else f"a folder of another kind ({manifest.get('_class_name', 'no kind field')})"
+        raise SigngenError(f"{folder} is {what}, not a {KIND!r} folder")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise SigngenError(f"{folder} has format_version {version!r}; this signgen reads up to {FORMAT_VERSION}, upgrade signgen")
+    components = manifest.get("components")
+    if not isinstance(components, dict) or not all(isinstance(v, str) for v in components.values()):
+        raise SigngenError(f"{path}: 'components' must map component names to class names")
+    missing = [name for name in REQUIRED_COMPONENTS if name not in components]
+    if missing:
+        raise SigngenError(f"{path} lacks the component(s) {', '.join(missing)}")
+    if "vae" in components and "unet" not in components:
+        raise SigngenError(f"{path} lists a vae without a unet")
+    return manifest
+
+
+def _load_component(folder: Path, name: str, class_name: str) -> torch.nn.Module:
+    cls = COMPONENT_CLASSES.get(name)
+    if cls is None:
+        raise SigngenError(f"{folder}: unknown component {name!r} in {MANIFEST_NAME}")
+    if class_name != cls.__name__:
+        raise SigngenError(f"{folder}: component {name!r} is a {class_name}, expected {cls.__name__}")
+    subfolder = folder / name
+    config_path, weights_path = subfolder / CONFIG_NAME, subfolder / WEIGHTS_NAME
+    for path in (config_path, weights_path):
+        if not path.is_file():
+            raise SigngenError(f"model folder is incomplete: {path} is missing")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise SigngenError(f"{config_path} is not readable JSON") from None
+    if not isinstance(config, dict) or config.get("_class_name") != cls.__name__:
+        raise SigngenError(f"{config_path} does not describe a {cls.__name__}")
+    try:
+        module = cls.from_config(config)
+    except (TypeError, ValueError, KeyError) as error:
+        raise SigngenError(f"{config_path} does not build a {cls.__name__}: {_first_line(error)}") from None
+    try:
+        state = load_file(weights_path)
+    except (SafetensorError, OSError) as error:
+        raise SigngenError(f"{weights_path} is not a readable safetensors file: {_first_line(error)}") from None
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise SigngenError(f"{weights_path} does not match {config_path}: {_describe_mismatch(module, state)}") from None
+    return module
+
+
+def _load_scheduler(folder: Path) -> DDPMScheduler:
+    path = folder / SCHEDULER_FOLDER / DDPMScheduler.config_name
+    if not path.is_file():
+        raise SigngenError(f"model folder is incomplete: {path} is missing")
+    try:
+        return DDPMScheduler.from_config(DDPMScheduler.load_config(path.parent))
+    except (OSError, ValueError, TypeError) as error:
+        raise SigngenError(f"{path} is not a noise-scheduler config: {_first_line(error)}") from None
+
+
+def _check_consistency(model: FrameModel, manifest: dict, folder: Path) -> None:
+    """Components saved together must fit together; a file swapped in from another model
+    must not load silently."""
+    problems = []
+    if list(model.resolution) != manifest.get("resolution"):
+        problems.append(f"image encoder resolution {list(model.resolution)} != manifest {manifest.get('resolution')}")
+    if tuple(model.pose_encoder.config.image_size) != tuple(model.image_encoder.config.image_size):
+        problems.append("pose and image encoders have different resolutions")
+    if model.pose_channels != manifest.get("pose_channels"):
+        problems.append(f"pose encoder reads {model.pose_channels} channels, manifest says {manifest.get('pose_channels')}")
+    embed_dim = model.fusion.config.embed_dim
+    for name in ("image_encoder", "pose_encoder"):
+        if getattr(model, name).config.embed_dim != embed_dim:
+            problems.append(f"{name} embedding size differs from the fusion module's {embed_dim}")
+    if model.unet is not None:
+        config = model.unet.config
+        channels, height, width = model.sample_shape
+        if config.in_channels != channels + model.pose_channels or config.out_channels != channels:
+            problems.append(f"unet channels {config.in_channels}->{config.out_channels} do not fit {channels} sample + {model.pose_channels} pose channels")
+        if list(config.sample_size) != [height, width]:
+            problems.append(f"unet sample size {list(config.sample_size)} != {[height, width]}")
+        token_dim = config.encoder_hid_dim or config.cross_attention_dim
+        if token_dim != model.image_encoder.token_dim:
+            problems.append(f"unet expects {token_dim}-wide appearance tokens, the encoder gives {model.image_encoder.token_dim}")
+        wants_fusion = config.class_embed_type == "projection"
+        if wants_fusion != model.use_fusion_embedding:
+            problems.append("unet class embedding does not match use_fusion_embedding in the manifest")
+        if wants_fusion and config.projection_class_embeddings_input_dim != embed_dim:
+            problems.append(f"unet fusion input {config.projection_class_embeddings_input_dim} != fusion embedding {embed_dim}")
+    if problems:
+        raise SigngenError(f"{folder}: components do not fit together: {problems[0]}")
+
+
+def _describe_mismatch(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> str:
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    if missing:
+        return f"{len(missing)} weight(s) missing, e.g. {missing[0]}"
+    unexpected = sorted(set(state) - set(expected))
+    if unexpected:
+        return f"{len(unexpected)} unexpected weight(s), e.g. {unexpected[0]}"
+    for key, tensor in state.items():
+        if tensor.shape != expected[key].shape:
+            return f"{key} has shape {tuple(tensor.shape)}, expected {tuple(expected[key].shape)}"
+    return "weights do not fit the architecture"
+
+
+def _vit_fields(encoder) -> dict[str, Any]:
+    return {
+        "backbone": "vit",
+        "patch_size": encoder.patch_size,
+        "hidden_size": encoder.hidden_size,
+        "num_layers": encoder.num_layers,
+        "num_heads": encoder.num_heads,
+        "intermediate_size": encoder.intermediate_size,
+    }
+
+
+def _load_vae(path: str) -> AutoencoderKL:
+    if not Path(path).is_dir():
+        raise SigngenError(f"VAE folder not found: {path}")
+    try:
+        return AutoencoderKL.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as error:
+        raise SigngenError(f"cannot load an AutoencoderKL from {path}: {_first_line(error)}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _is_replaceable(folder: Path) -> bool:
+    if not folder.is_dir():
+        return False
+    if not any(folder.iterdir()):
+        return True
+    try:
+        return json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8")).get("kind") == KIND
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+@contextlib.contextmanager
+def _atomic_folder(folder: Path):
+    """Yield a temporary folder beside ``folder``; swap it into place only on success.
+
+    The folder counterpart of ``signgen.atomic.atomic_output``: a crash mid-save leaves the
+    previous model (or nothing), never a half-written one.
+    """
+    parent = folder.parent
+    if not parent.is_dir():
+        raise SigngenError(f"output folder does not exist: {parent}")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
+    try:
+        yield tmp
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=parent))
+            os.replace(folder, old / folder.name)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# ------------------------------------------------------------------ signer image
+
+MIN_SIGNER_SIDE = 16
+MAX_SIGNER_SIDE = 10_000
+MAX_SIGNER_ASPECT = 8.0
+
+
+def load_signer_image(image: Any, resolution: tuple[int, int], fit: str = "pad") -> torch.Tensor:
+    """A signer photo as a (3, H, W) float tensor in [-1, 1] at ``resolution`` (H, W).
+
+    ``image`` is a file path, a PIL image or a uint8 array (H, W), (H, W, 3) or (H, W, 4).
+    Transparency is composited on white, grayscale becomes RGB. ``fit="pad"`` keeps the
+    whole photo and pads to the model's aspect ratio with the photo's median border colour;
+    ``fit="crop"`` crops the centre instead. Unreadable files, non-images and images that
+    are tiny, huge or absurdly elongated are one-line SigngenErrors.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if fit not in ("pad", "crop"):
+        raise SigngenError(f"fit must be 'pad' or 'crop', not {fit!r}")
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image)
+        if not path.is_file():
+            raise SigngenError(f"signer image not found: {path}")
+        try:
+            with Image.open(path) as opened:
+                _check_signer_size(opened.size, path)
+                pil = opened.copy()
+        except UnidentifiedImageError:
+            raise SigngenError(f"not an image file (or an unsupported format): {path}") from None
+        except (OSError, Image.DecompressionBombError) as error:
+            raise SigngenError(f"cannot read signer image {path}: {_first_line(error)}") from None
+    elif isinstance(image, Image.Image):
+        pil = image
+    elif isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+            raise SigngenError(f"a signer image array must be uint8 (H, W), (H, W, 3) or (H, W, 4), got {image.dtype} {image.shape}")
+        pil = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
+    else:
+        raise SigngenError(f"unsupported signer image of type {type(image).__name__}")
+    _check_signer_size(pil.size, "signer image")
+    rgb = _to_rgb(pil)
+    height, width = resolution
+    if fit == "crop":
+        from PIL import ImageOps
+
+        fitted = ImageOps.fit(rgb, (width, height), method=Image.Resampling.LANCZOS)
+    else:
+        fitted = _letterbox(rgb, width, height)
+    array = np.asarray(fitted, dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def _check_signer_size(size: tuple[int, int], what: Any) -> None:
+    width, height = size
+    if min(width, height) < MIN_SIGNER_SIDE:
+        raise SigngenError(f"{what} is {width}x{height} px; a signer photo needs at least {MIN_SIGNER_SIDE} px per side")
+    if max(width, height) > MAX_SIGNER_SIDE:
+        raise SigngenError(f"{what} is {width}x{height} px; at most {MAX_SIGNER_SIDE} px per side, please downscale it")
+    if max(width, height) / min(width, height) > MAX_SIGNER_ASPECT:
+        raise SigngenError(f"{what} is {width}x{height} px, too elongated for a signer photo")
+
+
+def _to_rgb(pil):
+    from PIL import Image
+
+    if pil.mode in ("RGBA", "LA", "PA") or (pil.mode == "P" and "transparency" in pil.info):
+        rgba = pil.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if pil.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit grayscale: scale to 8 bits rather than clip.
+        array = np.asarray(pil, dtype=np.float64)
+        peak = array.max() or 1.0
+        return Image.fromarray((array / peak * 255).round().astype(np.uint8)).convert("RGB")
+    return pil.convert("RGB")
+
+
+def _letterbox(rgb, width: int, height: int):
+    from PIL import Image
+
+    scale = min(width / rgb.width, height / rgb.height)
+    inner = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+    resized = rgb.resize(inner, Image.Resampling.LANCZOS)
+    border = np.concatenate([np.asarray(resized)[[0, -1]].reshape(-1, 3), np.asarray(resized)[:, [0, -1]].reshape(-1, 3)])
+    canvas = Image.new("RGB", (width, height), tuple(int(v) for v in np.median(border, axis=0)))
+    canvas.paste(resized, ((width - inner[0]) // 2, (height - inner[1]) // 2))
+    return canvas

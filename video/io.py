@@ -1,0 +1,202 @@
+"""Reading and writing videos: uint8 RGB frames (T, H, W, 3) at every boundary.
+
+Containers (mp4, avi, webm, ...) are decoded with decord, which seeks and batches fast,
+and with PyAV where decord is missing or refuses the file. Frame folders are the
+PHOENIX-2014T layout (``<name>/images0001.png ...``) or a glob such as the corpus CSV's
+``<name>/1/*.png``. Videos are written as H.264 mp4 in yuv420p (plays everywhere) with
+PyAV; previews as GIF with imageio. Every writer goes through
+:func:`signgen.atomic.atomic_output`, so a failure never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from signgen.atomic import atomic_output
+from signgen.errors import SigngenError
+
+FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    num_frames: int
+    fps: float | None  # None for a frame folder: the folder does not say
+    height: int
+    width: int
+
+
+def read_video(path: str | os.PathLike) -> np.ndarray:
+    """Read every frame of a video file, a frame folder or a frame glob as uint8 (T, H, W, 3)."""
+    path_str = os.fspath(path)
+    if _GLOB_CHARS.search(path_str) or Path(path_str).is_dir():
+        return read_frame_folder(path_str)
+    path = Path(path_str)
+    if not path.is_file():
+        raise SigngenError(f"video not found: {path}")
+    frames = _read_with_decord(path)
+    if frames is None:
+        frames = _read_with_pyav(path)
+    if len(frames) == 0:
+        raise SigngenError(f"video has no frames: {path}")
+    return frames
+
+
+def read_frame_folder(path: str | os.PathLike) -> np.ndarray:
+    """Read a folder of frame images (or a glob of them), in natural order of their names.
+
+    Natural order puts ``images10.png`` after ``images9.png`` even without zero padding.
+    """
+    from PIL import Image
+
+    files = _frame_files(os.fspath(path))
+    frames = []
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                frames.append(np.asarray(image.convert("RGB")))
+        except (OSError, SyntaxError, ValueError) as error:
+            # PIL reports truncated or corrupt images as OSError/SyntaxError
+            raise SigngenError(f"cannot read frame {file}: {error}") from None
+    shapes = {frame.shape for frame in frames}
+    if len(shapes) > 1:
+        raise SigngenError(f"frames of different sizes in {path}: {sorted(shapes)}")
+    return np.stack(frames)
+
+
+def video_info(path: str | os.PathLike) -> VideoInfo:
+    """Frame count, frame rate and size, without decoding the whole video where possible."""
+    path_str = os.fspath(path)
+    if _GLOB_CHARS.search(path_str) or Path(path_str).is_dir():
+        from PIL import Image
+
+        files = _frame_files(path_str)
+        try:
+            with Image.open(files[0]) as image:
+                width, height = image.size
+        except (OSError, SyntaxError) as error:
+            raise SigngenError(f"cannot read frame {files[0]}: {error}") from None
+        return VideoInfo(len(files), None, height, width)
+    path = Path(path_str)
+    if not path.is_file():
+        raise SigngenError(f"video not found: {path}")
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise SigngenError(f"no video stream in {path}")
+            stream = container.streams.video[0]
+            num_frames = stream.frames or sum(1 for _ in container.demux(stream) if _.size)
+            fps = float(stream.average_rate) if stream.average_rate else None
+            return VideoInfo(num_frames, fps, stream.height, stream.width)
+    except av.FFmpegError as error:
+        raise SigngenError(f"cannot read video {path}: {_first_line(error)}") from None
+
+
+def write_video(frames: np.ndarray, path: str | os.PathLike, fps: float = 25, crf: int = 18) -> None:
+    """Write uint8 RGB frames (T, H, W, 3) as an H.264 mp4 (yuv420p).
+
+    yuv420p needs even sizes: an odd height or width is padded by one replicated row or
+    column. ``crf`` 18 is visually lossless; lower is larger and closer to the input.
+    """
+    import av
+
+    frames = _check_frames(frames, "frames to write")
+    height, width = frames.shape[1:3]
+    pad = ((0, 0), (0, height % 2), (0, width % 2), (0, 0))
+    if any(after for _, after in pad):
+        frames = np.pad(frames, pad, mode="edge")
+    rate = Fraction(fps).limit_denominator(1001)
+    with atomic_output(path) as tmp:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=rate)
+            stream.width, stream.height = frames.shape[2], frames.shape[1]
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": str(crf)}
+            for frame in frames:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            container.mux(stream.encode())
+
+
+def write_gif(frames: np.ndarray, path: str | os.PathLike, fps: float = 25) -> None:
+    """Write uint8 RGB frames (T, H, W, 3) as a looping GIF (for previews: 256 colours).
+
+    GIF delays are whole hundredths of a second, so 25 fps is exact and 30 fps is not.
+    """
+    import imageio.v3 as iio
+
+    frames = _check_frames(frames, "frames to write")
+    with atomic_output(path) as tmp:
+        iio.imwrite(tmp, frames, extension=".gif", duration=1000 / fps, loop=0)
+
+
+def _frame_files(pattern: str) -> list[str]:
+    if _GLOB_CHARS.search(pattern):
+        files = [f for f in glob.glob(pattern) if os.path.isfile(f)]
+        where = f"frames match {pattern}"
+    else:
+        if not os.path.isdir(pattern):
+            raise SigngenError(f"frame folder not found: {pattern}")
+        files = [os.path.join(pattern, f) for f in os.listdir(pattern) if f.lower().endswith(FRAME_EXTENSIONS)]
+        where = f"frame images ({', '.join(FRAME_EXTENSIONS)}) in {pattern}"
+    if not files:
+        raise SigngenError(f"no {where}")
+    return sorted(files, key=_natural_key)
+
+
+def _natural_key(name: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _read_with_decord(path: Path) -> np.ndarray | None:
+    """All frames via decord, or None where decord is missing or cannot open the file."""
+    try:
+        import decord
+    except ImportError:
+        return None
+    try:
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+        if len(reader) == 0:
+            return None
+        return reader.get_batch(list(range(len(reader)))).asnumpy()
+    except Exception:  # decord raises bare RuntimeError/DECORDError; PyAV gets a second try
+        return None
+
+
+def _read_with_pyav(path: Path) -> np.ndarray:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise SigngenError(f"no video stream in {path}")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+    except av.FFmpegError as error:
+        raise SigngenError(f"cannot read video {path}: {_first_line(error)}") from None
+    if not frames:
+        return np.zeros((0, stream.height or 0, stream.width or 0, 3), np.uint8)
+    return np.stack(frames)
+
+
+def _check_frames(frames: np.ndarray, what: str) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or 0 in frames.shape:
+        raise SigngenError(f"{what} must be a non-empty (T, H, W, 3) array, got shape {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise SigngenError(f"{what} must be uint8, got {frames.dtype}")
+    return np.ascontiguousarray(frames)
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
