@@ -37,18 +37,17 @@ def extract_pose(input_path: str | os.PathLike, progress: bool = True, fps: floa
         fps: frame rate written to the pose; defaults to the video's own rate, and to 25
             for frame folders and images.
     """
-    frames, source_fps, static = _read_input(input_path)
-    fps = float(fps if fps is not None else source_fps or DEFAULT_FPS)
-    if fps <= 0:
+    if fps is not None and fps <= 0:
         raise SigngenError(f"frame rate must be positive, got {fps}")
-    height, width = frames.shape[1:3]
-    from pose_format.utils.holistic import load_holistic
-
-    # A fresh dict each call: load_holistic writes defaults into the one it is given.
-    config = {"model_complexity": MODEL_COMPLEXITY, "static_image_mode": static}
     with _native_stderr_silenced():
-        return load_holistic(list(frames), fps=fps, width=width, height=height, progress=progress,
-                             additional_holistic_config=config)
+        frames, source_fps, static = _read_input(input_path)
+        from pose_format.utils.holistic import load_holistic
+
+        height, width = frames.shape[1:3]
+        # A fresh dict each call: load_holistic writes defaults into the one it is given.
+        config = {"model_complexity": MODEL_COMPLEXITY, "static_image_mode": static}
+        return load_holistic(list(frames), fps=float(fps or source_fps or DEFAULT_FPS), width=width,
+                             height=height, progress=progress, additional_holistic_config=config)
 
 
 def _read_input(input_path: str | os.PathLike) -> tuple[np.ndarray, float | None, bool]:
@@ -79,9 +78,10 @@ def _read_image(path: Path) -> np.ndarray:
 
 @contextlib.contextmanager
 def _native_stderr_silenced() -> Iterator[None]:
-    """Send what MediaPipe's C++ side writes to stderr (TFLite and absl start-up warnings,
-    logged before any log level can be set) to /dev/null, while Python's own stderr (the
-    progress bar, warnings) still reaches the terminal."""
+    """Send what native code writes to stderr to /dev/null (MediaPipe's TFLite and absl
+    start-up warnings, logged before any log level can be set; FFmpeg's and decord's
+    complaints about a file that is then reported as one SigngenError line), while Python's
+    own stderr (the progress bar, warnings) still reaches the terminal."""
     sys.stderr.flush()
     saved = os.dup(2)
     try:

@@ -11,7 +11,7 @@ from pose_format.pose_header import PoseHeader, PoseHeaderDimensions
 from signgen.errors import SigngenError
 from signgen.poses import skeleton
 
-HOLISTIC_SIZES = {543, 576, 586}  # 468 or 478 face points, with or without world landmarks
+HOLISTIC_SIZES = {543, 553, 576, 586}  # 468 or 478 face points, with or without world landmarks
 
 
 def pose_arrays(pose: Pose) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +51,7 @@ def reduce_to_178(pose: Pose) -> Pose:
         raise SigngenError(f"not a MediaPipe Holistic pose (components: {', '.join(names)})")
     if total != skeleton.NUM_POINTS:
         if total not in HOLISTIC_SIZES:
-            raise SigngenError(f"unexpected number of holistic points: {total} (expected 543, 576, 586 or 178)")
+            raise SigngenError(f"unexpected number of holistic points: {total} (expected 543, 553, 576, 586 or 178)")
         from pose_format.utils.generic import reduce_holistic
 
         pose = reduce_holistic(pose)

@@ -22,7 +22,9 @@ def read_pose(path: str | os.PathLike) -> Pose:
         raise SigngenError(f"pose file is empty: {path}")
     try:
         pose = Pose.read(data)
-    except (struct.error, ValueError, IndexError, EOFError, UnicodeDecodeError, OverflowError, MemoryError) as error:
+    # TypeError: numpy's "buffer is too small for requested array" when the body is cut short
+    except (struct.error, ValueError, TypeError, IndexError, EOFError, UnicodeDecodeError, OverflowError,
+            MemoryError) as error:
         raise SigngenError(f"not a readable .pose file (truncated or another format): {path} ({type(error).__name__})") from None
     expected = sum(len(c.points) for c in pose.header.components)
     if pose.body.data.ndim != 4 or pose.body.data.shape[2] != expected:

@@ -115,7 +115,8 @@ def rasterize_pose_map(xy: np.ndarray, confidence: np.ndarray, frame_size: tuple
     present = (confidence > 0) & np.isfinite(xy).all(axis=-1)
     scale = np.array([width / frame_width, height / frame_height])
     # cv2 puts integer coordinates at pixel centres, half a pixel in from our pixel corners.
-    fixed = np.clip(np.nan_to_num(xy * scale - 0.5) * _SCALE, -_COORD_LIMIT, _COORD_LIMIT)
+    shown = np.where(present[..., None], xy, 0.0)
+    fixed = np.clip((shown * scale - 0.5) * _SCALE, -_COORD_LIMIT, _COORD_LIMIT)
     fixed = np.round(fixed).astype(np.int32)
 
     maps = np.zeros((xy.shape[0], POSE_MAP_CHANNELS, height, width), dtype=np.uint8)

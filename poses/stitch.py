@@ -149,7 +149,7 @@ def resolve_glosses(glosses: str | Sequence[str], lexicon: Lexicon, language: st
         else:
             missing.append(gloss)
     if unknown_letters:
-        detail = "; ".join(f"{gloss}: {' '.join(dict.fromkeys(chars))}" for gloss, chars in unknown_letters.items())
+        detail = "; ".join(f"{' '.join(dict.fromkeys(chars))} in {gloss}" for gloss, chars in unknown_letters.items())
         raise SigngenError(f"cannot fingerspell glosses missing from {lexicon.source} ({language}), no letter for: {detail}")
     if missing and on_missing == "error":
         raise SigngenError(f"glosses not in {lexicon.source} ({language}): {' '.join(dict.fromkeys(missing))}")

@@ -23,6 +23,8 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
+    if folder.exists() and not folder.is_dir():
+        raise SigngenError(f"output folder is not a folder: {folder}")
     if not folder.is_dir():
         raise SigngenError(f"output folder does not exist: {folder}")
     if not os.access(folder, os.W_OK):
@@ -32,6 +34,10 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates 0600; give the result the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -66,15 +66,15 @@ class ImageEncoder(ModelMixin, ConfigMixin):
                 num_attention_heads=num_heads,
                 intermediate_size=intermediate_size,
             )
-            self.backbone = ViTModel(vit_config, add_pooling_layer=False)
+            self.transformer = ViTModel(vit_config, add_pooling_layer=False)
             width = hidden_size
         elif backbone == "clip":
             if clip_config is None:
                 raise ValueError("backbone='clip' needs clip_config")
             if in_channels != 3:
                 raise ValueError("a CLIP backbone reads RGB images only")
-            self.backbone = CLIPVisionModel(CLIPVisionConfig(**clip_config))
-            width = self.backbone.config.hidden_size
+            self.transformer = CLIPVisionModel(CLIPVisionConfig(**clip_config))
+            width = self.transformer.config.hidden_size
             self.register_buffer("clip_mean", torch.tensor(OPENAI_CLIP_MEAN).view(1, 3, 1, 1), persistent=False)
             self.register_buffer("clip_std", torch.tensor(OPENAI_CLIP_STD).view(1, 3, 1, 1), persistent=False)
         else:
@@ -101,14 +101,14 @@ class ImageEncoder(ModelMixin, ConfigMixin):
             backbone="clip",
             clip_config=clip.config.to_dict(),
         )
-        encoder.backbone.load_state_dict(clip.state_dict())
+        encoder.transformer.load_state_dict(clip.state_dict())
         return encoder
 
     def forward(self, images: torch.Tensor) -> EncoderOutput:
         if self.config.backbone == "clip":
-            size = self.backbone.config.image_size
+            size = self.transformer.config.image_size
             pixels = F.interpolate((images + 1) / 2, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
-            output = self.backbone(pixel_values=(pixels - self.clip_mean) / self.clip_std)
+            output = self.transformer(pixel_values=(pixels - self.clip_mean) / self.clip_std)
             return EncoderOutput(tokens=output.last_hidden_state, embedding=self.projection(output.pooler_output))
-        hidden = self.backbone(pixel_values=images).last_hidden_state
+        hidden = self.transformer(pixel_values=images).last_hidden_state
         return EncoderOutput(tokens=hidden, embedding=self.projection(hidden[:, 0]))

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-from diffusers.configuration_utils import ConfigMixin
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
@@ -125,13 +124,19 @@ class FrameModel(torch.nn.Module):
             token_dim=self.image_encoder.token_dim,
             fusion_dim=self.fusion.config.embed_dim if config.use_fusion_embedding else None,
         )
-        self.noise_scheduler = DDPMScheduler(
+        scheduler = DDPMScheduler(
             num_train_timesteps=config.noise.num_train_timesteps,
             beta_schedule=config.noise.beta_schedule,
             prediction_type=config.noise.prediction_type,
             # Pixels are known to lie in [-1, 1]; latents are not.
             clip_sample=vae is None,
+            # Sampling schedulers inherit this: start at the last training step.
+            timestep_spacing="trailing",
         )
+        # Every field explicit, as after a save/load round trip: otherwise diffusers lets a
+        # sampling scheduler built from_config use its own defaults for unset fields, and a
+        # fresh model would sample differently from its saved copy.
+        self.noise_scheduler = DDPMScheduler.from_config({k: v for k, v in scheduler.config.items() if not k.startswith("_")})
 
     # ------------------------------------------------------------- properties
 
@@ -218,7 +223,7 @@ class FrameModel(torch.nn.Module):
         folder = Path(folder)
         if folder.exists() and not _is_replaceable(folder):
             raise SigngenError(f"refusing to overwrite {folder}: it exists and is not a signgen frame model folder")
-        with _atomic_folder(folder) as tmp:
+        with atomic_folder(folder) as tmp:
             for name, module in self.components().items():
                 module.save_pretrained(tmp / name, safe_serialization=True)
             if self.noise_scheduler is not None:
@@ -415,7 +420,7 @@ def _is_replaceable(folder: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _atomic_folder(folder: Path):
+def atomic_folder(folder: Path):
     """Yield a temporary folder beside ``folder``; swap it into place only on success.
 
     The folder counterpart of ``signgen.atomic.atomic_output``: a crash mid-save leaves the

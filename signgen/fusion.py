@@ -34,7 +34,7 @@ class FusionModule(ModelMixin, ConfigMixin):
         super().__init__()
         self.image_projection = torch.nn.Linear(embed_dim, hidden_dim)
         self.pose_projection = torch.nn.Linear(embed_dim, hidden_dim)
-        self.dropout = torch.nn.Dropout(dropout)
+        self.feature_dropout = torch.nn.Dropout(dropout)
         self.combiner = torch.nn.Linear(2 * hidden_dim, hidden_dim)
         self.output = torch.nn.Linear(hidden_dim, embed_dim)
         self.gate = torch.nn.Sequential(
@@ -55,12 +55,12 @@ class FusionModule(ModelMixin, ConfigMixin):
         pose_embedding = F.normalize(pose_embedding, dim=-1)
         joint = torch.cat(
             [
-                self.dropout(F.relu(self.image_projection(image_embedding))),
-                self.dropout(F.relu(self.pose_projection(pose_embedding))),
+                self.feature_dropout(F.relu(self.image_projection(image_embedding))),
+                self.feature_dropout(F.relu(self.pose_projection(pose_embedding))),
             ],
             dim=-1,
         )
-        mixed = self.output(self.dropout(F.relu(self.combiner(joint))))
+        mixed = self.output(self.feature_dropout(F.relu(self.combiner(joint))))
         gate = self.gate(joint)
         return F.normalize(mixed + gate * pose_embedding + (1 - gate) * image_embedding, dim=-1)
 

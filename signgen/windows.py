@@ -10,9 +10,10 @@ step by one scheduler call over the whole video. Blending the model prediction r
 than the latents keeps multistep schedulers (DPM-Solver++, UniPC) correct: their history
 is that of the whole video.
 
-Conditions stay outside this module: the caller's ``predict(sample, frame_index,
-num_frames)`` receives the noisy frames of one or more windows, ``(n * F, C, H, W)`` with
-each window's frames contiguous, and ``frame_index`` (the video frame of each row) to
+Conditions stay outside this module: the caller's ``predict(sample, timestep,
+frame_index, num_frames)`` receives the noisy frames of one or more windows,
+``(n * F, C, H, W)`` with each window's frames contiguous, and ``frame_index`` (the video
+frame of each row) to
 gather per-frame conditions (pose maps, fusion embeddings). Whole-video conditions, the
 appearance tokens above all, are computed once per video by the caller and only repeated.
 """
@@ -22,10 +23,16 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import torch
+from tqdm.auto import tqdm
 
+from signgen.denoiser import FrameConditions
+from signgen.encoders import EncoderOutput
 from signgen.errors import SigngenError
+from signgen.frame_model import FrameModel
+from signgen.sampling import GuidanceScales, _step_kwargs, guided_prediction, make_scheduler
+from signgen.temporal import TemporalAdapter, VideoUNet
 
-WindowPredictor = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+WindowPredictor = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
 
 
 def plan_windows(num_frames: int, window_size: int, overlap: int) -> list[range]:
@@ -74,8 +81,9 @@ def blend_weights(windows: Sequence[range], num_frames: int) -> torch.Tensor:
 class WindowedPrediction:
     """The model prediction for a whole video, assembled from overlapping windows.
 
-    Call it with the noisy video ``(T, C, H, W)``; it calls ``predict`` on batches of up to
-    ``windows_per_batch`` windows and returns the blended prediction, shape of the input.
+    Call it as a model, ``(sample, timestep)`` with the noisy video ``(T, C, H, W)``: it
+    calls ``predict`` on batches of up to ``windows_per_batch`` windows and returns the
+    blended prediction, shape of the input.
     """
 
     def __init__(
@@ -94,7 +102,7 @@ class WindowedPrediction:
         self.weights = blend_weights(self.windows, num_frames)
         self.windows_per_batch = windows_per_batch
 
-    def __call__(self, sample: torch.Tensor) -> torch.Tensor:
+    def __call__(self, sample: torch.Tensor, timestep) -> torch.Tensor:
         if sample.shape[0] != self.num_frames:
             raise ValueError(f"expected {self.num_frames} frames, got {sample.shape[0]}")
         blended = torch.zeros_like(sample, dtype=torch.float32)
@@ -102,7 +110,97 @@ class WindowedPrediction:
         for first in range(0, len(self.windows), self.windows_per_batch):
             batch = self.windows[first : first + self.windows_per_batch]
             frame_index = torch.tensor([f for window in batch for f in window], device=sample.device)
-            prediction = self.predict(sample[frame_index], frame_index, len(batch[0])).float()
+            prediction = self.predict(sample[frame_index], timestep, frame_index, len(batch[0])).float()
             window_weights = torch.cat([weights[first + k, window.start : window.stop] for k, window in enumerate(batch)])
             blended.index_add_(0, frame_index, prediction * window_weights.view(-1, *[1] * (sample.dim() - 1)))
         return blended.to(sample.dtype)
+
+
+def conditions_at(conditions: FrameConditions, frame_index: torch.Tensor) -> FrameConditions:
+    """The per-frame conditions of the frames ``frame_index`` (rows may repeat)."""
+    return FrameConditions(
+        pose_maps=conditions.pose_maps[frame_index],
+        appearance_tokens=conditions.appearance_tokens[frame_index],
+        fusion_embedding=None if conditions.fusion_embedding is None else conditions.fusion_embedding[frame_index],
+    )
+
+
+@torch.no_grad()
+def sample_video(
+    model: FrameModel,
+    adapter: TemporalAdapter | None,
+    appearance: EncoderOutput | torch.Tensor,
+    pose_maps: torch.Tensor,
+    *,
+    window_size: int = 16,
+    overlap: int = 4,
+    windows_per_batch: int = 1,
+    scheduler: str = "dpm",
+    num_steps: int = 25,
+    guidance: GuidanceScales = GuidanceScales(),
+    seed: int = 0,
+    frame_batch_size: int = 16,
+    progress: bool = True,
+) -> torch.Tensor:
+    """Frames (T, 3, H, W) in [-1, 1] of a video of any length, one per pose map (T, C, H, W).
+
+    The appearance (a signer image or its encoding) is encoded once and each frame's
+    conditions (pose map, fusion embedding) computed once, before denoising; every step
+    then predicts the windows (with the temporal ``adapter`` attached to the frame model's
+    UNet for the call) and one scheduler step moves the whole video. The initial noise is
+    drawn as in :func:`signgen.sampling.sample_frames` (same seed, same noise), so
+    ``adapter=None`` or an untrained adapter reproduces frame-wise sampling, for
+    deterministic schedulers exactly. ``frame_batch_size`` bounds how many frames the
+    condition encoders and the VAE decoder see at once.
+    """
+    model._require_denoiser()
+    if num_steps < 1:
+        raise SigngenError(f"num_steps must be at least 1, got {num_steps}")
+    if pose_maps.dim() != 4:
+        raise SigngenError(f"pose maps must have shape (frames, channels, H, W), got {tuple(pose_maps.shape)}")
+    device, dtype = model.unet.device, model.unet.dtype
+    if isinstance(appearance, torch.Tensor):
+        image = appearance.unsqueeze(0) if appearance.dim() == 3 else appearance
+        appearance = model.encode_appearance(image.to(device=device, dtype=dtype))
+    pose_maps = pose_maps.to(device=device, dtype=dtype)
+    num_frames = len(pose_maps)
+    chunks = [
+        model.frame_conditions(appearance, pose_maps[start : start + frame_batch_size])
+        for start in range(0, num_frames, frame_batch_size)
+    ]
+    conditions = FrameConditions(
+        pose_maps=pose_maps,
+        appearance_tokens=appearance.tokens.expand(num_frames, -1, -1),
+        fusion_embedding=None if chunks[0].fusion_embedding is None else torch.cat([c.fusion_embedding for c in chunks]),
+    )
+    video_unet = None
+    if adapter is not None:
+        adapter.to(device=device)
+        if adapter.dtype != dtype:
+            adapter.to(dtype=dtype)
+        video_unet = VideoUNet(model.unet, adapter)
+    try:
+
+        def predict(sample, timestep, frame_index, frames_per_window):
+            window_conditions = conditions_at(conditions, frame_index)
+            if video_unet is None:
+                return guided_prediction(model, sample, timestep, window_conditions, guidance)
+            with video_unet.frames(frames_per_window):
+                return guided_prediction(model, sample, timestep, window_conditions, guidance)
+
+        windowed = WindowedPrediction(predict, num_frames, window_size, overlap, windows_per_batch)
+        generator = torch.Generator("cpu").manual_seed(seed)
+        noise = torch.randn((num_frames, *model.sample_shape), generator=generator, dtype=torch.float32)
+        sampler = make_scheduler(scheduler, model.noise_scheduler.config)
+        sampler.set_timesteps(num_steps, device=device)
+        step_kwargs = _step_kwargs(sampler, generator)
+        sample = noise.to(device=device, dtype=dtype) * sampler.init_noise_sigma
+        for timestep in tqdm(sampler.timesteps, desc="denoising", unit="step", disable=not progress):
+            prediction = windowed(sampler.scale_model_input(sample, timestep), timestep)
+            sample = sampler.step(prediction.to(dtype), timestep, sample, **step_kwargs).prev_sample
+    finally:
+        if video_unet is not None:
+            video_unet.detach()
+    return torch.cat(
+        [model.from_sample_space(part).clamp(-1, 1).float().cpu() for part in sample.split(frame_batch_size)]
+    )

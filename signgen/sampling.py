@@ -1,0 +1,147 @@
+"""Sampling frames from a frame model: any diffusers scheduler, multi-condition guidance.
+
+Guidance follows FPDM's three modes, all computed in ONE batched UNet call per step::
+
+    eps = eps_uncond + s_app * (eps_app - eps_uncond) + s_full * (eps_full - eps_app)
+
+where ``eps_app`` sees only the appearance tokens and ``eps_full`` also the pose map and
+fusion embedding. The appearance is encoded once per video; the frames of a video are a
+batch (``frame_batch_size`` at a time), each with its own pose map and fusion embedding.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from diffusers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
+    UniPCMultistepScheduler,
+)
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
+from tqdm.auto import tqdm
+
+from signgen.denoiser import FrameConditions
+from signgen.encoders import EncoderOutput
+from signgen.errors import SigngenError
+from signgen.frame_model import FrameModel
+
+# Short names; any diffusers scheduler class name (e.g. "HeunDiscreteScheduler") works too.
+SCHEDULERS: dict[str, tuple[type, dict]] = {
+    "ddim": (DDIMScheduler, {}),
+    "dpm": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++"}),
+    "dpm++": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++"}),
+    "euler": (EulerDiscreteScheduler, {}),
+    "euler_a": (EulerAncestralDiscreteScheduler, {}),
+    "unipc": (UniPCMultistepScheduler, {}),
+    "ddpm": (DDPMScheduler, {}),
+}
+GUIDANCE_ORDER = ["uncond", "appearance", "full"]
+
+
+def make_scheduler(name: str, noise_config) -> SchedulerMixin:
+    """A fresh sampling scheduler ``name`` built from the model's training noise schedule."""
+    if name in SCHEDULERS:
+        cls, extra = SCHEDULERS[name]
+    else:
+        import diffusers
+
+        cls, extra = getattr(diffusers, name, None), {}
+        if not (isinstance(cls, type) and issubclass(cls, SchedulerMixin)):
+            raise SigngenError(f"unknown scheduler {name!r}; use one of {', '.join(SCHEDULERS)} or a diffusers scheduler class name")
+    return cls.from_config(noise_config, **extra)
+
+
+@dataclass(frozen=True)
+class GuidanceScales:
+    """``appearance`` (s_app) and ``full`` (s_full); both 1.0 is plain conditional sampling."""
+
+    appearance: float = 1.5
+    full: float = 2.0
+
+    @property
+    def is_identity(self) -> bool:
+        return self.appearance == 1.0 and self.full == 1.0
+
+
+def guided_prediction(model: FrameModel, sample: torch.Tensor, timestep, conditions: FrameConditions, scales: GuidanceScales) -> torch.Tensor:
+    """The guided model output for ``sample`` (B, ...) under ``conditions`` (B): one UNet
+    call on a (3B, ...) batch of the uncond / appearance / full modes, then combined."""
+    if scales.is_identity:
+        return model.predict(sample, timestep, conditions)
+    batched = conditions.in_modes(GUIDANCE_ORDER)
+    output = model.predict(torch.cat([sample] * len(GUIDANCE_ORDER)), timestep, batched)
+    uncond, appearance, full = output.chunk(len(GUIDANCE_ORDER))
+    return uncond + scales.appearance * (appearance - uncond) + scales.full * (full - appearance)
+
+
+@torch.no_grad()
+def sample_frames(
+    model: FrameModel,
+    appearance: EncoderOutput | torch.Tensor,
+    pose_maps: torch.Tensor,
+    *,
+    scheduler: str = "dpm",
+    num_steps: int = 25,
+    guidance: GuidanceScales = GuidanceScales(),
+    seed: int = 0,
+    frame_batch_size: int = 16,
+    progress: bool = True,
+) -> torch.Tensor:
+    """Frames (F, 3, H, W) in [-1, 1], one per pose map (F, C, H, W) in [0, 1].
+
+    ``appearance`` is either a signer image (3, H, W) or (1, 3, H, W) in [-1, 1], or its
+    encoding from :meth:`FrameModel.encode_appearance` (reuse it across videos of one
+    signer). The initial noise of all frames is drawn from ``seed`` up front, so the frames
+    do not depend on ``frame_batch_size`` for deterministic schedulers (DDIM, DPM-Solver++).
+    """
+    model._require_denoiser()
+    if num_steps < 1:
+        raise SigngenError(f"num_steps must be at least 1, got {num_steps}")
+    if frame_batch_size < 1:
+        raise SigngenError(f"frame_batch_size must be at least 1, got {frame_batch_size}")
+    device = model.unet.device
+    dtype = model.unet.dtype
+    if isinstance(appearance, torch.Tensor):
+        image = appearance.unsqueeze(0) if appearance.dim() == 3 else appearance
+        appearance = model.encode_appearance(image.to(device=device, dtype=dtype))
+    if pose_maps.dim() != 4:
+        raise SigngenError(f"pose maps must have shape (frames, channels, H, W), got {tuple(pose_maps.shape)}")
+    pose_maps = pose_maps.to(device=device, dtype=dtype)
+    generator = torch.Generator("cpu").manual_seed(seed)
+    noise = torch.randn((len(pose_maps), *model.sample_shape), generator=generator, dtype=torch.float32)
+    frames = []
+    starts = range(0, len(pose_maps), frame_batch_size)
+    bar = tqdm(total=len(pose_maps), desc="frames", unit="frame", disable=not progress)
+    for start in starts:
+        batch_poses = pose_maps[start : start + frame_batch_size]
+        conditions = model.frame_conditions(appearance, batch_poses)
+        sampler = make_scheduler(scheduler, model.noise_scheduler.config)
+        sampler.set_timesteps(num_steps, device=device)
+        step_kwargs = _step_kwargs(sampler, generator)
+        sample = noise[start : start + len(batch_poses)].to(device=device, dtype=dtype) * sampler.init_noise_sigma
+        for timestep in sampler.timesteps:
+            model_input = sampler.scale_model_input(sample, timestep)
+            prediction = guided_prediction(model, model_input, timestep, conditions, guidance)
+            sample = sampler.step(prediction, timestep, sample, **step_kwargs).prev_sample
+        frames.append(model.from_sample_space(sample).clamp(-1, 1).float().cpu())
+        bar.update(len(batch_poses))
+    bar.close()
+    return torch.cat(frames)
+
+
+def frames_to_uint8(frames: torch.Tensor) -> np.ndarray:
+    """(F, 3, H, W) in [-1, 1] -> uint8 RGB (F, H, W, 3), the video boundary format."""
+    return ((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def _step_kwargs(scheduler: SchedulerMixin, generator: torch.Generator) -> dict:
+    # Stochastic schedulers (DDPM, Euler ancestral) take the seeded generator; DDIM runs with eta 0.
+    accepted = inspect.signature(scheduler.step).parameters
+    return {"generator": generator} if "generator" in accepted else {}

@@ -1,0 +1,470 @@
+"""Training the gloss-to-pose model (``signgen train g2p``) on (glosses, Pose) pairs.
+
+One process or many through accelerate. Every ``checkpoint_every`` steps the state is
+written to ``OUT/checkpoints/step-NNNNNNN/`` (model via ``save_pretrained``; optimiser,
+scheduler, EMA and RNG state as safetensors + JSON, never pickle); ``resume=True`` picks
+up from the newest one with the same data order. The losses go to ``OUT/loss_log.jsonl``,
+the final model (EMA weights when EMA is on) to ``OUT/`` itself, loadable with
+``signgen.g2p.load_model(OUT)``.
+
+Loss (all in normalised space, shoulder widths; points weighted body/face/hands):
+  position   L1 of coordinates, masked by the reference's confidence
+  velocity   L1 of frame-to-frame displacement (frames and points present in both)
+  motion     |mean speed of prediction - of reference| per sequence and point: the guard
+             against regressing to a still mean pose, which the L1 terms alone allow
+             when timing is uncertain
+  confidence binary cross-entropy of the confidence logits against "point is present"
+  duration   MSE of the predicted log frames per gloss against the aligner's durations
+  alignment  the aligner's forward-sum (CTC) loss, plus after ``bin_start_step`` the
+             "bin" loss that pulls its soft alignment toward the hard (Viterbi) one
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from safetensors.torch import load_file, save_file
+
+from signgen.config import TrainConfig, _read_with_bases, config_to_dict, from_dict
+from signgen.errors import SigngenError
+from signgen.g2p import GlossToPoseModel, alignment_prior, length_regulate, monotonic_alignment
+from signgen.poses import skeleton
+
+logger = logging.getLogger(__name__)
+
+LOSS_LOG = "loss_log.jsonl"
+CHECKPOINTS = "checkpoints"
+CHECKPOINT_PREFIX = "step-"
+BLANK_LOG_PROB = -1.0  # RAD-TTS's constant blank score for the forward-sum (CTC) loss
+
+
+@dataclass
+class G2PModelConfig:
+    hidden_size: int
+    num_heads: int
+    encoder_layers: int
+    decoder_layers: int
+    ff_size: int
+    dropout: float
+    aligner_size: int
+
+
+@dataclass
+class G2PLossConfig:
+    body_weight: float
+    face_weight: float
+    hand_weight: float
+    position_weight: float
+    velocity_weight: float
+    motion_weight: float
+    confidence_weight: float
+    duration_weight: float
+    alignment_weight: float
+    bin_weight: float
+    bin_start_step: int
+
+    def __post_init__(self):
+        negative = [name for name, value in vars(self).items() if value < 0]
+        if negative:
+            raise SigngenError(f"loss weights must be non-negative: {', '.join(negative)}")
+
+    def point_weights(self) -> torch.Tensor:
+        weights = torch.empty(skeleton.NUM_POINTS)
+        weights[skeleton.BODY] = self.body_weight
+        weights[skeleton.FACE] = self.face_weight
+        weights[skeleton.LEFT_HAND] = self.hand_weight
+        weights[skeleton.RIGHT_HAND] = self.hand_weight
+        return weights
+
+
+@dataclass
+class G2PConfig:
+    model: G2PModelConfig
+    loss: G2PLossConfig
+    train: TrainConfig
+
+
+def load_g2p_config(path: str | os.PathLike) -> G2PConfig:
+    """Read a g2p YAML config (``base:`` files merged as for the frame model)."""
+    data = _read_with_bases(Path(path), seen=())
+    try:
+        return from_dict(G2PConfig, data)
+    except SigngenError as error:
+        raise SigngenError(f"config {path}: {error}") from None
+
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "g2p-tiny.yaml"
+
+
+# ---- data -----------------------------------------------------------------------------
+
+
+@dataclass
+class Example:
+    """One training sentence in normalised space."""
+
+    glosses: list[str]
+    xy: np.ndarray  # (T, 178, 2) float32, shoulder-width units
+    present: np.ndarray  # (T, 178) bool
+
+
+def prepare_examples(pairs: Iterable[tuple[Sequence[str], "Pose"]]) -> list[Example]:
+    """(glosses, Pose) pairs -> examples: 178 points, short gaps filled, 25 fps, normalised.
+    Sentences that cannot be used (no shoulders, fewer frames than glosses) are skipped
+    with a warning."""
+    from signgen.poses.holistic import pose_arrays
+    from signgen.poses.transform import normalize, prepare
+
+    examples, skipped = [], 0
+    for glosses, pose in pairs:
+        glosses = [g for g in glosses if g.strip()]
+        try:
+            xy, confidence = pose_arrays(normalize(prepare(pose)))
+        except SigngenError:
+            skipped += 1
+            continue
+        if not glosses or len(xy) < len(glosses):
+            skipped += 1
+            continue
+        examples.append(Example(list(glosses), xy, confidence > 0))
+    if skipped:
+        logger.warning("skipped %d of %d sentences (no shoulders seen or fewer frames than glosses)", skipped, skipped + len(examples))
+    if not examples:
+        raise SigngenError("no usable training sentences")
+    return examples
+
+
+def corpus_statistics(examples: Sequence[Example]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-point mean and spread (standard deviation) of the present coordinates, and the
+    mean log frames per gloss (a uniform split), which initialise the model's output."""
+    total = np.zeros((skeleton.NUM_POINTS, 2))
+    squares = np.zeros((skeleton.NUM_POINTS, 2))
+    count = np.zeros((skeleton.NUM_POINTS, 1))
+    for example in examples:
+        mask = example.present[..., None]
+        total += (example.xy * mask).sum(0)
+        squares += (example.xy.astype(np.float64) ** 2 * mask).sum(0)
+        count += mask.sum(0)
+    count = np.maximum(count, 1)
+    mean = total / count
+    spread = np.sqrt(np.maximum(squares / count - mean ** 2, 0))
+    log_duration = float(np.mean([math.log(len(e.xy) / len(e.glosses)) for e in examples]))
+    return mean.astype(np.float32), spread.astype(np.float32), log_duration
+
+
+class ExampleDataset(torch.utils.data.Dataset):
+    def __init__(self, examples: Sequence[Example], model: GlossToPoseModel):
+        self.examples = examples
+        self.ids = [model.encode_glosses(e.glosses) for e in examples]
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int):
+        example = self.examples[index]
+        return self.ids[index], torch.from_numpy(example.xy), torch.from_numpy(example.present)
+
+
+def collate(items) -> dict[str, torch.Tensor]:
+    """Pad a batch; the aligner's beta-binomial prior is built here, on the loader side."""
+    ids, poses, present = zip(*items)
+    gloss_lengths = [len(i) for i in ids]
+    frame_lengths = [len(p) for p in poses]
+    glosses, frames = max(gloss_lengths), max(frame_lengths)
+    batch = len(items)
+    out = {
+        "gloss_ids": torch.zeros((batch, glosses), dtype=torch.long),
+        "poses": torch.zeros((batch, frames, skeleton.NUM_POINTS, 2)),
+        "present": torch.zeros((batch, frames, skeleton.NUM_POINTS), dtype=torch.bool),
+    }
+    for b in range(batch):
+        out["gloss_ids"][b, :gloss_lengths[b]] = ids[b]
+        out["poses"][b, :frame_lengths[b]] = poses[b]
+        out["present"][b, :frame_lengths[b]] = present[b]
+    out["gloss_mask"] = torch.arange(glosses)[None] < torch.tensor(gloss_lengths)[:, None]
+    out["frame_mask"] = torch.arange(frames)[None] < torch.tensor(frame_lengths)[:, None]
+    out["log_prior"] = alignment_prior(frame_lengths, gloss_lengths, frames, glosses)
+    return out
+
+
+# ---- losses ---------------------------------------------------------------------------
+
+
+def forward_sum_loss(log_probs: torch.Tensor, frame_mask: torch.Tensor, gloss_mask: torch.Tensor) -> torch.Tensor:
+    """RAD-TTS's forward-sum loss: minus the log-likelihood of all monotonic alignments of
+    frames to glosses, computed by CTC with a constant-score blank."""
+    padded = F.pad(log_probs, (1, 0), value=BLANK_LOG_PROB).log_softmax(-1)
+    targets = torch.arange(1, log_probs.shape[-1] + 1, device=log_probs.device).expand(len(log_probs), -1)
+    return F.ctc_loss(padded.transpose(0, 1).float(), targets, frame_mask.sum(1), gloss_mask.sum(1),
+                      blank=0, reduction="mean", zero_infinity=True)
+
+
+def _weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    return (values * weights).sum() / weights.sum().clamp(min=1e-8)
+
+
+def mean_speed(xy: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sequence and point, the mean frame-to-frame displacement over frame pairs where
+    the point is present in both (B, J), and the number of such pairs (B, J)."""
+    both = (present[:, 1:] & present[:, :-1]).float()
+    step = (xy[:, 1:] - xy[:, :-1]).norm(dim=-1)
+    pairs = both.sum(1)
+    return (step * both).sum(1) / pairs.clamp(min=1), pairs
+
+
+def g2p_losses(model: GlossToPoseModel, batch: dict[str, torch.Tensor], loss: G2PLossConfig, step: int) -> dict[str, torch.Tensor]:
+    """All loss terms for one batch, their weighted sum under ``total``, and (detached)
+    ``motion_ratio``, the predicted over the reference mean hand speed."""
+    gloss_ids, gloss_mask = batch["gloss_ids"], batch["gloss_mask"]
+    poses, present, frame_mask = batch["poses"], batch["present"], batch["frame_mask"]
+    present = present & frame_mask[..., None]
+
+    log_probs = model.alignment_log_probs(gloss_ids, gloss_mask, poses, present, frame_mask, batch["log_prior"])
+    alignment = forward_sum_loss(log_probs, frame_mask, gloss_mask)
+    durations = monotonic_alignment(log_probs, frame_mask, gloss_mask)
+    gloss_index, _, _ = length_regulate(durations, gloss_mask)
+    hard = log_probs.gather(2, gloss_index[..., None])[..., 0]
+    bin_loss = -_weighted_mean(hard, frame_mask.float())
+
+    coordinates, confidence_logits, _, log_durations = model(gloss_ids, gloss_mask, durations)
+    weights = loss.point_weights().to(poses.device)
+    point_weight = present.float() * weights
+    position = _weighted_mean((coordinates - poses).abs().mean(-1), point_weight)
+
+    both = present[:, 1:] & present[:, :-1]
+    velocity_error = ((coordinates[:, 1:] - coordinates[:, :-1]) - (poses[:, 1:] - poses[:, :-1])).abs().mean(-1)
+    velocity = _weighted_mean(velocity_error, both.float() * weights)
+
+    predicted_speed, pairs = mean_speed(coordinates, present)
+    reference_speed, _ = mean_speed(poses, present)
+    seen = (pairs > 0).float() * weights
+    motion = _weighted_mean((predicted_speed - reference_speed).abs(), seen)
+    hands = torch.zeros_like(weights, dtype=torch.bool)
+    hands[skeleton.LEFT_HAND] = hands[skeleton.RIGHT_HAND] = True
+    hand_seen = (pairs > 0) & hands
+    motion_ratio = predicted_speed[hand_seen].sum() / reference_speed[hand_seen].sum().clamp(min=1e-8)
+
+    target = present.float()
+    confidence = _weighted_mean(F.binary_cross_entropy_with_logits(confidence_logits, target, reduction="none"),
+                                frame_mask[..., None].float().expand_as(target))
+    duration = _weighted_mean((log_durations - durations.clamp(min=1).float().log()) ** 2, gloss_mask.float())
+
+    bin_weight = loss.bin_weight if step >= loss.bin_start_step else 0.0
+    total = (loss.position_weight * position + loss.velocity_weight * velocity + loss.motion_weight * motion
+             + loss.confidence_weight * confidence + loss.duration_weight * duration
+             + loss.alignment_weight * alignment + bin_weight * bin_loss)
+    return {"total": total, "position": position, "velocity": velocity, "motion": motion, "confidence": confidence,
+            "duration": duration, "alignment": alignment, "bin": bin_loss, "motion_ratio": motion_ratio.detach()}
+
+
+class LossModule(torch.nn.Module):
+    """The model with its losses as ``forward``, so that accelerate's wrappers (DDP,
+    autocast) see every parameter used in one call."""
+
+    def __init__(self, model: GlossToPoseModel, loss: G2PLossConfig):
+        super().__init__()
+        self.model = model
+        self.loss = loss
+
+    def forward(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        return g2p_losses(self.model, batch, self.loss, step)
+
+
+# ---- checkpoints (safetensors + JSON, no pickle) ----------------------------------------
+
+
+def _save_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, values in state["state"].items():
+        for name, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"{index}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{index}.{name}"] = value
+    save_file(tensors, str(folder / "optimizer.safetensors"))
+    (folder / "optimizer.json").write_text(json.dumps({"param_groups": state["param_groups"], "scalars": scalars}))
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
+    meta = json.loads((folder / "optimizer.json").read_text())
+    state: dict[int, dict] = {}
+    for key, value in list(load_file(str(folder / "optimizer.safetensors")).items()) + list(meta["scalars"].items()):
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_checkpoint(folder: Path, step: int, model, optimizer, scheduler, ema) -> Path:
+    """Write the whole training state to ``folder/step-NNNNNNN`` (via a temporary folder
+    renamed at the end, so an interrupted save leaves no checkpoint that looks complete)."""
+    target = folder / f"{CHECKPOINT_PREFIX}{step:07d}"
+    partial = folder / f".{target.name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    model.save_pretrained(partial / "model")
+    _save_optimizer(optimizer, partial)
+    tensors = {"torch_rng": torch.get_rng_state()}
+    if ema is not None:
+        tensors.update({f"ema.{i}": p.detach().cpu().contiguous() for i, p in enumerate(ema.shadow_params)})
+    save_file(tensors, str(partial / "state.safetensors"))
+    ema_scalars = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"} if ema is not None else None
+    (partial / "state.json").write_text(json.dumps({"step": step, "scheduler": scheduler.state_dict(), "ema": ema_scalars}))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)
+    return target
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    found = sorted(p for p in folder.glob(f"{CHECKPOINT_PREFIX}*") if (p / "state.json").is_file())
+    return found[-1] if found else None
+
+
+def load_checkpoint(checkpoint: Path, model, optimizer, scheduler, ema) -> int:
+    loaded = GlossToPoseModel.from_pretrained(checkpoint / "model")
+    model.load_state_dict(loaded.state_dict())
+    _load_optimizer(optimizer, checkpoint)
+    meta = json.loads((checkpoint / "state.json").read_text())
+    scheduler.load_state_dict(meta["scheduler"])
+    tensors = load_file(str(checkpoint / "state.safetensors"))
+    torch.set_rng_state(tensors["torch_rng"])
+    if ema is not None:
+        if meta["ema"] is None:
+            raise SigngenError(f"checkpoint {checkpoint} has no EMA weights but the config turns EMA on")
+        ema.load_state_dict({**meta["ema"], "shadow_params": [tensors[f"ema.{i}"] for i in range(len(ema.shadow_params))]})
+    return int(meta["step"])
+
+
+def _prune_checkpoints(folder: Path, keep: int) -> None:
+    found = sorted(p for p in folder.glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir())
+    for old in found[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ---- the loop -------------------------------------------------------------------------
+
+
+def build_model(config: G2PConfig, examples: Sequence[Example]) -> GlossToPoseModel:
+    """A fresh model whose vocabulary is the examples' glosses (first-seen order) and whose
+    output starts at their mean pose."""
+    vocabulary = list(dict.fromkeys(g for e in examples for g in e.glosses))
+    model = GlossToPoseModel(glosses=vocabulary, **config_to_dict(config.model))
+    model.set_corpus_statistics(*corpus_statistics(examples))
+    return model
+
+
+def train_g2p(examples: Sequence[Example], out: str | os.PathLike, config: G2PConfig, resume: bool = False,
+              progress: bool = True) -> GlossToPoseModel:
+    """Train on ``examples`` into folder ``out``; returns the final model (EMA weights
+    when EMA is on), also saved to ``out``."""
+    from accelerate import Accelerator, DataLoaderConfiguration
+    from diffusers.optimization import get_scheduler
+    from diffusers.training_utils import EMAModel
+    from tqdm.auto import tqdm
+
+    train = config.train
+    out = Path(out)
+    checkpoints = out / CHECKPOINTS
+    checkpoint = latest_checkpoint(checkpoints) if resume else None
+    if resume and checkpoint is None:
+        raise SigngenError(f"--resume: no checkpoint in {checkpoints}")
+    if not resume and latest_checkpoint(checkpoints) is not None:
+        raise SigngenError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+    accelerator = Accelerator(gradient_accumulation_steps=train.gradient_accumulation_steps,
+                              mixed_precision=train.mixed_precision,
+                              dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=train.seed))
+    torch.manual_seed(train.seed)
+    model = build_model(config, examples)
+    if checkpoint is not None:
+        vocabulary = GlossToPoseModel.load_config(checkpoint / "model")["glosses"]
+        if list(vocabulary) != list(model.config.glosses):
+            raise SigngenError(f"the training data's glosses differ from those of the checkpoint {checkpoint}")
+    dataset = ExampleDataset(examples, model)
+    batch_size = min(train.batch_size, len(dataset))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
+                                         collate_fn=collate, num_workers=train.num_workers,
+                                         generator=torch.Generator().manual_seed(train.seed))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay)
+    scheduler = get_scheduler(train.lr_schedule, optimizer, num_warmup_steps=train.warmup_steps,
+                              num_training_steps=train.max_steps)
+    ema = EMAModel(model.parameters(), decay=train.ema_decay) if train.ema_decay > 0 else None
+    step = load_checkpoint(checkpoint, model, optimizer, scheduler, ema) if checkpoint is not None else 0
+    _truncate_log(out / LOSS_LOG, step)
+    trainer, optimizer, loader, scheduler = accelerator.prepare(LossModule(model, config.loss), optimizer, loader, scheduler)
+    if ema is not None:
+        ema.to(accelerator.device)
+    (out / "training_config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+
+    batches_per_epoch = len(loader) // train.gradient_accumulation_steps
+    bar = tqdm(total=train.max_steps, initial=step, desc="train g2p", disable=not progress or not accelerator.is_main_process)
+    trainer.train()
+    while step < train.max_steps:
+        epoch, done_in_epoch = divmod(step, batches_per_epoch)
+        loader.set_epoch(epoch)
+        epoch_loader = accelerator.skip_first_batches(loader, done_in_epoch * train.gradient_accumulation_steps) if done_in_epoch else loader
+        for batch in epoch_loader:
+            with accelerator.accumulate(trainer):
+                losses = trainer(batch, step)
+                accelerator.backward(losses["total"])
+                if accelerator.sync_gradients and train.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(trainer.parameters(), train.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            if not accelerator.sync_gradients:
+                continue
+            step += 1
+            if ema is not None:
+                ema.step(model.parameters())
+            bar.update(1)
+            if step % train.log_every == 0 or step == train.max_steps:
+                record = {"step": step, "lr": scheduler.get_last_lr()[0],
+                          **{k: round(v.item(), 6) for k, v in losses.items()}}
+                bar.set_postfix(loss=f"{record['total']:.4f}", motion=f"{record['motion_ratio']:.2f}")
+                if accelerator.is_main_process:
+                    with open(out / LOSS_LOG, "a", encoding="utf-8") as log:
+                        log.write(json.dumps(record) + "\n")
+            if accelerator.is_main_process and (step % train.checkpoint_every == 0 or step == train.max_steps):
+                save_checkpoint(checkpoints, step, model, optimizer, scheduler, ema)
+                _prune_checkpoints(checkpoints, train.checkpoints_keep)
+            if step >= train.max_steps:
+                break
+    bar.close()
+    accelerator.wait_for_everyone()
+    if ema is not None:
+        ema.copy_to(model.parameters())
+    if accelerator.is_main_process:
+        _save_model(model, out)
+    return model.eval()
+
+
+def _save_model(model: GlossToPoseModel, out: Path) -> None:
+    """``save_pretrained`` into a temporary folder, then move the files into ``out``."""
+    partial = out / ".model.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    for file in partial.iterdir():
+        os.replace(file, out / file.name)
+    partial.rmdir()
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines past ``step`` (written after the checkpoint a run resumes from)."""
+    if not path.is_file():
+        return
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = [line for line in lines if json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
