@@ -14,7 +14,7 @@ def register(commands) -> None:
     from signgen.poses.stitch import ON_MISSING
 
     poses = commands.group("poses", POSES_GROUP_HELP)
-    summary = "Build a pose sequence from glosses by stitching lexicon clips (fingerspelling what is missing)."
+    summary = "build a pose sequence from glosses by stitching lexicon clips (fingerspelling missing ones)"
     parser = poses.add_parser("from-gloss", help=summary, description=summary)
     parser.add_argument("glosses", metavar="GLOSSES",
                         help='space-separated glosses, e.g. "MORGEN REGEN NORD" or "H A L L O"')
@@ -37,6 +37,9 @@ def run_from_gloss(args: argparse.Namespace) -> None:
 
     if args.output.suffix.lower() != ".pose":
         raise SigngenError(f"-o must name a .pose file, got {args.output}")
+    for output in (args.output, args.video):
+        if output is not None and not output.parent.is_dir():  # fail before the work, not after
+            raise SigngenError(f"output folder does not exist: {output.parent}")
     render = None
     if args.video is not None:
         try:

@@ -41,10 +41,11 @@ from signgen.poses.io import read_pose
 
 COLUMNS = ("path", "spoken_language", "signed_language", "start", "end", "words", "glosses", "priority")
 CLIP_SUFFIXES = (".pose", ".npz")
+CLIP_CACHE_SIZE = 1024
 DEFAULT_LEXICON_CSV = Path(__file__).parent / "assets" / "fingerspelling" / "index.csv"
 
 # PHOENIX-2014T spells umlauts and sharp s in ASCII.
-_UMLAUT_SPELLINGS = {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"}
+UMLAUT_SPELLINGS = {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"}
 
 
 def exact_key(gloss: str) -> str:
@@ -56,7 +57,7 @@ def exact_key(gloss: str) -> str:
 def folded_key(gloss: str) -> str:
     """Case-insensitive key under which ``SCHÖN``, ``SCHOEN`` and ``schoen`` coincide."""
     key = exact_key(gloss)
-    for umlaut, spelling in _UMLAUT_SPELLINGS.items():
+    for umlaut, spelling in UMLAUT_SPELLINGS.items():
         key = key.replace(umlaut, spelling)
     return key
 
@@ -92,14 +93,18 @@ class Lexicon:
         self._exact = exact
         self._folded = folded
         self.languages = frozenset(language for language, _ in exact)
-        self._clips: dict[tuple[Path, int, int], tuple[np.ndarray, np.ndarray, float, int, int]] = {}
+        # Bounded, so that stitching a whole corpus does not keep every clip in memory.
+        self._load_clip = functools.lru_cache(maxsize=CLIP_CACHE_SIZE)(_load_clip)
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike) -> "Lexicon":
+        """Read an ``index.csv`` (or the ``index.csv`` inside the folder ``path``)."""
         path = Path(path)
+        if path.is_dir():
+            path = path / "index.csv"
         if not path.is_file():
             raise SigngenError(f"lexicon index not found: {path}")
-        root = path.parent.resolve()
+        root = str(path.parent.resolve())
         try:
             with open(path, newline="", encoding="utf-8-sig") as handle:
                 reader = csv.DictReader(handle)
@@ -127,16 +132,14 @@ class Lexicon:
     def clip(self, entry: LexiconEntry) -> Pose:
         """The entry's clip as a 178-point ``Pose``, cut to its start/end milliseconds.
 
-        Loaded clips are cached (as arrays; each call returns a fresh ``Pose``).
+        The most recently used clips are cached; each call returns a fresh ``Pose``.
         """
-        key = (entry.path, entry.start_ms, entry.end_ms)
-        if key not in self._clips:
-            self._clips[key] = _load_clip(entry)
-        xy, confidence, fps, width, height = self._clips[key]
-        return pose_from_arrays(xy, confidence, fps, width, height)
+        xy, confidence, fps, width, height = self._load_clip(entry)
+        # Copies: the Pose's arrays would otherwise be views of the cache.
+        return pose_from_arrays(xy.copy(), confidence.copy(), fps, width, height)
 
 
-def _entry_from_row(row: dict, line: int, root: Path, csv_path: Path) -> LexiconEntry:
+def _entry_from_row(row: dict, line: int, root: str, csv_path: Path) -> LexiconEntry:
     where = f"lexicon {csv_path} line {line}"
     if None in row or any(row.get(column) is None for column in COLUMNS):
         raise SigngenError(f"{where}: expected {len(COLUMNS)} fields")
@@ -146,15 +149,17 @@ def _entry_from_row(row: dict, line: int, root: Path, csv_path: Path) -> Lexicon
         raise SigngenError(f"{where}: empty path")
     if not gloss:
         raise SigngenError(f"{where}: empty glosses")
-    clip_path = (root / relative).resolve()
-    if not clip_path.is_relative_to(root):
+    # A lexical check with plain strings (no file-system calls, little pathlib: lexicons
+    # run to 100k rows): neither ``..`` nor an absolute path may escape the folder.
+    clip_path = os.path.normpath(os.path.join(root, relative))
+    if not clip_path.startswith(root.rstrip(os.sep) + os.sep):
         raise SigngenError(f"{where}: clip path {relative!r} leaves the lexicon folder {root}")
-    if clip_path.suffix.lower() not in CLIP_SUFFIXES:
+    if not clip_path.lower().endswith(CLIP_SUFFIXES):
         raise SigngenError(f"{where}: clip {relative!r} is neither .pose nor .npz")
     start, end, priority = (_integer(row[column], column, where) for column in ("start", "end", "priority"))
     if start < 0 or end < 0 or (end and end <= start):
         raise SigngenError(f"{where}: bad span start={start} end={end} (milliseconds; end 0 means the whole clip)")
-    return LexiconEntry(path=clip_path, spoken_language=row["spoken_language"].strip(),
+    return LexiconEntry(path=Path(clip_path), spoken_language=row["spoken_language"].strip(),
                         signed_language=row["signed_language"].strip(), start_ms=start, end_ms=end,
                         words=row["words"].strip(), gloss=gloss, priority=priority, row=line)
 

@@ -34,6 +34,7 @@ lexicon lacks it. Letters are taken from the same lexicon as the glosses.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import NamedTuple, Sequence
@@ -45,7 +46,7 @@ from scipy.signal import savgol_filter
 from signgen.errors import SigngenError
 from signgen.poses import skeleton
 from signgen.poses.holistic import pose_arrays, pose_from_arrays, reduce_to_178
-from signgen.poses.lexicon import Lexicon, LexiconEntry, default_lexicon
+from signgen.poses.lexicon import UMLAUT_SPELLINGS, Lexicon, LexiconEntry, default_lexicon
 from signgen.poses.transform import PHOENIX_FRAMING, TARGET_FPS, Framing, prepare
 
 ON_MISSING = ("fingerspell", "skip", "error")
@@ -55,8 +56,7 @@ SMOOTHING_ORDER = 2
 # Annotation markers of PHOENIX-2014 (``__ON__``, ``__OFF__``, ``__PU__``, ...): not signs.
 _MARKER = re.compile(r"^__\w+__$")
 _UMLAUT_DIGRAPHS = {"ae": "ä", "oe": "ö", "ue": "ü"}
-_UMLAUT_FALLBACKS = {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"}
-_ELBOWS = {"LEFT": skeleton.BODY_POINTS.index("LEFT_ELBOW"), "RIGHT": skeleton.BODY_POINTS.index("RIGHT_ELBOW")}
+_LEFT_ELBOW, _RIGHT_ELBOW = skeleton.BODY_POINTS.index("LEFT_ELBOW"), skeleton.BODY_POINTS.index("RIGHT_ELBOW")
 _SMOOTHED = np.r_[skeleton.BODY, skeleton.LEFT_HAND, skeleton.RIGHT_HAND]
 
 
@@ -97,8 +97,8 @@ def spell(gloss: str, lexicon: Lexicon, language: str = "gsg") -> tuple[list[Lex
         entry = lexicon.lookup(letter, language)
         if entry is not None:
             entries.append(entry)
-        elif letter.lower() in _UMLAUT_FALLBACKS:
-            for part in _UMLAUT_FALLBACKS[letter.lower()]:
+        elif letter.lower() in UMLAUT_SPELLINGS:
+            for part in UMLAUT_SPELLINGS[letter.lower()]:
                 add(part)
         else:
             unknown.append(letter)
@@ -162,7 +162,7 @@ def signing_frames(xy: np.ndarray, confidence: np.ndarray) -> slice:
     """The signing span of a 178-point clip (see the module docstring, step 1)."""
     raised = np.zeros(len(xy), dtype=bool)
     seen = np.zeros(len(xy), dtype=bool)
-    for hand, elbow in ((skeleton.LEFT_HAND, _ELBOWS["LEFT"]), (skeleton.RIGHT_HAND, _ELBOWS["RIGHT"])):
+    for hand, elbow in ((skeleton.LEFT_HAND, _LEFT_ELBOW), (skeleton.RIGHT_HAND, _RIGHT_ELBOW)):
         wrist = hand.start  # the hand's own WRIST point
         hand_seen = (confidence[:, hand] > 0).any(axis=1)
         seen |= hand_seen
@@ -212,9 +212,12 @@ def smooth(xy: np.ndarray, confidence: np.ndarray) -> np.ndarray:
     which a point is seen (runs shorter than the window are left as they are). Face points
     are returned bit for bit unchanged."""
     smoothed = xy.copy()
-    seen = confidence > 0
-    for joint in _SMOOTHED:
-        edges = np.diff(np.r_[0, seen[:, joint].astype(np.int8), 0])
+    seen = confidence[:, _SMOOTHED] > 0
+    if len(xy) >= SMOOTHING_WINDOW:  # the usual case, points seen throughout: one call
+        always = _SMOOTHED[seen.all(axis=0)]
+        smoothed[:, always] = savgol_filter(xy[:, always], SMOOTHING_WINDOW, SMOOTHING_ORDER, axis=0)
+    for joint in _SMOOTHED[seen.any(axis=0) & ~seen.all(axis=0)]:
+        edges = np.diff(np.r_[0, confidence[:, joint] > 0, 0].astype(np.int8))
         for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
             if end - start >= SMOOTHING_WINDOW:
                 smoothed[start:end, joint] = savgol_filter(xy[start:end, joint], SMOOTHING_WINDOW, SMOOTHING_ORDER, axis=0)
@@ -227,11 +230,11 @@ def transition_frames(transition_seconds: float) -> int:
     return int(round(transition_seconds * TARGET_FPS))
 
 
-def stitch_poses(groups: Sequence[tuple[str, Sequence[Pose]]], transition_seconds: float = 0.2,
-                 framing: Framing = PHOENIX_FRAMING, smoothing: bool = True) -> tuple[Pose, list[GlossSpan]]:
-    """Stitch holistic clips, grouped by the gloss they sign, into one 178-point pose at
-    25 fps in ``framing``'s pixel frame; returns it with each gloss's frame span."""
-    between = transition_frames(transition_seconds)
+Clip = tuple[np.ndarray, np.ndarray]  # a prepared clip: xy (T, 178, 2), confidence (T, 178)
+
+
+def _join(groups: Sequence[tuple[str, Sequence[Clip]]], between: int, framing: Framing,
+          smoothing: bool) -> tuple[Pose, list[GlossSpan]]:
     parts_xy: list[np.ndarray] = []
     parts_confidence: list[np.ndarray] = []
     spans: list[GlossSpan] = []
@@ -240,8 +243,7 @@ def stitch_poses(groups: Sequence[tuple[str, Sequence[Pose]]], transition_second
         if not clips:
             raise SigngenError(f"no clips to sign {gloss!r}")
         start = None
-        for clip in clips:
-            xy, confidence = pose_arrays(prepare_clip(clip, framing))
+        for xy, confidence in clips:
             if len(xy) == 0:
                 raise SigngenError(f"an empty clip signs {gloss!r}")
             if parts_xy:
@@ -263,16 +265,35 @@ def stitch_poses(groups: Sequence[tuple[str, Sequence[Pose]]], transition_second
     return pose_from_arrays(xy, confidence, TARGET_FPS, framing.width, framing.height), spans
 
 
+def stitch_poses(groups: Sequence[tuple[str, Sequence[Pose]]], transition_seconds: float = 0.2,
+                 framing: Framing = PHOENIX_FRAMING, smoothing: bool = True) -> tuple[Pose, list[GlossSpan]]:
+    """Stitch holistic clips, grouped by the gloss they sign, into one 178-point pose at
+    25 fps in ``framing``'s pixel frame; returns it with each gloss's frame span."""
+    between = transition_frames(transition_seconds)
+    prepared = [(gloss, [pose_arrays(prepare_clip(clip, framing)) for clip in clips]) for gloss, clips in groups]
+    return _join(prepared, between, framing, smoothing)
+
+
+@functools.lru_cache(maxsize=1024)
+def _prepared_entry(lexicon: Lexicon, entry: LexiconEntry, framing: Framing) -> Clip:
+    """A lexicon clip prepared for stitching, cached: a corpus reuses the same clips over
+    and over. Read-only arrays (stitching copies them into its output)."""
+    xy, confidence = pose_arrays(prepare_clip(lexicon.clip(entry), framing))
+    xy.setflags(write=False)
+    confidence.setflags(write=False)
+    return xy, confidence
+
+
 def stitch_with_spans(glosses: str | Sequence[str], lexicon: Lexicon | None = None, language: str = "gsg",
                       on_missing: str = "fingerspell", transition_seconds: float = 0.2,
                       framing: Framing = PHOENIX_FRAMING) -> tuple[Pose, list[GlossSpan]]:
     """:func:`glosses_to_pose`, also returning each gloss's frame span (skipped glosses
     have none)."""
     lexicon = default_lexicon() if lexicon is None else lexicon
-    transition_frames(transition_seconds)  # a bad value fails before any clip is read
+    between = transition_frames(transition_seconds)  # a bad value fails before any clip is read
     resolved = resolve_glosses(glosses, lexicon, language, on_missing)
-    groups = [(gloss, [lexicon.clip(entry) for entry in entries]) for gloss, entries in resolved]
-    return stitch_poses(groups, transition_seconds, framing)
+    groups = [(gloss, [_prepared_entry(lexicon, entry, framing) for entry in entries]) for gloss, entries in resolved]
+    return _join(groups, between, framing, smoothing=True)
 
 
 def glosses_to_pose(glosses: str | Sequence[str], lexicon: Lexicon | None = None, language: str = "gsg",

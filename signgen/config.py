@@ -29,6 +29,9 @@ import yaml
 from signgen.errors import SigngenError
 
 BASE_KEY = "base"
+# The repository's configs/ folder (present in a source checkout and editable installs).
+CONFIG_FOLDER = Path(__file__).resolve().parents[1] / "configs"
+DEFAULT_FRAME_CONFIG = CONFIG_FOLDER / "frame-tiny.yaml"
 # diffusers.optimization.get_scheduler names that need no extra arguments.
 LR_SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
 
@@ -125,13 +128,10 @@ class ModelConfig:
             raise SigngenError(f"model resolution must be [height, width] of at least 8 px, not {self.resolution}")
         if self.pose_encoder.backbone != "vit":
             raise SigngenError("pose_encoder backbone must be 'vit': pose maps are not photographs")
-        factor = 2 ** (len(self.unet.block_out_channels) - 1) * (8 if self.latent.vae_path else 1)
-        for side in self.resolution:
-            if side % factor:
-                raise SigngenError(
-                    f"model resolution {self.resolution} must be divisible by {factor} "
-                    f"({len(self.unet.block_out_channels)} UNet levels{' in latent space' if self.latent.vae_path else ''})"
-                )
+        # In latent space the VAE's own factor is known only once it is loaded (build_unet checks then).
+        factor = 2 ** (len(self.unet.block_out_channels) - 1)
+        if not self.latent.vae_path and any(side % factor for side in self.resolution):
+            raise SigngenError(f"model resolution {self.resolution} must be divisible by {factor} ({len(self.unet.block_out_channels)} UNet levels)")
 
     @property
     def height(self) -> int:
@@ -213,13 +213,20 @@ class FrameConfig:
 def load_frame_config(path: str | Path, overrides: Iterable[str] = ()) -> FrameConfig:
     """Read ``path`` (merged onto its ``base`` file, recursively), apply ``KEY=VALUE``
     overrides, and validate the result into a FrameConfig."""
-    data = _read_with_bases(Path(path), seen=())
-    for override in overrides:
-        _apply_override(data, override)
+    data = load_config_dict(path, overrides)
     try:
         return from_dict(FrameConfig, data)
     except SigngenError as error:
         raise SigngenError(f"config {path}: {error}") from None
+
+
+def load_config_dict(path: str | Path, overrides: Iterable[str] = ()) -> dict:
+    """The merged, overridden YAML of ``path`` as plain dicts, before validation: the
+    loader for any config family (frame, temporal, ...) with the same base/override rules."""
+    data = _read_with_bases(Path(path), seen=())
+    for override in overrides:
+        _apply_override(data, override)
+    return data
 
 
 def config_to_dict(config: Any) -> dict:

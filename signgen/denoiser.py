@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from diffusers import UNet2DConditionModel
 
 from signgen.config import UNetConfig
+from signgen.errors import SigngenError
 
 # Guidance modes: which conditions each keeps (appearance, pose map, fusion embedding).
 GUIDANCE_MODES = {
@@ -48,6 +49,9 @@ def build_unet(
     """The one place where the denoiser's UNet is built: ``sample_channels`` of noisy sample
     plus ``pose_channels`` of pose map in, ``sample_channels`` of prediction out.
     ``fusion_dim=None`` builds the ablation without the fusion embedding."""
+    factor = 2 ** (len(config.block_out_channels) - 1)
+    if any(side % factor for side in sample_size):
+        raise SigngenError(f"the denoised sample is {sample_size[0]}x{sample_size[1]}; {len(config.block_out_channels)} UNet levels need sides divisible by {factor}")
     unet = UNet2DConditionModel(
         sample_size=list(sample_size),
         in_channels=sample_channels + pose_channels,

@@ -21,9 +21,10 @@ signgen's choices, which the challenge leaves open because its data has no gaps:
   size or camera distance. Array inputs are taken to be in that space already.
 - **Missing points** (confidence 0) take no part: the frame cost sums squared distances
   over the joints present in both frames and scales the sum by 178 / (joints shared), so
-  a frame pair is not cheaper for missing more points; a pair sharing no joint costs
-  infinity; the final mean runs over the (pair, joint) entries present in both. Frames
-  with no point at all are dropped before alignment.
+  a frame pair is not cheaper for missing more points; a pair sharing no joint costs the
+  largest cost of any pair that does (so a path always exists); the final mean runs over
+  the (pair, joint) entries present in both. Frames with no point at all are dropped
+  before alignment.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Alignment:
 def frame_costs(prediction: np.ndarray, reference: np.ndarray,
                 prediction_present: np.ndarray, reference_present: np.ndarray) -> np.ndarray:
     """(T1, T2) Euclidean distances between whole frames over the joints present in both,
-    rescaled to all joints; infinity where two frames share no joint."""
+    rescaled to all joints; the largest such distance where two frames share no joint."""
     joints = prediction.shape[1]
     mask_p = prediction_present.astype(np.float64)
     mask_r = reference_present.astype(np.float64)
@@ -65,7 +66,10 @@ def frame_costs(prediction: np.ndarray, reference: np.ndarray,
     shared = mask_p @ mask_r.T
     with np.errstate(divide="ignore", invalid="ignore"):
         cost = np.sqrt(np.maximum(squared, 0.0) * joints / shared)
-    cost[shared == 0] = np.inf
+    # A pair with nothing to compare costs as much as the worst comparable pair: DTW avoids
+    # it where it can but is never left without a path.
+    finite = shared > 0
+    cost[~finite] = cost[finite].max() if finite.any() else 0.0
     return cost
 
 
@@ -83,8 +87,6 @@ def dtw_path(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         j = diagonal - i
         best = np.minimum(np.minimum(total[i - 1, j - 1], total[i - 1, j]), total[i, j - 1])
         total[i, j] = cost[i - 1, j - 1] + best
-    if not np.isfinite(total[rows, cols]):
-        raise SigngenError("DTW found no alignment: some frames share no visible joint with any frame of the other sequence")
     path = []
     i, j = rows, cols
     while (i, j) != (0, 0):

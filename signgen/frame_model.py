@@ -128,8 +128,11 @@ class FrameModel(torch.nn.Module):
             num_train_timesteps=config.noise.num_train_timesteps,
             beta_schedule=config.noise.beta_schedule,
             prediction_type=config.noise.prediction_type,
-            # Pixels are known to lie in [-1, 1]; latents are not.
+            # Pixels are known to lie in [-1, 1], latents are not: in pixel space every
+            # sampler that supports it clips its clean-image estimate to [-1, 1].
             clip_sample=vae is None,
+            thresholding=vae is None,
+            sample_max_value=1.0,
             # Sampling schedulers inherit this: start at the last training step.
             timestep_spacing="trailing",
         )

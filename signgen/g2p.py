@@ -29,7 +29,7 @@ import logging
 import math
 import os
 from functools import lru_cache
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
@@ -42,6 +42,9 @@ from signgen.errors import SigngenError
 from signgen.poses import skeleton
 from signgen.poses.lexicon import folded_key
 from signgen.poses.transform import PHOENIX_FRAMING, TARGET_FPS, Framing
+
+if TYPE_CHECKING:
+    from pose_format import Pose
 
 logger = logging.getLogger(__name__)
 
@@ -176,8 +179,12 @@ class GlossToPoseModel(ModelMixin, ConfigMixin):
         self.phase_projection = nn.Linear(2 * PHASE_FREQUENCIES, hidden_size)
         self.decoder = transformer(decoder_layers)
         self.pose_head = nn.Linear(hidden_size, num_points * 3)
-        # The aligner sees standardised coordinates plus the presence mask of every point.
-        self.aligner_glosses = ConvStack(hidden_size, aligner_size, layers=2, dropout=0.0)
+        # The aligner has its own gloss embedding, so that the decoder's losses do not move
+        # its keys; it sees standardised coordinates plus the presence mask of every point.
+        self.aligner_embedding = nn.Embedding(len(glosses) + SPECIAL_TOKENS, aligner_size, padding_idx=PAD_ID)
+        # Kernel 1: a gloss's key is its own; wider kernels let the zero padding at the
+        # sentence edges dominate the keys of the first and last glosses.
+        self.aligner_glosses = ConvStack(aligner_size, aligner_size, layers=2, kernel_size=1, dropout=0.0)
         self.aligner_frames = ConvStack(num_points * 3, aligner_size, layers=3, dropout=0.0)
         self.register_buffer("mean_pose", torch.zeros(num_points, 2))
         self.register_buffer("pose_spread", torch.ones(num_points, 2))
@@ -242,7 +249,7 @@ class GlossToPoseModel(ModelMixin, ConfigMixin):
         standardised = ((poses - self.mean_pose) / self.pose_spread) * present[..., None]
         frame_features = torch.cat([standardised.flatten(2), present.float()], dim=-1)
         queries = self.aligner_frames(frame_features, frame_mask.float())
-        keys = self.aligner_glosses(self.gloss_embedding(gloss_ids), gloss_mask.float())
+        keys = self.aligner_glosses(self.aligner_embedding(gloss_ids), gloss_mask.float())
         # Squared distances written out: cdist's gradient is NaN at zero distance (padding).
         squared = (queries.pow(2).sum(-1)[..., None] + keys.pow(2).sum(-1)[:, None, :]
                    - 2 * queries @ keys.transpose(1, 2))
@@ -289,7 +296,7 @@ def durations_from_log(log_durations: torch.Tensor, gloss_mask: torch.Tensor) ->
 
 
 def load_gloss_to_pose(path: str | os.PathLike, framing: Framing = PHOENIX_FRAMING,
-                       transition_seconds: float = 0.2, language: str = "gsg") -> Callable[[Sequence[str]], "Pose"]:
+                       transition_seconds: float = 0.2, language: str = "gsg") -> Callable[[Sequence[str]], Pose]:
     """A gloss-to-pose back-end from a trained model folder: ``fn(glosses) -> Pose``
     (178 points, 25 fps, placed in ``framing``, confidence from the model).
 

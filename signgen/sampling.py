@@ -27,6 +27,7 @@ from diffusers import (
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from tqdm.auto import tqdm
 
+from signgen.config import SamplingConfig
 from signgen.denoiser import FrameConditions
 from signgen.encoders import EncoderOutput
 from signgen.errors import SigngenError
@@ -68,6 +69,16 @@ class GuidanceScales:
     @property
     def is_identity(self) -> bool:
         return self.appearance == 1.0 and self.full == 1.0
+
+
+def sampling_options(config: SamplingConfig) -> dict:
+    """The keyword arguments of :func:`sample_frames` set by a config's ``sampling`` section."""
+    return {
+        "scheduler": config.scheduler,
+        "num_steps": config.num_steps,
+        "guidance": GuidanceScales(appearance=config.appearance_scale, full=config.full_scale),
+        "frame_batch_size": config.frame_batch_size,
+    }
 
 
 def guided_prediction(model: FrameModel, sample: torch.Tensor, timestep, conditions: FrameConditions, scales: GuidanceScales) -> torch.Tensor:

@@ -165,13 +165,16 @@ def train_diffusion(
 @torch.no_grad()
 def evaluate_fusion(model: FrameModel, dataset: Dataset, batch_size: int) -> dict:
     """Top-1 / top-5 accuracy of retrieving each pair's target among the targets of its
-    batch (``batch_size`` held-out pairs) from the fusion embedding."""
+    batch (``batch_size`` held-out pairs in a fixed random order) from the fusion embedding."""
     objective = FusionObjective(model, source_enhancement=False)
     was_training = model.training
     model.eval()
     device = next(model.fusion.parameters()).device
     hits, total = {1: 0, 5: 0}, 0
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+    # A fixed shuffle: consecutive pairs come from one video, near-identical frames whose
+    # retrieval among each other would say little; mixed batches are FPDM's protocol.
+    order = torch.Generator().manual_seed(0)
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=order):
         if len(batch["source"]) < 2:
             continue
         fused, target, _ = objective.embed({key: batch[key].to(device) for key in BATCH_KEYS})
@@ -263,7 +266,16 @@ def _train(
         num_training_steps=config.max_steps * accelerator.num_processes,
     )
     sampler = EpochShuffleSampler(len(dataset), config.seed)
-    loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=True, num_workers=config.num_workers)
+    # The loader's own generator seeds its workers; without it every new epoch iterator
+    # would draw from the global RNG, and a resumed run would see other noise.
+    loader = DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        drop_last=True,
+        num_workers=config.num_workers,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
     prepared, optimizer, loader, lr_scheduler = accelerator.prepare(objective, optimizer, loader, lr_scheduler)
     ema = EMAModel(parameters, decay=config.ema_decay, use_ema_warmup=True, power=3 / 4) if config.ema_decay > 0 else None
 

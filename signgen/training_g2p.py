@@ -15,7 +15,7 @@ Loss (all in normalised space, shoulder widths; points weighted body/face/hands)
              when timing is uncertain
   confidence binary cross-entropy of the confidence logits against "point is present"
   duration   MSE of the predicted log frames per gloss against the aligner's durations
-  alignment  the aligner's forward-sum (CTC) loss, plus after ``bin_start_step`` the
+  alignment  the aligner's forward-sum loss (all monotonic alignments), plus after ``bin_start_step`` the
              "bin" loss that pulls its soft alignment toward the hard (Viterbi) one
 """
 
@@ -28,7 +28,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -41,12 +41,15 @@ from signgen.errors import SigngenError
 from signgen.g2p import GlossToPoseModel, alignment_prior, length_regulate, monotonic_alignment
 from signgen.poses import skeleton
 
+if TYPE_CHECKING:
+    from pose_format import Pose
+
 logger = logging.getLogger(__name__)
 
 LOSS_LOG = "loss_log.jsonl"
 CHECKPOINTS = "checkpoints"
 CHECKPOINT_PREFIX = "step-"
-BLANK_LOG_PROB = -1.0  # RAD-TTS's constant blank score for the forward-sum (CTC) loss
+UNREACHABLE = -1e9  # log-probability of impossible states; finite, so gradients stay finite
 
 
 @dataclass
@@ -119,7 +122,7 @@ class Example:
     present: np.ndarray  # (T, 178) bool
 
 
-def prepare_examples(pairs: Iterable[tuple[Sequence[str], "Pose"]]) -> list[Example]:
+def prepare_examples(pairs: Iterable[tuple[Sequence[str], Pose]]) -> list[Example]:
     """(glosses, Pose) pairs -> examples: 178 points, short gaps filled, 25 fps, normalised.
     Sentences that cannot be used (no shoulders, fewer frames than glosses) are skipped
     with a warning."""
@@ -202,12 +205,24 @@ def collate(items) -> dict[str, torch.Tensor]:
 
 
 def forward_sum_loss(log_probs: torch.Tensor, frame_mask: torch.Tensor, gloss_mask: torch.Tensor) -> torch.Tensor:
-    """RAD-TTS's forward-sum loss: minus the log-likelihood of all monotonic alignments of
-    frames to glosses, computed by CTC with a constant-score blank."""
-    padded = F.pad(log_probs, (1, 0), value=BLANK_LOG_PROB).log_softmax(-1)
-    targets = torch.arange(1, log_probs.shape[-1] + 1, device=log_probs.device).expand(len(log_probs), -1)
-    return F.ctc_loss(padded.transpose(0, 1).float(), targets, frame_mask.sum(1), gloss_mask.sum(1),
-                      blank=0, reduction="mean", zero_infinity=True)
+    """Minus the log-likelihood, per frame, of all monotonic alignments in which every
+    frame belongs to one gloss and every gloss gets at least one frame (the forward
+    algorithm; the soft twin of :func:`signgen.g2p.monotonic_alignment`).
+
+    RAD-TTS computes this with CTC and a blank token; with glosses that last tens of
+    frames a blank explains almost every frame and each gloss only needs one peak, so the
+    blank-free form is used here."""
+    batch, frames, glosses = log_probs.shape
+    frame_lengths, gloss_lengths = frame_mask.sum(1), gloss_mask.sum(1)
+    scores = log_probs.float()
+    alpha = torch.full((batch, glosses), UNREACHABLE, device=log_probs.device)
+    alpha = torch.cat([scores[:, 0, :1], alpha[:, 1:]], dim=1)
+    for t in range(1, frames):
+        from_previous = F.pad(alpha[:, :-1], (1, 0), value=UNREACHABLE)
+        updated = torch.logaddexp(alpha, from_previous) + scores[:, t]
+        alpha = torch.where((t < frame_lengths)[:, None], updated, alpha)
+    likelihood = alpha.gather(1, (gloss_lengths - 1)[:, None])[:, 0]
+    return -(likelihood / frame_lengths).mean()
 
 
 def _weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

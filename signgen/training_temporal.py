@@ -37,7 +37,7 @@ from safetensors.torch import load_file, save_file
 from signgen.config import DiffusionTrainConfig, _apply_override, _read_with_bases, config_to_dict, from_dict
 from signgen.denoiser import FrameConditions, predict, sample_training_modes
 from signgen.errors import SigngenError
-from signgen.frame_model import FrameModel
+from signgen.frame_model import FrameModel, atomic_folder
 from signgen.temporal import TemporalAdapter, VideoUNet
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "temporal-defaults.yaml"
@@ -187,19 +187,16 @@ def save_checkpoint(folder: Path, step: int, adapter: TemporalAdapter, optimizer
     """The whole training state in ``folder/step-NNNNNNN``, written under a temporary name
     and renamed at the end, so an interrupted save never looks like a checkpoint."""
     target = folder / f"{CHECKPOINT_PREFIX}{step:07d}"
-    partial = folder / f".{target.name}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    adapter.save_pretrained(partial / ADAPTER_FOLDER, safe_serialization=True)
-    _save_optimizer(optimizer, partial)
-    tensors = {"torch_rng": torch.get_rng_state()}
-    if ema is not None:
-        tensors.update({f"ema.{i}": p.detach().cpu().contiguous() for i, p in enumerate(ema.shadow_params)})
-    save_file(tensors, str(partial / "state.safetensors"))
-    ema_scalars = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"} if ema is not None else None
-    (partial / "state.json").write_text(json.dumps({"step": step, "lr_scheduler": lr_scheduler.state_dict(), "ema": ema_scalars}))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(partial, target)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_folder(target) as partial:
+        adapter.save_pretrained(partial / ADAPTER_FOLDER, safe_serialization=True)
+        _save_optimizer(optimizer, partial)
+        tensors = {"torch_rng": torch.get_rng_state()}
+        if ema is not None:
+            tensors.update({f"ema.{i}": p.detach().cpu().contiguous() for i, p in enumerate(ema.shadow_params)})
+        save_file(tensors, str(partial / "state.safetensors"))
+        ema_scalars = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"} if ema is not None else None
+        (partial / "state.json").write_text(json.dumps({"step": step, "lr_scheduler": lr_scheduler.state_dict(), "ema": ema_scalars}))
     return target
 
 
@@ -210,7 +207,7 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 def load_checkpoint(checkpoint: Path, adapter: TemporalAdapter, optimizer, lr_scheduler, ema) -> int:
     saved = TemporalAdapter.from_pretrained(checkpoint / ADAPTER_FOLDER)
-    if dict(saved.config) != dict(adapter.config):
+    if _public(saved.config) != _public(adapter.config):
         raise SigngenError(f"checkpoint {checkpoint} holds an adapter of another shape than the config and frame model give")
     adapter.load_state_dict(saved.state_dict())
     _load_optimizer(optimizer, checkpoint)
@@ -223,6 +220,10 @@ def load_checkpoint(checkpoint: Path, adapter: TemporalAdapter, optimizer, lr_sc
             raise SigngenError(f"checkpoint {checkpoint} has no EMA weights but the config turns EMA on")
         ema.load_state_dict({**meta["ema"], "shadow_params": [tensors[f"ema.{i}"] for i in range(len(ema.shadow_params))]})
     return int(meta["step"])
+
+
+def _public(config) -> dict:
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in config.items() if not key.startswith("_")}
 
 
 def _prune_checkpoints(folder: Path, keep: int) -> None:
@@ -274,8 +275,6 @@ def train_temporal(
     from diffusers.training_utils import EMAModel
     from tqdm.auto import tqdm
 
-    from signgen.data import clip_dataset
-
     train = config.train
     out = Path(out)
     checkpoints = out / CHECKPOINTS
@@ -288,6 +287,8 @@ def train_temporal(
     model = FrameModel.from_pretrained(frame_model_dir)
     model._require_denoiser()
     model.requires_grad_(False)
+    from signgen.data import clip_dataset  # the data room's loader, imported only when training
+
     dataset = clip_dataset(data_dir, "train", num_frames=train.num_frames, resolution=model.resolution, pose_channels=model.pose_channels)
     if len(dataset) < train.batch_size:
         raise SigngenError(f"{data_dir} has {len(dataset)} training clips of {train.num_frames} frames, fewer than one batch ({train.batch_size})")
@@ -372,14 +373,6 @@ def train_temporal(
     if ema is not None:
         ema.copy_to(adapter.parameters())
     if accelerator.is_main_process:
-        _save_adapter(adapter, out / ADAPTER_FOLDER)
+        with atomic_folder(out / ADAPTER_FOLDER) as partial:
+            adapter.save_pretrained(partial, safe_serialization=True)
     return adapter.eval()
-
-
-def _save_adapter(adapter: TemporalAdapter, folder: Path) -> None:
-    """``save_pretrained`` into a temporary folder beside ``folder``, then swap it in."""
-    partial = folder.parent / f".{folder.name}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    adapter.save_pretrained(partial, safe_serialization=True)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(partial, folder)

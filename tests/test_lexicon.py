@@ -155,9 +155,11 @@ def test_clip_is_cut_to_its_milliseconds_and_cached(tmp_path):
     np.testing.assert_array_equal(cut_confidence, confidence[6:18])
     # Cached: the file is not needed again, and each call gets its own Pose.
     (tmp_path / h).unlink()
+    whole.body.data[:] = -1  # a caller changing its Pose does not change the cache
     again = lexicon.clip(lexicon.lookup("H"))
     assert again is not whole
     np.testing.assert_array_equal(pose_arrays(again)[0], xy)
+    assert Lexicon.from_csv(tmp_path).lookup("WINKEN").start_ms == 200  # a folder means its index.csv
 
 
 def test_end_past_the_clip_is_clamped():

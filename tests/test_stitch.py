@@ -111,9 +111,12 @@ def test_smooth_keeps_missing_points_and_short_runs():
     confidence[:, skeleton.LEFT_HAND] = 0
     xy[:, skeleton.LEFT_HAND] = 0
     confidence[4:, 0] = 0  # a 4-frame run, shorter than the window
+    confidence[9:, 2] = 0  # a 9-frame run, then missing
     out = smooth(xy, confidence)
     np.testing.assert_array_equal(out[:, skeleton.LEFT_HAND], 0)
     np.testing.assert_array_equal(out[:, 0], xy[:, 0])
+    np.testing.assert_array_equal(out[9:, 2], xy[9:, 2])
+    assert np.abs(out[:9, 2] - xy[:9, 2]).max() > 0.1
     assert out[:, skeleton.FACE].tobytes() == xy[:, skeleton.FACE].tobytes()
     assert np.abs(out[:, skeleton.RIGHT_HAND] - xy[:, skeleton.RIGHT_HAND]).max() > 0.1
     assert np.diff(out[:, 1], axis=0).std() < np.diff(xy[:, 1], axis=0).std()

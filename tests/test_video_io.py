@@ -89,11 +89,19 @@ def test_png_folder_in_natural_order(tmp_path):
     assert np.array_equal(read_video(tmp_path / "video"), frames)
 
 
+def test_folder_with_glob_characters_in_its_name(tmp_path):
+    write_phoenix_folder(tmp_path / "clip[1]", 2)
+    assert read_video(tmp_path / "clip[1]").shape == (2, 26, 21, 3)
+
+
 def test_phoenix_csv_glob(tmp_path):
     write_phoenix_folder(tmp_path / "train" / "sample-1" / "1", 3)
     frames = read_video(str(tmp_path / "train" / "sample-1" / "1" / "*.png"))
     assert list(frames[:, 0, 0, 0]) == [10, 20, 30]
     assert video_info(str(tmp_path / "train" / "sample-1" / "1" / "*.png")).num_frames == 3
+    # PHOENIX-2014-T: the CSV still says "<name>/1/*.png" but the frames lie in "<name>/"
+    write_phoenix_folder(tmp_path / "test" / "sample-2", 4)
+    assert read_video(str(tmp_path / "test" / "sample-2" / "1" / "*.png")).shape == (4, 26, 21, 3)
 
 
 def one_line_naming(error, name):

@@ -71,3 +71,30 @@ def test_short_video_is_one_window():
 def test_impossible_window_plans_are_user_errors(window_size, overlap):
     with pytest.raises(SigngenError):
         plan_windows(50, window_size, overlap)
+
+
+def test_windowed_sampling_encodes_the_appearance_once_and_with_an_untrained_adapter_equals_frame_wise_sampling():
+    from temporal_helpers import ADAPTER_OPTIONS, randomize_, tiny_frame_model
+
+    from signgen.sampling import sample_frames
+    from signgen.temporal import TemporalAdapter
+    from signgen.windows import sample_video
+
+    model = tiny_frame_model()
+    generator = torch.Generator().manual_seed(0)
+    signer = torch.rand(3, *model.resolution, generator=generator) * 2 - 1
+    poses = torch.rand(9, model.pose_channels, *model.resolution, generator=generator)
+    options = {"scheduler": "ddim", "num_steps": 2, "seed": 3, "progress": False}
+    adapter = TemporalAdapter.for_unet(model.unet, **ADAPTER_OPTIONS)
+    encodings = []
+    hook = model.image_encoder.register_forward_hook(lambda *_: encodings.append(1))
+    try:
+        video = sample_video(model, adapter, signer, poses, window_size=4, overlap=1, windows_per_batch=2, **options)
+    finally:
+        hook.remove()
+
+    assert encodings == [1]
+    assert video.shape == (9, 3, *model.resolution)
+    torch.testing.assert_close(video, sample_frames(model, signer, poses, **options), rtol=0, atol=1e-5)
+    moved = sample_video(model, randomize_(adapter), signer, poses, window_size=4, overlap=1, **options)
+    assert (moved - video).abs().amax(dim=(1, 2, 3)).min() > 1e-4  # every frame, seams included, sees the adapter

@@ -36,10 +36,9 @@ class VideoInfo:
 
 def read_video(path: str | os.PathLike) -> np.ndarray:
     """Read every frame of a video file, a frame folder or a frame glob as uint8 (T, H, W, 3)."""
-    path_str = os.fspath(path)
-    if _GLOB_CHARS.search(path_str) or Path(path_str).is_dir():
-        return read_frame_folder(path_str)
-    path = Path(path_str)
+    if _is_frame_folder(path):
+        return read_frame_folder(path)
+    path = Path(path)
     if not path.is_file():
         raise SigngenError(f"video not found: {path}")
     frames = _read_with_decord(path)
@@ -74,18 +73,17 @@ def read_frame_folder(path: str | os.PathLike) -> np.ndarray:
 
 def video_info(path: str | os.PathLike) -> VideoInfo:
     """Frame count, frame rate and size, without decoding the whole video where possible."""
-    path_str = os.fspath(path)
-    if _GLOB_CHARS.search(path_str) or Path(path_str).is_dir():
+    if _is_frame_folder(path):
         from PIL import Image
 
-        files = _frame_files(path_str)
+        files = _frame_files(os.fspath(path))
         try:
             with Image.open(files[0]) as image:
                 width, height = image.size
         except (OSError, SyntaxError) as error:
             raise SigngenError(f"cannot read frame {files[0]}: {error}") from None
         return VideoInfo(len(files), None, height, width)
-    path = Path(path_str)
+    path = Path(path)
     if not path.is_file():
         raise SigngenError(f"video not found: {path}")
     import av
@@ -95,7 +93,8 @@ def video_info(path: str | os.PathLike) -> VideoInfo:
             if not container.streams.video:
                 raise SigngenError(f"no video stream in {path}")
             stream = container.streams.video[0]
-            num_frames = stream.frames or sum(1 for _ in container.demux(stream) if _.size)
+            # some containers do not store a frame count; counting packets needs no decoding
+            num_frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
             fps = float(stream.average_rate) if stream.average_rate else None
             return VideoInfo(num_frames, fps, stream.height, stream.width)
     except av.FFmpegError as error:
@@ -139,15 +138,26 @@ def write_gif(frames: np.ndarray, path: str | os.PathLike, fps: float = 25) -> N
         iio.imwrite(tmp, frames, extension=".gif", duration=1000 / fps, loop=0)
 
 
+def _is_frame_folder(path: str | os.PathLike) -> bool:
+    """A folder, or a glob that names no existing file (a literal ``[`` in a name stays literal)."""
+    path = os.fspath(path)
+    return os.path.isdir(path) or (not os.path.exists(path) and bool(_GLOB_CHARS.search(path)))
+
+
 def _frame_files(pattern: str) -> list[str]:
-    if _GLOB_CHARS.search(pattern):
-        files = [f for f in glob.glob(pattern) if os.path.isfile(f)]
-        where = f"frames match {pattern}"
-    else:
-        if not os.path.isdir(pattern):
-            raise SigngenError(f"frame folder not found: {pattern}")
+    if os.path.isdir(pattern):
         files = [os.path.join(pattern, f) for f in os.listdir(pattern) if f.lower().endswith(FRAME_EXTENSIONS)]
         where = f"frame images ({', '.join(FRAME_EXTENSIONS)}) in {pattern}"
+    elif _GLOB_CHARS.search(pattern):
+        files = [f for f in glob.glob(pattern) if os.path.isfile(f)]
+        folder, name_pattern = os.path.split(pattern)
+        if not files and os.path.basename(folder) == "1":
+            # PHOENIX-2014-T's CSV keeps PHOENIX-2014's "<name>/1/*.png", but its frames
+            # lie in "<name>/" itself
+            files = [f for f in glob.glob(os.path.join(os.path.dirname(folder), name_pattern)) if os.path.isfile(f)]
+        where = f"frames match {pattern}"
+    else:
+        raise SigngenError(f"frame folder not found: {pattern}")
     if not files:
         raise SigngenError(f"no {where}")
     return sorted(files, key=_natural_key)

@@ -101,17 +101,17 @@ def temporal_difference_error(generated: np.ndarray, reference: np.ndarray) -> f
     return float(np.mean(np.abs(np.diff(generated, axis=0) - np.diff(reference, axis=0)), dtype=np.float64))
 
 
-def frechet_distance(
-    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6
-) -> float:
-    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), computed as pytorch-fid does:
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """Fréchet distance ``|mu1 - mu2|^2 + tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2))``
+    between N(mu1, sigma1) and N(mu2, sigma2).
 
-    ``|mu1 - mu2|^2 + tr(sigma1 + sigma2 - 2 sqrtm(sigma1 sigma2))``. A product that is
-    numerically singular (fewer samples than dimensions) gets ``eps`` on the diagonals; the
-    small imaginary part that sqrtm may leave is dropped.
+    pytorch-fid takes ``scipy.linalg.sqrtm(sigma1 @ sigma2)``; the same trace is taken here
+    from the symmetric form: ``sigma1 sigma2`` is similar to the positive semi-definite
+    ``sigma1^(1/2) sigma2 sigma1^(1/2)``, so the trace is the sum of the square roots of
+    that matrix's eigenvalues. Two symmetric eigendecompositions are several times faster
+    than sqrtm for 2048-d features, and give no imaginary parts and no NaN for the
+    singular covariances of fewer samples than dimensions (round-off negatives clip to 0).
     """
-    from scipy import linalg
-
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
     sigma1, sigma2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != mu1.shape * 2:
@@ -119,19 +119,12 @@ def frechet_distance(
             f"Fréchet distance of mismatched statistics: means {mu1.shape} and {mu2.shape}, "
             f"covariances {sigma1.shape} and {sigma2.shape}"
         )
+    eigenvalues, eigenvectors = np.linalg.eigh(sigma1)
+    sqrt_sigma1 = (eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ eigenvectors.T
+    product = sqrt_sigma1 @ sigma2 @ sqrt_sigma1
+    trace_sqrt_product = np.sqrt(np.clip(np.linalg.eigvalsh((product + product.T) / 2), 0, None)).sum()
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(len(mu1)) * eps
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
-    if np.iscomplexobj(covmean):
-        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-            raise SigngenError(
-                f"Fréchet distance is numerically unstable (imaginary part {np.abs(covmean.imag).max():.3g}); "
-                "use more samples"
-            )
-        covmean = covmean.real
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt_product)
 
 
 class FrechetAccumulator:

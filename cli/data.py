@@ -1,0 +1,35 @@
+"""``signgen data``: corpora. ``signgen data synth`` writes SynthSign."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands) -> None:
+    data = commands.group("data", "Corpora: write the synthetic SynthSign corpus")
+    synth = data.add_parser(
+        "synth", help="write SynthSign, cartoon signers in the PHOENIX-2014T layout",
+        description="Write SynthSign: cartoon signers fingerspelling sentences of 3 to 8 letters (real DGS "
+                    "fingerspelling motion, stitched), in exactly the RWTH-PHOENIX-Weather 2014T layout: "
+                    "annotations/manual/PHOENIX-2014-T.{train,dev,test,test_unseen}.corpus.csv, 210 x 260 "
+                    "frames at 25 fps under features/fullFrame-210x260px/, 178-point poses under holistic/. "
+                    "test_unseen holds signers never seen in train, dev or test. The same settings write "
+                    "byte-identical files; rerunning an interrupted command resumes it.")
+    synth.add_argument("--out", required=True, metavar="DIR", help="corpus folder to create (new or empty, or an interrupted run to resume)")
+    synth.add_argument("--signers", type=int, default=4, metavar="N", help="signers of train/dev/test (default: 4)")
+    synth.add_argument("--videos", type=int, default=200, metavar="M", help="videos over all four splits (default: 200)")
+    synth.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    synth.add_argument("--unseen-signers", type=int, default=None, metavar="K",
+                       help="signers only in test_unseen (default: a quarter of --signers, at least 1)")
+    synth.add_argument("--workers", type=int, default=1, metavar="W", help="processes rendering videos (default: 1)")
+    synth.set_defaults(func=run_synth)
+
+
+def run_synth(args: argparse.Namespace) -> None:
+    from signgen.synthsign import SynthSignSettings, write_synthsign
+
+    settings = SynthSignSettings(signers=args.signers, videos=args.videos, seed=args.seed, unseen_signers=args.unseen_signers)
+    summary = write_synthsign(args.out, settings, workers=args.workers)
+    splits = ", ".join(f"{split} {count}" for split, count in summary.videos_per_split.items())
+    kept = f", kept {summary.kept} already written" if summary.kept else ""
+    print(f"wrote SynthSign to {summary.root}: {summary.written} videos ({summary.frames} frames){kept}; {splits}")

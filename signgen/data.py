@@ -1,0 +1,415 @@
+"""Corpora in the RWTH-PHOENIX-Weather 2014T layout (PHOENIX itself and SynthSign), and the
+three samplers the models train on.
+
+Layout under the corpus root (the official release's, plus the holistic poses of
+sign-language-datasets)::
+
+    annotations/manual/PHOENIX-2014-T.{split}.corpus.csv   name|video|start|end|speaker|orth|translation
+    features/fullFrame-210x260px/{split}/<name>/images0001.png ...
+    holistic/{split}/<name>.pose
+
+Splits are ``train``, ``dev`` and ``test``; SynthSign adds ``test_unseen`` (signers never
+seen in training), written the same way. The CSVs use ``|`` and no quoting; ``orth`` is
+the space-separated glosses.
+
+A row whose frame folder is missing is skipped, with one warning per split that counts
+them (a partial download should not stop training, nor flood the log). A missing pose
+is extracted with MediaPipe once, then cached: in the corpus's ``holistic/`` folder when
+it is writable, else under ``cache_dir`` (default ``$XDG_CACHE_HOME/signgen/holistic``).
+
+Samplers (map-style datasets: ``len`` and indexing, for ``torch.utils.data.DataLoader``):
+
+- :func:`frame_pair_dataset`: one item per frame of every video, the *target*; the
+  *source* is another frame of the same video, drawn from ``seed``, the item index and
+  the epoch (:meth:`FramePairDataset.set_epoch`).
+- :func:`clip_dataset`: ``num_frames`` consecutive frames with their pose maps, and a
+  source frame of the same video.
+- :func:`gloss_pose_pairs`: (glosses, 178-point pose) per video, for the gloss-to-pose model.
+
+Frames are resized to the model's ``resolution`` (H, W) with area averaging and scaled to
+[-1, 1]; pose maps are rasterised at that resolution from the pose's own pixel frame
+(``signgen.poses.raster``, 4 channels).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from pose_format import Pose
+
+from signgen.errors import SigngenError
+from signgen.poses.holistic import pose_arrays, pose_from_arrays, reduce_to_178
+from signgen.poses.io import read_pose, write_pose
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "dev", "test")
+CSV_COLUMNS = ("name", "video", "start", "end", "speaker", "orth", "translation")
+CSV_SEPARATOR = "|"
+ANNOTATIONS_DIR = Path("annotations") / "manual"
+FRAMES_DIR = Path("features") / "fullFrame-210x260px"
+HOLISTIC_DIR = Path("holistic")
+FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg")
+FPS = 25.0
+POSE_CACHE_SIZE = 256  # videos whose pose arrays a process keeps in memory
+
+
+def annotation_path(root: str | os.PathLike, split: str) -> Path:
+    return Path(root) / ANNOTATIONS_DIR / f"PHOENIX-2014-T.{split}.corpus.csv"
+
+
+def frame_folder(root: str | os.PathLike, split: str, name: str) -> Path:
+    return Path(root) / FRAMES_DIR / split / name
+
+
+def pose_path(root: str | os.PathLike, split: str, name: str) -> Path:
+    return Path(root) / HOLISTIC_DIR / split / f"{name}.pose"
+
+
+def frame_file_name(index: int) -> str:
+    """PHOENIX's name of frame ``index`` (0-based): ``images0001.png`` for the first."""
+    return f"images{index + 1:04d}.png"
+
+
+@dataclass
+class VideoSample:
+    """One video of a corpus: its annotation, with frames and pose read on demand."""
+
+    name: str
+    split: str
+    signer: str
+    glosses: list[str]
+    text: str
+    frame_folder: Path
+    pose_paths: tuple[Path, ...]  # where the pose is looked for, first the corpus's own
+    _frame_files: list[Path] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def frame_files(self) -> list[Path]:
+        if self._frame_files is None:
+            try:
+                names = [n for n in os.listdir(self.frame_folder) if n.lower().endswith(FRAME_EXTENSIONS)]
+            except OSError as error:
+                raise SigngenError(f"video {self.name}: cannot list its frames in {self.frame_folder} ({error.strerror})") from None
+            if not names:
+                raise SigngenError(f"video {self.name}: no frames in {self.frame_folder}")
+            self._frame_files = [self.frame_folder / n for n in sorted(names, key=_natural_key)]
+        return self._frame_files
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frame_files)
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` (0-based) as uint8 RGB (H, W, 3)."""
+        return _read_frame(self.frame_files[index], self.name)
+
+    def frames(self) -> np.ndarray:
+        """All frames as uint8 RGB (T, H, W, 3)."""
+        frames = [self.frame(i) for i in range(self.num_frames)]
+        if len({f.shape for f in frames}) > 1:
+            raise SigngenError(f"video {self.name}: frames of different sizes in {self.frame_folder}")
+        return np.stack(frames)
+
+    @property
+    def has_pose(self) -> bool:
+        return any(path.is_file() for path in self.pose_paths)
+
+    def pose(self) -> Pose:
+        """The video's 178-point pose (extracted with MediaPipe and cached on first use
+        when the corpus has none); its frame count must match the video's."""
+        xy, confidence, (width, height), fps = self._checked_pose()
+        return pose_from_arrays(xy, confidence, fps, width, height)
+
+    def pose_arrays(self) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        """The pose as read-only ``xy`` (T, 178, 2) pixels, ``confidence`` (T, 178) and its
+        frame size (width, height); the last videos' arrays are kept in memory."""
+        return self._checked_pose()[:3]
+
+    def _checked_pose(self) -> tuple[np.ndarray, np.ndarray, tuple[int, int], float]:
+        path = self.ensure_pose()
+        arrays = _cached_pose_arrays(str(path), path.stat().st_mtime_ns)
+        if len(arrays[0]) != self.num_frames:
+            raise SigngenError(f"video {self.name}: its pose has {len(arrays[0])} frames but the video has "
+                               f"{self.num_frames} ({path})")
+        return arrays
+
+    def ensure_pose(self, progress: bool = False) -> Path:
+        """The path of the video's pose file, extracting and caching it first if needed."""
+        for path in self.pose_paths:
+            if path.is_file():
+                return path
+        from signgen.poses.extract import extract_pose
+
+        pose = extract_pose(self.frame_folder, progress=progress, fps=FPS)
+        for path in self.pose_paths:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                return write_pose(pose, path)
+            except (OSError, SigngenError):
+                continue  # not writable: the next place
+        raise SigngenError(f"video {self.name}: nowhere to cache its extracted pose ({', '.join(map(str, self.pose_paths))})")
+
+
+def _natural_key(name: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _read_frame(path: Path, video: str) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as error:  # PIL's ways of saying truncated or corrupt
+        raise SigngenError(f"video {video}: cannot read frame {path} ({error})") from None
+
+
+@functools.lru_cache(maxsize=POSE_CACHE_SIZE)
+def _cached_pose_arrays(path: str, mtime_ns: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int], float]:
+    pose = reduce_to_178(read_pose(path))
+    xy, confidence = pose_arrays(pose)
+    xy.setflags(write=False)
+    confidence.setflags(write=False)
+    dims = pose.header.dimensions
+    return xy, confidence, (int(dims.width), int(dims.height)), float(pose.body.fps)
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "signgen" / "holistic"
+
+
+class PhoenixCorpus:
+    """A corpus in the PHOENIX-2014T layout at ``root`` (PHOENIX or SynthSign)."""
+
+    def __init__(self, root: str | os.PathLike, cache_dir: str | os.PathLike | None = None):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise SigngenError(f"corpus folder not found: {self.root}")
+        # One cache folder per corpus, so that two corpora with equal video names never share poses.
+        digest = hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:12]
+        self.cache_dir = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / digest
+        self.skipped: dict[str, list[str]] = {}  # per split, the names of rows without frames
+        self._splits: dict[str, list[VideoSample]] = {}
+
+    @property
+    def splits(self) -> list[str]:
+        """The splits that have an annotation CSV, the official ones first."""
+        folder = self.root / ANNOTATIONS_DIR
+        found = sorted(p.name[len("PHOENIX-2014-T."):-len(".corpus.csv")]
+                       for p in folder.glob("PHOENIX-2014-T.*.corpus.csv")) if folder.is_dir() else []
+        return [s for s in SPLITS if s in found] + [s for s in found if s not in SPLITS]
+
+    def split(self, name: str) -> list[VideoSample]:
+        """The videos of split ``name`` (``train``, ``dev``, ``test``; SynthSign also has
+        ``test_unseen``) that have frames."""
+        if name not in self._splits:
+            self._splits[name] = self._read_split(name)
+        return self._splits[name]
+
+    def _read_split(self, split: str) -> list[VideoSample]:
+        path = annotation_path(self.root, split)
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", split) or not path.is_file():
+            have = ", ".join(self.splits) or "none"
+            raise SigngenError(f"annotation file for split {split!r} not found: {path} (splits found: {have})")
+        samples, skipped = [], []
+        for line, row in _read_rows(path):
+            folder = frame_folder(self.root, split, row["name"])
+            if not folder.is_dir():
+                skipped.append(row["name"])
+                continue
+            samples.append(VideoSample(
+                name=row["name"], split=split, signer=row["speaker"], glosses=row["orth"].split(),
+                text=row["translation"], frame_folder=folder,
+                pose_paths=(pose_path(self.root, split, row["name"]), self.cache_dir / split / f"{row['name']}.pose")))
+        self.skipped[split] = skipped
+        if skipped:
+            logger.warning("%s: skipped %d of %d videos whose frame folder is missing under %s (first: %s)",
+                           path.name, len(skipped), len(skipped) + len(samples), self.root / FRAMES_DIR / split, skipped[0])
+        return samples
+
+    def ensure_poses(self, split: str, progress: bool = True) -> None:
+        """Extract (once) the poses the corpus lacks for ``split``, with a progress bar."""
+        missing = [sample for sample in self.split(split) if not sample.has_pose]
+        if not missing:
+            return
+        from tqdm.auto import tqdm
+
+        for sample in tqdm(missing, desc=f"extracting {split} poses", unit="video", disable=not progress):
+            sample.ensure_pose()
+
+
+def _read_rows(path: Path):
+    """(line number, row dict) of a PHOENIX corpus CSV, with its header checked."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle, delimiter=CSV_SEPARATOR, quoting=csv.QUOTE_NONE)
+            header = next(reader, None)
+            if header is None or tuple(h.strip() for h in header) != CSV_COLUMNS:
+                raise SigngenError(f"{path}: expected the header {CSV_SEPARATOR.join(CSV_COLUMNS)}, got "
+                                   f"{CSV_SEPARATOR.join(header) if header else 'an empty file'}")
+            for row in reader:
+                if not row:
+                    continue
+                if len(row) != len(CSV_COLUMNS):
+                    raise SigngenError(f"{path} line {reader.line_num}: expected {len(CSV_COLUMNS)} fields "
+                                       f"separated by {CSV_SEPARATOR!r}, got {len(row)}")
+                yield reader.line_num, dict(zip(CSV_COLUMNS, (value.strip() for value in row)))
+    except UnicodeDecodeError:
+        raise SigngenError(f"{path} is not UTF-8 text") from None
+
+
+# -- samplers ---------------------------------------------------------------------------
+
+def _to_model_image(frame: np.ndarray, resolution: tuple[int, int]):
+    """uint8 (H, W, 3) -> float tensor (3, H, W) in [-1, 1] at ``resolution``."""
+    import cv2
+    import torch
+
+    height, width = resolution
+    if frame.shape[:2] != (height, width):
+        frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+
+
+def _pose_maps(sample: VideoSample, frames: np.ndarray | slice | int, resolution: tuple[int, int]):
+    """Pose maps float tensor (C, H, W) or (F, C, H, W) in [0, 1] of the sample's frames."""
+    import torch
+
+    from signgen.poses.raster import rasterize_pose_map
+
+    xy, confidence, size = sample.pose_arrays()
+    return torch.from_numpy(rasterize_pose_map(xy[frames], confidence[frames], size, resolution))
+
+
+def _check_sampler_arguments(resolution: Sequence[int], pose_channels: int) -> tuple[int, int]:
+    from signgen.poses.raster import POSE_MAP_CHANNELS
+
+    if pose_channels != POSE_MAP_CHANNELS:
+        raise SigngenError(f"pose maps have {POSE_MAP_CHANNELS} channels (signgen.poses.raster), got pose_channels={pose_channels}")
+    if len(resolution) != 2 or min(int(v) for v in resolution) <= 0:
+        raise SigngenError(f"resolution must be (height, width) in pixels, got {tuple(resolution)}")
+    return int(resolution[0]), int(resolution[1])
+
+
+def _samples_with_poses(root, split: str, cache_dir=None) -> list[VideoSample]:
+    corpus = PhoenixCorpus(root, cache_dir)
+    corpus.ensure_poses(split)
+    return corpus.split(split)
+
+
+class FramePairDataset:
+    """Frame pairs of one video: see :func:`frame_pair_dataset`."""
+
+    def __init__(self, samples: list[VideoSample], resolution: tuple[int, int], seed: int = 0):
+        self.samples = samples
+        self.resolution = resolution
+        self.seed = int(seed)
+        self.epoch = 0
+        self._ends = np.cumsum([sample.num_frames for sample in samples])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw other source frames for the same targets (call once per epoch)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return int(self._ends[-1]) if len(self._ends) else 0
+
+    def locate(self, index: int) -> tuple[int, int, int]:
+        """(video, target frame, source frame) of item ``index``."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"frame pair {index} out of range (0..{len(self) - 1})")
+        video = int(np.searchsorted(self._ends, index, side="right"))
+        start = int(self._ends[video - 1]) if video else 0
+        target = index - start
+        count = int(self._ends[video]) - start
+        source = target
+        if count > 1:  # any other frame of the video
+            draw = int(np.random.default_rng([self.seed, self.epoch, index]).integers(count - 1))
+            source = draw + (draw >= target)
+        return video, target, source
+
+    def __getitem__(self, index: int) -> dict:
+        video, target, source = self.locate(int(index))
+        sample = self.samples[video]
+        return {
+            "source": _to_model_image(sample.frame(source), self.resolution),
+            "target": _to_model_image(sample.frame(target), self.resolution),
+            "target_pose": _pose_maps(sample, target, self.resolution),
+        }
+
+
+def frame_pair_dataset(root: str | os.PathLike, split: str, resolution: Sequence[int] = (64, 52),
+                       pose_channels: int = 4, seed: int = 0, cache_dir: str | os.PathLike | None = None) -> FramePairDataset:
+    """Every frame of ``split`` as a target, with a source frame from the same video:
+    ``{"source": (3, H, W), "target": (3, H, W)`` in [-1, 1], ``"target_pose": (C, H, W)``
+    in [0, 1]``}``. Missing poses are extracted first (once, cached)."""
+    resolution = _check_sampler_arguments(resolution, pose_channels)
+    return FramePairDataset(_samples_with_poses(root, split, cache_dir), resolution, seed)
+
+
+class ClipDataset:
+    """Clips of consecutive frames: see :func:`clip_dataset`."""
+
+    def __init__(self, samples: list[VideoSample], num_frames: int, resolution: tuple[int, int],
+                 stride: int, seed: int = 0):
+        self.samples = samples
+        self.num_frames = num_frames
+        self.resolution = resolution
+        self.seed = int(seed)
+        self.clips = [(video, start) for video, sample in enumerate(samples)
+                      for start in range(0, sample.num_frames - num_frames + 1, stride)]
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict:
+        import torch
+
+        video, start = self.clips[index]
+        sample = self.samples[video]
+        source = int(np.random.default_rng([self.seed, index]).integers(sample.num_frames))
+        window = slice(start, start + self.num_frames)
+        frames = torch.stack([_to_model_image(sample.frame(i), self.resolution) for i in range(window.start, window.stop)])
+        return {
+            "source": _to_model_image(sample.frame(source), self.resolution),
+            "frames": frames,
+            "poses": _pose_maps(sample, window, self.resolution),
+        }
+
+
+def clip_dataset(root: str | os.PathLike, split: str, num_frames: int = 16, resolution: Sequence[int] = (64, 52),
+                 pose_channels: int = 4, stride: int | None = None, seed: int = 0,
+                 cache_dir: str | os.PathLike | None = None) -> ClipDataset:
+    """Clips of ``num_frames`` consecutive frames, starting every ``stride`` frames (default
+    ``num_frames``: clips do not overlap), from each video long enough:
+    ``{"source": (3, H, W)`` a frame of the same video, ``"frames": (F, 3, H, W)`` in
+    [-1, 1], ``"poses": (F, C, H, W)`` in [0, 1]``}``."""
+    resolution = _check_sampler_arguments(resolution, pose_channels)
+    if num_frames < 1:
+        raise SigngenError(f"num_frames must be at least 1, got {num_frames}")
+    stride = num_frames if stride is None else int(stride)
+    if stride < 1:
+        raise SigngenError(f"stride must be at least 1, got {stride}")
+    return ClipDataset(_samples_with_poses(root, split, cache_dir), num_frames, resolution, stride, seed)
+
+
+def gloss_pose_pairs(root: str | os.PathLike, split: str, progress: bool = True,
+                     cache_dir: str | os.PathLike | None = None) -> list[tuple[list[str], Pose]]:
+    """(glosses, 178-point pose) of every video of ``split`` (poses extracted first where
+    missing). Each pose is checked against its video's frame count."""
+    from tqdm.auto import tqdm
+
+    samples = _samples_with_poses(root, split, cache_dir)
+    return [(list(sample.glosses), sample.pose())
+            for sample in tqdm(samples, desc=f"reading {split} poses", unit="video", disable=not progress)]

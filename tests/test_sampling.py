@@ -1,0 +1,180 @@
+"""Sampling: schedulers by name, batched multi-condition guidance, batched frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler
+
+from signgen.config import CONFIG_FOLDER, load_frame_config
+from signgen.denoiser import FrameConditions, sample_training_modes
+from signgen.errors import SigngenError
+from signgen.frame_model import FrameModel
+from signgen.sampling import GuidanceScales, frames_to_uint8, guided_prediction, make_scheduler, sample_frames, sampling_options
+
+MICRO = [
+    "model.resolution=[32, 24]",
+    "model.encoder={backbone: vit, clip_path: null, patch_size: 4, hidden_size: 32, num_layers: 1, num_heads: 2, intermediate_size: 64}",
+    "model.pose_encoder={backbone: vit, clip_path: null, patch_size: 4, hidden_size: 32, num_layers: 1, num_heads: 2, intermediate_size: 64}",
+    "model.fusion.embed_dim=32",
+    "model.fusion.hidden_dim=64",
+    "model.unet.block_out_channels=[16, 16, 32]",
+    "model.unet.attention_head_dim=2",
+    "model.unet.cross_attention_dim=32",
+    "model.unet.norm_num_groups=8",
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> FrameModel:
+    torch.manual_seed(0)
+    model = FrameModel.from_config(load_frame_config(CONFIG_FOLDER / "frame-tiny.yaml", MICRO).model).eval()
+    # An untrained pose path is zero; give it weight so that every guidance branch differs.
+    with torch.no_grad():
+        model.unet.conv_in.weight[:, 3:].normal_(0, 0.2)
+    return model
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    generator = torch.Generator().manual_seed(1)
+    source = torch.rand(3, 32, 24, generator=generator) * 2 - 1
+    poses = torch.rand(5, 4, 32, 24, generator=generator)
+    return source, poses
+
+
+class CountingCalls:
+    def __init__(self, module: torch.nn.Module):
+        self.calls, self.batch_sizes = 0, []
+        self.handle = module.register_forward_pre_hook(self.hook, with_kwargs=True)
+
+    def hook(self, module, args, kwargs):
+        self.calls += 1
+        self.batch_sizes.append(len(args[0] if args else kwargs["sample"]))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.remove()
+
+
+def test_schedulers_by_short_name_and_by_class_name(model):
+    config = model.noise_scheduler.config
+    assert isinstance(make_scheduler("ddim", config), DDIMScheduler)
+    dpm = make_scheduler("dpm", config)
+    assert isinstance(dpm, DPMSolverMultistepScheduler) and dpm.config.algorithm_type == "dpmsolver++"
+    assert isinstance(make_scheduler("euler", config), EulerDiscreteScheduler)
+    assert isinstance(make_scheduler("HeunDiscreteScheduler", config), HeunDiscreteScheduler)
+    # The training noise schedule carries over.
+    assert make_scheduler("ddim", config).config.beta_schedule == config.beta_schedule
+    for bad in ("warp-drive", "UNet2DConditionModel", "__import__"):
+        with pytest.raises(SigngenError, match="unknown scheduler"):
+            make_scheduler(bad, config)
+
+
+def test_guidance_modes_drop_the_right_conditions():
+    conditions = FrameConditions(torch.ones(2, 4, 8, 6), torch.ones(2, 5, 3), torch.ones(2, 7))
+    batched = conditions.in_modes(["uncond", "appearance", "full"])
+    assert len(batched) == 6
+    assert batched.appearance_tokens[:2].abs().sum() == 0 and batched.appearance_tokens[2:].min() == 1
+    assert batched.pose_maps[:4].abs().sum() == 0 and batched.pose_maps[4:].min() == 1
+    assert batched.fusion_embedding[:4].abs().sum() == 0 and batched.fusion_embedding[4:].min() == 1
+
+
+def test_training_dropout_hits_each_mode_at_its_rate():
+    torch.manual_seed(0)
+    appearance, pose, fusion = sample_training_modes(20000, uncond_prob=0.1, appearance_only_prob=0.15)
+    assert torch.equal(pose, fusion)
+    assert abs((~appearance).float().mean().item() - 0.1) < 0.01
+    assert abs((appearance & ~pose).float().mean().item() - 0.15) < 0.01
+    assert not (pose & ~appearance).any()
+
+
+def test_one_batched_guidance_call_equals_separate_calls(model, inputs):
+    source, poses = inputs
+    scales = GuidanceScales(appearance=1.7, full=2.5)
+    with torch.no_grad():
+        conditions = model.frame_conditions(model.encode_appearance(source[None]), poses)
+        sample = torch.randn(5, 3, 32, 24, generator=torch.Generator().manual_seed(2))
+        timestep = torch.tensor(600)
+        with CountingCalls(model.unet) as counter:
+            guided = guided_prediction(model, sample, timestep, conditions, scales)
+        assert counter.calls == 1 and counter.batch_sizes == [15]
+
+        separate = {}
+        for mode in ("uncond", "appearance", "full"):
+            separate[mode] = model.predict(sample, timestep, conditions.in_modes([mode]))
+    expected = separate["uncond"] + 1.7 * (separate["appearance"] - separate["uncond"]) + 2.5 * (separate["full"] - separate["appearance"])
+    assert not torch.allclose(separate["appearance"], separate["full"], atol=1e-4)
+    assert not torch.allclose(separate["uncond"], separate["appearance"], atol=1e-4)
+    torch.testing.assert_close(guided, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_unit_guidance_is_a_single_conditional_call(model, inputs):
+    source, poses = inputs
+    with torch.no_grad():
+        conditions = model.frame_conditions(model.encode_appearance(source[None]), poses)
+        sample = torch.randn(5, 3, 32, 24)
+        with CountingCalls(model.unet) as counter:
+            guided = guided_prediction(model, sample, torch.tensor(300), conditions, GuidanceScales(1.0, 1.0))
+        assert counter.batch_sizes == [5]
+        torch.testing.assert_close(guided, model.predict(sample, torch.tensor(300), conditions))
+
+
+@pytest.mark.parametrize("scheduler", ["ddim", "dpm", "euler_a"])
+def test_sampling_is_seeded_and_batched(model, inputs, scheduler):
+    source, poses = inputs[0], inputs[1][:3]
+
+    def sample(seed):
+        return sample_frames(model, source, poses, scheduler=scheduler, num_steps=2, seed=seed, frame_batch_size=2, progress=False)
+
+    with CountingCalls(model.image_encoder) as encoder, CountingCalls(model.unet) as unet:
+        frames = sample(11)
+    assert frames.shape == (3, 3, 32, 24) and frames.min() >= -1 and frames.max() <= 1
+    assert encoder.calls == 1, "the appearance is encoded once per video"
+    assert unet.batch_sizes == [6, 6, 3, 3], "frames in batches of 2, three guidance modes each, one call per step"
+    assert torch.equal(frames, sample(11))
+    assert not torch.allclose(frames, sample(12))
+
+
+def test_deterministic_samplers_do_not_depend_on_the_frame_batch(model, inputs):
+    source, poses = inputs
+    one_batch = sample_frames(model, source, poses, scheduler="ddim", num_steps=3, seed=5, frame_batch_size=8, progress=False)
+    small_batches = sample_frames(model, source, poses, scheduler="ddim", num_steps=3, seed=5, frame_batch_size=2, progress=False)
+    torch.testing.assert_close(one_batch, small_batches, atol=1e-3, rtol=0)
+
+
+def test_a_precomputed_appearance_encoding_is_reused(model, inputs):
+    source, poses = inputs
+    with torch.no_grad():
+        appearance = model.encode_appearance(source[None])
+    from_encoding = sample_frames(model, appearance, poses[:2], num_steps=2, seed=3, progress=False)
+    from_image = sample_frames(model, source, poses[:2], num_steps=2, seed=3, progress=False)
+    assert torch.equal(from_encoding, from_image)
+
+
+def test_bad_sampling_inputs_are_user_errors(model, inputs):
+    source, poses = inputs
+    with pytest.raises(SigngenError, match="pose map must have shape"):
+        sample_frames(model, source, torch.rand(2, 3, 32, 24), num_steps=1, progress=False)
+    with pytest.raises(SigngenError, match="signer image must have shape"):
+        sample_frames(model, torch.rand(3, 64, 52), poses, num_steps=1, progress=False)
+    with pytest.raises(SigngenError, match="num_steps"):
+        sample_frames(model, source, poses, num_steps=0, progress=False)
+
+
+def test_frames_to_uint8():
+    frames = torch.tensor([-1.0, 0.0, 1.0, 2.0]).view(1, 1, 2, 2).repeat(2, 3, 1, 1)
+    video = frames_to_uint8(frames)
+    assert video.shape == (2, 2, 2, 3) and video.dtype == np.uint8
+    assert video[0, :, :, 0].tolist() == [[0, 128], [255, 255]]
+
+
+def test_sampling_options_come_from_the_config(model, inputs):
+    config = load_frame_config(CONFIG_FOLDER / "frame-tiny.yaml", MICRO + ["sampling.scheduler=ddim", "sampling.num_steps=2", "sampling.full_scale=3.0"])
+    options = sampling_options(config.sampling)
+    assert options["guidance"] == GuidanceScales(appearance=config.sampling.appearance_scale, full=3.0)
+    frames = sample_frames(model, inputs[0], inputs[1][:1], progress=False, **options)
+    assert frames.shape == (1, 3, 32, 24)
