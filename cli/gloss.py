@@ -1,4 +1,5 @@
-"""``signgen poses from-gloss``: glosses to a pose sequence by lexicon stitching."""
+"""``signgen poses from-gloss``: glosses to a pose sequence, by lexicon stitching or by a
+learned gloss-to-pose model (``--g2p DIR``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ def register(commands) -> None:
                         help='space-separated glosses, e.g. "MORGEN REGEN NORD" or "H A L L O"')
     parser.add_argument("--lexicon", metavar="INDEX_CSV", type=Path,
                         help="lexicon index.csv (spoken-to-signed columns); default: the bundled DGS fingerspelling letters")
+    parser.add_argument("--g2p", metavar="DIR", type=Path,
+                        help="a learned gloss-to-pose model folder (signgen train g2p) instead of lexicon stitching; "
+                             "glosses outside its vocabulary fall back to the lexicon with a warning")
     parser.add_argument("--language", default="gsg", help="signed language code of the lexicon rows to use (default: gsg)")
     parser.add_argument("--on-missing", choices=ON_MISSING, default="fingerspell",
                         help="what to do with a gloss missing from the lexicon (default: fingerspell)")
@@ -46,12 +50,20 @@ def run_from_gloss(args: argparse.Namespace) -> None:
             from signgen.poses.draw import render_skeleton_video as render
         except ImportError as error:
             raise SigngenError(f"--video needs skeleton drawing, which is not available here ({error})") from None
-    lexicon = Lexicon.from_csv(args.lexicon) if args.lexicon is not None else None
-    pose, spans = stitch_with_spans(args.glosses, lexicon=lexicon, language=args.language,
-                                    on_missing=args.on_missing, transition_seconds=args.transition)
+    if args.g2p is not None:
+        from signgen.g2p import load_gloss_to_pose
+        from signgen.poses.stitch import parse_glosses
+
+        glosses = parse_glosses(args.glosses)
+        pose = load_gloss_to_pose(args.g2p, transition_seconds=args.transition, language=args.language)(glosses)
+    else:
+        lexicon = Lexicon.from_csv(args.lexicon) if args.lexicon is not None else None
+        pose, spans = stitch_with_spans(args.glosses, lexicon=lexicon, language=args.language,
+                                        on_missing=args.on_missing, transition_seconds=args.transition)
+        glosses = [span.gloss for span in spans]
     write_pose(pose, args.output)
     frames = pose.body.data.shape[0]
-    print(f"wrote {args.output}: {len(spans)} glosses, {frames} frames ({frames / pose.body.fps:.2f} s at {pose.body.fps:g} fps)")
+    print(f"wrote {args.output}: {len(glosses)} glosses, {frames} frames ({frames / pose.body.fps:.2f} s at {pose.body.fps:g} fps)")
     if render is not None:
         render(pose, args.video)
         print(f"wrote {args.video}")

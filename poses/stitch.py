@@ -41,7 +41,6 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 from pose_format import Pose
-from scipy.signal import savgol_filter
 
 from signgen.errors import SigngenError
 from signgen.poses import skeleton
@@ -211,6 +210,8 @@ def smooth(xy: np.ndarray, confidence: np.ndarray) -> np.ndarray:
     """Savitzky-Golay smoothing along time of body and hand points, per run of frames in
     which a point is seen (runs shorter than the window are left as they are). Face points
     are returned bit for bit unchanged."""
+    from scipy.signal import savgol_filter  # scipy.signal costs seconds to import: only when used
+
     smoothed = xy.copy()
     seen = confidence[:, _SMOOTHED] > 0
     if len(xy) >= SMOOTHING_WINDOW:  # the usual case, points seen throughout: one call
