@@ -95,6 +95,7 @@ def test_windowed_sampling_encodes_the_appearance_once_and_with_an_untrained_ada
 
     assert encodings == [1]
     assert video.shape == (9, 3, *model.resolution)
-    torch.testing.assert_close(video, sample_frames(model, signer, poses, **options), rtol=0, atol=1e-5)
+    # Float noise only: windows batch frames differently from frame-wise sampling.
+    torch.testing.assert_close(video, sample_frames(model, signer, poses, **options), rtol=0, atol=1e-3)
     moved = sample_video(model, randomize_(adapter), signer, poses, window_size=4, overlap=1, **options)
-    assert (moved - video).abs().amax(dim=(1, 2, 3)).min() > 1e-4  # every frame, seams included, sees the adapter
+    assert (moved - video).abs().amax(dim=(1, 2, 3)).min() > 0.1  # every frame, seams included, sees the adapter
