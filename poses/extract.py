@@ -41,12 +41,25 @@ def extract_pose(input_path: str | os.PathLike, progress: bool = True, fps: floa
         raise SigngenError(f"frame rate must be positive, got {fps}")
     with _native_stderr_silenced():
         frames, source_fps, static = _read_input(input_path)
+    return extract_pose_from_frames(frames, fps=fps or source_fps or DEFAULT_FPS, progress=progress, static=static)
+
+
+def extract_pose_from_frames(frames: np.ndarray, fps: float = DEFAULT_FPS, progress: bool = True,
+                             static: bool = False) -> Pose:
+    """MediaPipe Holistic over frames already in memory, uint8 RGB (T, H, W, 3); ``static``
+    for unrelated stills (detect afresh in each instead of tracking)."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or 0 in frames.shape:
+        raise SigngenError(f"frames must be non-empty uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    if fps <= 0:
+        raise SigngenError(f"frame rate must be positive, got {fps}")
+    with _native_stderr_silenced():
         from pose_format.utils.holistic import load_holistic
 
         height, width = frames.shape[1:3]
         # A fresh dict each call: load_holistic writes defaults into the one it is given.
         config = {"model_complexity": MODEL_COMPLEXITY, "static_image_mode": static}
-        return load_holistic(list(frames), fps=float(fps or source_fps or DEFAULT_FPS), width=width,
+        return load_holistic(list(frames), fps=float(fps), width=width,
                              height=height, progress=progress, additional_holistic_config=config)
 
 
