@@ -183,21 +183,30 @@ class FrechetAccumulator:
     def distance(self, other: "FrechetAccumulator") -> float:
         return frechet_distance(self.mean, self.covariance, other.mean, other.covariance)
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The exact running state, for storing several accumulators in one file."""
+        return {"num_samples": np.asarray(self.num_samples), "mean": self._mean, "scatter": self._scatter}
+
+    @classmethod
+    def from_arrays(cls, arrays) -> "FrechetAccumulator":
+        """The inverse of :meth:`to_arrays` (any mapping of those three names, e.g. an open .npz)."""
+        accumulator = cls(int(arrays["mean"].shape[0]))
+        accumulator.num_samples = int(arrays["num_samples"])
+        accumulator._mean = np.asarray(arrays["mean"], dtype=np.float64)
+        accumulator._scatter = np.asarray(arrays["scatter"], dtype=np.float64)
+        return accumulator
+
     def save(self, path: str | os.PathLike) -> None:
         with atomic_output(path) as tmp, open(tmp, "wb") as file:
-            np.savez(file, num_samples=self.num_samples, mean=self._mean, scatter=self._scatter)
+            np.savez(file, **self.to_arrays())
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FrechetAccumulator":
         try:
             with np.load(path, allow_pickle=False) as data:
-                accumulator = cls(int(data["mean"].shape[0]))
-                accumulator.num_samples = int(data["num_samples"])
-                accumulator._mean = data["mean"].astype(np.float64)
-                accumulator._scatter = data["scatter"].astype(np.float64)
+                return cls.from_arrays(data)
         except (OSError, KeyError, ValueError) as error:
             raise SigngenError(f"cannot read feature statistics {path}: {error}") from None
-        return accumulator
 
 
 class FrechetMetric:

