@@ -26,6 +26,7 @@ Default model: the embedded one. Target: 100 frames under 60 s on 2 CPU cores, a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import time
 
@@ -41,6 +42,8 @@ def main() -> None:
     parser.add_argument("--naive-frames", type=int, help="time the naive loop on this many frames and scale (default: all)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, help="override the pipeline's denoising steps (both renders)")
+    parser.add_argument("--guidance", metavar="A,F", help="override the pipeline's guidance scales (both renders)")
     args = parser.parse_args()
 
     import torch
@@ -50,6 +53,12 @@ def main() -> None:
     from signgen.pipeline import load_pipeline
 
     pipeline = load_pipeline(args.model)
+    overrides = {}
+    if args.steps:
+        overrides["num_steps"] = args.steps
+    if args.guidance:
+        overrides["appearance_scale"], overrides["full_scale"] = (float(v) for v in args.guidance.split(","))
+    pipeline.defaults = dataclasses.replace(pipeline.defaults, **overrides)
     pose = driving_pose(pipeline, args.frames)
     settings = pipeline.defaults
     print(f"model: {args.model or 'embedded default'}, resolution {pipeline.resolution}, "
