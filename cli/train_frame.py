@@ -52,10 +52,11 @@ def _load(args: argparse.Namespace):
     return load_frame_config(args.config or DEFAULT_FRAME_CONFIG, args.overrides)
 
 
-def _dataset(args: argparse.Namespace, split: str, model_config):
+def _dataset(args: argparse.Namespace, split: str, model_config, colour_augment_prob: float = 0.0):
     from signgen.data import frame_pair_dataset
 
-    return frame_pair_dataset(args.data, split, resolution=tuple(model_config.resolution), pose_channels=model_config.pose_channels)
+    return frame_pair_dataset(args.data, split, resolution=tuple(model_config.resolution), pose_channels=model_config.pose_channels,
+                              colour_augment_prob=colour_augment_prob)
 
 
 def run_train_fusion(args: argparse.Namespace) -> None:
@@ -63,7 +64,7 @@ def run_train_fusion(args: argparse.Namespace) -> None:
     from signgen.training_frame import LOG_NAME, train_fusion
 
     config = _load(args)
-    train_set = _dataset(args, args.split, config.model)
+    train_set = _dataset(args, args.split, config.model, config.train_fusion.colour_augment_prob)
     eval_set = None if args.eval_split.lower() == "none" else _dataset(args, args.eval_split, config.model)
     model = FrameModel.from_config(config.model, with_denoiser=False)
     result = train_fusion(model, train_set, args.out, config.train_fusion, eval_dataset=eval_set, resume=args.resume)
@@ -88,7 +89,7 @@ def run_train_diffusion(args: argparse.Namespace) -> None:
         model = FrameModel.from_pretrained(find_checkpoint(Path(args.out), args.resume) / FINAL_MODEL_FOLDER)
     else:
         raise SigngenError("stage 2 needs the stage-1 model: pass --fusion-model DIR (the --out/model of `signgen train fusion`)")
-    train_set = _dataset(args, args.split, config.model)
+    train_set = _dataset(args, args.split, config.model, config.train_diffusion.colour_augment_prob)
     result = train_diffusion(model, train_set, args.out, config.train_diffusion, resume=args.resume)
     print(f"wrote the frame model to {result.model_folder} ({result.steps} steps on {len(train_set)} pairs; "
           f"losses in {Path(args.out) / LOG_NAME})")

@@ -79,8 +79,13 @@ class UNetConfig:
     cross_attention_dim: int
     norm_num_groups: int
     transformer_layers_per_block: int
+    # Not a diffusers field: the UNet denoises patch_size x patch_size pixel blocks folded
+    # into channels (space-to-depth, as DiT/U-ViT patches), 1/patch_size^2 the work per level.
+    patch_size: int
 
     def __post_init__(self):
+        if self.patch_size < 1:
+            raise SigngenError(f"unet: patch_size must be at least 1, got {self.patch_size}")
         n = len(self.block_out_channels)
         if len(self.down_block_types) != n or len(self.up_block_types) != n:
             raise SigngenError(
@@ -177,6 +182,7 @@ class FusionTrainConfig(TrainConfig):
     source_enhancement: bool
     eval_every: int
     eval_batch_size: int
+    colour_augment_prob: float  # share of training pairs recoloured (signgen.data.frame_pair_dataset)
 
 
 @dataclass
@@ -186,6 +192,7 @@ class DiffusionTrainConfig(TrainConfig):
 
     uncond_prob: float
     appearance_only_prob: float
+    colour_augment_prob: float  # share of training pairs (clips) recoloured by one hue rotation
 
     def __post_init__(self):
         super().__post_init__()

@@ -37,6 +37,7 @@ import csv
 import functools
 import hashlib
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -292,6 +293,33 @@ def _pose_maps(sample: VideoSample, frames: np.ndarray | slice | int, resolution
     return torch.from_numpy(rasterize_pose_map(xy[frames], confidence[frames], size, resolution))
 
 
+def hue_rotation(angle: float):
+    """The 3 x 3 matrix that turns RGB colours by ``angle`` radians around the grey axis:
+    greys stay, hues turn, so it applies to images in [0, 1] and in [-1, 1] alike."""
+    import torch
+
+    cos, sin = math.cos(angle), math.sin(angle)
+    cross = torch.tensor([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]])
+    return cos * torch.eye(3) + (1 - cos) / 3 * torch.ones(3, 3) + math.sqrt(1 / 3) * sin * cross
+
+
+def recolour(images, matrix):
+    """Images (..., 3, H, W) in [-1, 1] with their colours mapped by ``matrix`` (3, 3)."""
+    import torch
+
+    return torch.einsum("ij,...jhw->...ihw", matrix, images).clamp_(-1.0, 1.0)
+
+
+def _colour_augmentation(probability: float, key: Sequence[int]):
+    """With ``probability``, a random hue rotation drawn from ``key``, else None. Source and
+    target get the SAME rotation: a signer recoloured as a whole is still one signer, so the
+    model cannot memorise the training signers' colours and must copy them from the source."""
+    rng = np.random.default_rng(list(key))
+    if probability <= 0 or rng.random() >= probability:
+        return None
+    return hue_rotation(rng.uniform(-math.pi, math.pi))
+
+
 def _check_sampler_arguments(resolution: Sequence[int], pose_channels: int) -> tuple[int, int]:
     from signgen.poses.raster import POSE_MAP_CHANNELS
 
@@ -311,10 +339,11 @@ def _samples_with_poses(root, split: str, cache_dir=None) -> list[VideoSample]:
 class FramePairDataset:
     """Frame pairs of one video: see :func:`frame_pair_dataset`."""
 
-    def __init__(self, samples: list[VideoSample], resolution: tuple[int, int], seed: int = 0):
+    def __init__(self, samples: list[VideoSample], resolution: tuple[int, int], seed: int = 0, colour_augment_prob: float = 0.0):
         self.samples = samples
         self.resolution = resolution
         self.seed = int(seed)
+        self.colour_augment_prob = float(colour_augment_prob)
         self.epoch = 0
         self._ends = np.cumsum([sample.num_frames for sample in samples])
 
@@ -342,31 +371,36 @@ class FramePairDataset:
     def __getitem__(self, index: int) -> dict:
         video, target, source = self.locate(int(index))
         sample = self.samples[video]
-        return {
-            "source": _to_model_image(sample.frame(source), self.resolution),
-            "target": _to_model_image(sample.frame(target), self.resolution),
-            "target_pose": _pose_maps(sample, target, self.resolution),
-        }
+        images = {"source": _to_model_image(sample.frame(source), self.resolution),
+                  "target": _to_model_image(sample.frame(target), self.resolution)}
+        colours = _colour_augmentation(self.colour_augment_prob, [self.seed, self.epoch, int(index), 1])
+        if colours is not None:
+            images = {name: recolour(image, colours) for name, image in images.items()}
+        return {**images, "target_pose": _pose_maps(sample, target, self.resolution)}
 
 
 def frame_pair_dataset(root: str | os.PathLike, split: str, resolution: Sequence[int] = (64, 52),
-                       pose_channels: int = 4, seed: int = 0, cache_dir: str | os.PathLike | None = None) -> FramePairDataset:
+                       pose_channels: int = 4, seed: int = 0, cache_dir: str | os.PathLike | None = None,
+                       colour_augment_prob: float = 0.0) -> FramePairDataset:
     """Every frame of ``split`` as a target, with a source frame from the same video:
     ``{"source": (3, H, W), "target": (3, H, W)`` in [-1, 1], ``"target_pose": (C, H, W)``
-    in [0, 1]``}``. Missing poses are extracted first (once, cached)."""
+    in [0, 1]``}``. Missing poses are extracted first (once, cached). With
+    ``colour_augment_prob``, that share of pairs is recoloured by one random hue rotation."""
     resolution = _check_sampler_arguments(resolution, pose_channels)
-    return FramePairDataset(_samples_with_poses(root, split, cache_dir), resolution, seed)
+    _check_probability(colour_augment_prob)
+    return FramePairDataset(_samples_with_poses(root, split, cache_dir), resolution, seed, colour_augment_prob)
 
 
 class ClipDataset:
     """Clips of consecutive frames: see :func:`clip_dataset`."""
 
     def __init__(self, samples: list[VideoSample], num_frames: int, resolution: tuple[int, int],
-                 stride: int, seed: int = 0):
+                 stride: int, seed: int = 0, colour_augment_prob: float = 0.0):
         self.samples = samples
         self.num_frames = num_frames
         self.resolution = resolution
         self.seed = int(seed)
+        self.colour_augment_prob = float(colour_augment_prob)
         self.clips = [(video, start) for video, sample in enumerate(samples)
                       for start in range(0, sample.num_frames - num_frames + 1, stride)]
 
@@ -380,28 +414,35 @@ class ClipDataset:
         sample = self.samples[video]
         source = int(np.random.default_rng([self.seed, index]).integers(sample.num_frames))
         window = slice(start, start + self.num_frames)
-        frames = torch.stack([_to_model_image(sample.frame(i), self.resolution) for i in range(window.start, window.stop)])
-        return {
-            "source": _to_model_image(sample.frame(source), self.resolution),
-            "frames": frames,
-            "poses": _pose_maps(sample, window, self.resolution),
-        }
+        images = {"source": _to_model_image(sample.frame(source), self.resolution),
+                  "frames": torch.stack([_to_model_image(sample.frame(i), self.resolution) for i in range(window.start, window.stop)])}
+        colours = _colour_augmentation(self.colour_augment_prob, [self.seed, int(index), 1])
+        if colours is not None:
+            images = {name: recolour(image, colours) for name, image in images.items()}
+        return {**images, "poses": _pose_maps(sample, window, self.resolution)}
 
 
 def clip_dataset(root: str | os.PathLike, split: str, num_frames: int = 16, resolution: Sequence[int] = (64, 52),
                  pose_channels: int = 4, stride: int | None = None, seed: int = 0,
-                 cache_dir: str | os.PathLike | None = None) -> ClipDataset:
+                 cache_dir: str | os.PathLike | None = None, colour_augment_prob: float = 0.0) -> ClipDataset:
     """Clips of ``num_frames`` consecutive frames, starting every ``stride`` frames (default
     ``num_frames``: clips do not overlap), from each video long enough:
     ``{"source": (3, H, W)`` a frame of the same video, ``"frames": (F, 3, H, W)`` in
-    [-1, 1], ``"poses": (F, C, H, W)`` in [0, 1]``}``."""
+    [-1, 1], ``"poses": (F, C, H, W)`` in [0, 1]``}``; ``colour_augment_prob`` as for
+    :func:`frame_pair_dataset`, one rotation per clip."""
     resolution = _check_sampler_arguments(resolution, pose_channels)
+    _check_probability(colour_augment_prob)
     if num_frames < 1:
         raise SigngenError(f"num_frames must be at least 1, got {num_frames}")
     stride = num_frames if stride is None else int(stride)
     if stride < 1:
         raise SigngenError(f"stride must be at least 1, got {stride}")
-    return ClipDataset(_samples_with_poses(root, split, cache_dir), num_frames, resolution, stride, seed)
+    return ClipDataset(_samples_with_poses(root, split, cache_dir), num_frames, resolution, stride, seed, colour_augment_prob)
+
+
+def _check_probability(colour_augment_prob: float) -> None:
+    if not 0.0 <= colour_augment_prob <= 1.0:
+        raise SigngenError(f"colour_augment_prob must be in [0, 1], got {colour_augment_prob}")
 
 
 def gloss_pose_pairs(root: str | os.PathLike, split: str, progress: bool = True,

@@ -12,6 +12,10 @@ How each condition enters (FPDM's recipe on a plain diffusers UNet):
 - fusion embedding -> ``class_embed_type="projection"``: projected and added to the
   timestep embedding.
 
+With ``patch_size`` p > 1 the UNet runs at 1/p of the resolution: sample and pose map are
+each folded (``pixel_unshuffle``) into p^2 times the channels, and the prediction unfolded
+again, so that schedulers, guidance and the temporal stage still see full-size pixels.
+
 Every condition is per example along the batch axis, so a video's frames are a batch and
 a temporal model can fold clips as (batch * frames). A dropped condition is zeros, in
 training (condition dropout) and in classifier-free guidance alike.
@@ -49,13 +53,15 @@ def build_unet(
     """The one place where the denoiser's UNet is built: ``sample_channels`` of noisy sample
     plus ``pose_channels`` of pose map in, ``sample_channels`` of prediction out.
     ``fusion_dim=None`` builds the ablation without the fusion embedding."""
-    factor = 2 ** (len(config.block_out_channels) - 1)
+    patch = config.patch_size
+    factor = patch * 2 ** (len(config.block_out_channels) - 1)
     if any(side % factor for side in sample_size):
-        raise SigngenError(f"the denoised sample is {sample_size[0]}x{sample_size[1]}; {len(config.block_out_channels)} UNet levels need sides divisible by {factor}")
+        raise SigngenError(f"the denoised sample is {sample_size[0]}x{sample_size[1]}; patch size {patch} and "
+                           f"{len(config.block_out_channels)} UNet levels need sides divisible by {factor}")
     unet = UNet2DConditionModel(
-        sample_size=list(sample_size),
-        in_channels=sample_channels + pose_channels,
-        out_channels=sample_channels,
+        sample_size=[side // patch for side in sample_size],
+        in_channels=(sample_channels + pose_channels) * patch**2,
+        out_channels=sample_channels * patch**2,
         down_block_types=tuple(config.down_block_types),
         up_block_types=tuple(config.up_block_types),
         mid_block_type=config.mid_block_type,
@@ -69,7 +75,7 @@ def build_unet(
         class_embed_type=None if fusion_dim is None else "projection",
         projection_class_embeddings_input_dim=fusion_dim,
     )
-    zero_pose_input(unet, sample_channels)
+    zero_pose_input(unet, sample_channels * patch**2)
     return unet
 
 
@@ -134,14 +140,19 @@ def sample_training_modes(batch_size: int, uncond_prob: float, appearance_only_p
     return ~uncond, full, full
 
 
-def predict(unet: UNet2DConditionModel, sample: torch.Tensor, timesteps: torch.Tensor, conditions: FrameConditions) -> torch.Tensor:
-    """The UNet's prediction (noise or velocity) for ``sample`` under ``conditions``."""
+def predict(unet: UNet2DConditionModel, sample: torch.Tensor, timesteps: torch.Tensor, conditions: FrameConditions,
+            patch_size: int = 1) -> torch.Tensor:
+    """The UNet's prediction (noise or velocity) for ``sample`` under ``conditions``;
+    ``patch_size`` as the UNet was built with (:func:`build_unet`)."""
     pose = conditions.pose_maps.to(sample.dtype)
     if pose.shape[-2:] != sample.shape[-2:]:
         pose = F.interpolate(pose, size=sample.shape[-2:], mode="area")
-    return unet(
+    if patch_size > 1:
+        sample, pose = F.pixel_unshuffle(sample, patch_size), F.pixel_unshuffle(pose, patch_size)
+    output = unet(
         torch.cat([sample, pose], dim=1),
         timesteps,
         encoder_hidden_states=conditions.appearance_tokens,
         class_labels=conditions.fusion_embedding,
     ).sample
+    return F.pixel_shuffle(output, patch_size) if patch_size > 1 else output

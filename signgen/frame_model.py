@@ -165,6 +165,14 @@ class FrameModel(torch.nn.Module):
         return channels, height // factor, width // factor
 
     @property
+    def patch_size(self) -> int:
+        """Pixels per side of the blocks the UNet denoises (see ``signgen.denoiser``): the
+        ratio of the sample size to the UNet's own working size."""
+        if self.unet is None:
+            return 1
+        return self.sample_shape[1] // int(self.unet.config.sample_size[0])
+
+    @property
     def has_denoiser(self) -> bool:
         return self.unet is not None
 
@@ -191,7 +199,7 @@ class FrameModel(torch.nn.Module):
 
     def predict(self, sample: torch.Tensor, timesteps: torch.Tensor, conditions: FrameConditions) -> torch.Tensor:
         self._require_denoiser()
-        return predict(self.unet, sample, timesteps, conditions)
+        return predict(self.unet, sample, timesteps, conditions, self.patch_size)
 
     def to_sample_space(self, images: torch.Tensor) -> torch.Tensor:
         if self.vae is None:
@@ -356,10 +364,12 @@ def _check_consistency(model: FrameModel, manifest: dict, folder: Path) -> None:
     if model.unet is not None:
         config = model.unet.config
         channels, height, width = model.sample_shape
-        if config.in_channels != channels + model.pose_channels or config.out_channels != channels:
-            problems.append(f"unet channels {config.in_channels}->{config.out_channels} do not fit {channels} sample + {model.pose_channels} pose channels")
-        if list(config.sample_size) != [height, width]:
-            problems.append(f"unet sample size {list(config.sample_size)} != {[height, width]}")
+        patch = model.patch_size
+        if patch < 1 or list(config.sample_size) != [height // patch, width // patch] or height % patch or width % patch:
+            problems.append(f"unet sample size {list(config.sample_size)} is not the {[height, width]} sample in whole patches")
+        elif config.in_channels != (channels + model.pose_channels) * patch**2 or config.out_channels != channels * patch**2:
+            problems.append(f"unet channels {config.in_channels}->{config.out_channels} do not fit {channels} sample + "
+                            f"{model.pose_channels} pose channels in {patch}x{patch} patches")
         token_dim = config.encoder_hid_dim or config.cross_attention_dim
         if token_dim != model.image_encoder.token_dim:
             problems.append(f"unet expects {token_dim}-wide appearance tokens, the encoder gives {model.image_encoder.token_dim}")

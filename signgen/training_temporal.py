@@ -154,7 +154,7 @@ def temporal_loss(
     target = noise if schedule.config.prediction_type == "epsilon" else schedule.get_velocity(clean, noise, timesteps)
     wrapper = video_unet.module if hasattr(video_unet, "module") else video_unet
     with wrapper.frames(num_frames):
-        prediction = predict(video_unet, noisy, timesteps, conditions)
+        prediction = predict(video_unet, noisy, timesteps, conditions, model.patch_size)
     return F.mse_loss(prediction.float(), target.float())
 
 
@@ -289,7 +289,8 @@ def train_temporal(
     model.requires_grad_(False)
     from signgen.data import clip_dataset  # the data room's loader, imported only when training
 
-    dataset = clip_dataset(data_dir, "train", num_frames=train.num_frames, resolution=model.resolution, pose_channels=model.pose_channels)
+    dataset = clip_dataset(data_dir, "train", num_frames=train.num_frames, resolution=model.resolution, pose_channels=model.pose_channels,
+                           colour_augment_prob=train.colour_augment_prob)
     if len(dataset) < train.batch_size:
         raise SigngenError(f"{data_dir} has {len(dataset)} training clips of {train.num_frames} frames, fewer than one batch ({train.batch_size})")
     out.mkdir(parents=True, exist_ok=True)

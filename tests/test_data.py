@@ -193,6 +193,38 @@ def test_frame_pairs_come_from_one_video_and_match_frames_and_poses(synthsign_co
     assert sources != [dataset.locate(i)[2] for i in range(len(dataset))]
 
 
+def test_hue_rotation_keeps_greys_and_turns_hues():
+    from signgen.data import hue_rotation, recolour
+
+    greys = torch.linspace(-1, 1, 5).view(1, 5, 1).expand(3, 5, 4)
+    assert torch.allclose(recolour(greys, hue_rotation(1.3)), greys, atol=1e-6)
+    red = torch.tensor([0.8, -0.6, -0.6]).view(3, 1, 1)
+    turned = recolour(red, hue_rotation(2 * np.pi / 3)).flatten()  # a third of the way round: red -> green
+    assert torch.allclose(turned, torch.tensor([-0.6, 0.8, -0.6]), atol=1e-5)
+    assert torch.allclose(recolour(red, hue_rotation(0.0)), red)
+
+
+def test_colour_augmentation_recolours_source_and_target_together(synthsign_corpus):
+    from signgen.data import recolour
+
+    plain = frame_pair_dataset(synthsign_corpus, "dev", resolution=(32, 26), seed=3)
+    always = frame_pair_dataset(synthsign_corpus, "dev", resolution=(32, 26), seed=3, colour_augment_prob=1.0)
+    changed = 0
+    for index in range(0, len(plain), 9):
+        original, augmented = plain[index], always[index]
+        assert torch.equal(original["target_pose"], augmented["target_pose"])
+        # One matrix maps both images: solve it from the target, check it on the source.
+        pixels = original["target"].flatten(1)
+        inside = ((augmented["target"].flatten(1).abs() < 0.99).all(0)) & (pixels.abs() < 0.99).all(0)
+        matrix = torch.linalg.lstsq(pixels[:, inside].T, augmented["target"].flatten(1)[:, inside].T).solution.T
+        assert torch.allclose(recolour(original["source"], matrix), augmented["source"], atol=2e-3)
+        changed += not torch.allclose(original["target"], augmented["target"], atol=0.05)
+        assert torch.equal(always[index]["source"], augmented["source"])  # deterministic for the seed
+    assert changed >= 1
+    with pytest.raises(SigngenError, match="colour_augment_prob"):
+        frame_pair_dataset(synthsign_corpus, "dev", colour_augment_prob=1.5)
+
+
 def test_frame_pairs_on_phoenix_never_mix_videos_and_batch(phoenix):
     add_poses(phoenix, "train")
     dataset = frame_pair_dataset(phoenix, "train", resolution=(26, 21))

@@ -212,6 +212,30 @@ def test_save_then_load_gives_bit_identical_samples(tmp_path):
     assert not list((tmp_path / "model").rglob("*.bin")) and not list((tmp_path / "model").rglob("*.pt"))
 
 
+def test_a_patched_unet_denoises_full_size_pixels_and_survives_a_round_trip(tmp_path):
+    model = micro_model(2, "model.unet.patch_size=2", "model.unet.block_out_channels=[16, 32]",
+                        "model.unet.down_block_types=[DownBlock2D, CrossAttnDownBlock2D]",
+                        "model.unet.up_block_types=[CrossAttnUpBlock2D, UpBlock2D]").eval()
+    assert model.patch_size == 2 and list(model.unet.config.sample_size) == [16, 12]
+    assert model.unet.config.in_channels == (3 + 4) * 4 and model.unet.config.out_channels == 3 * 4
+    # The pose path starts at zero in the folded layout too: every pose channel, no sample channel.
+    weights = model.unet.conv_in.weight
+    assert weights[:, 12:].abs().sum() == 0 and weights[:, :12].abs().sum() > 0
+    with torch.no_grad():
+        weights[:, 12:].normal_(0, 0.1)
+    batch = batch_of(ShapePairs(2), 2)
+    before = sample_frames(model, batch["source"][0], batch["target_pose"], num_steps=2, seed=3, progress=False)
+    assert before.shape == (2, 3, 32, 24)
+    model.save_pretrained(tmp_path / "model")
+    loaded = FrameModel.from_pretrained(tmp_path / "model")
+    assert loaded.patch_size == 2
+    assert torch.equal(before, sample_frames(loaded, batch["source"][0], batch["target_pose"], num_steps=2, seed=3, progress=False))
+    with pytest.raises(SigngenError, match="patch size 2 and 2 UNet levels need sides divisible by 4"):
+        micro_model(0, "model.resolution=[30, 24]", "model.unet.patch_size=2", "model.unet.block_out_channels=[16, 32]",
+                    "model.unet.down_block_types=[DownBlock2D, CrossAttnDownBlock2D]",
+                    "model.unet.up_block_types=[CrossAttnUpBlock2D, UpBlock2D]")
+
+
 def test_save_replaces_a_model_folder_but_refuses_other_folders(tmp_path):
     model = micro_model(with_denoiser=False)
     model.save_pretrained(tmp_path / "model")
