@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from signgen.data import PhoenixCorpus, _pose_maps, _to_model_image
+from signgen.data import PhoenixCorpus, pose_maps_of, to_model_image
 from signgen.frame_model import FrameModel
 from signgen.sampling import GuidanceScales, frames_to_uint8, sample_frames
 from signgen.video.metrics import psnr, ssim_gray, ssim_rgb
@@ -30,8 +30,8 @@ def evaluate(name, generate, samples, resolution, stride):
     rows = []
     for sample in samples:
         targets = np.arange(1, sample.num_frames, stride)
-        source = _to_model_image(sample.frame(0), resolution)
-        reference = np.stack([frames_to_uint8(_to_model_image(sample.frame(int(t)), resolution)[None])[0] for t in targets])
+        source = to_model_image(sample.frame(0), resolution)
+        reference = np.stack([frames_to_uint8(to_model_image(sample.frame(int(t)), resolution)[None])[0] for t in targets])
         generated = generate(sample, source, targets)
         rows.append({"ssim_gray": ssim_gray(generated, reference), "ssim_rgb": ssim_rgb(generated, reference),
                      "psnr": psnr(generated, reference), "frames": len(targets)})
@@ -41,7 +41,7 @@ def evaluate(name, generate, samples, resolution, stride):
 
 def model_generator(model, steps, scheduler, seed):
     def generate(sample, source, targets):
-        poses = _pose_maps(sample, targets, model.resolution)
+        poses = pose_maps_of(sample, targets, model.resolution)
         with torch.no_grad():
             frames = sample_frames(model, source, poses, scheduler=scheduler, num_steps=steps,
                                    guidance=GuidanceScales(), seed=seed, progress=False)

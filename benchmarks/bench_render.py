@@ -11,7 +11,7 @@ scheduler, steps and guidance, and the same initial noise:
   in one batched UNet call per step; with a temporal adapter, overlapping windows.
 - **naive**: one frame at a time; at every denoising step the photo is loaded and encoded
   again and the frame's pose map and fusion embedding recomputed, and the three guidance
-  modes are three separate UNet calls. Frame model only (a temporal adapter needs
+  modes are three separate UNet calls (on the guided steps, as the pipeline). Frame model only (a temporal adapter needs
   several frames at once), so against a pipeline with an adapter the ratio understates
   the batching gain.
 
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, help="override the pipeline's denoising steps (both renders)")
     parser.add_argument("--guidance", metavar="A,F", help="override the pipeline's guidance scales (both renders)")
+    parser.add_argument("--guidance-interval", type=float, help="override the share of guided steps (both renders)")
     args = parser.parse_args()
 
     import torch
@@ -58,6 +59,8 @@ def main() -> None:
         overrides["num_steps"] = args.steps
     if args.guidance:
         overrides["appearance_scale"], overrides["full_scale"] = (float(v) for v in args.guidance.split(","))
+    if args.guidance_interval is not None:
+        overrides["guidance_interval"] = args.guidance_interval
     pipeline.defaults = dataclasses.replace(pipeline.defaults, **overrides)
     pose = driving_pose(pipeline, args.frames)
     settings = pipeline.defaults
@@ -100,7 +103,7 @@ def naive_render(pipeline, pose, frames: int, seed: int) -> np.ndarray:
     import torch
 
     from signgen.frame_model import load_signer_image
-    from signgen.sampling import GUIDANCE_ORDER, _step_kwargs, frames_to_uint8, make_scheduler
+    from signgen.sampling import GUIDANCE_ORDER, frames_to_uint8, make_scheduler, scheduler_step_kwargs
     from signgen.signer_photo import DEFAULT_SIGNER_PHOTO
 
     model = pipeline.frame_model
@@ -115,17 +118,18 @@ def naive_render(pipeline, pose, frames: int, seed: int) -> np.ndarray:
         for index in range(frames):
             scheduler = make_scheduler(settings.scheduler, model.noise_scheduler.config)
             scheduler.set_timesteps(settings.num_steps)
-            step_kwargs = _step_kwargs(scheduler, generator)
+            step_kwargs = scheduler_step_kwargs(scheduler, generator)
             sample = noise[index : index + 1] * scheduler.init_noise_sigma
-            for timestep in scheduler.timesteps:
+            for step, timestep in enumerate(scheduler.timesteps):
                 image = load_signer_image(DEFAULT_SIGNER_PHOTO, model.resolution)[None]
                 conditions = model.frame_conditions(model.encode_appearance(image), pose_maps[index : index + 1])
                 model_input = scheduler.scale_model_input(sample, timestep)
-                if guidance.is_identity:
+                scales = guidance.at_step(step, len(scheduler.timesteps))
+                if scales.is_identity:
                     prediction = model.predict(model_input, timestep, conditions)
                 else:
                     uncond, appearance, full = (model.predict(model_input, timestep, conditions.in_modes([mode])) for mode in GUIDANCE_ORDER)
-                    prediction = uncond + guidance.appearance * (appearance - uncond) + guidance.full * (full - appearance)
+                    prediction = uncond + scales.appearance * (appearance - uncond) + scales.full * (full - appearance)
                 sample = scheduler.step(prediction, timestep, sample, **step_kwargs).prev_sample
             rendered.append(model.from_sample_space(sample).clamp(-1, 1))
     return frames_to_uint8(torch.cat(rendered))

@@ -1,4 +1,4 @@
-"""Write-then-rename, so that a crash or a user error never leaves a half-written file.
+"""Write-then-rename, so that a crash or a user error never leaves a half-written file or folder.
 
 A dependency-free leaf shared by every room that writes user-visible files.
 """
@@ -7,11 +7,28 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 from signgen.errors import SigngenError
+
+
+def _check_output_folder(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise SigngenError(f"output folder is not a folder: {folder}")
+    if not folder.is_dir():
+        raise SigngenError(f"output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK):
+        raise SigngenError(f"output folder is not writable: {folder}")
+
+
+def _current_umask() -> int:
+    # The only portable way to read the umask is to set it and set it back.
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 @contextlib.contextmanager
@@ -23,23 +40,44 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    if folder.exists() and not folder.is_dir():
-        raise SigngenError(f"output folder is not a folder: {folder}")
-    if not folder.is_dir():
-        raise SigngenError(f"output folder does not exist: {folder}")
-    if not os.access(folder, os.W_OK):
-        raise SigngenError(f"output folder is not writable: {folder}")
+    _check_output_folder(folder)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=folder)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         # mkstemp creates 0600; give the result the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
+        os.chmod(tmp_path, 0o666 & ~_current_umask())
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside ``folder``; swap it into place only on success.
+
+    The folder counterpart of :func:`atomic_output`: a crash mid-save leaves the previous
+    folder (or nothing), never a half-written one. An existing ``folder`` is replaced;
+    whether it may be is the caller's decision.
+    """
+    folder = Path(folder)
+    parent = folder.parent if str(folder.parent) else Path(".")
+    _check_output_folder(parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
+    try:
+        yield tmp
+        # mkdtemp creates 0700; give the result the permissions a plain mkdir() would.
+        os.chmod(tmp, 0o777 & ~_current_umask())
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=parent))
+            os.replace(folder, old / folder.name)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -206,6 +206,7 @@ class SamplingConfig:
     num_steps: int
     appearance_scale: float
     full_scale: float
+    guidance_interval: float  # share of the steps, noisiest first, that are guided
     frame_batch_size: int
 
 

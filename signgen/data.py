@@ -272,7 +272,7 @@ def _read_rows(path: Path):
 
 # -- samplers ---------------------------------------------------------------------------
 
-def _to_model_image(frame: np.ndarray, resolution: tuple[int, int]):
+def to_model_image(frame: np.ndarray, resolution: tuple[int, int]):
     """uint8 (H, W, 3) -> float tensor (3, H, W) in [-1, 1] at ``resolution``."""
     import cv2
     import torch
@@ -283,7 +283,7 @@ def _to_model_image(frame: np.ndarray, resolution: tuple[int, int]):
     return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
 
 
-def _pose_maps(sample: VideoSample, frames: np.ndarray | slice | int, resolution: tuple[int, int]):
+def pose_maps_of(sample: VideoSample, frames: np.ndarray | slice | int, resolution: tuple[int, int]):
     """Pose maps float tensor (C, H, W) or (F, C, H, W) in [0, 1] of the sample's frames."""
     import torch
 
@@ -371,12 +371,12 @@ class FramePairDataset:
     def __getitem__(self, index: int) -> dict:
         video, target, source = self.locate(int(index))
         sample = self.samples[video]
-        images = {"source": _to_model_image(sample.frame(source), self.resolution),
-                  "target": _to_model_image(sample.frame(target), self.resolution)}
+        images = {"source": to_model_image(sample.frame(source), self.resolution),
+                  "target": to_model_image(sample.frame(target), self.resolution)}
         colours = _colour_augmentation(self.colour_augment_prob, [self.seed, self.epoch, int(index), 1])
         if colours is not None:
             images = {name: recolour(image, colours) for name, image in images.items()}
-        return {**images, "target_pose": _pose_maps(sample, target, self.resolution)}
+        return {**images, "target_pose": pose_maps_of(sample, target, self.resolution)}
 
 
 def frame_pair_dataset(root: str | os.PathLike, split: str, resolution: Sequence[int] = (64, 52),
@@ -414,12 +414,12 @@ class ClipDataset:
         sample = self.samples[video]
         source = int(np.random.default_rng([self.seed, index]).integers(sample.num_frames))
         window = slice(start, start + self.num_frames)
-        images = {"source": _to_model_image(sample.frame(source), self.resolution),
-                  "frames": torch.stack([_to_model_image(sample.frame(i), self.resolution) for i in range(window.start, window.stop)])}
+        images = {"source": to_model_image(sample.frame(source), self.resolution),
+                  "frames": torch.stack([to_model_image(sample.frame(i), self.resolution) for i in range(window.start, window.stop)])}
         colours = _colour_augmentation(self.colour_augment_prob, [self.seed, int(index), 1])
         if colours is not None:
             images = {name: recolour(image, colours) for name, image in images.items()}
-        return {**images, "poses": _pose_maps(sample, window, self.resolution)}
+        return {**images, "poses": pose_maps_of(sample, window, self.resolution)}
 
 
 def clip_dataset(root: str | os.PathLike, split: str, num_frames: int = 16, resolution: Sequence[int] = (64, 52),

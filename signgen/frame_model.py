@@ -17,11 +17,8 @@ SigngenError line. Only safetensors and JSON are read or written.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from signgen import __version__
+from signgen.atomic import atomic_folder
 from signgen.config import ModelConfig
 from signgen.denoiser import FrameConditions, build_unet, predict
 from signgen.encoders import EncoderOutput, ImageEncoder
@@ -430,31 +428,6 @@ def _is_replaceable(folder: Path) -> bool:
         return json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8")).get("kind") == KIND
     except (OSError, ValueError, AttributeError):
         return False
-
-
-@contextlib.contextmanager
-def atomic_folder(folder: Path):
-    """Yield a temporary folder beside ``folder``; swap it into place only on success.
-
-    The folder counterpart of ``signgen.atomic.atomic_output``: a crash mid-save leaves the
-    previous model (or nothing), never a half-written one.
-    """
-    parent = folder.parent
-    if not parent.is_dir():
-        raise SigngenError(f"output folder does not exist: {parent}")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
-    try:
-        yield tmp
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=parent))
-            os.replace(folder, old / folder.name)
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 # ------------------------------------------------------------------ signer image

@@ -40,7 +40,8 @@ from signgen import __version__
 from signgen.config import config_to_dict, from_dict
 from signgen.encoders import EncoderOutput
 from signgen.errors import SigngenError
-from signgen.frame_model import MANIFEST_NAME, FrameModel, atomic_folder, load_signer_image
+from signgen.atomic import atomic_folder
+from signgen.frame_model import MANIFEST_NAME, FrameModel, load_signer_image
 from signgen.sampling import GuidanceScales, frames_to_uint8, make_scheduler, sample_frames
 from signgen.signer_photo import DEFAULT_SIGNER_PHOTO
 from signgen.temporal import TemporalAdapter
@@ -63,7 +64,9 @@ class PipelineDefaults:
     """How a pipeline renders unless told otherwise (``pipeline.json``).
 
     Guidance: ``eps_u + appearance_scale (eps_a - eps_u) + full_scale (eps_f - eps_a)``;
-    both 1.0 is one plain conditional call per step (three times faster). ``window_size``
+    both 1.0 is one plain conditional call per step (three times faster);
+    ``guidance_interval`` is the share of the steps, noisiest first, that are guided (see
+    :class:`signgen.sampling.GuidanceScales`). ``window_size``
     and ``overlap`` apply with a temporal adapter: ``window_size`` should be the adapter's
     training clip length. ``frame_batch_size`` frames (each times three guidance modes)
     go through the UNet at once without an adapter; ``windows_per_batch`` windows with one.
@@ -73,6 +76,7 @@ class PipelineDefaults:
     num_steps: int = 10
     appearance_scale: float = 1.5
     full_scale: float = 2.0
+    guidance_interval: float = 1.0
     window_size: int = 16
     overlap: int = 4
     frame_batch_size: int = 16
@@ -87,7 +91,7 @@ class PipelineDefaults:
 
     @property
     def guidance(self) -> GuidanceScales:
-        return GuidanceScales(appearance=self.appearance_scale, full=self.full_scale)
+        return GuidanceScales(appearance=self.appearance_scale, full=self.full_scale, interval=self.guidance_interval)
 
 
 @dataclass
@@ -231,7 +235,8 @@ class SignPipeline:
         (``Pose`` or ``.pose`` path; give exactly one of the two) as signed by ``signer``
         (photo path, PIL image, uint8 array, an :meth:`encode_signer` result, or ``None``
         for the bundled signer). ``steps``, ``scheduler`` and ``guidance`` (``(appearance,
-        full)`` scales) default to the pipeline's settings. The same seed gives the same
+        full)`` scales, over the pipeline's guidance interval, or ``GuidanceScales``) default
+        to the pipeline's settings. The same seed gives the same
         frames. ``keep_frame`` drives with ``pose`` where it lies in its own frame instead
         of placing it in PHOENIX's framing."""
         if (glosses is None) == (pose is None):
@@ -242,7 +247,7 @@ class SignPipeline:
             raise SigngenError(f"steps must be at least 1, not {num_steps}")
         scheduler = settings.scheduler if scheduler is None else scheduler
         make_scheduler(scheduler, self.frame_model.noise_scheduler.config)  # a bad name fails before any work
-        guidance = _guidance(settings.guidance if guidance is None else guidance)
+        guidance = settings.guidance if guidance is None else _guidance(guidance, settings.guidance_interval)
 
         with tqdm(total=3, desc="preparing", unit="stage", disable=not progress, leave=False) as bar:
             bar.set_postfix_str("pose")
@@ -425,14 +430,15 @@ def _adapter_window_settings(adapter_dir: Path) -> dict:
     return {}
 
 
-def _guidance(value: GuidanceScales | Sequence[float]) -> GuidanceScales:
+def _guidance(value: GuidanceScales | Sequence[float], interval: float) -> GuidanceScales:
+    """``GuidanceScales`` as given, or ``(appearance, full)`` scales guided over ``interval``."""
     if isinstance(value, GuidanceScales):
         return value
     try:
         appearance, full = (float(v) for v in value)
     except (TypeError, ValueError):
         raise SigngenError(f"guidance must be two scales (appearance, full), not {value!r}") from None
-    return GuidanceScales(appearance=appearance, full=full)
+    return GuidanceScales(appearance=appearance, full=full, interval=interval)
 
 
 # -------------------------------------------------------------------- writing

@@ -2,7 +2,7 @@
 
 The photo is a SynthSign cartoon signer (``signgen.cartoon``) standing at rest, drawn at
 PHOENIX's 210 x 260. The signer is ``Signer01`` of the SynthSign corpus the embedded
-default model is trained on (8 seen signers, seed 0, as in the README's training
+default model is trained on (96 seen signers, seed 0, as in the README's training
 command): a signer that model has seen renders best. ``garment=`` draws the same signer in
 another garment colour, which is how the tests check that a render follows its photo.
 
@@ -22,10 +22,10 @@ import numpy as np
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_SIGNER_PHOTO = ASSETS / "signer.png"
-# The SynthSign corpus of the embedded default model: ``signgen data synthsign --signers 8
-# --videos 240 --seed 0``; identities depend only on the signer counts and the seed.
-EMBEDDED_CORPUS_SIGNERS = 8
-EMBEDDED_CORPUS_UNSEEN_SIGNERS = 2
+# The SynthSign corpus of the embedded default model: ``signgen data synth --signers 96
+# --videos 320 --seed 0 --unseen-signers 8``; identities depend only on the signer counts and the seed.
+EMBEDDED_CORPUS_SIGNERS = 96
+EMBEDDED_CORPUS_UNSEEN_SIGNERS = 8
 EMBEDDED_CORPUS_SEED = 0
 # The lexicon clip whose rest frame (signing hand lowest) gives the neutral pose.
 REST_POSE_GLOSS = "A"

@@ -11,8 +11,9 @@ Both loops share one driver: AdamW with a diffusers learning-rate schedule, EMA 
 every N steps under ``OUT/checkpoints/step-NNNNNNN/`` (the last few kept) and ``resume``
 from the latest one. The final model (EMA weights) is the frame-model folder ``OUT/model``.
 
-A checkpoint holds no pickle: the model is a frame-model folder, optimizer and EMA tensors
-are safetensors, everything else (optimizer hyper-parameters, LR-schedule state, step) JSON.
+A checkpoint holds no pickle (:mod:`signgen.checkpoints`): the model is the frame-model
+folder ``model/``, optimizer and EMA tensors are safetensors, everything else (optimizer
+hyper-parameters, LR-schedule state, step, stage) JSON.
 
 Datasets yield dicts of float tensors: ``source`` and ``target`` (3, H, W) in [-1, 1],
 ``target_pose`` (C, H, W) in [0, 1], at the model's resolution.
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,24 +34,19 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
-from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
+from signgen import checkpoints
 from signgen.config import DiffusionTrainConfig, FusionTrainConfig, TrainConfig
 from signgen.denoiser import sample_training_modes
 from signgen.errors import SigngenError
-from signgen.frame_model import FrameModel, atomic_folder
+from signgen.frame_model import FrameModel
 from signgen.fusion import fusion_contrastive_loss, retrieval_hits
 
 LOG_NAME = "log.jsonl"
 CHECKPOINTS_FOLDER = "checkpoints"
 FINAL_MODEL_FOLDER = "model"
-CHECKPOINT_PREFIX = "step-"
-STATE_NAME = "training_state.json"
-OPTIMIZER_NAME = "optimizer.safetensors"
-EMA_NAME = "ema.safetensors"
-RNG_NAME = "rng.safetensors"
 BATCH_KEYS = ("source", "target", "target_pose")
 
 
@@ -211,27 +206,12 @@ def find_checkpoint(out_dir: Path, resume: bool | str | Path) -> Path | None:
     """The checkpoint folder to resume from: ``resume=True`` takes the latest under
     ``out_dir/checkpoints``, a path names one; False starts fresh and refuses an ``out_dir``
     that already holds checkpoints."""
-    existing = list_checkpoints(out_dir)
-    if resume is False:
-        if existing:
-            raise SigngenError(f"{out_dir} already holds checkpoints of a run; pass --resume to continue it or choose another --out")
-        return None
-    if resume is True:
-        if not existing:
-            raise SigngenError(f"nothing to resume: no checkpoints under {out_dir / CHECKPOINTS_FOLDER}")
-        return existing[-1]
-    path = Path(resume)
-    if not (path / STATE_NAME).is_file():
-        raise SigngenError(f"not a training checkpoint (no {STATE_NAME}): {path}")
-    return path
+    return checkpoints.checkpoint_to_resume(Path(out_dir) / CHECKPOINTS_FOLDER, resume)
 
 
 def list_checkpoints(out_dir: Path) -> list[Path]:
-    folder = out_dir / CHECKPOINTS_FOLDER
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.iterdir() if p.name.startswith(CHECKPOINT_PREFIX) and (p / STATE_NAME).is_file()]
-    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
+    """The complete checkpoints of the run in ``out_dir``, oldest first."""
+    return checkpoints.list_checkpoints(Path(out_dir) / CHECKPOINTS_FOLDER)
 
 
 def _train(
@@ -379,71 +359,18 @@ def _save_checkpoint(accelerator, out_dir: Path, step: int, stage: str, model: F
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
-    folder = out_dir / CHECKPOINTS_FOLDER / f"{CHECKPOINT_PREFIX}{step:07d}"
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_folder(folder) as tmp:
-        model.save_pretrained(tmp / FINAL_MODEL_FOLDER)
-        optimizer_tensors, optimizer_meta = _split_optimizer_state(optimizer.state_dict())
-        save_file(optimizer_tensors, tmp / OPTIMIZER_NAME)
-        ema_meta = None
-        if ema is not None:
-            ema_state = ema.state_dict()
-            save_file({f"shadow.{i}": p.detach().contiguous().cpu() for i, p in enumerate(ema_state.pop("shadow_params"))}, tmp / EMA_NAME)
-            ema_meta = ema_state
-        rng = {"cpu": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng.update({f"cuda.{i}": state for i, state in enumerate(torch.cuda.get_rng_state_all())})
-        save_file(rng, tmp / RNG_NAME)
-        state = {"stage": stage, "step": step, "optimizer": optimizer_meta, "lr_scheduler": lr_scheduler.state_dict(), "ema": ema_meta}
-        (tmp / STATE_NAME).write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
-    if keep > 0:
-        for old in list_checkpoints(out_dir)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+
+    def save_model(folder: Path) -> None:
+        model.save_pretrained(folder / FINAL_MODEL_FOLDER)
+
+    checkpoints.save_checkpoint(out_dir / CHECKPOINTS_FOLDER, step, save_model, optimizer, lr_scheduler, ema, keep=keep, extra={"stage": stage})
 
 
 def _load_checkpoint(folder: Path, model: FrameModel, optimizer, lr_scheduler, ema) -> int:
-    try:
-        state = json.loads((folder / STATE_NAME).read_text(encoding="utf-8"))
-        saved = FrameModel.from_pretrained(folder / FINAL_MODEL_FOLDER)
+    def load_model(checkpoint: Path) -> None:
+        saved = FrameModel.from_pretrained(checkpoint / FINAL_MODEL_FOLDER).components()
         for name, module in model.components().items():
-            if name in saved.components():
-                module.load_state_dict(saved.components()[name].state_dict())
-        optimizer.load_state_dict(_join_optimizer_state(load_file(folder / OPTIMIZER_NAME), state["optimizer"]))
-        lr_scheduler.load_state_dict(state["lr_scheduler"])
-        if ema is not None:
-            if state.get("ema") is None:
-                raise SigngenError(f"checkpoint {folder} has no EMA weights but ema_decay > 0")
-            shadow = load_file(folder / EMA_NAME)
-            ema.load_state_dict({**state["ema"], "shadow_params": [shadow[f"shadow.{i}"] for i in range(len(shadow))]})
-        rng = load_file(folder / RNG_NAME)
-        torch.set_rng_state(rng["cpu"])
-        if torch.cuda.is_available():
-            cuda_states = [rng[key] for key in sorted(k for k in rng if k.startswith("cuda."))]
-            if len(cuda_states) == torch.cuda.device_count():
-                torch.cuda.set_rng_state_all(cuda_states)
-        return int(state["step"])
-    except SigngenError:
-        raise
-    except (OSError, KeyError, ValueError, RuntimeError) as error:
-        raise SigngenError(f"cannot resume from {folder}: it does not match this model and config ({type(error).__name__})") from None
+            if name in saved:
+                module.load_state_dict(saved[name].state_dict())
 
-
-def _split_optimizer_state(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
-    """torch optimizer state -> (flat tensors for safetensors, JSON-able rest)."""
-    tensors, plain = {}, {}
-    for index, slots in state["state"].items():
-        plain[str(index)] = {}
-        for key, value in slots.items():
-            if torch.is_tensor(value):
-                tensors[f"{index}.{key}"] = value.detach().contiguous().cpu()
-            else:
-                plain[str(index)][key] = value
-    return tensors, {"param_groups": state["param_groups"], "plain_state": plain}
-
-
-def _join_optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
-    state: dict[int, dict] = {int(index): dict(slots) for index, slots in meta["plain_state"].items()}
-    for name, tensor in tensors.items():
-        index, key = name.split(".", 1)
-        state.setdefault(int(index), {})[key] = tensor
-    return {"state": state, "param_groups": meta["param_groups"]}
+    return int(checkpoints.load_checkpoint(folder, load_model, optimizer, lr_scheduler, ema)["step"])

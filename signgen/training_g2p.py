@@ -1,9 +1,10 @@
 """Training the gloss-to-pose model (``signgen train g2p``) on (glosses, Pose) pairs.
 
 One process or many through accelerate. Every ``checkpoint_every`` steps the state is
-written to ``OUT/checkpoints/step-NNNNNNN/`` (model via ``save_pretrained``; optimiser,
-scheduler, EMA and RNG state as safetensors + JSON, never pickle); ``resume=True`` picks
-up from the newest one with the same data order. The losses go to ``OUT/loss_log.jsonl``,
+written to ``OUT/checkpoints/step-NNNNNNN/`` (model via ``save_pretrained`` in ``model/``;
+optimiser, scheduler, EMA and RNG state as safetensors + JSON, never pickle, by
+:mod:`signgen.checkpoints`); ``resume=True`` picks up from the newest one with the same
+data order. The losses go to ``OUT/loss_log.jsonl``,
 the final model (EMA weights when EMA is on) to ``OUT/`` itself, loadable with
 ``signgen.g2p.load_model(OUT)``.
 
@@ -28,15 +29,15 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
-from safetensors.torch import load_file, save_file
 
-from signgen.config import TrainConfig, _read_with_bases, config_to_dict, from_dict
+from signgen.checkpoints import checkpoint_to_resume, load_checkpoint, save_checkpoint, truncate_log
+from signgen.config import TrainConfig, config_to_dict, from_dict, load_config_dict
 from signgen.errors import SigngenError
 from signgen.g2p import GlossToPoseModel, alignment_prior, length_regulate, monotonic_alignment
 from signgen.poses import skeleton
@@ -48,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 LOSS_LOG = "loss_log.jsonl"
 CHECKPOINTS = "checkpoints"
-CHECKPOINT_PREFIX = "step-"
+MODEL_FOLDER = "model"
 UNREACHABLE = -1e9  # log-probability of impossible states; finite, so gradients stay finite
 
 
@@ -100,7 +101,7 @@ class G2PConfig:
 
 def load_g2p_config(path: str | os.PathLike) -> G2PConfig:
     """Read a g2p YAML config (``base:`` files merged as for the frame model)."""
-    data = _read_with_bases(Path(path), seen=())
+    data = load_config_dict(path)
     try:
         return from_dict(G2PConfig, data)
     except SigngenError as error:
@@ -296,75 +297,18 @@ class LossModule(torch.nn.Module):
         return g2p_losses(self.model, batch, self.loss, step)
 
 
-# ---- checkpoints (safetensors + JSON, no pickle) ----------------------------------------
+# ---- checkpoints: the model part (the rest is signgen.checkpoints) ------------------------
 
 
-def _save_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
-    state = optimizer.state_dict()
-    tensors, scalars = {}, {}
-    for index, values in state["state"].items():
-        for name, value in values.items():
-            if torch.is_tensor(value):
-                tensors[f"{index}.{name}"] = value.detach().cpu().contiguous()
-            else:
-                scalars[f"{index}.{name}"] = value
-    save_file(tensors, str(folder / "optimizer.safetensors"))
-    (folder / "optimizer.json").write_text(json.dumps({"param_groups": state["param_groups"], "scalars": scalars}))
+def _save_model_part(model: GlossToPoseModel) -> Callable[[Path], None]:
+    return lambda checkpoint: model.save_pretrained(checkpoint / MODEL_FOLDER)
 
 
-def _load_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
-    meta = json.loads((folder / "optimizer.json").read_text())
-    state: dict[int, dict] = {}
-    for key, value in list(load_file(str(folder / "optimizer.safetensors")).items()) + list(meta["scalars"].items()):
-        index, name = key.split(".", 1)
-        state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+def _load_model_part(model: GlossToPoseModel) -> Callable[[Path], None]:
+    def load(checkpoint: Path) -> None:
+        model.load_state_dict(GlossToPoseModel.from_pretrained(checkpoint / MODEL_FOLDER).state_dict())
 
-
-def save_checkpoint(folder: Path, step: int, model, optimizer, scheduler, ema) -> Path:
-    """Write the whole training state to ``folder/step-NNNNNNN`` (via a temporary folder
-    renamed at the end, so an interrupted save leaves no checkpoint that looks complete)."""
-    target = folder / f"{CHECKPOINT_PREFIX}{step:07d}"
-    partial = folder / f".{target.name}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    model.save_pretrained(partial / "model")
-    _save_optimizer(optimizer, partial)
-    tensors = {"torch_rng": torch.get_rng_state()}
-    if ema is not None:
-        tensors.update({f"ema.{i}": p.detach().cpu().contiguous() for i, p in enumerate(ema.shadow_params)})
-    save_file(tensors, str(partial / "state.safetensors"))
-    ema_scalars = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"} if ema is not None else None
-    (partial / "state.json").write_text(json.dumps({"step": step, "scheduler": scheduler.state_dict(), "ema": ema_scalars}))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(partial, target)
-    return target
-
-
-def latest_checkpoint(folder: Path) -> Path | None:
-    found = sorted(p for p in folder.glob(f"{CHECKPOINT_PREFIX}*") if (p / "state.json").is_file())
-    return found[-1] if found else None
-
-
-def load_checkpoint(checkpoint: Path, model, optimizer, scheduler, ema) -> int:
-    loaded = GlossToPoseModel.from_pretrained(checkpoint / "model")
-    model.load_state_dict(loaded.state_dict())
-    _load_optimizer(optimizer, checkpoint)
-    meta = json.loads((checkpoint / "state.json").read_text())
-    scheduler.load_state_dict(meta["scheduler"])
-    tensors = load_file(str(checkpoint / "state.safetensors"))
-    torch.set_rng_state(tensors["torch_rng"])
-    if ema is not None:
-        if meta["ema"] is None:
-            raise SigngenError(f"checkpoint {checkpoint} has no EMA weights but the config turns EMA on")
-        ema.load_state_dict({**meta["ema"], "shadow_params": [tensors[f"ema.{i}"] for i in range(len(ema.shadow_params))]})
-    return int(meta["step"])
-
-
-def _prune_checkpoints(folder: Path, keep: int) -> None:
-    found = sorted(p for p in folder.glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir())
-    for old in found[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
+    return load
 
 
 # ---- the loop -------------------------------------------------------------------------
@@ -391,11 +335,7 @@ def train_g2p(examples: Sequence[Example], out: str | os.PathLike, config: G2PCo
     train = config.train
     out = Path(out)
     checkpoints = out / CHECKPOINTS
-    checkpoint = latest_checkpoint(checkpoints) if resume else None
-    if resume and checkpoint is None:
-        raise SigngenError(f"--resume: no checkpoint in {checkpoints}")
-    if not resume and latest_checkpoint(checkpoints) is not None:
-        raise SigngenError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
+    checkpoint = checkpoint_to_resume(checkpoints, bool(resume))
     out.mkdir(parents=True, exist_ok=True)
 
     accelerator = Accelerator(gradient_accumulation_steps=train.gradient_accumulation_steps,
@@ -404,7 +344,7 @@ def train_g2p(examples: Sequence[Example], out: str | os.PathLike, config: G2PCo
     torch.manual_seed(train.seed)
     model = build_model(config, examples)
     if checkpoint is not None:
-        vocabulary = GlossToPoseModel.load_config(checkpoint / "model")["glosses"]
+        vocabulary = GlossToPoseModel.load_config(checkpoint / MODEL_FOLDER)["glosses"]
         if list(vocabulary) != list(model.config.glosses):
             raise SigngenError(f"the training data's glosses differ from those of the checkpoint {checkpoint}")
     dataset = ExampleDataset(examples, model)
@@ -416,8 +356,10 @@ def train_g2p(examples: Sequence[Example], out: str | os.PathLike, config: G2PCo
     scheduler = get_scheduler(train.lr_schedule, optimizer, num_warmup_steps=train.warmup_steps,
                               num_training_steps=train.max_steps)
     ema = EMAModel(model.parameters(), decay=train.ema_decay) if train.ema_decay > 0 else None
-    step = load_checkpoint(checkpoint, model, optimizer, scheduler, ema) if checkpoint is not None else 0
-    _truncate_log(out / LOSS_LOG, step)
+    step = 0
+    if checkpoint is not None:
+        step = int(load_checkpoint(checkpoint, _load_model_part(model), optimizer, scheduler, ema)["step"])
+    truncate_log(out / LOSS_LOG, step)
     trainer, optimizer, loader, scheduler = accelerator.prepare(LossModule(model, config.loss), optimizer, loader, scheduler)
     if ema is not None:
         ema.to(accelerator.device)
@@ -453,8 +395,7 @@ def train_g2p(examples: Sequence[Example], out: str | os.PathLike, config: G2PCo
                     with open(out / LOSS_LOG, "a", encoding="utf-8") as log:
                         log.write(json.dumps(record) + "\n")
             if accelerator.is_main_process and (step % train.checkpoint_every == 0 or step == train.max_steps):
-                save_checkpoint(checkpoints, step, model, optimizer, scheduler, ema)
-                _prune_checkpoints(checkpoints, train.checkpoints_keep)
+                save_checkpoint(checkpoints, step, _save_model_part(model), optimizer, scheduler, ema, keep=train.checkpoints_keep)
             if step >= train.max_steps:
                 break
     bar.close()
@@ -474,12 +415,3 @@ def _save_model(model: GlossToPoseModel, out: Path) -> None:
     for file in partial.iterdir():
         os.replace(file, out / file.name)
     partial.rmdir()
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines past ``step`` (written after the checkpoint a run resumes from)."""
-    if not path.is_file():
-        return
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    kept = [line for line in lines if json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")

@@ -12,8 +12,9 @@ Output folder::
     OUT/adapter/                 the trained adapter (EMA weights when EMA is on):
                                  config.json + diffusion_pytorch_model.safetensors
     OUT/checkpoints/step-NNNNNNN/  adapter, optimiser, LR schedule, EMA and RNG state
-                                 (safetensors + JSON, never pickle); --resume continues
-                                 from the newest one, data order included
+                                 (safetensors + JSON, never pickle: signgen.checkpoints);
+                                 --resume continues from the newest one, data order
+                                 included
     OUT/loss_log.jsonl           {"step", "lr", "loss"} every log_every steps
     OUT/training_config.yaml     the resolved config
 
@@ -24,26 +25,32 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
 import yaml
-from safetensors.torch import load_file, save_file
 
-from signgen.config import DiffusionTrainConfig, _apply_override, _read_with_bases, config_to_dict, from_dict
+from signgen.atomic import atomic_folder
+from signgen.checkpoints import (
+    checkpoint_folder,
+    checkpoint_to_resume,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    truncate_log,
+)
+from signgen.config import DiffusionTrainConfig, config_to_dict, from_dict, load_config_dict
 from signgen.denoiser import FrameConditions, predict, sample_training_modes
 from signgen.errors import SigngenError
-from signgen.frame_model import FrameModel, atomic_folder
+from signgen.frame_model import FrameModel
 from signgen.temporal import TemporalAdapter, VideoUNet
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "temporal-defaults.yaml"
 ADAPTER_FOLDER = "adapter"
 CHECKPOINTS = "checkpoints"
-CHECKPOINT_PREFIX = "step-"
 LOSS_LOG = "loss_log.jsonl"
 
 
@@ -99,9 +106,7 @@ class TemporalConfig:
 def load_temporal_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> TemporalConfig:
     """Read a temporal YAML config (``base:`` files merged, ``KEY=VALUE`` overrides applied
     last, as for the frame model)."""
-    data = _read_with_bases(Path(path), seen=())
-    for override in overrides:
-        _apply_override(data, override)
+    data = load_config_dict(path, overrides)
     try:
         return from_dict(TemporalConfig, data)
     except SigngenError as error:
@@ -158,87 +163,25 @@ def temporal_loss(
     return F.mse_loss(prediction.float(), target.float())
 
 
-# ---- checkpoints (safetensors + JSON, no pickle) ----------------------------------------
+# ---- checkpoints: the adapter part (the rest is signgen.checkpoints) ----------------------
 
 
-def _save_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
-    state = optimizer.state_dict()
-    tensors, scalars = {}, {}
-    for index, values in state["state"].items():
-        for name, value in values.items():
-            if torch.is_tensor(value):
-                tensors[f"{index}.{name}"] = value.detach().cpu().contiguous()
-            else:
-                scalars[f"{index}.{name}"] = value
-    save_file(tensors, str(folder / "optimizer.safetensors"))
-    (folder / "optimizer.json").write_text(json.dumps({"param_groups": state["param_groups"], "scalars": scalars}))
+def _save_adapter_part(adapter: TemporalAdapter) -> Callable[[Path], None]:
+    return lambda checkpoint: adapter.save_pretrained(checkpoint / ADAPTER_FOLDER, safe_serialization=True)
 
 
-def _load_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
-    meta = json.loads((folder / "optimizer.json").read_text())
-    state: dict[int, dict] = {}
-    for key, value in list(load_file(str(folder / "optimizer.safetensors")).items()) + list(meta["scalars"].items()):
-        index, name = key.split(".", 1)
-        state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+def _load_adapter_part(adapter: TemporalAdapter) -> Callable[[Path], None]:
+    def load(checkpoint: Path) -> None:
+        saved = TemporalAdapter.from_pretrained(checkpoint / ADAPTER_FOLDER)
+        if _public(saved.config) != _public(adapter.config):
+            raise SigngenError(f"checkpoint {checkpoint} holds an adapter of another shape than the config and frame model give")
+        adapter.load_state_dict(saved.state_dict())
 
-
-def save_checkpoint(folder: Path, step: int, adapter: TemporalAdapter, optimizer, lr_scheduler, ema) -> Path:
-    """The whole training state in ``folder/step-NNNNNNN``, written under a temporary name
-    and renamed at the end, so an interrupted save never looks like a checkpoint."""
-    target = folder / f"{CHECKPOINT_PREFIX}{step:07d}"
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_folder(target) as partial:
-        adapter.save_pretrained(partial / ADAPTER_FOLDER, safe_serialization=True)
-        _save_optimizer(optimizer, partial)
-        tensors = {"torch_rng": torch.get_rng_state()}
-        if ema is not None:
-            tensors.update({f"ema.{i}": p.detach().cpu().contiguous() for i, p in enumerate(ema.shadow_params)})
-        save_file(tensors, str(partial / "state.safetensors"))
-        ema_scalars = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"} if ema is not None else None
-        (partial / "state.json").write_text(json.dumps({"step": step, "lr_scheduler": lr_scheduler.state_dict(), "ema": ema_scalars}))
-    return target
-
-
-def latest_checkpoint(folder: Path) -> Path | None:
-    found = sorted(p for p in folder.glob(f"{CHECKPOINT_PREFIX}*") if (p / "state.json").is_file())
-    return found[-1] if found else None
-
-
-def load_checkpoint(checkpoint: Path, adapter: TemporalAdapter, optimizer, lr_scheduler, ema) -> int:
-    saved = TemporalAdapter.from_pretrained(checkpoint / ADAPTER_FOLDER)
-    if _public(saved.config) != _public(adapter.config):
-        raise SigngenError(f"checkpoint {checkpoint} holds an adapter of another shape than the config and frame model give")
-    adapter.load_state_dict(saved.state_dict())
-    _load_optimizer(optimizer, checkpoint)
-    meta = json.loads((checkpoint / "state.json").read_text())
-    lr_scheduler.load_state_dict(meta["lr_scheduler"])
-    tensors = load_file(str(checkpoint / "state.safetensors"))
-    torch.set_rng_state(tensors["torch_rng"])
-    if ema is not None:
-        if meta["ema"] is None:
-            raise SigngenError(f"checkpoint {checkpoint} has no EMA weights but the config turns EMA on")
-        ema.load_state_dict({**meta["ema"], "shadow_params": [tensors[f"ema.{i}"] for i in range(len(ema.shadow_params))]})
-    return int(meta["step"])
+    return load
 
 
 def _public(config) -> dict:
     return {key: list(value) if isinstance(value, tuple) else value for key, value in config.items() if not key.startswith("_")}
-
-
-def _prune_checkpoints(folder: Path, keep: int) -> None:
-    found = sorted(p for p in folder.glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir())
-    for old in found[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines past ``step`` (written after the checkpoint a run resumes from)."""
-    if not path.is_file():
-        return
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    kept = [line for line in lines if json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
 # ---- the loop -------------------------------------------------------------------------
@@ -278,11 +221,7 @@ def train_temporal(
     train = config.train
     out = Path(out)
     checkpoints = out / CHECKPOINTS
-    checkpoint = latest_checkpoint(checkpoints) if resume else None
-    if resume and checkpoint is None:
-        raise SigngenError(f"--resume: no checkpoint in {checkpoints}")
-    if not resume and latest_checkpoint(checkpoints) is not None:
-        raise SigngenError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
+    checkpoint = checkpoint_to_resume(checkpoints, bool(resume))
 
     model = FrameModel.from_pretrained(frame_model_dir)
     model._require_denoiser()
@@ -315,8 +254,10 @@ def train_temporal(
     optimizer = torch.optim.AdamW(adapter.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay)
     lr_scheduler = get_scheduler(train.lr_schedule, optimizer, num_warmup_steps=train.warmup_steps, num_training_steps=train.max_steps)
     ema = EMAModel(adapter.parameters(), decay=train.ema_decay) if train.ema_decay > 0 else None
-    step = load_checkpoint(checkpoint, adapter, optimizer, lr_scheduler, ema) if checkpoint is not None else 0
-    _truncate_log(out / LOSS_LOG, step)
+    step = 0
+    if checkpoint is not None:
+        step = int(load_checkpoint(checkpoint, _load_adapter_part(adapter), optimizer, lr_scheduler, ema)["step"])
+    truncate_log(out / LOSS_LOG, step)
     # The wrapper goes through accelerate (not the adapter alone): its forward is the one
     # called, which distributed data parallel needs to synchronise the adapter's gradients.
     prepared, optimizer, loader, lr_scheduler = accelerator.prepare(video_unet, optimizer, loader, lr_scheduler)
@@ -327,8 +268,7 @@ def train_temporal(
 
     def checkpoint_now() -> None:
         if accelerator.is_main_process:
-            save_checkpoint(checkpoints, step, adapter, optimizer, lr_scheduler, ema)
-            _prune_checkpoints(checkpoints, train.checkpoints_keep)
+            save_checkpoint(checkpoints, step, _save_adapter_part(adapter), optimizer, lr_scheduler, ema, keep=train.checkpoints_keep)
 
     batches_per_epoch = len(loader) // train.gradient_accumulation_steps
     bar = tqdm(total=train.max_steps, initial=step, desc="train temporal", disable=not progress or not accelerator.is_main_process)
@@ -364,7 +304,7 @@ def train_temporal(
                     break
     except KeyboardInterrupt:
         # Keep the finished steps: --resume continues from here.
-        if step and latest_checkpoint(checkpoints) != checkpoints / f"{CHECKPOINT_PREFIX}{step:07d}":
+        if step and latest_checkpoint(checkpoints) != checkpoint_folder(checkpoints, step):
             checkpoint_now()
         raise
     finally:

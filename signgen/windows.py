@@ -29,7 +29,7 @@ from signgen.denoiser import FrameConditions
 from signgen.encoders import EncoderOutput
 from signgen.errors import SigngenError
 from signgen.frame_model import FrameModel
-from signgen.sampling import GuidanceScales, _step_kwargs, guided_prediction, make_scheduler
+from signgen.sampling import GuidanceScales, guided_prediction, make_scheduler, scheduler_step_kwargs
 from signgen.temporal import TemporalAdapter, VideoUNet
 
 WindowPredictor = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
@@ -181,21 +181,24 @@ def sample_video(
         video_unet = VideoUNet(model.unet, adapter)
     try:
 
+        step_guidance = guidance
+
         def predict(sample, timestep, frame_index, frames_per_window):
             window_conditions = conditions_at(conditions, frame_index)
             if video_unet is None:
-                return guided_prediction(model, sample, timestep, window_conditions, guidance)
+                return guided_prediction(model, sample, timestep, window_conditions, step_guidance)
             with video_unet.frames(frames_per_window):
-                return guided_prediction(model, sample, timestep, window_conditions, guidance)
+                return guided_prediction(model, sample, timestep, window_conditions, step_guidance)
 
         windowed = WindowedPrediction(predict, num_frames, window_size, overlap, windows_per_batch)
         generator = torch.Generator("cpu").manual_seed(seed)
         noise = torch.randn((num_frames, *model.sample_shape), generator=generator, dtype=torch.float32)
         sampler = make_scheduler(scheduler, model.noise_scheduler.config)
         sampler.set_timesteps(num_steps, device=device)
-        step_kwargs = _step_kwargs(sampler, generator)
+        step_kwargs = scheduler_step_kwargs(sampler, generator)
         sample = noise.to(device=device, dtype=dtype) * sampler.init_noise_sigma
-        for timestep in tqdm(sampler.timesteps, desc="denoising", unit="step", disable=not progress):
+        for index, timestep in enumerate(tqdm(sampler.timesteps, desc="denoising", unit="step", disable=not progress)):
+            step_guidance = guidance.at_step(index, len(sampler.timesteps))
             prediction = windowed(sampler.scale_model_input(sample, timestep), timestep)
             sample = sampler.step(prediction.to(dtype), timestep, sample, **step_kwargs).prev_sample
     finally:

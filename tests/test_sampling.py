@@ -139,6 +139,25 @@ def test_sampling_is_seeded_and_batched(model, inputs, scheduler):
     assert not torch.allclose(frames, sample(12))
 
 
+def test_guidance_applies_only_within_its_interval(model, inputs):
+    source, poses = inputs[0], inputs[1][:2]
+    scales = GuidanceScales(1.5, 2.0, interval=0.5)
+    assert [scales.at_step(i, 4).is_identity for i in range(4)] == [False, False, True, True]
+    assert [scales.at_step(i, 3).is_identity for i in range(3)] == [False, False, True]  # a started half counts
+    assert GuidanceScales(1.5, 2.0, interval=0.0).at_step(0, 5).is_identity
+
+    def sample(guidance):
+        return sample_frames(model, source, poses, scheduler="ddim", num_steps=4, seed=2, guidance=guidance, progress=False)
+
+    with CountingCalls(model.unet) as unet:
+        half = sample(scales)
+    assert unet.batch_sizes == [6, 6, 2, 2], "guided steps take the three modes at once, the others one call"
+    assert torch.equal(sample(GuidanceScales(1.5, 2.0, interval=0.0)), sample(GuidanceScales(1.0, 1.0)))
+    assert not torch.allclose(half, sample(GuidanceScales(1.5, 2.0)))
+    with pytest.raises(SigngenError, match="guidance interval"):
+        GuidanceScales(1.5, 2.0, interval=1.5)
+
+
 def test_deterministic_samplers_do_not_depend_on_the_frame_batch(model, inputs):
     source, poses = inputs
     one_batch = sample_frames(model, source, poses, scheduler="ddim", num_steps=3, seed=5, frame_batch_size=8, progress=False)

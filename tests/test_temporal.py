@@ -162,7 +162,7 @@ def test_training_saves_resumes_and_produces_a_loadable_adapter(tmp_path, monkey
     model.save_pretrained(tmp_path / "frame-model")
     height, width = model.resolution
 
-    def clip_dataset(root, split, num_frames=16, resolution=(64, 52), pose_channels=4):
+    def clip_dataset(root, split, num_frames=16, resolution=(64, 52), pose_channels=4, **_):
         assert split == "train" and tuple(resolution) == (height, width) and pose_channels == model.pose_channels
         generator = torch.Generator().manual_seed(0)
         return [

@@ -1,0 +1,66 @@
+"""Write-then-rename helpers: results get ordinary permissions, failures leave nothing behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+
+import pytest
+
+from signgen.atomic import atomic_folder, atomic_output
+from signgen.errors import SigngenError
+
+
+@contextlib.contextmanager
+def umask(mask: int):
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027])
+def test_atomic_folder_gets_the_permissions_of_a_plain_mkdir(tmp_path, mask):
+    with umask(mask):
+        (tmp_path / "plain").mkdir()
+        with atomic_folder(tmp_path / "atomic") as tmp:
+            (tmp / "file.txt").write_text("x")
+    assert mode(tmp_path / "atomic") == mode(tmp_path / "plain") == 0o777 & ~mask
+    assert (tmp_path / "atomic" / "file.txt").read_text() == "x"
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_atomic_output_gets_the_permissions_of_a_plain_open(tmp_path, mask):
+    with umask(mask):
+        (tmp_path / "plain.txt").write_text("x")
+        with atomic_output(tmp_path / "atomic.txt") as tmp:
+            tmp.write_text("x")
+    assert mode(tmp_path / "atomic.txt") == mode(tmp_path / "plain.txt") == 0o666 & ~mask
+
+
+def test_atomic_folder_replaces_on_success_and_keeps_the_old_one_on_failure(tmp_path):
+    target = tmp_path / "model"
+    with atomic_folder(target) as tmp:
+        (tmp / "version").write_text("1")
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as tmp:
+            (tmp / "version").write_text("2")
+            raise RuntimeError("crash mid-save")
+    assert (target / "version").read_text() == "1"
+    with atomic_folder(target) as tmp:
+        (tmp / "version").write_text("3")
+    assert (target / "version").read_text() == "3"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"], "temporary folders left behind"
+
+
+def test_atomic_folder_needs_an_existing_parent(tmp_path):
+    with pytest.raises(SigngenError, match="does not exist"):
+        with atomic_folder(tmp_path / "missing" / "model"):
+            pass
+    assert list(tmp_path.iterdir()) == []
