@@ -25,8 +25,7 @@ from signgen.pipeline import (
 )
 from signgen.signer_photo import DEFAULT_SIGNER_PHOTO, default_identity, render_signer_photo
 
-# A garment colour far from the bundled signer's dark green: magenta, worn by another
-# signer of the embedded model's training corpus.
+# A garment colour far from the bundled signer's dark green: magenta.
 OTHER_GARMENT = (113, 15, 80)
 
 
@@ -280,8 +279,6 @@ def test_upscale_frames_uses_a_smooth_filter():
 # ------------------------------------------------------- the embedded default model
 
 
-@pytest.mark.xfail(strict=True, reason="the embedded default (800 CPU steps) does not yet transfer garment colour: "
-                   "issue 7 stays open until a longer-trained model passes; strict, so a passing model flips this")
 def test_embedded_model_follows_the_garment_colour_of_the_photo(tmp_path):
     """The real check of appearance transfer: the bundled signer photo and the same
     signer in a magenta garment give videos whose chest shows each photo's garment colour.
