@@ -6,6 +6,7 @@ A dependency-free leaf shared by every room that writes user-visible files.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -81,3 +82,17 @@ def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def is_replaceable_folder(folder: str | os.PathLike, manifest_name: str, kind: str) -> bool:
+    """Whether a save of ``kind`` may replace ``folder``: it is empty, or its manifest
+    ``manifest_name`` (JSON) says it holds that kind. Anything else may be user data."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return False
+    if not any(folder.iterdir()):
+        return True
+    try:
+        return json.loads((folder / manifest_name).read_text(encoding="utf-8")).get("kind") == kind
+    except (OSError, ValueError, AttributeError):
+        return False

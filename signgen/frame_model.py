@@ -29,7 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from signgen import __version__
-from signgen.atomic import atomic_folder
+from signgen.atomic import atomic_folder, is_replaceable_folder
 from signgen.config import ModelConfig
 from signgen.denoiser import FrameConditions, build_unet, predict
 from signgen.encoders import EncoderOutput, ImageEncoder
@@ -230,7 +230,7 @@ class FrameModel(torch.nn.Module):
         a temporary name and renamed into place; an existing frame-model folder is replaced,
         any other existing folder is refused."""
         folder = Path(folder)
-        if folder.exists() and not _is_replaceable(folder):
+        if folder.exists() and not is_replaceable_folder(folder, MANIFEST_NAME, KIND):
             raise SigngenError(f"refusing to overwrite {folder}: it exists and is not a signgen frame model folder")
         with atomic_folder(folder) as tmp:
             for name, module in self.components().items():
@@ -417,17 +417,6 @@ def _load_vae(path: str) -> AutoencoderKL:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def _is_replaceable(folder: Path) -> bool:
-    if not folder.is_dir():
-        return False
-    if not any(folder.iterdir()):
-        return True
-    try:
-        return json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8")).get("kind") == KIND
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 # ------------------------------------------------------------------ signer image

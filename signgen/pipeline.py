@@ -37,10 +37,10 @@ from pose_format import Pose
 from tqdm.auto import tqdm
 
 from signgen import __version__
+from signgen.atomic import atomic_folder, is_replaceable_folder
 from signgen.config import config_to_dict, from_dict
 from signgen.encoders import EncoderOutput
 from signgen.errors import SigngenError
-from signgen.atomic import atomic_folder
 from signgen.frame_model import MANIFEST_NAME, FrameModel, load_signer_image
 from signgen.sampling import GuidanceScales, frames_to_uint8, make_scheduler, sample_frames
 from signgen.signer_photo import DEFAULT_SIGNER_PHOTO
@@ -282,7 +282,7 @@ class SignPipeline:
         """Write the pipeline folder (see the module docstring), atomically; an existing
         pipeline folder is replaced, any other existing folder refused."""
         folder = Path(folder)
-        if folder.exists() and not _is_replaceable(folder):
+        if folder.exists() and not is_replaceable_folder(folder, MANIFEST_NAME, KIND):
             raise SigngenError(f"refusing to overwrite {folder}: it exists and is not a signgen pipeline folder")
         with atomic_folder(folder) as tmp:
             self.frame_model.save_pretrained(tmp / FRAME_MODEL_FOLDER)
@@ -400,17 +400,6 @@ def _read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise SigngenError(f"{path} does not hold a JSON object")
     return data
-
-
-def _is_replaceable(folder: Path) -> bool:
-    if not folder.is_dir():
-        return False
-    if not any(folder.iterdir()):
-        return True
-    try:
-        return json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8")).get("kind") == KIND
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def _adapter_window_settings(adapter_dir: Path) -> dict:

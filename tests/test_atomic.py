@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from signgen.atomic import atomic_folder, atomic_output
+from signgen.atomic import atomic_folder, atomic_output, is_replaceable_folder
 from signgen.errors import SigngenError
 
 
@@ -64,3 +64,19 @@ def test_atomic_folder_needs_an_existing_parent(tmp_path):
         with atomic_folder(tmp_path / "missing" / "model"):
             pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_only_empty_folders_and_folders_of_the_same_kind_are_replaceable(tmp_path):
+    (tmp_path / "empty").mkdir()
+    same, other, user = (tmp_path / name for name in ("same", "other", "user"))
+    for folder, manifest in ((same, '{"kind": "signgen-x"}'), (other, '{"kind": "signgen-y"}'), (user, "not json")):
+        folder.mkdir()
+        (folder / "index.json").write_text(manifest, encoding="utf-8")
+    (tmp_path / "file").write_text("data", encoding="utf-8")
+
+    assert is_replaceable_folder(tmp_path / "empty", "index.json", "signgen-x")
+    assert is_replaceable_folder(same, "index.json", "signgen-x")
+    assert not is_replaceable_folder(other, "index.json", "signgen-x")
+    assert not is_replaceable_folder(user, "index.json", "signgen-x")
+    assert not is_replaceable_folder(tmp_path / "file", "index.json", "signgen-x")
+    assert not is_replaceable_folder(tmp_path / "missing", "index.json", "signgen-x")
