@@ -263,6 +263,8 @@ def _train(
     if checkpoint is not None:
         step = _load_checkpoint(checkpoint, model, optimizer, lr_scheduler, ema)
         accelerator.print(f"resuming {stage} training from {checkpoint} (step {step})")
+        if accelerator.is_main_process:
+            checkpoints.truncate_log(out_dir / LOG_NAME, step)
     batches_per_epoch = len(loader)
     if batches_per_epoch < config.gradient_accumulation_steps:
         raise SigngenError("an epoch holds fewer batches than gradient_accumulation_steps")

@@ -434,6 +434,9 @@ def test_resumed_training_equals_uninterrupted_training(tmp_path):
     train_diffusion(fresh_model(), data, tmp_path / "split", micro_config(*settings, "train_diffusion.max_steps=2").train_diffusion, progress=False)
     with pytest.raises(SigngenError, match="--resume"):
         train_diffusion(fresh_model(), data, tmp_path / "split", micro_config(*settings, "train_diffusion.max_steps=4").train_diffusion, progress=False)
+    # A crash after step 3 was logged but before its checkpoint: the resumed run logs step 3 again.
+    with open(tmp_path / "split" / "log.jsonl", "a", encoding="utf-8") as log:
+        log.write('{"stage": "diffusion", "step": 3, "loss": -1.0}\n')
     resumed = train_diffusion(
         fresh_model(), data, tmp_path / "split", micro_config(*settings, "train_diffusion.max_steps=4").train_diffusion, resume=True, progress=False
     )
