@@ -180,7 +180,7 @@ def sample_video(
             adapter.to(dtype=dtype)
         video_unet = VideoUNet(model.unet, adapter)
     try:
-
+        # The window predictor reads the current step's scales: the loop below sets them.
         step_guidance = guidance
 
         def predict(sample, timestep, frame_index, frames_per_window):

@@ -318,3 +318,37 @@ def test_embedded_model_follows_the_garment_colour_of_the_photo(tmp_path):
         own = np.linalg.norm(rendered[name] - expected[name])
         foreign = np.linalg.norm(rendered[name] - expected[other])
         assert own < foreign, f"{name}: chest colour {rendered[name]} is closer to the other photo's garment ({own:.0f} vs {foreign:.0f})"
+
+
+def test_embedded_model_draws_the_signer_in_the_driving_poses():
+    """The frames follow the pose: what changes from frame to frame in the render (each
+    pixel minus its mean over the clip, so the model's colour offset cancels) correlates
+    with what changes in a SynthSign render of the same pose, frame by frame, and the
+    check fails against the same pose played backwards. Needs the embedded default model."""
+    from PIL import Image
+
+    from signgen.cartoon import CartoonRenderer
+    from signgen.poses.holistic import pose_arrays, pose_from_arrays
+    from signgen.poses.transform import PHOENIX_FRAMING
+
+    pipeline = load_pipeline(None)
+    xy, confidence = pose_arrays(pipeline.prepare_pose(pipeline.pose_from_glosses("H A L L O")))
+    every_third = np.arange(0, len(xy), 3)[:32]  # 32 frames spread over the whole word
+    xy, confidence = xy[every_third], confidence[every_third]
+    pose = pose_from_arrays(xy, confidence, 25.0, PHOENIX_FRAMING.width, PHOENIX_FRAMING.height)
+    rendered = pipeline(pose=pose, seed=0, progress=False, keep_frame=True).frames
+    height, width = rendered.shape[1:3]
+    reference = CartoonRenderer(default_identity(), (PHOENIX_FRAMING.width, PHOENIX_FRAMING.height)).render(xy, confidence)
+    reference = np.stack([np.asarray(Image.fromarray(frame).resize((width, height), Image.BOX)) for frame in reference])
+
+    def changes(frames: np.ndarray) -> np.ndarray:
+        gray = frames.astype(float).mean(axis=-1)
+        flat = (gray - gray.mean(axis=0)).reshape(len(gray), -1)
+        return flat / (np.linalg.norm(flat, axis=1, keepdims=True) + 1e-9)
+
+    correlation = changes(rendered) @ changes(reference).T  # [rendered frame, reference frame]
+    aligned = np.diag(correlation)
+    assert aligned.mean() > 0.2, aligned.round(2)
+    assert (correlation.argmax(axis=1) == np.arange(len(correlation))).mean() > 0.25
+    backwards = np.diag(changes(rendered) @ changes(reference[::-1]).T)
+    assert backwards.mean() < aligned.mean() - 0.15, (aligned.mean(), backwards.mean())
