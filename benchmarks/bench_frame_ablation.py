@@ -8,7 +8,8 @@ with the reference at the models' resolution (the reference is downscaled with I
 as in training), so the copy baseline gets no advantage from full resolution.
 
     python benchmarks/bench_frame_ablation.py --data DIR --full MODEL_DIR --no-fusion MODEL_DIR \
-        [--splits test test_unseen] [--videos 8] [--stride 8] [--steps 20] [--markdown OUT.md]
+        [--splits test test_unseen] [--videos 8] [--stride 8] [--steps 20] [--markdown OUT.md] \
+        [--extra LABEL=MODEL_DIR ...]
 """
 
 from __future__ import annotations
@@ -64,12 +65,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--scheduler", default="ddim")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--extra", action="append", default=[], metavar="LABEL=DIR",
+                        help="another frame model to score beside (b) and (c), e.g. the full model trained longer (repeatable)")
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
 
     corpus = PhoenixCorpus(args.data)
     models = {"(b) without fusion embedding": FrameModel.from_pretrained(args.no_fusion),
               "(c) full model": FrameModel.from_pretrained(args.full)}
+    for extra in args.extra:
+        label, separator, folder = extra.partition("=")
+        if not separator or not label or not folder:
+            parser.error(f"--extra takes LABEL=DIR, not {extra!r}")
+        models[label] = FrameModel.from_pretrained(folder)
     resolution = next(iter(models.values())).resolution
     lines = ["| split | method | ssim_gray | ssim_rgb | psnr (dB) |", "|---|---|---|---|---|"]
     results = {}
