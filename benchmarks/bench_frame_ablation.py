@@ -21,9 +21,9 @@ import time
 import numpy as np
 import torch
 
-from signgen.data import PhoenixCorpus, pose_maps_of, to_model_image
-from signgen.frame_model import FrameModel
-from signgen.sampling import GuidanceScales, frames_to_uint8, sample_frames
+from signgen.corpora.phoenix import PhoenixCorpus, pose_maps_of, to_model_image
+from signgen.models.frame_model import FrameModel
+from signgen.pipelines.sampling import GuidanceScales, frames_to_uint8, sample_frames
 from signgen.video.metrics import psnr, ssim_gray, ssim_rgb
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from signgen.dtw import corpus_dtw_mje, dtw_alignment
+from signgen.poses.dtw import corpus_dtw_mje, dtw_alignment
 from signgen.poses import skeleton
 
 HANDS = np.r_[skeleton.LEFT_HAND, skeleton.RIGHT_HAND]
@@ -55,11 +55,11 @@ def boundary_error(durations, spans) -> float:
 
 def evaluate(model, examples, log=print) -> dict:
     """Score the model, the mean pose and the oracle on ``examples`` (training_g2p.Example)."""
-    from signgen.g2p import durations_from_log, monotonic_alignment
+    from signgen.models.g2p import durations_from_log, monotonic_alignment
     from signgen.poses.holistic import pose_arrays
     from signgen.poses.stitch import stitch_with_spans
     from signgen.poses.transform import normalize
-    from signgen.training_g2p import ExampleDataset, collate
+    from signgen.training.g2p import ExampleDataset, collate
 
     alignments = {"model": [], "mean": [], "oracle": []}
     motion = {"model": [], "mean": [], "oracle": [], "reference": []}
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", required=True, help="PHOENIX-layout corpus (SynthSign)")
     parser.add_argument("--out", help="folder to train the model into (ignored with --model)")
     parser.add_argument("--model", help="evaluate this trained model folder instead of training one")
-    parser.add_argument("--config", default=str(Path(__file__).resolve().parent.parent / "configs" / "g2p-tiny.yaml"))
+    parser.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "configs" / "g2p-tiny.yaml"))
     parser.add_argument("--splits", nargs="+", default=["test"], help="test splits to score (default: test)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="also write the result as JSON here")
@@ -136,9 +136,9 @@ def main(argv=None) -> int:
         parser.error("give --out (train a model) or --model (evaluate one)")
     torch.set_num_threads(args.threads)
 
-    from signgen.data import gloss_pose_pairs
-    from signgen.g2p import load_model
-    from signgen.training_g2p import load_g2p_config, prepare_examples, train_g2p
+    from signgen.corpora.phoenix import gloss_pose_pairs
+    from signgen.models.g2p import load_model
+    from signgen.training.g2p import load_g2p_config, prepare_examples, train_g2p
 
     started = time.time()
     train = prepare_examples(gloss_pose_pairs(args.data, "train"))

@@ -51,7 +51,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from signgen.pipeline import load_pipeline
+    from signgen.pipelines.pipeline import load_pipeline
 
     pipeline = load_pipeline(args.model)
     overrides = {}
@@ -114,9 +114,9 @@ def naive_render(pipeline, pose, frames: int, seed: int) -> np.ndarray:
     recomputed at every step and one UNet call per guidance mode."""
     import torch
 
-    from signgen.frame_model import load_signer_image
-    from signgen.sampling import GUIDANCE_ORDER, frames_to_uint8, make_scheduler, scheduler_step_kwargs
-    from signgen.signer_photo import DEFAULT_SIGNER_PHOTO
+    from signgen.models.frame_model import load_signer_image
+    from signgen.pipelines.sampling import GUIDANCE_ORDER, frames_to_uint8, make_scheduler, scheduler_step_kwargs
+    from signgen.corpora.signer_photo import DEFAULT_SIGNER_PHOTO
 
     model = pipeline.frame_model
     settings = pipeline.defaults

@@ -23,10 +23,10 @@ import numpy as np
 
 
 def bench_rendering(frames: int) -> None:
-    from signgen.cartoon import PATTERNS, CartoonRenderer, Identity
+    from signgen.corpora.cartoon import PATTERNS, CartoonRenderer, Identity
     from signgen.poses.holistic import pose_arrays
     from signgen.poses.stitch import glosses_to_pose
-    from signgen.synthsign import encode_png, gloss_alphabet
+    from signgen.corpora.synthsign import encode_png, gloss_alphabet
 
     alphabet = gloss_alphabet()
     pose = glosses_to_pose(alphabet)
@@ -49,7 +49,7 @@ def bench_rendering(frames: int) -> None:
 
 
 def bench_corpus(videos: int, signers: int, workers: int, keep: bool) -> None:
-    from signgen.synthsign import SynthSignSettings, write_synthsign
+    from signgen.corpora.synthsign import SynthSignSettings, write_synthsign
 
     folder = Path(tempfile.mkdtemp(prefix="bench-synthsign-"))
     root = folder / "corpus"

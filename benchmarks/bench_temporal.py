@@ -6,7 +6,7 @@
 
 Both rows render the same held-out clips from the same pose maps, signer image, frame model,
 scheduler, steps and initial noise (one seed per clip): "frame-wise" is
-``signgen.sampling.sample_frames``; "adapter" is ``signgen.windows.sample_video`` in windows
+``signgen.pipelines.sampling.sample_frames``; "adapter" is ``signgen.pipelines.windows.sample_video`` in windows
 of ``--window`` frames (the adapter's training clip length) overlapping by ``--overlap``. Clips longer than one
 window (``--frames`` > window) exercise the blending. Reported per row, averaged over clips:
 TDE (DESIGN.md section 5, [0, 255], lower is better), ssim_rgb and ssim_gray (higher is
@@ -42,12 +42,12 @@ def main() -> None:
 
     import torch
 
-    from signgen.data import clip_dataset
-    from signgen.frame_model import FrameModel
-    from signgen.sampling import GuidanceScales, frames_to_uint8, sample_frames
-    from signgen.training_temporal import load_adapter
+    from signgen.corpora.phoenix import clip_dataset
+    from signgen.models.frame_model import FrameModel
+    from signgen.pipelines.sampling import GuidanceScales, frames_to_uint8, sample_frames
+    from signgen.training.temporal import load_adapter
     from signgen.video.metrics import ssim_gray, ssim_rgb, temporal_difference_error
-    from signgen.windows import sample_video
+    from signgen.pipelines.windows import sample_video
 
     model = FrameModel.from_pretrained(args.frame_model).to(args.device)
     adapter = load_adapter(args.adapter).to(args.device)

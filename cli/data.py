@@ -26,7 +26,7 @@ def register(commands) -> None:
 
 
 def run_synth(args: argparse.Namespace) -> None:
-    from signgen.synthsign import SynthSignSettings, write_synthsign
+    from signgen.corpora.synthsign import SynthSignSettings, write_synthsign
 
     settings = SynthSignSettings(signers=args.signers, videos=args.videos, seed=args.seed, unseen_signers=args.unseen_signers)
     summary = write_synthsign(args.out, settings, workers=args.workers)

@@ -45,7 +45,7 @@ def register(commands) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> None:
-    from signgen.evaluation import SUMMARY_MD, EvalOptions, run_evaluation, summary_table_rows
+    from signgen.evaluation.run import SUMMARY_MD, EvalOptions, run_evaluation, summary_table_rows
 
     options = EvalOptions(
         data=args.data, split=args.split, out=args.out, model=args.model, drive=args.drive, g2p=args.g2p,

@@ -33,7 +33,7 @@ def register(commands) -> None:
     parser.add_argument("--signer", metavar="PHOTO", type=Path,
                         help="photo of the signer (PNG/JPEG, any size; padded to the model's aspect ratio); default: the bundled cartoon signer")
     parser.add_argument("--model", metavar="DIR", type=Path,
-                        help="a pipeline folder (python -m signgen.pipeline); default: the embedded model")
+                        help="a pipeline folder (python -m signgen.pipelines.pipeline); default: the embedded model")
     parser.add_argument("--g2p", metavar="lexicon|DIR", default="lexicon",
                         help="glosses to poses: 'lexicon' stitches lexicon clips (default); a folder is a learned "
                              "gloss-to-pose model (signgen train g2p)")
@@ -54,7 +54,7 @@ def register(commands) -> None:
 
 
 def run_render(args: argparse.Namespace) -> None:
-    from signgen.pipeline import load_pipeline, write_render
+    from signgen.pipelines.pipeline import load_pipeline, write_render
 
     started = time.perf_counter()
     check_output(args.output)
@@ -105,7 +105,7 @@ def check_output(path: Path) -> None:
 
 
 def parse_guidance(text: str):
-    from signgen.sampling import GuidanceScales
+    from signgen.pipelines.sampling import GuidanceScales
 
     parts = text.split(",")
     try:

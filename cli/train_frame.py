@@ -53,15 +53,15 @@ def _load(args: argparse.Namespace):
 
 
 def _dataset(args: argparse.Namespace, split: str, model_config, colour_augment_prob: float = 0.0):
-    from signgen.data import frame_pair_dataset
+    from signgen.corpora.phoenix import frame_pair_dataset
 
     return frame_pair_dataset(args.data, split, resolution=tuple(model_config.resolution), pose_channels=model_config.pose_channels,
                               colour_augment_prob=colour_augment_prob)
 
 
 def run_train_fusion(args: argparse.Namespace) -> None:
-    from signgen.frame_model import FrameModel
-    from signgen.training_frame import LOG_NAME, train_fusion
+    from signgen.models.frame_model import FrameModel
+    from signgen.training.frame import LOG_NAME, train_fusion
 
     config = _load(args)
     train_set = _dataset(args, args.split, config.model, config.train_fusion.colour_augment_prob)
@@ -74,8 +74,8 @@ def run_train_fusion(args: argparse.Namespace) -> None:
 
 def run_train_diffusion(args: argparse.Namespace) -> None:
     from signgen.errors import SigngenError
-    from signgen.frame_model import FrameModel
-    from signgen.training_frame import FINAL_MODEL_FOLDER, LOG_NAME, find_checkpoint, train_diffusion
+    from signgen.models.frame_model import FrameModel
+    from signgen.training.frame import FINAL_MODEL_FOLDER, LOG_NAME, find_checkpoint, train_diffusion
 
     config = _load(args)
     if args.fusion_model:

@@ -23,8 +23,8 @@ def register(commands) -> None:
 
 
 def run_train_g2p(args: argparse.Namespace) -> None:
-    from signgen.data import gloss_pose_pairs
-    from signgen.training_g2p import DEFAULT_CONFIG, load_g2p_config, prepare_examples, train_g2p
+    from signgen.corpora.phoenix import gloss_pose_pairs
+    from signgen.training.g2p import DEFAULT_CONFIG, load_g2p_config, prepare_examples, train_g2p
 
     config = load_g2p_config(args.config or DEFAULT_CONFIG)
     examples = prepare_examples(gloss_pose_pairs(args.data, "train"))

@@ -29,7 +29,7 @@ def register(commands) -> None:
 
 
 def run_train_temporal(args: argparse.Namespace) -> None:
-    from signgen.training_temporal import ADAPTER_FOLDER, DEFAULT_CONFIG, LOSS_LOG, load_temporal_config, train_temporal
+    from signgen.training.temporal import ADAPTER_FOLDER, DEFAULT_CONFIG, LOSS_LOG, load_temporal_config, train_temporal
 
     overrides = list(args.overrides)
     if args.frames is not None:

@@ -18,6 +18,7 @@ typo in a config never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import types
 import typing
 from dataclasses import dataclass
@@ -29,8 +30,9 @@ import yaml
 from signgen.errors import SigngenError
 
 BASE_KEY = "base"
-# The repository's configs/ folder (present in a source checkout and editable installs).
-CONFIG_FOLDER = Path(__file__).resolve().parents[1] / "configs"
+# The shipped configs: the repository's configs/ folder, installed as the package
+# signgen.configs (pyproject.toml), so that a wheel trains with the same defaults.
+CONFIG_FOLDER = Path(str(importlib.resources.files("signgen.configs")))
 DEFAULT_FRAME_CONFIG = CONFIG_FOLDER / "frame-tiny.yaml"
 # diffusers.optimization.get_scheduler names that need no extra arguments.
 LR_SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
@@ -182,7 +184,7 @@ class FusionTrainConfig(TrainConfig):
     source_enhancement: bool
     eval_every: int
     eval_batch_size: int
-    colour_augment_prob: float  # share of training pairs recoloured (signgen.data.frame_pair_dataset)
+    colour_augment_prob: float  # share of training pairs recoloured (signgen.corpora.phoenix.frame_pair_dataset)
 
 
 @dataclass

@@ -14,8 +14,8 @@ def build_tiny_pipelines(root: Path) -> dict[str, Path]:
     """Training-output-like folders and pipelines built from them, under ``root``:
     ``frame_model`` and ``adapter`` (what the training commands write), ``frame_only`` (a
     pipeline without adapter) and ``with_adapter`` (with a randomised, non-identity one)."""
-    from signgen.pipeline import SignPipeline
-    from signgen.temporal import TemporalAdapter
+    from signgen.pipelines.pipeline import SignPipeline
+    from signgen.models.temporal import TemporalAdapter
 
     model = tiny_frame_model()
     frame_dir = model.save_pretrained(root / "frame_model")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from signgen.synthsign import SynthSignSettings, write_synthsign
+from signgen.corpora.synthsign import SynthSignSettings, write_synthsign
 
 # Two seen signers and one unseen, one video per split, sentences of 2 or 3 letters.
 SMALL = SynthSignSettings(signers=2, videos=4, seed=0, unseen_signers=1, min_glosses=2, max_glosses=3)

@@ -28,7 +28,7 @@ def tiny_frame_model(seed: int = 0):
     """An untrained frame model whose pose path is switched on (the zero-initialised pose
     channels of conv_in get random weights), so that every condition matters."""
     from signgen.config import load_frame_config
-    from signgen.frame_model import FrameModel
+    from signgen.models.frame_model import FrameModel
 
     torch.manual_seed(seed)
     model = FrameModel.from_config(load_frame_config(CONFIGS / "frame-tiny.yaml", TINY_FRAME_OVERRIDES).model)

@@ -11,7 +11,7 @@ Both loops share one driver: AdamW with a diffusers learning-rate schedule, EMA 
 every N steps under ``OUT/checkpoints/step-NNNNNNN/`` (the last few kept) and ``resume``
 from the latest one. The final model (EMA weights) is the frame-model folder ``OUT/model``.
 
-A checkpoint holds no pickle (:mod:`signgen.checkpoints`): the model is the frame-model
+A checkpoint holds no pickle (:mod:`signgen.training.checkpoints`): the model is the frame-model
 folder ``model/``, optimizer and EMA tensors are safetensors, everything else (optimizer
 hyper-parameters, LR-schedule state, step, stage) JSON.
 
@@ -37,12 +37,12 @@ from diffusers.training_utils import EMAModel
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
-from signgen import checkpoints
+from signgen.training import checkpoints
 from signgen.config import DiffusionTrainConfig, FusionTrainConfig, TrainConfig
-from signgen.denoiser import sample_training_modes
+from signgen.models.denoiser import sample_training_modes
 from signgen.errors import SigngenError
-from signgen.frame_model import FrameModel
-from signgen.fusion import fusion_contrastive_loss, retrieval_hits
+from signgen.models.frame_model import FrameModel
+from signgen.models.fusion import fusion_contrastive_loss, retrieval_hits
 
 LOG_NAME = "log.jsonl"
 CHECKPOINTS_FOLDER = "checkpoints"

@@ -29,10 +29,10 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from tqdm.auto import tqdm
 
 from signgen.config import SamplingConfig
-from signgen.denoiser import FrameConditions
-from signgen.encoders import EncoderOutput
+from signgen.models.denoiser import FrameConditions
+from signgen.models.encoders import EncoderOutput
 from signgen.errors import SigngenError
-from signgen.frame_model import FrameModel
+from signgen.models.frame_model import FrameModel
 
 # Short names; any diffusers scheduler class name (e.g. "HeunDiscreteScheduler") works too.
 SCHEDULERS: dict[str, tuple[type, dict]] = {

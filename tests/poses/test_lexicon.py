@@ -13,7 +13,7 @@ from signgen.poses import lexicon as lexicon_module
 from signgen.poses.holistic import pose_arrays
 from signgen.poses.lexicon import COLUMNS, Lexicon, default_lexicon, write_compact_lexicon
 
-FIXTURE = Path(__file__).parent / "data" / "lexicon"
+FIXTURE = Path(__file__).parents[1] / "data" / "lexicon"
 HEADER = ",".join(COLUMNS)
 FLOAT16_PIXEL = 0.25  # float16 spacing for values in [256, 1024)
 

@@ -1,7 +1,7 @@
 """Stage 3: train the temporal adapter on clips, the frame model frozen.
 
 ``train_temporal(frame_model_dir, data_dir, out, config)`` loads a trained frame model
-(stages 1 and 2), attaches an untrained :class:`~signgen.temporal.TemporalAdapter` to its
+(stages 1 and 2), attaches an untrained :class:`~signgen.models.temporal.TemporalAdapter` to its
 UNet and trains only the adapter on clips of ``num_frames`` frames with the stage-2
 objective: one timestep per clip (every frame of a window shares it at sampling time too),
 noise per frame, per-frame conditions exactly as the frame model saw them, and the same
@@ -12,7 +12,7 @@ Output folder::
     OUT/adapter/                 the trained adapter (EMA weights when EMA is on):
                                  config.json + diffusion_pytorch_model.safetensors
     OUT/checkpoints/step-NNNNNNN/  adapter, optimiser, LR schedule, EMA and RNG state
-                                 (safetensors + JSON, never pickle: signgen.checkpoints);
+                                 (safetensors + JSON, never pickle: signgen.training.checkpoints);
                                  --resume continues from the newest one, data order
                                  included
     OUT/loss_log.jsonl           {"step", "lr", "loss"} every log_every steps
@@ -34,7 +34,7 @@ import torch.nn.functional as F
 import yaml
 
 from signgen.atomic import atomic_folder
-from signgen.checkpoints import (
+from signgen.training.checkpoints import (
     checkpoint_folder,
     checkpoint_to_resume,
     latest_checkpoint,
@@ -42,13 +42,13 @@ from signgen.checkpoints import (
     save_checkpoint,
     truncate_log,
 )
-from signgen.config import DiffusionTrainConfig, config_to_dict, from_dict, load_config_dict
-from signgen.denoiser import FrameConditions, predict, sample_training_modes
+from signgen.config import CONFIG_FOLDER, DiffusionTrainConfig, config_to_dict, from_dict, load_config_dict
+from signgen.models.denoiser import FrameConditions, predict, sample_training_modes
 from signgen.errors import SigngenError
-from signgen.frame_model import FrameModel
-from signgen.temporal import TemporalAdapter, VideoUNet
+from signgen.models.frame_model import FrameModel
+from signgen.models.temporal import TemporalAdapter, VideoUNet
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "temporal-defaults.yaml"
+DEFAULT_CONFIG = CONFIG_FOLDER / "temporal-defaults.yaml"
 ADAPTER_FOLDER = "adapter"
 CHECKPOINTS = "checkpoints"
 LOSS_LOG = "loss_log.jsonl"
@@ -163,7 +163,7 @@ def temporal_loss(
     return F.mse_loss(prediction.float(), target.float())
 
 
-# ---- checkpoints: the adapter part (the rest is signgen.checkpoints) ----------------------
+# ---- checkpoints: the adapter part (the rest is signgen.training.checkpoints) ----------------------
 
 
 def _save_adapter_part(adapter: TemporalAdapter) -> Callable[[Path], None]:
@@ -211,7 +211,7 @@ def train_temporal(
     progress: bool = True,
 ) -> TemporalAdapter:
     """Train the adapter of the frame model in ``frame_model_dir`` on the clips of
-    ``data_dir`` (``signgen.data.clip_dataset``, split ``train``) into ``out``; returns the
+    ``data_dir`` (``signgen.corpora.phoenix.clip_dataset``, split ``train``) into ``out``; returns the
     final adapter (EMA weights when EMA is on), also saved to ``out/adapter``."""
     from accelerate import Accelerator, DataLoaderConfiguration
     from diffusers.optimization import get_scheduler
@@ -226,7 +226,7 @@ def train_temporal(
     model = FrameModel.from_pretrained(frame_model_dir)
     model._require_denoiser()
     model.requires_grad_(False)
-    from signgen.data import clip_dataset  # the data room's loader, imported only when training
+    from signgen.corpora.phoenix import clip_dataset  # the data room's loader, imported only when training
 
     dataset = clip_dataset(data_dir, "train", num_frames=train.num_frames, resolution=model.resolution, pose_channels=model.pose_channels,
                            colour_augment_prob=train.colour_augment_prob)

@@ -3,10 +3,10 @@
 One process or many through accelerate. Every ``checkpoint_every`` steps the state is
 written to ``OUT/checkpoints/step-NNNNNNN/`` (model via ``save_pretrained`` in ``model/``;
 optimiser, scheduler, EMA and RNG state as safetensors + JSON, never pickle, by
-:mod:`signgen.checkpoints`); ``resume=True`` picks up from the newest one with the same
+:mod:`signgen.training.checkpoints`); ``resume=True`` picks up from the newest one with the same
 data order. The losses go to ``OUT/loss_log.jsonl``,
 the final model (EMA weights when EMA is on) to ``OUT/`` itself, loadable with
-``signgen.g2p.load_model(OUT)``.
+``signgen.models.g2p.load_model(OUT)``.
 
 Loss (all in normalised space, shoulder widths; points weighted body/face/hands):
   position   L1 of coordinates, masked by the reference's confidence
@@ -36,10 +36,10 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from signgen.checkpoints import checkpoint_to_resume, load_checkpoint, save_checkpoint, truncate_log
-from signgen.config import TrainConfig, config_to_dict, from_dict, load_config_dict
+from signgen.training.checkpoints import checkpoint_to_resume, load_checkpoint, save_checkpoint, truncate_log
+from signgen.config import CONFIG_FOLDER, TrainConfig, config_to_dict, from_dict, load_config_dict
 from signgen.errors import SigngenError
-from signgen.g2p import GlossToPoseModel, alignment_prior, length_regulate, monotonic_alignment
+from signgen.models.g2p import GlossToPoseModel, alignment_prior, length_regulate, monotonic_alignment
 from signgen.poses import skeleton
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def load_g2p_config(path: str | os.PathLike) -> G2PConfig:
         raise SigngenError(f"config {path}: {error}") from None
 
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "g2p-tiny.yaml"
+DEFAULT_CONFIG = CONFIG_FOLDER / "g2p-tiny.yaml"
 
 
 # ---- data -----------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def collate(items) -> dict[str, torch.Tensor]:
 def forward_sum_loss(log_probs: torch.Tensor, frame_mask: torch.Tensor, gloss_mask: torch.Tensor) -> torch.Tensor:
     """Minus the log-likelihood, per frame, of all monotonic alignments in which every
     frame belongs to one gloss and every gloss gets at least one frame (the forward
-    algorithm; the soft twin of :func:`signgen.g2p.monotonic_alignment`).
+    algorithm; the soft twin of :func:`signgen.models.g2p.monotonic_alignment`).
 
     RAD-TTS computes this with CTC and a blank token; with glosses that last tens of
     frames a blank explains almost every frame and each gloss only needs one peak, so the
@@ -297,7 +297,7 @@ class LossModule(torch.nn.Module):
         return g2p_losses(self.model, batch, self.loss, step)
 
 
-# ---- checkpoints: the model part (the rest is signgen.checkpoints) ------------------------
+# ---- checkpoints: the model part (the rest is signgen.training.checkpoints) ------------------------
 
 
 def _save_model_part(model: GlossToPoseModel) -> Callable[[Path], None]:

@@ -8,10 +8,10 @@ import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler
 
 from signgen.config import CONFIG_FOLDER, load_frame_config
-from signgen.denoiser import FrameConditions, sample_training_modes
+from signgen.models.denoiser import FrameConditions, sample_training_modes
 from signgen.errors import SigngenError
-from signgen.frame_model import FrameModel
-from signgen.sampling import GuidanceScales, frames_to_uint8, guided_prediction, make_scheduler, sample_frames, sampling_options
+from signgen.models.frame_model import FrameModel
+from signgen.pipelines.sampling import GuidanceScales, frames_to_uint8, guided_prediction, make_scheduler, sample_frames, sampling_options
 
 MICRO = [
     "model.resolution=[32, 24]",

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from signgen.dtw import corpus_dtw_mje, dtw_alignment, dtw_mje, pose_dtw_mje
+from signgen.poses.dtw import corpus_dtw_mje, dtw_alignment, dtw_mje, pose_dtw_mje
 from signgen.errors import SigngenError
 from signgen.poses.holistic import pose_from_arrays
 

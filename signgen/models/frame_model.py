@@ -31,10 +31,10 @@ from safetensors.torch import load_file
 from signgen import __version__
 from signgen.atomic import atomic_folder, is_replaceable_folder
 from signgen.config import ModelConfig
-from signgen.denoiser import FrameConditions, build_unet, predict
-from signgen.encoders import EncoderOutput, ImageEncoder
+from signgen.models.denoiser import FrameConditions, build_unet, predict
+from signgen.models.encoders import EncoderOutput, ImageEncoder
 from signgen.errors import SigngenError
-from signgen.fusion import FusionModule
+from signgen.models.fusion import FusionModule
 
 KIND = "signgen-frame-model"
 FORMAT_VERSION = 1
@@ -164,7 +164,7 @@ class FrameModel(torch.nn.Module):
 
     @property
     def patch_size(self) -> int:
-        """Pixels per side of the blocks the UNet denoises (see ``signgen.denoiser``): the
+        """Pixels per side of the blocks the UNet denoises (see ``signgen.models.denoiser``): the
         ratio of the sample size to the UNet's own working size."""
         if self.unet is None:
             return 1

@@ -11,7 +11,7 @@ from conftest import GSG_A
 from pipeline_helpers import build_tiny_pipelines
 
 from signgen.cli.main import main
-from signgen.pipeline import OUTPUT_SIZE
+from signgen.pipelines.pipeline import OUTPUT_SIZE
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from synthsign_helpers import PHOENIX_FIXTURE, synthsign_corpus  # noqa: F401  (a fixture)
 
-from signgen.data import PhoenixCorpus, clip_dataset, frame_pair_dataset, gloss_pose_pairs
+from signgen.corpora.phoenix import PhoenixCorpus, clip_dataset, frame_pair_dataset, gloss_pose_pairs
 from signgen.errors import SigngenError
 from signgen.poses import skeleton
 from signgen.poses.holistic import pose_from_arrays
@@ -96,7 +96,7 @@ def test_a_csv_with_a_bad_header_or_row_is_a_clear_error(phoenix):
 def test_a_row_without_frames_is_skipped_with_a_warning_and_counted(phoenix, caplog):
     shutil.rmtree(phoenix / "features" / "fullFrame-210x260px" / "train" / TRAIN_VIDEOS[0])
     corpus = PhoenixCorpus(phoenix)
-    with caplog.at_level(logging.WARNING, logger="signgen.data"):
+    with caplog.at_level(logging.WARNING, logger="signgen.corpora.phoenix"):
         samples = corpus.split("train")
     assert [s.name for s in samples] == TRAIN_VIDEOS[1:]
     assert corpus.skipped["train"] == TRAIN_VIDEOS[:1]
@@ -194,7 +194,7 @@ def test_frame_pairs_come_from_one_video_and_match_frames_and_poses(synthsign_co
 
 
 def test_hue_rotation_keeps_greys_and_turns_hues():
-    from signgen.data import hue_rotation, recolour
+    from signgen.corpora.phoenix import hue_rotation, recolour
 
     greys = torch.linspace(-1, 1, 5).view(1, 5, 1).expand(3, 5, 4)
     assert torch.allclose(recolour(greys, hue_rotation(1.3)), greys, atol=1e-6)
@@ -205,7 +205,7 @@ def test_hue_rotation_keeps_greys_and_turns_hues():
 
 
 def test_colour_augmentation_recolours_source_and_target_together(synthsign_corpus):
-    from signgen.data import recolour
+    from signgen.corpora.phoenix import recolour
 
     plain = frame_pair_dataset(synthsign_corpus, "dev", resolution=(32, 26), seed=3)
     always = frame_pair_dataset(synthsign_corpus, "dev", resolution=(32, 26), seed=3, colour_augment_prob=1.0)

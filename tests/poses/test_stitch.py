@@ -27,7 +27,7 @@ from signgen.poses.stitch import (
 )
 from signgen.poses.transform import PHOENIX_FRAMING, Framing
 
-FIXTURE = Path(__file__).parent / "data" / "lexicon" / "index.csv"
+FIXTURE = Path(__file__).parents[1] / "data" / "lexicon" / "index.csv"
 HANDS = np.r_[skeleton.LEFT_HAND, skeleton.RIGHT_HAND]
 
 

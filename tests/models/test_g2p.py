@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from signgen.dtw import dtw_mje
+from signgen.poses.dtw import dtw_mje
 from signgen.errors import SigngenError
-from signgen.g2p import GlossToPoseModel, durations_from_log, length_regulate, load_gloss_to_pose, load_model, monotonic_alignment
+from signgen.models.g2p import GlossToPoseModel, durations_from_log, length_regulate, load_gloss_to_pose, load_model, monotonic_alignment
 from signgen.poses import skeleton
 from signgen.poses.holistic import pose_arrays
 from signgen.poses.transform import PHOENIX_FRAMING, normalize
-from signgen.training_g2p import Example, load_g2p_config, train_g2p
+from signgen.training.g2p import Example, load_g2p_config, train_g2p
 
-CONFIG = Path(__file__).resolve().parent.parent / "configs" / "g2p-tiny.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "g2p-tiny.yaml"
 GLOSS_FRAMES = {"A": 8, "B": 12, "C": 10}
 
 
@@ -165,7 +165,7 @@ def test_backend_places_the_pose_and_falls_back_to_the_lexicon_for_unknown_gloss
     assert (known.header.dimensions.width, known.header.dimensions.height) == (PHOENIX_FRAMING.width, PHOENIX_FRAMING.height)
     xy, _ = pose_arrays(known)
     np.testing.assert_allclose(np.median((xy[:, 0] + xy[:, 1]) / 2, axis=0), PHOENIX_FRAMING.shoulder_center, atol=1e-3)
-    with caplog.at_level(logging.WARNING, logger="signgen.g2p"):
+    with caplog.at_level(logging.WARNING, logger="signgen.models.g2p"):
         mixed = gloss_to_pose(["MORGEN", "AB", "REGEN"])
     assert "AB" in caplog.text
     assert mixed.body.data.shape[0] > known.body.data.shape[0] + 20  # two fingerspelled letters and transitions

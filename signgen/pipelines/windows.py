@@ -25,12 +25,12 @@ from typing import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from signgen.denoiser import FrameConditions
-from signgen.encoders import EncoderOutput
+from signgen.models.denoiser import FrameConditions
+from signgen.models.encoders import EncoderOutput
 from signgen.errors import SigngenError
-from signgen.frame_model import FrameModel
-from signgen.sampling import GuidanceScales, guided_prediction, make_scheduler, scheduler_step_kwargs
-from signgen.temporal import TemporalAdapter, VideoUNet
+from signgen.models.frame_model import FrameModel
+from signgen.pipelines.sampling import GuidanceScales, guided_prediction, make_scheduler, scheduler_step_kwargs
+from signgen.models.temporal import TemporalAdapter, VideoUNet
 
 WindowPredictor = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
 
@@ -148,7 +148,7 @@ def sample_video(
     conditions (pose map, fusion embedding) computed once, before denoising; every step
     then predicts the windows (with the temporal ``adapter`` attached to the frame model's
     UNet for the call) and one scheduler step moves the whole video. The initial noise is
-    drawn as in :func:`signgen.sampling.sample_frames` (same seed, same noise), so
+    drawn as in :func:`signgen.pipelines.sampling.sample_frames` (same seed, same noise), so
     ``adapter=None`` or an untrained adapter reproduces frame-wise sampling, for
     deterministic schedulers exactly. ``frame_batch_size`` bounds how many frames the
     condition encoders and the VAE decoder see at once.

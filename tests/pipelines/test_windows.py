@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from signgen.errors import SigngenError
-from signgen.windows import WindowedPrediction, blend_weights, plan_windows
+from signgen.pipelines.windows import WindowedPrediction, blend_weights, plan_windows
 
 
 def test_fifty_frames_in_windows_of_sixteen_overlapping_by_four_cover_every_frame():
@@ -76,9 +76,9 @@ def test_impossible_window_plans_are_user_errors(window_size, overlap):
 def test_windowed_sampling_encodes_the_appearance_once_and_with_an_untrained_adapter_equals_frame_wise_sampling():
     from temporal_helpers import ADAPTER_OPTIONS, randomize_, tiny_frame_model
 
-    from signgen.sampling import sample_frames
-    from signgen.temporal import TemporalAdapter
-    from signgen.windows import sample_video
+    from signgen.pipelines.sampling import sample_frames
+    from signgen.models.temporal import TemporalAdapter
+    from signgen.pipelines.windows import sample_video
 
     model = tiny_frame_model()
     generator = torch.Generator().manual_seed(0)

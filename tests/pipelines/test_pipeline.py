@@ -14,7 +14,7 @@ from conftest import GSG_A
 from pipeline_helpers import TINY_SETTINGS, build_tiny_pipelines
 
 from signgen.errors import SigngenError
-from signgen.pipeline import (
+from signgen.pipelines.pipeline import (
     OUTPUT_SIZE,
     PipelineDefaults,
     RenderResult,
@@ -23,7 +23,7 @@ from signgen.pipeline import (
     upscale_frames,
     write_render,
 )
-from signgen.signer_photo import DEFAULT_SIGNER_PHOTO, default_identity, render_signer_photo
+from signgen.corpora.signer_photo import DEFAULT_SIGNER_PHOTO, default_identity, render_signer_photo
 
 # A garment colour far from the bundled signer's dark green: magenta.
 OTHER_GARMENT = (113, 15, 80)
@@ -224,9 +224,9 @@ def test_folders_of_the_wrong_kind_are_one_line_errors(folders, tmp_path, which,
 
 
 def test_a_missing_embedded_model_is_a_clear_error(monkeypatch, tmp_path):
-    import signgen.pipeline
+    import signgen.pipelines.pipeline
 
-    monkeypatch.setattr(signgen.pipeline, "DEFAULT_PIPELINE", tmp_path / "default_pipeline")
+    monkeypatch.setattr(signgen.pipelines.pipeline, "DEFAULT_PIPELINE", tmp_path / "default_pipeline")
     with pytest.raises(SigngenError, match="embedded default model is missing"):
         load_pipeline(None)
 
@@ -236,7 +236,7 @@ def test_import_signgen_stays_light_and_exports_load_pipeline():
         "import sys, signgen\n"
         "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules, 'heavy import'\n"
         "from signgen import load_pipeline\n"
-        "from signgen.pipeline import load_pipeline as direct\n"
+        "from signgen.pipelines.pipeline import load_pipeline as direct\n"
         "assert load_pipeline is direct\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -327,7 +327,7 @@ def test_embedded_model_draws_the_signer_in_the_driving_poses():
     check fails against the same pose played backwards. Needs the embedded default model."""
     from PIL import Image
 
-    from signgen.cartoon import CartoonRenderer
+    from signgen.corpora.cartoon import CartoonRenderer
     from signgen.poses.holistic import pose_arrays, pose_from_arrays
     from signgen.poses.transform import PHOENIX_FRAMING
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 from temporal_helpers import ADAPTER_OPTIONS, randomize_, tiny_frame_model
 
-from signgen.denoiser import FrameConditions
+from signgen.models.denoiser import FrameConditions
 from signgen.errors import SigngenError
-from signgen.temporal import TemporalAdapter, VideoUNet
-from signgen.training_temporal import load_adapter, load_temporal_config, temporal_loss, train_temporal
+from signgen.models.temporal import TemporalAdapter, VideoUNet
+from signgen.training.temporal import load_adapter, load_temporal_config, temporal_loss, train_temporal
 
 CLIPS, FRAMES = 2, 4
 
@@ -174,7 +174,7 @@ def test_training_saves_resumes_and_produces_a_loadable_adapter(tmp_path, monkey
             for _ in range(4)
         ]
 
-    monkeypatch.setitem(sys.modules, "signgen.data", types.SimpleNamespace(clip_dataset=clip_dataset))
+    monkeypatch.setitem(sys.modules, "signgen.corpora.phoenix", types.SimpleNamespace(clip_dataset=clip_dataset))
     overrides = ["train.max_steps=2", "train.checkpoint_every=1", "train.batch_size=2", "train.num_frames=3", "train.log_every=1", "windows.overlap=1"]
     config = load_temporal_config("configs/temporal-tiny.yaml", overrides)
     config.adapter.levels = [1]

@@ -1,6 +1,6 @@
 """The bundled default signer photo, ``signgen/assets/signer.png``, and how it is made.
 
-The photo is a SynthSign cartoon signer (``signgen.cartoon``) standing at rest, drawn at
+The photo is a SynthSign cartoon signer (``signgen.corpora.cartoon``) standing at rest, drawn at
 PHOENIX's 210 x 260. The signer is ``Signer01`` of the SynthSign corpus the embedded
 default model is trained on (96 seen signers, seed 0, as in the README's training
 command): a signer that model has seen renders best. ``garment=`` draws the same signer in
@@ -8,7 +8,7 @@ another garment colour, which is how the tests check that a render follows its p
 
 Regenerate the asset (byte-identical for the same code) with::
 
-    python -m signgen.signer_photo [OUT.png]
+    python -m signgen.corpora.signer_photo [OUT.png]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 DEFAULT_SIGNER_PHOTO = ASSETS / "signer.png"
 # The SynthSign corpus of the embedded default model: ``signgen data synth --signers 96
 # --videos 320 --seed 0 --unseen-signers 8``; identities depend only on the signer counts and the seed.
@@ -33,7 +33,7 @@ REST_POSE_GLOSS = "A"
 
 def default_identity():
     """The look of the bundled signer: ``Signer01`` of the embedded model's SynthSign corpus."""
-    from signgen.synthsign import SynthSignSettings, plan_identities
+    from signgen.corpora.synthsign import SynthSignSettings, plan_identities
 
     settings = SynthSignSettings(
         signers=EMBEDDED_CORPUS_SIGNERS,
@@ -63,7 +63,7 @@ def rest_pose() -> tuple[np.ndarray, np.ndarray]:
 def render_signer_photo(garment: tuple[int, int, int] | None = None, identity=None) -> np.ndarray:
     """uint8 RGB (260, 210, 3): ``identity`` (default: the bundled signer) at rest,
     optionally in another ``garment`` colour (RGB 0-255)."""
-    from signgen.cartoon import CartoonRenderer
+    from signgen.corpora.cartoon import CartoonRenderer
     from signgen.poses.transform import PHOENIX_FRAMING
 
     identity = default_identity() if identity is None else identity
@@ -87,7 +87,7 @@ def write_signer_photo(path: str | Path = DEFAULT_SIGNER_PHOTO, garment: tuple[i
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m signgen.signer_photo", description="Write the bundled default signer photo.")
+    parser = argparse.ArgumentParser(prog="python -m signgen.corpora.signer_photo", description="Write the bundled default signer photo.")
     parser.add_argument("output", nargs="?", type=Path, default=DEFAULT_SIGNER_PHOTO, help=f"PNG to write (default: {DEFAULT_SIGNER_PHOTO})")
     parser.add_argument("--garment", metavar="R,G,B", help="another garment colour, e.g. 200,40,40")
     args = parser.parse_args(argv)

@@ -1,11 +1,11 @@
 """SynthSign: a synthetic signer corpus written in exactly the RWTH-PHOENIX-Weather 2014T
-layout (see ``signgen.data``), so that one loader, one trainer and one evaluation serve
+layout (see ``signgen.corpora.phoenix``), so that one loader, one trainer and one evaluation serve
 both.
 
 Each video is a "sentence" of 3 to 8 glosses drawn from the letters of the bundled DGS
 fingerspelling lexicon, turned into a 178-point pose by the lexicon stitcher (real
 signers' motion, 25 fps, placed in PHOENIX's 210 x 260 frame) and drawn as a cartoon
-signer (``signgen.cartoon``). The pose written to ``holistic/`` is the one drawn, so it
+signer (``signgen.corpora.cartoon``). The pose written to ``holistic/`` is the one drawn, so it
 is exact ground truth.
 
 Splits: ``train``, ``dev`` and ``test`` share the seen signers; ``test_unseen`` has
@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from signgen.atomic import atomic_output
-from signgen.cartoon import CartoonRenderer, Identity
-from signgen.data import (CSV_COLUMNS, CSV_SEPARATOR, FRAMES_DIR, annotation_path, frame_file_name, frame_folder,
+from signgen.corpora.cartoon import CartoonRenderer, Identity
+from signgen.corpora.phoenix import (CSV_COLUMNS, CSV_SEPARATOR, FRAMES_DIR, annotation_path, frame_file_name, frame_folder,
                           pose_path)
 from signgen.errors import SigngenError
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from synthsign_helpers import SMALL, synthsign_corpus  # noqa: F401  (a fixture)
 
-from signgen.cartoon import PATTERNS, CartoonRenderer, Identity
-from signgen.data import PhoenixCorpus
+from signgen.corpora.cartoon import PATTERNS, CartoonRenderer, Identity
+from signgen.corpora.phoenix import PhoenixCorpus
 from signgen.errors import SigngenError
 from signgen.poses import skeleton
 from signgen.poses.io import read_pose
-from signgen.synthsign import (SPLITS, SynthSignSettings, gloss_alphabet, plan_identities, plan_videos, read_identities,
+from signgen.corpora.synthsign import (SPLITS, SynthSignSettings, gloss_alphabet, plan_identities, plan_videos, read_identities,
                                split_sizes, write_synthsign)
 
 # Flat colours no identity uses: every pixel of exactly this colour belongs to that hand.
@@ -99,11 +99,11 @@ def test_resumes_an_interrupted_run_and_refuses_other_folders(synthsign_corpus, 
 
 
 def test_cli_resumes_and_reports_user_errors(synthsign_corpus, tmp_path, monkeypatch, capsys):
-    import signgen.synthsign
+    import signgen.corpora.synthsign
     from signgen.cli.main import main
 
     # The CLI's sentences are 3 to 8 letters; the shared corpus's are 2 to 3 (faster).
-    monkeypatch.setattr(signgen.synthsign, "SynthSignSettings",
+    monkeypatch.setattr(signgen.corpora.synthsign, "SynthSignSettings",
                         functools.partial(SynthSignSettings, min_glosses=SMALL.min_glosses, max_glosses=SMALL.max_glosses))
     root = tmp_path / "corpus"
     shutil.copytree(synthsign_corpus, root)

@@ -15,9 +15,9 @@ from torch.utils.data import Dataset
 
 from signgen.config import CONFIG_FOLDER, load_frame_config
 from signgen.errors import SigngenError
-from signgen.frame_model import FrameModel, load_signer_image
-from signgen.sampling import sample_frames
-from signgen.training_frame import (
+from signgen.models.frame_model import FrameModel, load_signer_image
+from signgen.pipelines.sampling import sample_frames
+from signgen.training.frame import (
     FusionObjective,
     evaluate_fusion,
     list_checkpoints,

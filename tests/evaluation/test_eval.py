@@ -22,9 +22,9 @@ import pytest
 from temporal_helpers import ADAPTER_OPTIONS, tiny_frame_model
 
 from signgen.cli.main import main
-from signgen.data import annotation_path, frame_file_name, frame_folder, pose_path
+from signgen.corpora.phoenix import annotation_path, frame_file_name, frame_folder, pose_path
 from signgen.errors import SigngenError
-from signgen.evaluation import (
+from signgen.evaluation.run import (
     FeatureStatistics,
     RowWriter,
     evenly_spaced,
@@ -33,11 +33,11 @@ from signgen.evaluation import (
     video_names_in_statistics,
     video_seed,
 )
-from signgen.pose_fidelity import compare_poses, measure_pose_fidelity, pool_pose_fidelity
+from signgen.poses.fidelity import compare_poses, measure_pose_fidelity, pool_pose_fidelity
 from signgen.poses import skeleton
 from signgen.poses.holistic import pose_arrays, pose_from_arrays, reduce_to_178
 from signgen.poses.io import read_pose, write_pose
-from signgen.synthsign import SynthSignSettings, write_synthsign
+from signgen.corpora.synthsign import SynthSignSettings, write_synthsign
 
 FRAMES_PER_VIDEO = 8
 
@@ -63,8 +63,8 @@ def one_torch_thread():
 def models(tmp_path_factory) -> dict[str, Path]:
     """A random-weight 16 x 16 pipeline without guidance (one UNet call per step), and the
     frame model and temporal adapter folders of other stages."""
-    from signgen.pipeline import SignPipeline
-    from signgen.temporal import TemporalAdapter
+    from signgen.pipelines.pipeline import SignPipeline
+    from signgen.models.temporal import TemporalAdapter
 
     root = tmp_path_factory.mktemp("models")
     model = tiny_frame_model()
@@ -423,7 +423,7 @@ def test_pose_fidelity_measures_offsets_and_missed_parts():
 
 
 def test_pose_fidelity_of_a_reference_video_against_its_own_pose_is_near_perfect(corpus):
-    from signgen.data import PhoenixCorpus
+    from signgen.corpora.phoenix import PhoenixCorpus
 
     sample = PhoenixCorpus(corpus).split("test")[0]
     parts, _ = measure_pose_fidelity(sample.frames(), sample.pose())

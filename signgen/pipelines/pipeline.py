@@ -6,8 +6,8 @@ and the sampling settings it renders with by default. On disk it is one folder::
     model_index.json       {"kind": "signgen-pipeline", "format_version": 1, ...}
     pipeline.json          sampling defaults (PipelineDefaults): scheduler, steps,
                            guidance, window and overlap, batch sizes
-    frame_model/           a frame-model folder (signgen.frame_model)
-    temporal_adapter/      config.json + safetensors (signgen.temporal), optional
+    frame_model/           a frame-model folder (signgen.models.frame_model)
+    temporal_adapter/      config.json + safetensors (signgen.models.temporal), optional
 
 ``SignPipeline.assemble`` builds one from training outputs; the embedded default lives in
 ``signgen/assets/default_pipeline`` and ``signgen.load_pipeline(None)`` loads it.
@@ -16,8 +16,8 @@ Rendering a video: glosses -> pose (lexicon stitching or a learned gloss-to-pose
 ``signgen.poses``) -> pose maps at the model's resolution; the signer photo is encoded
 once; every frame's conditions are computed once; then all frames are denoised in
 batches with the three guidance modes in one batched UNet call per step
-(``signgen.sampling``), or, with a temporal adapter, as overlapping windows blended at
-every step (``signgen.windows``). Frames come out at the model's resolution;
+(``signgen.pipelines.sampling``), or, with a temporal adapter, as overlapping windows blended at
+every step (``signgen.pipelines.windows``). Frames come out at the model's resolution;
 :func:`write_render` upscales them (Lanczos) to PHOENIX's 260 x 210 and writes the mp4.
 """
 
@@ -39,19 +39,19 @@ from tqdm.auto import tqdm
 from signgen import __version__
 from signgen.atomic import atomic_folder, is_replaceable_folder
 from signgen.config import config_to_dict, from_dict
-from signgen.encoders import EncoderOutput
+from signgen.models.encoders import EncoderOutput
 from signgen.errors import SigngenError
-from signgen.frame_model import MANIFEST_NAME, FrameModel, load_signer_image
-from signgen.sampling import GuidanceScales, frames_to_uint8, make_scheduler, sample_frames
-from signgen.signer_photo import DEFAULT_SIGNER_PHOTO
-from signgen.temporal import TemporalAdapter
+from signgen.models.frame_model import MANIFEST_NAME, FrameModel, load_signer_image
+from signgen.pipelines.sampling import GuidanceScales, frames_to_uint8, make_scheduler, sample_frames
+from signgen.corpora.signer_photo import DEFAULT_SIGNER_PHOTO
+from signgen.models.temporal import TemporalAdapter
 
 KIND = "signgen-pipeline"
 FORMAT_VERSION = 1
 DEFAULTS_NAME = "pipeline.json"
 FRAME_MODEL_FOLDER = "frame_model"
 ADAPTER_FOLDER = "temporal_adapter"
-DEFAULT_PIPELINE = Path(__file__).resolve().parent / "assets" / "default_pipeline"
+DEFAULT_PIPELINE = Path(__file__).resolve().parents[1] / "assets" / "default_pipeline"
 # Written videos have PHOENIX's frame size (H, W), whatever the model's resolution.
 OUTPUT_SIZE = (260, 210)
 # Folders written by the training commands that hold the model one level down.
@@ -66,7 +66,7 @@ class PipelineDefaults:
     Guidance: ``eps_u + appearance_scale (eps_a - eps_u) + full_scale (eps_f - eps_a)``;
     both 1.0 is one plain conditional call per step (three times faster);
     ``guidance_interval`` is the share of the steps, noisiest first, that are guided (see
-    :class:`signgen.sampling.GuidanceScales`). ``window_size``
+    :class:`signgen.pipelines.sampling.GuidanceScales`). ``window_size``
     and ``overlap`` apply with a temporal adapter: ``window_size`` should be the adapter's
     training clip length. ``frame_batch_size`` frames (each times three guidance modes)
     go through the UNet at once without an adapter; ``windows_per_batch`` windows with one.
@@ -178,7 +178,7 @@ class SignPipeline:
                                    transition_seconds=transition_seconds)
         if not callable(g2p):
             try:
-                from signgen.g2p import load_gloss_to_pose
+                from signgen.models.g2p import load_gloss_to_pose
             except ImportError as error:
                 raise SigngenError(f"a learned gloss-to-pose model is not available in this installation ({error})") from None
             g2p = load_gloss_to_pose(g2p, transition_seconds=transition_seconds, language=language)
@@ -269,7 +269,7 @@ class SignPipeline:
             if self.temporal_adapter is None:
                 frames = sample_frames(self.frame_model, appearance, pose_maps, **options)
             else:
-                from signgen.windows import sample_video
+                from signgen.pipelines.windows import sample_video
 
                 frames = sample_video(self.frame_model, self.temporal_adapter, appearance, pose_maps,
                                       window_size=settings.window_size, overlap=settings.overlap,
@@ -304,7 +304,7 @@ class SignPipeline:
     def from_pretrained(cls, folder: str | os.PathLike) -> "SignPipeline":
         """Load a pipeline folder; a folder of another kind (a frame model, a temporal
         adapter, anything else) or any damage is one SigngenError line."""
-        from signgen.training_temporal import load_adapter
+        from signgen.training.temporal import load_adapter
 
         folder = Path(folder)
         manifest = read_manifest(folder)
@@ -328,7 +328,7 @@ class SignPipeline:
         :class:`PipelineDefaults` fields; unless given, the window size and overlap follow
         the adapter's training config when it is found beside the adapter.
         """
-        from signgen.training_temporal import load_adapter
+        from signgen.training.temporal import load_adapter
 
         frame_dir = Path(frame_model_dir)
         if (frame_dir / FRAME_TRAINING_MODEL / MANIFEST_NAME).is_file():
@@ -366,13 +366,13 @@ def read_manifest(folder: Path) -> dict:
     manifest_path = folder / MANIFEST_NAME
     if not manifest_path.is_file():
         if _read_json(folder / "config.json").get("_class_name") == TemporalAdapter.__name__:
-            raise SigngenError(f"{folder} is a temporal adapter folder, not a signgen pipeline; combine it with its frame model (python -m signgen.pipeline)")
+            raise SigngenError(f"{folder} is a temporal adapter folder, not a signgen pipeline; combine it with its frame model (python -m signgen.pipelines.pipeline)")
         raise SigngenError(f"{folder} is not a signgen pipeline folder (no {MANIFEST_NAME})")
     manifest = _read_json(manifest_path)
     kind = manifest.get("kind")
     if kind != KIND:
         if kind == "signgen-frame-model":
-            raise SigngenError(f"{folder} is a signgen frame model folder, not a pipeline; build one with: python -m signgen.pipeline {folder} -o PIPELINE_DIR")
+            raise SigngenError(f"{folder} is a signgen frame model folder, not a pipeline; build one with: python -m signgen.pipelines.pipeline {folder} -o PIPELINE_DIR")
         what = f"a {kind!r} folder" if isinstance(kind, str) else f"a folder of another kind ({manifest.get('_class_name', 'no kind field')})"
         raise SigngenError(f"{folder} is {what}, not a {KIND!r} folder")
     version = manifest.get("format_version")
@@ -473,8 +473,8 @@ def write_render(result: RenderResult, path: str | os.PathLike, side_by_side: bo
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m signgen.pipeline FRAME_MODEL [--adapter DIR] -o PIPELINE_DIR``."""
-    parser = argparse.ArgumentParser(prog="python -m signgen.pipeline",
+    """``python -m signgen.pipelines.pipeline FRAME_MODEL [--adapter DIR] -o PIPELINE_DIR``."""
+    parser = argparse.ArgumentParser(prog="python -m signgen.pipelines.pipeline",
                                      description="Assemble a render pipeline folder from a trained frame model and temporal adapter.")
     parser.add_argument("frame_model", type=Path, help="frame-model folder or `signgen train diffusion` output folder")
     parser.add_argument("--adapter", type=Path, help="temporal adapter folder or `signgen train temporal` output folder")

@@ -405,7 +405,7 @@ class VideoEvaluator:
         self._load_feature_extractors()
         self.gloss_to_pose = None  # None: the pipeline's lexicon stitching
         if options.drive == "gloss" and options.g2p != LEXICON:
-            from signgen.g2p import load_gloss_to_pose
+            from signgen.models.g2p import load_gloss_to_pose
 
             self.gloss_to_pose = load_gloss_to_pose(options.g2p)  # a bad folder fails before any work
 
@@ -453,7 +453,7 @@ class VideoEvaluator:
 
     def __call__(self, sample) -> tuple[dict, dict[tuple[str, str], np.ndarray]]:
         """The video's row and its features for the Fréchet metrics."""
-        from signgen.pipeline import upscale_frames
+        from signgen.pipelines.pipeline import upscale_frames
         from signgen.video.io import write_video
         from signgen.video.metrics import psnr, ssim_gray, ssim_rgb, temporal_difference_error
 
@@ -484,7 +484,7 @@ class VideoEvaluator:
 
         extracted = None
         if self.options.pose_fidelity:
-            from signgen.pose_fidelity import measure_pose_fidelity
+            from signgen.poses.fidelity import measure_pose_fidelity
 
             parts, extracted = measure_pose_fidelity(generated, result.pose, fps=float(result.fps))
             row["pose_fidelity"] = {part: value.to_dict() for part, value in parts.items()}
@@ -508,7 +508,7 @@ class VideoEvaluator:
     def _dtw_rows(driving, extracted, reference_pose) -> dict:
         """DTW-MJE against the reference pose of the driving pose (the gloss-to-pose stage
         alone) and of the pose re-extracted from the generated video (the whole chain)."""
-        from signgen.dtw import pose_dtw_alignment
+        from signgen.poses.dtw import pose_dtw_alignment
 
         rows = {}
         for which, pose in (("driving", driving), ("generated", extracted)):
@@ -528,7 +528,7 @@ class VideoEvaluator:
 
 
 def load_split(options: EvalOptions) -> list:
-    from signgen.data import PhoenixCorpus
+    from signgen.corpora.phoenix import PhoenixCorpus
 
     corpus = PhoenixCorpus(options.data)
     videos = corpus.split(options.split)
@@ -547,7 +547,7 @@ def load_pipeline_for(options: EvalOptions):
 
 
 def _embedded_pipeline_folder() -> Path:
-    from signgen.pipeline import DEFAULT_PIPELINE
+    from signgen.pipelines.pipeline import DEFAULT_PIPELINE
 
     return DEFAULT_PIPELINE
 
@@ -661,7 +661,7 @@ def summarize(rows: list[dict], statistics: FeatureStatistics, skipped: dict[str
                 entry["frames_per_video"] = options.fid_frames_per_video or "all"
         metrics[metric] = entry
     if options.pose_fidelity:
-        from signgen.pose_fidelity import pool_pose_fidelity
+        from signgen.poses.fidelity import pool_pose_fidelity
 
         pooled = pool_pose_fidelity(row["pose_fidelity"] for row in ok)
         metrics["pose_fidelity"] = {"protocol": PROTOCOLS["pose_fidelity"][1],

@@ -1,0 +1,2 @@
+"""Batch evaluation (``signgen eval``): the per-video run, the shards of a ``torchrun`` job,
+and the summary report."""

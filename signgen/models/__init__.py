@@ -1,0 +1,2 @@
+"""The networks: diffusers ``ModelMixin`` + ``ConfigMixin`` modules, one family per file, each
+with its save/load. Nothing here samples, trains or reads a corpus."""
