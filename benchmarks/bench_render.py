@@ -114,9 +114,9 @@ def naive_render(pipeline, pose, frames: int, seed: int) -> np.ndarray:
     recomputed at every step and one UNet call per guidance mode."""
     import torch
 
-    from signgen.models.frame_model import load_signer_image
+    from signgen.pipelines.signer_image import load_signer_image
     from signgen.pipelines.sampling import GUIDANCE_ORDER, frames_to_uint8, make_scheduler, scheduler_step_kwargs
-    from signgen.corpora.signer_photo import DEFAULT_SIGNER_PHOTO
+    from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO
 
     model = pipeline.frame_model
     settings = pipeline.defaults

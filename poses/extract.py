@@ -21,8 +21,8 @@ import numpy as np
 from pose_format import Pose
 
 from signgen.errors import SigngenError
+from signgen.files import IMAGE_SUFFIXES, read_image
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 DEFAULT_FPS = 25.0  # frame folders and images carry no rate; PHOENIX's is 25
 MODEL_COMPLEXITY = 1
 
@@ -70,23 +70,11 @@ def _read_input(input_path: str | os.PathLike) -> tuple[np.ndarray, float | None
 
     path = Path(input_path)
     is_glob = any(char in str(path) for char in "*?[")
-    if path.suffix.lower() in IMAGE_EXTENSIONS and not is_glob and not path.is_dir():
-        return _read_image(path)[None], None, True
+    if path.suffix.lower() in IMAGE_SUFFIXES and not is_glob and not path.is_dir():
+        return read_image(path)[None], None, True
     frames = read_video(path)
     source_fps = None if is_glob or path.is_dir() else video_info(path).fps
     return frames, source_fps, False
-
-
-def _read_image(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    if not path.is_file():
-        raise SigngenError(f"image not found: {path}")
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, SyntaxError, ValueError) as error:
-        raise SigngenError(f"cannot read image {path}: {error}") from None
 
 
 @contextlib.contextmanager

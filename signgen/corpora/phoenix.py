@@ -48,6 +48,7 @@ import numpy as np
 from pose_format import Pose
 
 from signgen.errors import SigngenError
+from signgen.files import IMAGE_SUFFIXES, natural_key, read_image
 from signgen.poses.holistic import pose_arrays, pose_from_arrays, reduce_to_178
 from signgen.poses.io import read_pose, write_pose
 
@@ -59,7 +60,6 @@ CSV_SEPARATOR = "|"
 ANNOTATIONS_DIR = Path("annotations") / "manual"
 FRAMES_DIR = Path("features") / "fullFrame-210x260px"
 HOLISTIC_DIR = Path("holistic")
-FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg")
 FPS = 25.0
 POSE_CACHE_SIZE = 256  # videos whose pose arrays a process keeps in memory
 
@@ -98,12 +98,12 @@ class VideoSample:
     def frame_files(self) -> list[Path]:
         if self._frame_files is None:
             try:
-                names = [n for n in os.listdir(self.frame_folder) if n.lower().endswith(FRAME_EXTENSIONS)]
+                names = [n for n in os.listdir(self.frame_folder) if n.lower().endswith(IMAGE_SUFFIXES)]
             except OSError as error:
                 raise SigngenError(f"video {self.name}: cannot list its frames in {self.frame_folder} ({error.strerror})") from None
             if not names:
                 raise SigngenError(f"video {self.name}: no frames in {self.frame_folder}")
-            self._frame_files = [self.frame_folder / n for n in sorted(names, key=_natural_key)]
+            self._frame_files = [self.frame_folder / n for n in sorted(names, key=natural_key)]
         return self._frame_files
 
     @property
@@ -112,7 +112,7 @@ class VideoSample:
 
     def frame(self, index: int) -> np.ndarray:
         """Frame ``index`` (0-based) as uint8 RGB (H, W, 3)."""
-        return _read_frame(self.frame_files[index], self.name)
+        return read_image(self.frame_files[index], f"frame of video {self.name}")
 
     def frames(self) -> np.ndarray:
         """All frames as uint8 RGB (T, H, W, 3)."""
@@ -159,20 +159,6 @@ class VideoSample:
             except (OSError, SigngenError):
                 continue  # not writable: the next place
         raise SigngenError(f"video {self.name}: nowhere to cache its extracted pose ({', '.join(map(str, self.pose_paths))})")
-
-
-def _natural_key(name: str) -> list:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
-
-
-def _read_frame(path: Path, video: str) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, SyntaxError, ValueError) as error:  # PIL's ways of saying truncated or corrupt
-        raise SigngenError(f"video {video}: cannot read frame {path} ({error})") from None
 
 
 @functools.lru_cache(maxsize=POSE_CACHE_SIZE)

@@ -37,6 +37,7 @@ from signgen.corpora.cartoon import CartoonRenderer, Identity
 from signgen.corpora.phoenix import (CSV_COLUMNS, CSV_SEPARATOR, FRAMES_DIR, annotation_path, frame_file_name, frame_folder,
                           pose_path)
 from signgen.errors import SigngenError
+from signgen.files import read_json_object
 
 SPLITS = ("train", "dev", "test", "test_unseen")
 EVAL_FRACTION = 0.1  # of the videos, for each of dev, test and test_unseen
@@ -179,13 +180,10 @@ def read_identities(root: str | os.PathLike) -> dict[str, Identity]:
 
 
 def _read_manifest(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SigngenError(f"not a SynthSign corpus ({path.name} missing): {path.parent}") from None
-    except (OSError, ValueError) as error:
-        raise SigngenError(f"unreadable SynthSign manifest {path} ({error})") from None
-    if not isinstance(data, dict) or data.get("format") != "synthsign" or not isinstance(data.get("signers"), dict):
+    if not path.is_file():
+        raise SigngenError(f"not a SynthSign corpus ({path.name} missing): {path.parent}")
+    data = read_json_object(path, "SynthSign manifest")
+    if data.get("format") != "synthsign" or not isinstance(data.get("signers"), dict):
         raise SigngenError(f"not a SynthSign manifest: {path}")
     return data
 

@@ -20,7 +20,7 @@ from diffusers.utils import BaseOutput
 from transformers import CLIPVisionConfig, CLIPVisionModel, ViTConfig, ViTModel
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
-from signgen.errors import SigngenError
+from signgen.errors import SigngenError, first_line
 
 
 @dataclass
@@ -92,8 +92,7 @@ class ImageEncoder(ModelMixin, ConfigMixin):
         try:
             clip = CLIPVisionModel.from_pretrained(path, local_files_only=True)
         except (OSError, ValueError) as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise SigngenError(f"cannot load CLIP vision weights from {path}: {first_line}") from None
+            raise SigngenError(f"cannot load CLIP vision weights from {path}: {first_line(error)}") from None
         encoder = cls(
             image_size=tuple(image_size),
             in_channels=3,

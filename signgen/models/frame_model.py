@@ -22,7 +22,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from safetensors import SafetensorError
@@ -33,12 +32,13 @@ from signgen.atomic import atomic_folder, is_replaceable_folder
 from signgen.config import ModelConfig
 from signgen.models.denoiser import FrameConditions, build_unet, predict
 from signgen.models.encoders import EncoderOutput, ImageEncoder
-from signgen.errors import SigngenError
+from signgen import files
+from signgen.errors import SigngenError, first_line
+from signgen.files import MANIFEST_NAME
 from signgen.models.fusion import FusionModule
 
 KIND = "signgen-frame-model"
 FORMAT_VERSION = 1
-MANIFEST_NAME = "model_index.json"
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 CONFIG_NAME = "config.json"
 SCHEDULER_FOLDER = "scheduler"
@@ -274,24 +274,8 @@ class FrameModel(torch.nn.Module):
 
 def read_manifest(folder: Path) -> dict[str, Any]:
     """The validated manifest of a frame-model folder."""
-    if not folder.is_dir():
-        raise SigngenError(f"model folder not found: {folder}")
+    manifest = files.read_manifest(folder, KIND, FORMAT_VERSION, "signgen frame model")
     path = folder / MANIFEST_NAME
-    if not path.is_file():
-        raise SigngenError(f"{folder} is not a signgen frame model folder (no {MANIFEST_NAME})")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise SigngenError(f"{path} is not a readable JSON manifest") from None
-    if not isinstance(manifest, dict):
-        raise SigngenError(f"{path} is not a signgen manifest")
-    kind = manifest.get("kind")
-    if kind != KIND:
-        what = f"a {kind!r} folder" if isinstance(kind, str) else f"a folder of another kind ({manifest.get('_class_name', 'no kind field')})"
-        raise SigngenError(f"{folder} is {what}, not a {KIND!r} folder")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise SigngenError(f"{folder} has format_version {version!r}; this signgen reads up to {FORMAT_VERSION}, upgrade signgen")
     components = manifest.get("components")
     if not isinstance(components, dict) or not all(isinstance(v, str) for v in components.values()):
         raise SigngenError(f"{path}: 'components' must map component names to class names")
@@ -314,20 +298,17 @@ def _load_component(folder: Path, name: str, class_name: str) -> torch.nn.Module
     for path in (config_path, weights_path):
         if not path.is_file():
             raise SigngenError(f"model folder is incomplete: {path} is missing")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise SigngenError(f"{config_path} is not readable JSON") from None
-    if not isinstance(config, dict) or config.get("_class_name") != cls.__name__:
+    config = files.read_json_object(config_path, "component config")
+    if config.get("_class_name") != cls.__name__:
         raise SigngenError(f"{config_path} does not describe a {cls.__name__}")
     try:
         module = cls.from_config(config)
     except (TypeError, ValueError, KeyError) as error:
-        raise SigngenError(f"{config_path} does not build a {cls.__name__}: {_first_line(error)}") from None
+        raise SigngenError(f"{config_path} does not build a {cls.__name__}: {first_line(error)}") from None
     try:
         state = load_file(weights_path)
     except (SafetensorError, OSError) as error:
-        raise SigngenError(f"{weights_path} is not a readable safetensors file: {_first_line(error)}") from None
+        raise SigngenError(f"{weights_path} is not a readable safetensors file: {first_line(error)}") from None
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as error:
@@ -342,7 +323,7 @@ def _load_scheduler(folder: Path) -> DDPMScheduler:
     try:
         return DDPMScheduler.from_config(DDPMScheduler.load_config(path.parent))
     except (OSError, ValueError, TypeError) as error:
-        raise SigngenError(f"{path} is not a noise-scheduler config: {_first_line(error)}") from None
+        raise SigngenError(f"{path} is not a noise-scheduler config: {first_line(error)}") from None
 
 
 def _check_consistency(model: FrameModel, manifest: dict, folder: Path) -> None:
@@ -411,99 +392,4 @@ def _load_vae(path: str) -> AutoencoderKL:
     try:
         return AutoencoderKL.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as error:
-        raise SigngenError(f"cannot load an AutoencoderKL from {path}: {_first_line(error)}") from None
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-# ------------------------------------------------------------------ signer image
-
-MIN_SIGNER_SIDE = 16
-MAX_SIGNER_SIDE = 10_000
-MAX_SIGNER_ASPECT = 8.0
-
-
-def load_signer_image(image: Any, resolution: tuple[int, int], fit: str = "pad") -> torch.Tensor:
-    """A signer photo as a (3, H, W) float tensor in [-1, 1] at ``resolution`` (H, W).
-
-    ``image`` is a file path, a PIL image or a uint8 array (H, W), (H, W, 3) or (H, W, 4).
-    Transparency is composited on white, grayscale becomes RGB. ``fit="pad"`` keeps the
-    whole photo and pads to the model's aspect ratio with the photo's median border colour;
-    ``fit="crop"`` crops the centre instead. Unreadable files, non-images and images that
-    are tiny, huge or absurdly elongated are one-line SigngenErrors.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    if fit not in ("pad", "crop"):
-        raise SigngenError(f"fit must be 'pad' or 'crop', not {fit!r}")
-    if isinstance(image, (str, os.PathLike)):
-        path = Path(image)
-        if not path.is_file():
-            raise SigngenError(f"signer image not found: {path}")
-        try:
-            with Image.open(path) as opened:
-                _check_signer_size(opened.size, path)
-                pil = opened.copy()
-        except UnidentifiedImageError:
-            raise SigngenError(f"not an image file (or an unsupported format): {path}") from None
-        except (OSError, Image.DecompressionBombError) as error:
-            raise SigngenError(f"cannot read signer image {path}: {_first_line(error)}") from None
-    elif isinstance(image, Image.Image):
-        pil = image
-    elif isinstance(image, np.ndarray):
-        if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
-            raise SigngenError(f"a signer image array must be uint8 (H, W), (H, W, 3) or (H, W, 4), got {image.dtype} {image.shape}")
-        pil = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
-    else:
-        raise SigngenError(f"unsupported signer image of type {type(image).__name__}")
-    _check_signer_size(pil.size, "signer image")
-    rgb = _to_rgb(pil)
-    height, width = resolution
-    if fit == "crop":
-        from PIL import ImageOps
-
-        fitted = ImageOps.fit(rgb, (width, height), method=Image.Resampling.LANCZOS)
-    else:
-        fitted = _letterbox(rgb, width, height)
-    array = np.asarray(fitted, dtype=np.float32) / 127.5 - 1.0
-    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
-
-
-def _check_signer_size(size: tuple[int, int], what: Any) -> None:
-    width, height = size
-    if min(width, height) < MIN_SIGNER_SIDE:
-        raise SigngenError(f"{what} is {width}x{height} px; a signer photo needs at least {MIN_SIGNER_SIDE} px per side")
-    if max(width, height) > MAX_SIGNER_SIDE:
-        raise SigngenError(f"{what} is {width}x{height} px; at most {MAX_SIGNER_SIDE} px per side, please downscale it")
-    if max(width, height) / min(width, height) > MAX_SIGNER_ASPECT:
-        raise SigngenError(f"{what} is {width}x{height} px, too elongated for a signer photo")
-
-
-def _to_rgb(pil):
-    from PIL import Image
-
-    if pil.mode in ("RGBA", "LA", "PA") or (pil.mode == "P" and "transparency" in pil.info):
-        rgba = pil.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    if pil.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit grayscale: scale to 8 bits rather than clip.
-        array = np.asarray(pil, dtype=np.float64)
-        peak = array.max() or 1.0
-        return Image.fromarray((array / peak * 255).round().astype(np.uint8)).convert("RGB")
-    return pil.convert("RGB")
-
-
-def _letterbox(rgb, width: int, height: int):
-    from PIL import Image
-
-    scale = min(width / rgb.width, height / rgb.height)
-    inner = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
-    resized = rgb.resize(inner, Image.Resampling.LANCZOS)
-    border = np.concatenate([np.asarray(resized)[[0, -1]].reshape(-1, 3), np.asarray(resized)[:, [0, -1]].reshape(-1, 3)])
-    canvas = Image.new("RGB", (width, height), tuple(int(v) for v in np.median(border, axis=0)))
-    canvas.paste(resized, ((width - inner[0]) // 2, (height - inner[1]) // 2))
-    return canvas
+        raise SigngenError(f"cannot load an AutoencoderKL from {path}: {first_line(error)}") from None

@@ -30,6 +30,8 @@ long as each guidance mode's frames are concatenated as whole videos.
 from __future__ import annotations
 
 import contextlib
+import os
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import torch
@@ -40,7 +42,7 @@ from diffusers.utils import BaseOutput
 from einops import rearrange
 from torch import nn
 
-from signgen.errors import SigngenError
+from signgen.errors import SigngenError, first_line
 
 # PyTorch's fused attention kernels on CUDA launch one grid row per (batch x head) and fail
 # beyond 65535; temporal attention at pixel resolution has one batch row per position.
@@ -316,3 +318,22 @@ def _replace_hidden_states(output, transform):
         output.sample = transform(output.sample)
         return output
     raise TypeError(f"unexpected layer output {type(output).__name__}")
+
+
+# Where `signgen train temporal` leaves the trained adapter inside its output folder.
+TRAINED_MODEL_FOLDER = "model"
+
+
+def load_adapter(folder: str | os.PathLike) -> TemporalAdapter:
+    """A trained adapter from ``folder``: an adapter folder, or the output folder of
+    ``signgen train temporal`` (its ``model/``)."""
+    folder = Path(folder)
+    if (folder / TRAINED_MODEL_FOLDER / "config.json").is_file():
+        folder = folder / TRAINED_MODEL_FOLDER
+    if not (folder / "config.json").is_file():
+        raise SigngenError(f"no temporal adapter in {folder} (expected config.json and safetensors weights)")
+    try:
+        adapter = TemporalAdapter.from_pretrained(folder, use_safetensors=True)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise SigngenError(f"cannot load the temporal adapter in {folder}: {first_line(error)}") from None
+    return adapter.eval()

@@ -41,9 +41,12 @@ from signgen.atomic import atomic_folder, is_replaceable_folder
 from signgen.config import config_to_dict, from_dict
 from signgen.models.encoders import EncoderOutput
 from signgen.errors import SigngenError
-from signgen.models.frame_model import MANIFEST_NAME, FrameModel, load_signer_image
+from signgen.files import MANIFEST_NAME, read_json_object
+from signgen.files import read_manifest as read_model_manifest
+from signgen.models.frame_model import KIND as FRAME_MODEL_KIND
+from signgen.models.frame_model import FrameModel
 from signgen.pipelines.sampling import GuidanceScales, frames_to_uint8, make_scheduler, sample_frames
-from signgen.corpora.signer_photo import DEFAULT_SIGNER_PHOTO
+from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO, load_signer_image
 from signgen.models.temporal import TemporalAdapter
 
 KIND = "signgen-pipeline"
@@ -360,46 +363,24 @@ def load_pipeline(path: str | os.PathLike | None = None) -> SignPipeline:
 
 
 def read_manifest(folder: Path) -> dict:
-    """The validated manifest of a pipeline folder; other signgen folders are named."""
-    if not folder.is_dir():
-        raise SigngenError(f"model folder not found: {folder}")
+    """The validated manifest of a pipeline folder; the other signgen model folders are
+    named, with the command that makes a pipeline of them."""
+    config = folder / "config.json"
+    if not (folder / MANIFEST_NAME).is_file() and config.is_file() and read_json_object(config).get("_class_name") == TemporalAdapter.__name__:
+        raise SigngenError(f"{folder} is a temporal adapter folder, not a signgen pipeline; combine it with its frame model (python -m signgen.pipelines.pipeline)")
     manifest_path = folder / MANIFEST_NAME
-    if not manifest_path.is_file():
-        if _read_json(folder / "config.json").get("_class_name") == TemporalAdapter.__name__:
-            raise SigngenError(f"{folder} is a temporal adapter folder, not a signgen pipeline; combine it with its frame model (python -m signgen.pipelines.pipeline)")
-        raise SigngenError(f"{folder} is not a signgen pipeline folder (no {MANIFEST_NAME})")
-    manifest = _read_json(manifest_path)
-    kind = manifest.get("kind")
-    if kind != KIND:
-        if kind == "signgen-frame-model":
-            raise SigngenError(f"{folder} is a signgen frame model folder, not a pipeline; build one with: python -m signgen.pipelines.pipeline {folder} -o PIPELINE_DIR")
-        what = f"a {kind!r} folder" if isinstance(kind, str) else f"a folder of another kind ({manifest.get('_class_name', 'no kind field')})"
-        raise SigngenError(f"{folder} is {what}, not a {KIND!r} folder")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise SigngenError(f"{folder} has format_version {version!r}; this signgen reads up to {FORMAT_VERSION}, upgrade signgen")
-    return manifest
+    if manifest_path.is_file() and read_json_object(manifest_path, "manifest").get("kind") == FRAME_MODEL_KIND:
+        raise SigngenError(f"{folder} is a signgen frame model folder, not a pipeline; build one with: python -m signgen.pipelines.pipeline {folder} -o PIPELINE_DIR")
+    return read_model_manifest(folder, KIND, FORMAT_VERSION, "signgen pipeline")
 
 
 def read_defaults(path: Path) -> PipelineDefaults:
     if not path.is_file():
         raise SigngenError(f"pipeline folder is incomplete: {path} is missing")
     try:
-        return from_dict(PipelineDefaults, _read_json(path))
+        return from_dict(PipelineDefaults, read_json_object(path, "pipeline settings"))
     except SigngenError as error:
         raise SigngenError(f"{path}: {error}") from None
-
-
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise SigngenError(f"{path} is not readable JSON") from None
-    if not isinstance(data, dict):
-        raise SigngenError(f"{path} does not hold a JSON object")
-    return data
 
 
 def _adapter_window_settings(adapter_dir: Path) -> dict:

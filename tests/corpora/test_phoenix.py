@@ -109,7 +109,7 @@ def test_a_truncated_png_is_an_error_naming_the_video_and_frame(phoenix):
     frame = phoenix / "features" / "fullFrame-210x260px" / "dev" / name / "images0002.png"
     frame.write_bytes(frame.read_bytes()[:60])
     sample = PhoenixCorpus(phoenix).split("dev")[1]
-    with pytest.raises(SigngenError, match=rf"video {name}: cannot read frame .*images0002\.png"):
+    with pytest.raises(SigngenError, match=rf"cannot read frame of video {name} .*images0002\.png"):
         sample.frames()
     dataset = frame_pair_dataset(phoenix, "dev", resolution=(32, 26))
     with pytest.raises(SigngenError, match=name):

@@ -15,7 +15,8 @@ from torch.utils.data import Dataset
 
 from signgen.config import CONFIG_FOLDER, load_frame_config
 from signgen.errors import SigngenError
-from signgen.models.frame_model import FrameModel, load_signer_image
+from signgen.models.frame_model import FrameModel
+from signgen.pipelines.signer_image import load_signer_image
 from signgen.pipelines.sampling import sample_frames
 from signgen.training.frame import (
     FusionObjective,
@@ -314,7 +315,7 @@ def corrupt_unknown_class(folder, tmp_path):
     [
         (corrupt_missing_weights, "is missing"),
         (corrupt_missing_manifest, "not a signgen frame model"),
-        (corrupt_other_kind, "not a 'signgen-frame-model'"),
+        (corrupt_other_kind, "not a signgen frame model folder"),
         (corrupt_garbage_weights, "not a readable safetensors"),
         (corrupt_mismatched_weights, "does not match"),
         (corrupt_missing_tensor, "missing, e.g. projection.weight"),

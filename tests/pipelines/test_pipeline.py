@@ -23,7 +23,8 @@ from signgen.pipelines.pipeline import (
     upscale_frames,
     write_render,
 )
-from signgen.corpora.signer_photo import DEFAULT_SIGNER_PHOTO, default_identity, render_signer_photo
+from signgen.corpora.signer_photo import default_identity, render_signer_photo
+from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO
 
 # A garment colour far from the bundled signer's dark green: magenta.
 OTHER_GARMENT = (113, 15, 80)
