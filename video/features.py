@@ -247,24 +247,3 @@ def _sha1(path: Path) -> str:
             digest.update(block)
     return digest.hexdigest()
 
-
-def fid_metric(model_path: str | os.PathLike | None = None, device: str = "cpu"):
-    """FID over frames: a :class:`~signgen.video.metrics.FrechetMetric` on InceptionV3 features."""
-    from signgen.video.metrics import FrechetMetric
-
-    features = InceptionV3Features(model_path, device)
-    return FrechetMetric(features, features.num_features)
-
-
-def fid_vid_metric(weights: str | os.PathLike | None, device: str = "cpu"):
-    from signgen.video.metrics import FrechetMetric
-
-    features = ResNet3DFeatures.from_weights(weights, device)
-    return FrechetMetric(features, features.num_features)
-
-
-def fvd_metric(weights: str | os.PathLike | None, device: str = "cpu"):
-    from signgen.video.metrics import FrechetMetric
-
-    features = I3DFeatures.from_weights(weights, device)
-    return FrechetMetric(features, features.num_features)

@@ -110,9 +110,17 @@ def write_video(frames: np.ndarray, path: str | os.PathLike, fps: float = 25, cr
             stream = container.add_stream("libx264", rate=rate)
             stream.width, stream.height = frames.shape[2], frames.shape[1]
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf)}
-            for frame in frames:
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            # "The same seed gives the same video" covers the file. With PyAV 18, frames made
+            # and dropped one by one while x264 encodes gave other bytes run to run (x264 reads
+            # its look-ahead frames after encode() returns); converted to yuv420p up front and
+            # kept referenced until the flush, they give the same bytes. One encoder thread
+            # makes them independent of the machine's core count too.
+            stream.options = {"crf": str(crf), "threads": "1"}
+            planar = [av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p").to_ndarray() for frame in frames]
+            for index, plane in enumerate(planar):
+                video_frame = av.VideoFrame.from_ndarray(plane, format="yuv420p")
+                video_frame.pts = index
+                container.mux(stream.encode(video_frame))
             container.mux(stream.encode())
 
 

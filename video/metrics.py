@@ -23,7 +23,6 @@ statistics (no features held in memory, mergeable across processes) and
 from __future__ import annotations
 
 import os
-from typing import Callable
 
 import numpy as np
 
@@ -207,28 +206,6 @@ class FrechetAccumulator:
                 return cls.from_arrays(data)
         except (OSError, KeyError, ValueError) as error:
             raise SigngenError(f"cannot read feature statistics {path}: {error}") from None
-
-
-class FrechetMetric:
-    """A Fréchet distance between generated and reference videos under one feature extractor.
-
-    ``features`` maps a uint8 video (T, H, W, 3) to feature rows (N, D): one row per frame
-    for FID, one per video for FID-VID and FVD (see :mod:`signgen.video.features`).
-    """
-
-    def __init__(self, features: Callable[[np.ndarray], np.ndarray], num_features: int):
-        self.features = features
-        self.generated = FrechetAccumulator(num_features)
-        self.reference = FrechetAccumulator(num_features)
-
-    def update(self, generated: np.ndarray | None = None, reference: np.ndarray | None = None) -> None:
-        if generated is not None:
-            self.generated.update(self.features(generated))
-        if reference is not None:
-            self.reference.update(self.features(reference))
-
-    def compute(self) -> float:
-        return self.generated.distance(self.reference)
 
 
 def _check_pair(generated: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,11 +24,9 @@ from dataclasses import asdict, dataclass, fields
 
 import cv2
 import numpy as np
-from pose_format import Pose
 
 from signgen.errors import SigngenError
 from signgen.poses import skeleton
-from signgen.poses.holistic import pose_arrays, reduce_to_178
 from signgen.poses.transform import shoulder_reference
 
 PATTERNS = ("solid", "stripes", "checks", "dots", "letters")
@@ -207,15 +205,6 @@ class CartoonRenderer:
             frames[index] = self._background
             self._draw_frame(frames[index], xy[index], present[index], sizes, hand_colors)
         return frames
-
-    def render_pose(self, pose: Pose) -> np.ndarray:
-        """Frames of a holistic ``Pose``, scaled from its header's frame size to this one."""
-        pose = reduce_to_178(pose)
-        xy, confidence = pose_arrays(pose)
-        dims = pose.header.dimensions
-        if dims.width > 0 and dims.height > 0:
-            xy = xy * np.array([self.width / dims.width, self.height / dims.height], dtype=np.float32)
-        return self.render(xy, confidence)
 
     # -- one frame ---------------------------------------------------------------------
 
@@ -519,8 +508,3 @@ def garment_texture(identity: Identity, size: tuple[int, int]) -> np.ndarray:
                             font_scale, accent, thickness, _AA)
     return texture
 
-
-def render_cartoon(pose: Pose, identity: Identity) -> np.ndarray:
-    """uint8 RGB frames (T, H, W, 3) of ``identity`` signing ``pose``, at the pose's frame size."""
-    dims = pose.header.dimensions
-    return CartoonRenderer(identity, (dims.width, dims.height)).render_pose(pose)

@@ -23,10 +23,8 @@ every step (``signgen.pipelines.windows``). Frames come out at the model's resol
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -45,9 +43,9 @@ from signgen.files import MANIFEST_NAME, read_json_object
 from signgen.files import read_manifest as read_model_manifest
 from signgen.models.frame_model import KIND as FRAME_MODEL_KIND
 from signgen.models.frame_model import FrameModel
-from signgen.pipelines.sampling import GuidanceScales, frames_to_uint8, make_scheduler, sample_frames
+from signgen.pipelines.sampling import GuidanceScales, frames_to_uint8, make_scheduler, parse_guidance, sample_frames
 from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO, load_signer_image
-from signgen.models.temporal import TemporalAdapter
+from signgen.models.temporal import TemporalAdapter, load_adapter
 
 KIND = "signgen-pipeline"
 FORMAT_VERSION = 1
@@ -59,7 +57,7 @@ DEFAULT_PIPELINE = Path(__file__).resolve().parents[1] / "assets" / "default_pip
 OUTPUT_SIZE = (260, 210)
 # Folders written by the training commands that hold the model one level down.
 FRAME_TRAINING_MODEL = "model"
-ADAPTER_TRAINING_CONFIG = "training_config.yaml"
+ADAPTER_TRAINING_CONFIG = "config.yaml"
 
 
 @dataclass
@@ -181,7 +179,7 @@ class SignPipeline:
                                    transition_seconds=transition_seconds)
         if not callable(g2p):
             try:
-                from signgen.models.g2p import load_gloss_to_pose
+                from signgen.pipelines.gloss_to_pose import load_gloss_to_pose
             except ImportError as error:
                 raise SigngenError(f"a learned gloss-to-pose model is not available in this installation ({error})") from None
             g2p = load_gloss_to_pose(g2p, transition_seconds=transition_seconds, language=language)
@@ -223,7 +221,7 @@ class SignPipeline:
         signer: Any = None,
         steps: int | None = None,
         scheduler: str | None = None,
-        guidance: GuidanceScales | tuple[float, float] | None = None,
+        guidance: GuidanceScales | tuple[float, float] | str | None = None,
         seed: int = 0,
         progress: bool = True,
         *,
@@ -238,7 +236,8 @@ class SignPipeline:
         (``Pose`` or ``.pose`` path; give exactly one of the two) as signed by ``signer``
         (photo path, PIL image, uint8 array, an :meth:`encode_signer` result, or ``None``
         for the bundled signer). ``steps``, ``scheduler`` and ``guidance`` (``(appearance,
-        full)`` scales, over the pipeline's guidance interval, or ``GuidanceScales``) default
+        full)`` scales or their text ``"A,F"``, over the pipeline's guidance interval, or
+        ``GuidanceScales``; see :func:`signgen.pipelines.sampling.parse_guidance`) default
         to the pipeline's settings. The same seed gives the same
         frames. ``keep_frame`` drives with ``pose`` where it lies in its own frame instead
         of placing it in PHOENIX's framing."""
@@ -250,7 +249,7 @@ class SignPipeline:
             raise SigngenError(f"steps must be at least 1, not {num_steps}")
         scheduler = settings.scheduler if scheduler is None else scheduler
         make_scheduler(scheduler, self.frame_model.noise_scheduler.config)  # a bad name fails before any work
-        guidance = settings.guidance if guidance is None else _guidance(guidance, settings.guidance_interval)
+        guidance = settings.guidance if guidance is None else parse_guidance(guidance, settings.guidance_interval)
 
         with tqdm(total=3, desc="preparing", unit="stage", disable=not progress, leave=False) as bar:
             bar.set_postfix_str("pose")
@@ -307,8 +306,6 @@ class SignPipeline:
     def from_pretrained(cls, folder: str | os.PathLike) -> "SignPipeline":
         """Load a pipeline folder; a folder of another kind (a frame model, a temporal
         adapter, anything else) or any damage is one SigngenError line."""
-        from signgen.training.temporal import load_adapter
-
         folder = Path(folder)
         manifest = read_manifest(folder)
         frame_model = FrameModel.from_pretrained(folder / FRAME_MODEL_FOLDER)
@@ -331,8 +328,6 @@ class SignPipeline:
         :class:`PipelineDefaults` fields; unless given, the window size and overlap follow
         the adapter's training config when it is found beside the adapter.
         """
-        from signgen.training.temporal import load_adapter
-
         frame_dir = Path(frame_model_dir)
         if (frame_dir / FRAME_TRAINING_MODEL / MANIFEST_NAME).is_file():
             frame_dir = frame_dir / FRAME_TRAINING_MODEL
@@ -367,10 +362,10 @@ def read_manifest(folder: Path) -> dict:
     named, with the command that makes a pipeline of them."""
     config = folder / "config.json"
     if not (folder / MANIFEST_NAME).is_file() and config.is_file() and read_json_object(config).get("_class_name") == TemporalAdapter.__name__:
-        raise SigngenError(f"{folder} is a temporal adapter folder, not a signgen pipeline; combine it with its frame model (python -m signgen.pipelines.pipeline)")
+        raise SigngenError(f"{folder} is a temporal adapter folder, not a signgen pipeline; combine it with its frame model: signgen pipeline assemble FRAME_MODEL --adapter {folder} -o PIPELINE_DIR")
     manifest_path = folder / MANIFEST_NAME
     if manifest_path.is_file() and read_json_object(manifest_path, "manifest").get("kind") == FRAME_MODEL_KIND:
-        raise SigngenError(f"{folder} is a signgen frame model folder, not a pipeline; build one with: python -m signgen.pipelines.pipeline {folder} -o PIPELINE_DIR")
+        raise SigngenError(f"{folder} is a signgen frame model folder, not a pipeline; build one with: signgen pipeline assemble {folder} -o PIPELINE_DIR")
     return read_model_manifest(folder, KIND, FORMAT_VERSION, "signgen pipeline")
 
 
@@ -398,17 +393,6 @@ def _adapter_window_settings(adapter_dir: Path) -> dict:
             except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError):
                 raise SigngenError(f"{candidate} is not a readable temporal training config") from None
     return {}
-
-
-def _guidance(value: GuidanceScales | Sequence[float], interval: float) -> GuidanceScales:
-    """``GuidanceScales`` as given, or ``(appearance, full)`` scales guided over ``interval``."""
-    if isinstance(value, GuidanceScales):
-        return value
-    try:
-        appearance, full = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise SigngenError(f"guidance must be two scales (appearance, full), not {value!r}") from None
-    return GuidanceScales(appearance=appearance, full=full, interval=interval)
 
 
 # -------------------------------------------------------------------- writing
@@ -448,37 +432,3 @@ def write_render(result: RenderResult, path: str | os.PathLike, side_by_side: bo
     else:
         write_video(frames, path, fps=result.fps)
     return path
-
-
-# ------------------------------------------------------------------ assembling
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m signgen.pipelines.pipeline FRAME_MODEL [--adapter DIR] -o PIPELINE_DIR``."""
-    parser = argparse.ArgumentParser(prog="python -m signgen.pipelines.pipeline",
-                                     description="Assemble a render pipeline folder from a trained frame model and temporal adapter.")
-    parser.add_argument("frame_model", type=Path, help="frame-model folder or `signgen train diffusion` output folder")
-    parser.add_argument("--adapter", type=Path, help="temporal adapter folder or `signgen train temporal` output folder")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="pipeline folder to write")
-    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                        help=f"a pipeline default, e.g. num_steps=10 (fields: {', '.join(config_to_dict(PipelineDefaults()))})")
-    args = parser.parse_args(argv)
-    try:
-        import yaml
-
-        overrides = {}
-        for item in args.settings:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise SigngenError(f"--set needs KEY=VALUE, not {item!r}")
-            overrides[key.strip()] = yaml.safe_load(value)
-        SignPipeline.assemble(args.frame_model, args.adapter, args.output, **overrides)
-    except SigngenError as error:
-        print(f"signgen: error: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote pipeline {args.output}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

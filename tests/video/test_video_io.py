@@ -45,6 +45,22 @@ def test_mp4_round_trip_keeps_frames_and_quality(tmp_path):
     assert files_in(tmp_path) == ["out.mp4"]  # no temporary file left beside it
 
 
+def test_the_same_frames_give_a_byte_identical_mp4(tmp_path):
+    # A textured, moving clip long enough for x264's look-ahead; the allocations between
+    # the writes are what made the bytes differ when frames were dropped during encoding.
+    # (The old writer gave four different files for this clip in four writes.)
+    rng = np.random.default_rng(7)
+    rows, columns = np.mgrid[0:260, 0:420]
+    pattern = np.stack([(columns * 0.6) % 256, (rows * 0.9) % 256, ((columns + rows) * 0.4) % 256], -1).astype(np.uint8)
+    frames = np.stack([np.roll(pattern, 2 * t, axis=1)[:, :210] for t in range(80)])
+    written = []
+    for attempt in range(3):
+        write_video(frames, tmp_path / f"take{attempt}.mp4")
+        _ = [rng.random((256, 256)) for _ in range(20)]
+        written.append((tmp_path / f"take{attempt}.mp4").read_bytes())
+    assert written[0] == written[1] == written[2]
+
+
 def test_pyav_reads_when_decord_is_missing(tmp_path, monkeypatch):
     video = smooth_video()
     write_video(video, tmp_path / "out.mp4")
