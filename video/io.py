@@ -110,15 +110,13 @@ def write_video(frames: np.ndarray, path: str | os.PathLike, fps: float = 25, cr
             stream = container.add_stream("libx264", rate=rate)
             stream.width, stream.height = frames.shape[2], frames.shape[1]
             stream.pix_fmt = "yuv420p"
-            # "The same seed gives the same video" covers the file. With PyAV 18, frames made
-            # and dropped one by one while x264 encodes gave other bytes run to run (x264 reads
-            # its look-ahead frames after encode() returns); converted to yuv420p up front and
-            # kept referenced until the flush, they give the same bytes. One encoder thread
-            # makes them independent of the machine's core count too.
-            stream.options = {"crf": str(crf), "threads": "1"}
-            planar = [av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p").to_ndarray() for frame in frames]
-            for index, plane in enumerate(planar):
-                video_frame = av.VideoFrame.from_ndarray(plane, format="yuv420p")
+            # "The same seed gives the same video" covers the file: with x264's macroblock-tree
+            # rate control on, the same frames gave other bytes (up to 36/255 apart decoded)
+            # from one write to the next, even on one thread; with it off they do not. One
+            # thread makes the bytes independent of the machine's core count too.
+            stream.options = {"crf": str(crf), "threads": "1", "x264-params": "mbtree=0"}
+            for index, frame in enumerate(frames):
+                video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
                 video_frame.pts = index
                 container.mux(stream.encode(video_frame))
             container.mux(stream.encode())
