@@ -42,6 +42,9 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     _check_output_folder(folder)
+    if path.exists() and not path.is_file():
+        # Renaming onto a device (/dev/null, /dev/full), a pipe or a folder would replace it.
+        raise SigngenError(f"refusing to write {path}: it exists and is not a regular file")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=folder)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -67,6 +70,8 @@ def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
     folder = Path(folder)
     parent = folder.parent if str(folder.parent) else Path(".")
     _check_output_folder(parent)
+    if folder.exists() and not folder.is_dir():
+        raise SigngenError(f"refusing to write the folder {folder}: a file of that name exists")
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
     try:
         yield tmp

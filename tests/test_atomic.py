@@ -80,3 +80,22 @@ def test_only_empty_folders_and_folders_of_the_same_kind_are_replaceable(tmp_pat
     assert not is_replaceable_folder(user, "index.json", "signgen-x")
     assert not is_replaceable_folder(tmp_path / "file", "index.json", "signgen-x")
     assert not is_replaceable_folder(tmp_path / "missing", "index.json", "signgen-x")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
+def test_a_device_is_never_renamed_over(tmp_path):
+    before = os.stat("/dev/null")
+    with pytest.raises(SigngenError, match="not a regular file"):
+        with atomic_output("/dev/null") as tmp:
+            tmp.write_text("data", encoding="utf-8")
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
+
+
+def test_a_folder_save_does_not_replace_a_file(tmp_path):
+    (tmp_path / "model").write_text("user data", encoding="utf-8")
+    with pytest.raises(SigngenError, match="a file of that name exists"):
+        with atomic_folder(tmp_path / "model"):
+            pass
+    assert (tmp_path / "model").read_text(encoding="utf-8") == "user data"
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
