@@ -45,7 +45,8 @@ def register(commands) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> None:
-    from signgen.evaluation.run import SUMMARY_MD, EvalOptions, run_evaluation, summary_table_rows
+    from signgen.evaluation.report import SUMMARY_MD, summary_table_rows
+    from signgen.evaluation.run import EvalOptions, run_evaluation
 
     options = EvalOptions(
         data=args.data, split=args.split, out=args.out, model=args.model, drive=args.drive, g2p=args.g2p,

@@ -24,14 +24,14 @@ from temporal_helpers import ADAPTER_OPTIONS, tiny_frame_model
 from signgen.cli.main import main
 from signgen.corpora.phoenix import annotation_path, frame_file_name, frame_folder, pose_path
 from signgen.errors import SigngenError
-from signgen.evaluation.run import (
+from signgen.evaluation.report import evenly_spaced
+from signgen.evaluation.run import video_seed
+from signgen.evaluation.shards import (
     FeatureStatistics,
     RowWriter,
-    evenly_spaced,
     read_all_rows,
     read_rows,
     video_names_in_statistics,
-    video_seed,
 )
 from signgen.poses.fidelity import compare_poses, measure_pose_fidelity, pool_pose_fidelity
 from signgen.poses import skeleton
@@ -292,6 +292,26 @@ def test_a_reference_with_zero_frames_is_a_failed_row_and_the_run_goes_on(corpus
     assert summary["failed"][0]["name"] == "empty-video"
     assert "empty-video" in (out / "summary.md").read_text()
     assert not (out / "videos" / "empty-video.mp4").exists()
+
+
+def test_a_run_whose_every_video_fails_still_writes_its_summary(corpus, tiny_pipeline_dir, tmp_path):
+    # Paired metrics without a single value once had no "skipped" reason, and the summary
+    # table raised KeyError: 'skipped' after summary.json was written.
+    data = tmp_path / "corpus"
+    data.mkdir()
+    frame_folder(data, "test", "empty-video").mkdir(parents=True)
+    annotation_path(data, "test").parent.mkdir(parents=True)
+    annotation_path(data, "test").write_text("name|video|start|end|speaker|orth|translation\n"
+                                             "empty-video|empty-video/1/*.png|-1|-1|Signer01|A|a\n", encoding="utf-8")
+    out = tmp_path / "run"
+    run_eval(data, tiny_pipeline_dir, out, *FAST)
+    summary = summary_of(out)
+    assert summary["videos"] == {"in_run": 1, "evaluated": 0, "failed": 1, "remaining": 0}
+    for name in ("ssim_gray", "ssim_rgb", "psnr", "tde"):
+        assert summary["metrics"][name]["value"] is None and summary["metrics"][name]["skipped"] == "no video evaluated"
+    table = (out / "summary.md").read_text()
+    assert "| ssim_gray | skipped: no video evaluated |" in table and "- empty-video: " in table
+    assert (out / "summary.png").is_file() and (out / "per_video.jsonl").is_file()
 
 
 def test_bad_inputs_are_one_line_errors_that_write_nothing(corpus, models, tiny_pipeline_dir, tmp_path, capsys):
