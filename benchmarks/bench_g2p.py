@@ -138,7 +138,8 @@ def main(argv=None) -> int:
 
     from signgen.corpora.phoenix import gloss_pose_pairs
     from signgen.models.g2p import load_model
-    from signgen.training.g2p import load_g2p_config, prepare_examples, train_g2p
+    from signgen.config import load_g2p_config
+    from signgen.training.g2p import prepare_examples, train_g2p
 
     started = time.time()
     train = prepare_examples(gloss_pose_pairs(args.data, "train"))

@@ -1,6 +1,6 @@
 """TDE and SSIM of one frame model with and without its trained temporal adapter (run by hand).
 
-    python benchmarks/bench_temporal.py --frame-model RUN/model --adapter RUN_T/adapter \\
+    python benchmarks/bench_temporal.py --frame-model RUN/model --adapter RUN_T/model \\
         --data SYNTHSIGN --split test --frames 40 --videos 20 --steps 20 --seed 0 \\
         [--markdown docs/temporal-results.md]
 
@@ -45,7 +45,7 @@ def main() -> None:
     from signgen.corpora.phoenix import clip_dataset
     from signgen.models.frame_model import FrameModel
     from signgen.pipelines.sampling import GuidanceScales, frames_to_uint8, sample_frames
-    from signgen.training.temporal import load_adapter
+    from signgen.models.temporal import load_adapter
     from signgen.video.metrics import ssim_gray, ssim_rgb, temporal_difference_error
     from signgen.pipelines.windows import sample_video
 

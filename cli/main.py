@@ -15,7 +15,7 @@ from signgen import __version__
 from signgen.errors import SigngenError
 
 # Modules under signgen.cli that register commands, in the order shown by --help.
-COMMAND_MODULES = ["render", "poses", "gloss", "data", "train_g2p", "train_frame", "train_temporal", "eval"]
+COMMAND_MODULES = ["render", "pipeline", "poses", "gloss", "data", "train", "eval"]
 
 EXIT_USER_ERROR = 2
 

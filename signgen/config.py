@@ -1,6 +1,14 @@
-"""Frame-model configuration: YAML files validated into typed dataclasses.
+"""Configuration of every model family: YAML files validated into typed dataclasses.
 
-As in CFLD, one defaults file (``configs/frame-defaults.yaml``) holds every field and a
+One loader (:func:`load_config`) for the three families, each with its dataclass and its
+default tier, shipped in the package (``CONFIG_FOLDER``, the repository's ``configs/``):
+
+    family     dataclass        default (no --config)   variants
+    frame      FrameConfig      frame-tiny.yaml         frame-defaults / -embedded / -phoenix
+    temporal   TemporalConfig   temporal-tiny.yaml      temporal-defaults / -embedded
+    g2p        G2PConfig        g2p-tiny.yaml           g2p-phoenix
+
+As in CFLD, one defaults file (e.g. ``configs/frame-defaults.yaml``) holds every field and a
 model/training variant is a small file that names it as its base and overrides a few
 fields::
 
@@ -34,6 +42,8 @@ BASE_KEY = "base"
 # signgen.configs (pyproject.toml), so that a wheel trains with the same defaults.
 CONFIG_FOLDER = Path(str(importlib.resources.files("signgen.configs")))
 DEFAULT_FRAME_CONFIG = CONFIG_FOLDER / "frame-tiny.yaml"
+DEFAULT_TEMPORAL_CONFIG = CONFIG_FOLDER / "temporal-tiny.yaml"
+DEFAULT_G2P_CONFIG = CONFIG_FOLDER / "g2p-tiny.yaml"
 # diffusers.optimization.get_scheduler names that need no extra arguments.
 LR_SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
 
@@ -203,31 +213,157 @@ class DiffusionTrainConfig(TrainConfig):
 
 
 @dataclass
-class SamplingConfig:
-    scheduler: str
-    num_steps: int
-    appearance_scale: float
-    full_scale: float
-    guidance_interval: float  # share of the steps, noisiest first, that are guided
-    frame_batch_size: int
-
-
-@dataclass
 class FrameConfig:
     model: ModelConfig
     train_fusion: FusionTrainConfig
     train_diffusion: DiffusionTrainConfig
-    sampling: SamplingConfig
 
 
-def load_frame_config(path: str | Path, overrides: Iterable[str] = ()) -> FrameConfig:
-    """Read ``path`` (merged onto its ``base`` file, recursively), apply ``KEY=VALUE``
-    overrides, and validate the result into a FrameConfig."""
+# ------------------------------------------------------------- temporal adapter (stage 3)
+
+
+@dataclass
+class AdapterConfig:
+    """Arguments of :meth:`TemporalAdapter.for_unet`; ``attention_head_dim: null`` splits
+    each layer's channels over the heads, ``levels: null`` puts modules at every level."""
+
+    num_attention_heads: int
+    attention_head_dim: int | None
+    num_layers: int
+    norm_num_groups: int
+    max_frames: int
+    levels: list[int] | None
+    include_mid: bool
+
+
+@dataclass
+class TemporalTrainConfig(DiffusionTrainConfig):
+    num_frames: int
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.num_frames < 2:
+            raise SigngenError(f"temporal training needs clips of at least 2 frames, not {self.num_frames}")
+
+
+@dataclass
+class WindowConfig:
+    """Inference on videos longer than ``train.num_frames``: windows of that many frames,
+    ``overlap`` frames shared by neighbours, ``windows_per_batch`` per UNet call."""
+
+    overlap: int
+    windows_per_batch: int
+
+
+@dataclass
+class TemporalConfig:
+    adapter: AdapterConfig
+    train: TemporalTrainConfig
+    windows: WindowConfig
+
+    def __post_init__(self):
+        if self.train.num_frames > self.adapter.max_frames:
+            raise SigngenError(f"train.num_frames {self.train.num_frames} exceeds adapter.max_frames {self.adapter.max_frames}")
+        if not 0 <= self.windows.overlap < self.train.num_frames:
+            raise SigngenError(f"windows.overlap must be in [0, {self.train.num_frames}), not {self.windows.overlap}")
+
+
+# ------------------------------------------------------------------------ gloss to pose
+
+
+@dataclass
+class G2PModelConfig:
+    hidden_size: int
+    num_heads: int
+    encoder_layers: int
+    decoder_layers: int
+    ff_size: int
+    dropout: float
+    aligner_size: int
+
+
+@dataclass
+class G2PLossConfig:
+    body_weight: float
+    face_weight: float
+    hand_weight: float
+    position_weight: float
+    velocity_weight: float
+    motion_weight: float
+    confidence_weight: float
+    duration_weight: float
+    alignment_weight: float
+    bin_weight: float
+    bin_start_step: int
+
+    def __post_init__(self):
+        negative = [name for name, value in vars(self).items() if value < 0]
+        if negative:
+            raise SigngenError(f"loss weights must be non-negative: {', '.join(negative)}")
+
+    def point_weights(self):
+        """The per-point loss weights, a (178,) tensor: body, face and hand weights."""
+        import torch
+
+        from signgen.poses import skeleton
+
+        weights = torch.empty(skeleton.NUM_POINTS)
+        weights[skeleton.BODY] = self.body_weight
+        weights[skeleton.FACE] = self.face_weight
+        weights[skeleton.LEFT_HAND] = self.hand_weight
+        weights[skeleton.RIGHT_HAND] = self.hand_weight
+        return weights
+
+
+@dataclass
+class G2PConfig:
+    model: G2PModelConfig
+    loss: G2PLossConfig
+    train: TrainConfig
+
+
+# ------------------------------------------------------------------------------ loading
+
+# The families: their dataclass and the shipped default tier used without --config.
+FAMILIES: dict[str, tuple[type, Path]] = {
+    "frame": (FrameConfig, DEFAULT_FRAME_CONFIG),
+    "temporal": (TemporalConfig, DEFAULT_TEMPORAL_CONFIG),
+    "g2p": (G2PConfig, DEFAULT_G2P_CONFIG),
+}
+
+
+def load_config(family: str, path: str | Path | None = None, overrides: Iterable[str] = ()) -> Any:
+    """The config of model ``family`` (``frame``, ``temporal`` or ``g2p``): ``path`` (any
+    file; None takes the family's shipped default) merged onto its ``base`` files,
+    ``KEY=VALUE`` overrides applied last, validated into the family's dataclass."""
+    if family not in FAMILIES:
+        raise SigngenError(f"unknown config family {family!r} (one of {', '.join(FAMILIES)})")
+    cls, default = FAMILIES[family]
+    path = default if path is None else path
     data = load_config_dict(path, overrides)
     try:
-        return from_dict(FrameConfig, data)
+        return from_dict(cls, data)
     except SigngenError as error:
         raise SigngenError(f"config {path}: {error}") from None
+
+
+def load_frame_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> FrameConfig:
+    return load_config("frame", path, overrides)
+
+
+def load_temporal_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> TemporalConfig:
+    return load_config("temporal", path, overrides)
+
+
+def load_g2p_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> G2PConfig:
+    return load_config("g2p", path, overrides)
+
+
+def save_config(config: Any, path: str | Path) -> None:
+    """Write a resolved config (a dataclass or a dict) as YAML that :func:`load_config`
+    reads back (``OUT/config.yaml`` of every training run)."""
+    data = config if isinstance(config, dict) else config_to_dict(config)
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
 def load_config_dict(path: str | Path, overrides: Iterable[str] = ()) -> dict:

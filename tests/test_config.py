@@ -1,4 +1,5 @@
-"""Frame-model configs: defaults + overrides merged, validated into dataclasses."""
+"""Configs of every family (frame, temporal, g2p): one loader, defaults + overrides merged,
+validated into dataclasses, shipped in the package."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from signgen.config import CONFIG_FOLDER, FrameConfig, load_frame_config
+from signgen.config import (
+    CONFIG_FOLDER,
+    FAMILIES,
+    FrameConfig,
+    G2PConfig,
+    TemporalConfig,
+    load_config,
+    load_frame_config,
+    save_config,
+)
 from signgen.errors import SigngenError
 
 DEFAULTS = CONFIG_FOLDER / "frame-defaults.yaml"
@@ -37,10 +47,10 @@ def test_shipped_configs_load_and_override_the_defaults():
 
 
 def test_command_line_overrides_are_parsed_as_yaml():
-    config = load_frame_config(TINY, ["model.unet.layers_per_block=2", "model.resolution=[32, 24]", "sampling.scheduler=ddim"])
+    config = load_frame_config(TINY, ["model.unet.layers_per_block=2", "model.resolution=[32, 24]", "model.noise.beta_schedule=linear"])
     assert config.model.unet.layers_per_block == 2
     assert config.model.resolution == [32, 24]
-    assert config.sampling.scheduler == "ddim"
+    assert config.model.noise.beta_schedule == "linear"
 
 
 @pytest.mark.parametrize(
@@ -76,10 +86,10 @@ def test_unknown_and_missing_keys_in_a_file_are_named(tmp_path):
 
 
 def test_base_is_resolved_relative_to_the_file_and_chains(tmp_path):
-    write(tmp_path, "middle.yaml", f"base: {TINY}\nsampling:\n  num_steps: 7\n")
-    top = write(tmp_path, "top.yaml", "base: middle.yaml\nsampling:\n  scheduler: euler\n")
+    write(tmp_path, "middle.yaml", f"base: {TINY}\ntrain_fusion:\n  max_steps: 7\n")
+    top = write(tmp_path, "top.yaml", "base: middle.yaml\ntrain_fusion:\n  lr_schedule: linear\n")
     config = load_frame_config(top)
-    assert (config.sampling.num_steps, config.sampling.scheduler, config.model.resolution) == (7, "euler", [64, 52])
+    assert (config.train_fusion.max_steps, config.train_fusion.lr_schedule, config.model.resolution) == (7, "linear", [64, 52])
 
 
 def test_unreadable_files_are_user_errors(tmp_path):
@@ -92,3 +102,57 @@ def test_unreadable_files_are_user_errors(tmp_path):
     loop = write(tmp_path, "loop.yaml", "base: loop.yaml\n")
     with pytest.raises(SigngenError, match="own base"):
         load_frame_config(loop)
+
+
+# ------------------------------------------------------------------ every family
+
+
+@pytest.mark.parametrize("family, cls, default", [("frame", FrameConfig, "frame-tiny.yaml"), ("temporal", TemporalConfig, "temporal-tiny.yaml"),
+                                                  ("g2p", G2PConfig, "g2p-tiny.yaml")])
+def test_each_family_has_one_shipped_default_tier(family, cls, default):
+    assert FAMILIES[family][1] == CONFIG_FOLDER / default
+    assert isinstance(load_config(family), cls)  # no path: the shipped default
+
+
+def test_every_shipped_config_loads_from_the_package_folder():
+    for path in sorted(CONFIG_FOLDER.glob("*.yaml")):
+        family = path.name.split("-")[0]
+        assert isinstance(load_config(family, path), FAMILIES[family][0]), path.name
+
+
+@pytest.mark.parametrize("family, override, message", [
+    ("temporal", "train.num_frames=1", "at least 2 frames"),
+    ("temporal", "windows.overlap=40", "windows.overlap"),
+    ("temporal", "adapter.levelz=[1]", "no such key"),
+    ("g2p", "loss.bin_weight=-1", "non-negative"),
+    ("g2p", "train.batch_size=0", "batch_size"),
+])
+def test_temporal_and_g2p_overrides_are_validated_in_one_line(family, override, message):
+    with pytest.raises(SigngenError, match=message) as error:
+        load_config(family, None, [override])
+    assert "\n" not in str(error.value)
+
+
+def test_any_file_works_as_config_and_a_saved_config_reads_back(tmp_path):
+    mine = write(tmp_path, "mine.yaml", f"base: {CONFIG_FOLDER / 'g2p-tiny.yaml'}\ntrain:\n  max_steps: 7\n")
+    config = load_config("g2p", mine, ["train.seed=3"])
+    assert (config.train.max_steps, config.train.seed) == (7, 3)
+    save_config(config, tmp_path / "config.yaml")
+    assert load_config("g2p", tmp_path / "config.yaml") == config
+    with pytest.raises(SigngenError, match="unknown config family"):
+        load_config("latent")
+
+
+@pytest.mark.parametrize("command, default", [("fusion", "frame-tiny.yaml"), ("diffusion", "frame-tiny.yaml"),
+                                              ("temporal", "temporal-tiny.yaml"), ("g2p", "g2p-tiny.yaml")])
+def test_every_train_command_takes_config_set_and_resume_and_names_its_default(command, default, capsys):
+    from signgen.cli.main import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--config FILE" in text and "--set KEY=VALUE" in text and "--resume [CHECKPOINT]" in text
+    assert default in text
+    args = build_parser().parse_args(["train", command, "--data", "d", "--out", "o", "--set", "a=1", "--set", "b=2", "--resume"]
+                                     + (["--frame-model", "m"] if command == "temporal" else []))
+    assert args.overrides == ["a=1", "b=2"] and args.resume is True

@@ -1,19 +1,14 @@
-"""Training loops of the frame model, on accelerate (one CPU, one GPU or several).
+"""Stages 1 and 2 of the frame model: their objectives and their save/load.
 
 - Stage 1, :func:`train_fusion`: image encoder, pose encoder and fusion module learn the
-  fusion embedding by InfoNCE against the target image's embedding (fusion.py).
+  fusion embedding by InfoNCE against the target image's embedding (fusion.py); with
+  held-out pairs, top-1/top-5 retrieval accuracy (EMA weights) every ``eval_every`` steps.
 - Stage 2, :func:`train_diffusion`: the UNet learns to denoise the target frame given the
   appearance tokens, the pose map and the fusion embedding; the stage-1 modules are frozen.
   Conditions are dropped per example to the guidance modes used at sampling.
 
-Both loops share one driver: AdamW with a diffusers learning-rate schedule, EMA weights
-(diffusers ``EMAModel``), a tqdm bar, the loss appended to ``OUT/log.jsonl``, a checkpoint
-every N steps under ``OUT/checkpoints/step-NNNNNNN/`` (the last few kept) and ``resume``
-from the latest one. The final model (EMA weights) is the frame-model folder ``OUT/model``.
-
-A checkpoint holds no pickle (:mod:`signgen.training.checkpoints`): the model is the frame-model
-folder ``model/``, optimizer and EMA tensors are safetensors, everything else (optimizer
-hyper-parameters, LR-schedule state, step, stage) JSON.
+The loop, checkpoints, log and output folder are :mod:`signgen.training.driver`'s; the
+model part of a checkpoint and the final ``OUT/model`` are frame-model folders.
 
 Datasets yield dicts of float tensors: ``source`` and ``target`` (3, H, W) in [-1, 1],
 ``target_pose`` (C, H, W) in [0, 1], at the model's resolution.
@@ -21,32 +16,21 @@ Datasets yield dicts of float tensors: ``source`` and ``target`` (3, H, W) in [-
 
 from __future__ import annotations
 
-import json
-import math
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
-from accelerate.utils import set_seed
-from diffusers.optimization import get_scheduler
-from diffusers.training_utils import EMAModel
-from torch.utils.data import DataLoader, Dataset, Sampler
-from tqdm.auto import tqdm
+from torch.utils.data import DataLoader, Dataset
 
-from signgen.training import checkpoints
-from signgen.config import DiffusionTrainConfig, FusionTrainConfig, TrainConfig
-from signgen.models.denoiser import sample_training_modes
+from signgen.config import DiffusionTrainConfig, FusionTrainConfig, config_to_dict
 from signgen.errors import SigngenError
+from signgen.models.denoiser import sample_training_modes
 from signgen.models.frame_model import FrameModel
 from signgen.models.fusion import fusion_contrastive_loss, retrieval_hits
+from signgen.training import driver
+from signgen.training.driver import FINAL_MODEL_FOLDER, LOG_NAME, TrainResult, find_checkpoint, list_checkpoints  # noqa: F401
 
-LOG_NAME = "log.jsonl"
-CHECKPOINTS_FOLDER = "checkpoints"
-FINAL_MODEL_FOLDER = "model"
 BATCH_KEYS = ("source", "target", "target_pose")
 
 
@@ -72,7 +56,8 @@ class FusionObjective(torch.nn.Module):
         target = model.encode_appearance(batch["target"]).embedding
         return model.fuse(source, batch["target_pose"]), target, source
 
-    def forward(self, batch: dict) -> torch.Tensor:
+    def forward(self, batch: dict, step: int = 0) -> torch.Tensor:
+        _check_batch(batch)
         fused, target, source = self.embed(batch)
         return fusion_contrastive_loss(fused, target, self.fusion.logit_scale, source if self.source_enhancement else None)
 
@@ -87,7 +72,8 @@ class DiffusionObjective(torch.nn.Module):
         self.__dict__["frame_model"] = model
         self.config = config
 
-    def forward(self, batch: dict) -> torch.Tensor:
+    def forward(self, batch: dict, step: int = 0) -> torch.Tensor:
+        _check_batch(batch)
         model = self.__dict__["frame_model"]
         scheduler = model.noise_scheduler
         with torch.no_grad():
@@ -110,13 +96,6 @@ class DiffusionObjective(torch.nn.Module):
 # ---------------------------------------------------------------------- stages
 
 
-@dataclass
-class TrainResult:
-    model_folder: Path
-    steps: int
-    last_loss: float | None
-
-
 def train_fusion(
     model: FrameModel,
     dataset: Dataset,
@@ -126,18 +105,19 @@ def train_fusion(
     eval_dataset: Dataset | None = None,
     resume: bool | str | Path = False,
     progress: bool = True,
+    run_config: Any = None,
 ) -> TrainResult:
     """Stage 1. Writes ``out_dir/model`` (a frame-model folder without denoiser). With an
     ``eval_dataset`` of held-out pairs, top-1/top-5 retrieval accuracy is logged every
-    ``config.eval_every`` steps and at the end."""
+    ``config.eval_every`` steps and at the end. ``run_config`` (the whole FrameConfig)
+    is saved as ``out_dir/config.yaml``; without it, ``{"train_fusion": config}``."""
     objective = FusionObjective(model, config.source_enhancement)
-    evaluate = None
+    stage = _frame_stage("fusion", model, objective)
     if eval_dataset is not None:
-
-        def evaluate() -> dict:
-            return evaluate_fusion(model, eval_dataset, config.eval_batch_size)
-
-    return _train("fusion", model, objective, dataset, Path(out_dir), config, resume, progress, evaluate, config.eval_every)
+        stage.evaluate = lambda: evaluate_fusion(model, eval_dataset, config.eval_batch_size)
+        stage.eval_every = config.eval_every
+    run_config = run_config if run_config is not None else {"train_fusion": config_to_dict(config)}
+    return driver.train(stage, dataset, out_dir, config, run_config, resume=resume, progress=progress)
 
 
 def train_diffusion(
@@ -148,13 +128,37 @@ def train_diffusion(
     *,
     resume: bool | str | Path = False,
     progress: bool = True,
+    run_config: Any = None,
 ) -> TrainResult:
     """Stage 2. ``model`` holds trained stage-1 modules (frozen here) and a denoiser
-    (:meth:`FrameModel.attach_denoiser`). Writes ``out_dir/model``."""
+    (:meth:`FrameModel.attach_denoiser`). Writes ``out_dir/model``; ``run_config`` as
+    for :func:`train_fusion`."""
     for module in (model.image_encoder, model.pose_encoder, model.fusion):
         module.requires_grad_(False).eval()
     objective = DiffusionObjective(model, config)
-    return _train("diffusion", model, objective, dataset, Path(out_dir), config, resume, progress, None, 0)
+    run_config = run_config if run_config is not None else {"train_diffusion": config_to_dict(config)}
+    return driver.train(_frame_stage("diffusion", model, objective), dataset, out_dir, config, run_config, resume=resume, progress=progress)
+
+
+def _frame_stage(name: str, model: FrameModel, objective: torch.nn.Module) -> driver.Stage:
+    """The driver's view of a frame-model stage: the objective's trainable parameters,
+    the frame-model folder as the model part."""
+
+    def load_model(folder: Path) -> None:
+        saved = FrameModel.from_pretrained(folder).components()
+        for component, module in model.components().items():
+            if component in saved:
+                module.load_state_dict(saved[component].state_dict())
+
+    return driver.Stage(
+        name=name,
+        objective=objective,
+        parameters=[p for p in objective.parameters() if p.requires_grad],
+        modules=[model],
+        save_model=model.save_pretrained,
+        load_model=load_model,
+        items="pairs",
+    )
 
 
 @torch.no_grad()
@@ -182,197 +186,7 @@ def evaluate_fusion(model: FrameModel, dataset: Dataset, batch_size: int) -> dic
     return {"eval_top1": hits[1] / total, "eval_top5": hits[5] / total, "eval_pairs": total, "eval_batch_size": batch_size}
 
 
-# ---------------------------------------------------------------------- driver
-
-
-class EpochShuffleSampler(Sampler[int]):
-    """A fresh permutation per epoch from (seed, epoch): a resumed run sees the same order."""
-
-    def __init__(self, size: int, seed: int):
-        self.size, self.seed, self.epoch = size, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        yield from torch.randperm(self.size, generator=generator).tolist()
-
-    def __len__(self) -> int:
-        return self.size
-
-
-def find_checkpoint(out_dir: Path, resume: bool | str | Path) -> Path | None:
-    """The checkpoint folder to resume from: ``resume=True`` takes the latest under
-    ``out_dir/checkpoints``, a path names one; False starts fresh and refuses an ``out_dir``
-    that already holds checkpoints."""
-    return checkpoints.checkpoint_to_resume(Path(out_dir) / CHECKPOINTS_FOLDER, resume)
-
-
-def list_checkpoints(out_dir: Path) -> list[Path]:
-    """The complete checkpoints of the run in ``out_dir``, oldest first."""
-    return checkpoints.list_checkpoints(Path(out_dir) / CHECKPOINTS_FOLDER)
-
-
-def _train(
-    stage: str,
-    model: FrameModel,
-    objective: torch.nn.Module,
-    dataset: Dataset,
-    out_dir: Path,
-    config: TrainConfig,
-    resume: bool | str | Path,
-    progress: bool,
-    evaluate: Callable[[], dict] | None,
-    eval_every: int,
-) -> TrainResult:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = find_checkpoint(out_dir, resume)
-    if len(dataset) < config.batch_size:
-        raise SigngenError(f"the training set has {len(dataset)} pairs, fewer than batch_size {config.batch_size}")
-    try:
-        accelerator = Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.gradient_accumulation_steps)
-    except ValueError as error:
-        raise SigngenError(f"cannot train with mixed_precision={config.mixed_precision!r} here: {error}") from None
-    set_seed(config.seed)
-    model.to(accelerator.device)
-    objective.train()
-    parameters = [p for p in objective.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
-    lr_scheduler = get_scheduler(
-        config.lr_schedule,
-        optimizer,
-        num_warmup_steps=config.warmup_steps * accelerator.num_processes,
-        num_training_steps=config.max_steps * accelerator.num_processes,
-    )
-    sampler = EpochShuffleSampler(len(dataset), config.seed)
-    # The loader's own generator seeds its workers; without it every new epoch iterator
-    # would draw from the global RNG, and a resumed run would see other noise.
-    loader = DataLoader(
-        dataset,
-        batch_size=config.batch_size,
-        sampler=sampler,
-        drop_last=True,
-        num_workers=config.num_workers,
-        generator=torch.Generator().manual_seed(config.seed),
-    )
-    prepared, optimizer, loader, lr_scheduler = accelerator.prepare(objective, optimizer, loader, lr_scheduler)
-    ema = EMAModel(parameters, decay=config.ema_decay, use_ema_warmup=True, power=3 / 4) if config.ema_decay > 0 else None
-
-    step = 0
-    if checkpoint is not None:
-        step = _load_checkpoint(checkpoint, model, optimizer, lr_scheduler, ema)
-        accelerator.print(f"resuming {stage} training from {checkpoint} (step {step})")
-        if accelerator.is_main_process:
-            checkpoints.truncate_log(out_dir / LOG_NAME, step)
-    batches_per_epoch = len(loader)
-    if batches_per_epoch < config.gradient_accumulation_steps:
-        raise SigngenError("an epoch holds fewer batches than gradient_accumulation_steps")
-    epoch, skip_batches = divmod(step * config.gradient_accumulation_steps, batches_per_epoch)
-
-    log_path = out_dir / LOG_NAME
-    started = time.monotonic()
-    window: list[torch.Tensor] = []
-    last_loss = None
-    bar = tqdm(total=config.max_steps, initial=step, desc=f"train {stage}", unit="step", disable=not (progress and accelerator.is_main_process))
-    while step < config.max_steps:
-        sampler.set_epoch(epoch)
-        loader.set_epoch(epoch)
-        epoch_loader = accelerator.skip_first_batches(loader, skip_batches) if skip_batches else loader
-        skip_batches = 0
-        for batch in epoch_loader:
-            _check_batch(batch)
-            with accelerator.accumulate(prepared):
-                loss = prepared(batch)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and config.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(parameters, config.max_grad_norm)
-                optimizer.step()
-                lr_scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            if not math.isfinite(loss.item()):
-                raise SigngenError(f"{stage} loss became {loss.item()} at step {step + 1}; lower the learning rate")
-            window.append(loss.detach())
-            if not accelerator.sync_gradients:
-                continue
-            step += 1
-            if ema is not None:
-                ema.step(parameters)
-            bar.update(1)
-            if step % config.log_every == 0 or step == config.max_steps:
-                last_loss = accelerator.reduce(torch.stack(window).mean(), "mean").item()
-                window = []
-                bar.set_postfix(loss=f"{last_loss:.4f}")
-                _log(accelerator, log_path, {"stage": stage, "step": step, "loss": last_loss, "lr": lr_scheduler.get_last_lr()[0], "elapsed_s": round(time.monotonic() - started, 1)})
-            if evaluate is not None and (step % eval_every == 0 or step == config.max_steps):
-                with _ema_weights(ema, parameters):
-                    metrics = evaluate() if accelerator.is_main_process else {}
-                if metrics:
-                    _log(accelerator, log_path, {"stage": stage, "step": step, **metrics})
-                    bar.set_postfix(loss=f"{last_loss:.4f}" if last_loss is not None else "-", top1=f"{metrics['eval_top1']:.2f}")
-            if step % config.checkpoint_every == 0 or step == config.max_steps:
-                _save_checkpoint(accelerator, out_dir, step, stage, model, optimizer, lr_scheduler, ema, config.checkpoints_keep)
-            if step >= config.max_steps:
-                break
-        epoch += 1
-    bar.close()
-
-    final = out_dir / FINAL_MODEL_FOLDER
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        with _ema_weights(ema, parameters):
-            model.save_pretrained(final)
-    accelerator.end_training()
-    return TrainResult(model_folder=final, steps=step, last_loss=last_loss)
-
-
 def _check_batch(batch) -> None:
     if not isinstance(batch, dict) or any(key not in batch for key in BATCH_KEYS):
         got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
         raise SigngenError(f"training items must be dicts with keys {', '.join(BATCH_KEYS)}; got {got}")
-
-
-class _ema_weights:
-    """Context: the EMA weights swapped into ``parameters`` (no-op without EMA)."""
-
-    def __init__(self, ema: EMAModel | None, parameters: list[torch.nn.Parameter]):
-        self.ema, self.parameters = ema, parameters
-
-    def __enter__(self):
-        if self.ema is not None:
-            self.ema.store(self.parameters)
-            self.ema.copy_to(self.parameters)
-
-    def __exit__(self, *exc):
-        if self.ema is not None:
-            self.ema.restore(self.parameters)
-
-
-def _log(accelerator: Accelerator, path: Path, record: dict) -> None:
-    if accelerator.is_main_process:
-        with path.open("a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
-
-
-# ------------------------------------------------------------------ checkpoints
-
-
-def _save_checkpoint(accelerator, out_dir: Path, step: int, stage: str, model: FrameModel, optimizer, lr_scheduler, ema, keep: int) -> None:
-    accelerator.wait_for_everyone()
-    if not accelerator.is_main_process:
-        return
-
-    def save_model(folder: Path) -> None:
-        model.save_pretrained(folder / FINAL_MODEL_FOLDER)
-
-    checkpoints.save_checkpoint(out_dir / CHECKPOINTS_FOLDER, step, save_model, optimizer, lr_scheduler, ema, keep=keep, extra={"stage": stage})
-
-
-def _load_checkpoint(folder: Path, model: FrameModel, optimizer, lr_scheduler, ema) -> int:
-    def load_model(checkpoint: Path) -> None:
-        saved = FrameModel.from_pretrained(checkpoint / FINAL_MODEL_FOLDER).components()
-        for name, module in model.components().items():
-            if name in saved:
-                module.load_state_dict(saved[name].state_dict())
-
-    return int(checkpoints.load_checkpoint(folder, load_model, optimizer, lr_scheduler, ema)["step"])

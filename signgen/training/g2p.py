@@ -1,12 +1,9 @@
 """Training the gloss-to-pose model (``signgen train g2p``) on (glosses, Pose) pairs.
 
-One process or many through accelerate. Every ``checkpoint_every`` steps the state is
-written to ``OUT/checkpoints/step-NNNNNNN/`` (model via ``save_pretrained`` in ``model/``;
-optimiser, scheduler, EMA and RNG state as safetensors + JSON, never pickle, by
-:mod:`signgen.training.checkpoints`); ``resume=True`` picks up from the newest one with the same
-data order. The losses go to ``OUT/loss_log.jsonl``,
-the final model (EMA weights when EMA is on) to ``OUT/`` itself, loadable with
-``signgen.models.g2p.load_model(OUT)``.
+The objective and the model's save/load; the loop, checkpoints, log and output folder are
+:mod:`signgen.training.driver`'s. The final model (EMA weights when EMA is on) is
+``OUT/model``, loadable with ``signgen.models.g2p.load_model(OUT)``. Every loss term below
+is logged (averaged over the log window) beside ``loss``, the weighted total.
 
 Loss (all in normalised space, shoulder widths; points weighted body/face/hands):
   position   L1 of coordinates, masked by the reference's confidence
@@ -22,93 +19,30 @@ Loss (all in normalised space, shoulder widths; points weighted body/face/hands)
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import logging
 import math
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 
-from signgen.training.checkpoints import checkpoint_to_resume, load_checkpoint, save_checkpoint, truncate_log
-from signgen.config import CONFIG_FOLDER, TrainConfig, config_to_dict, from_dict, load_config_dict
+from signgen.config import G2PConfig, G2PLossConfig, config_to_dict
 from signgen.errors import SigngenError
 from signgen.models.g2p import GlossToPoseModel, alignment_prior, length_regulate, monotonic_alignment
 from signgen.poses import skeleton
+from signgen.training import driver
 
 if TYPE_CHECKING:
     from pose_format import Pose
 
 logger = logging.getLogger(__name__)
 
-LOSS_LOG = "loss_log.jsonl"
-CHECKPOINTS = "checkpoints"
-MODEL_FOLDER = "model"
 UNREACHABLE = -1e9  # log-probability of impossible states; finite, so gradients stay finite
-
-
-@dataclass
-class G2PModelConfig:
-    hidden_size: int
-    num_heads: int
-    encoder_layers: int
-    decoder_layers: int
-    ff_size: int
-    dropout: float
-    aligner_size: int
-
-
-@dataclass
-class G2PLossConfig:
-    body_weight: float
-    face_weight: float
-    hand_weight: float
-    position_weight: float
-    velocity_weight: float
-    motion_weight: float
-    confidence_weight: float
-    duration_weight: float
-    alignment_weight: float
-    bin_weight: float
-    bin_start_step: int
-
-    def __post_init__(self):
-        negative = [name for name, value in vars(self).items() if value < 0]
-        if negative:
-            raise SigngenError(f"loss weights must be non-negative: {', '.join(negative)}")
-
-    def point_weights(self) -> torch.Tensor:
-        weights = torch.empty(skeleton.NUM_POINTS)
-        weights[skeleton.BODY] = self.body_weight
-        weights[skeleton.FACE] = self.face_weight
-        weights[skeleton.LEFT_HAND] = self.hand_weight
-        weights[skeleton.RIGHT_HAND] = self.hand_weight
-        return weights
-
-
-@dataclass
-class G2PConfig:
-    model: G2PModelConfig
-    loss: G2PLossConfig
-    train: TrainConfig
-
-
-def load_g2p_config(path: str | os.PathLike) -> G2PConfig:
-    """Read a g2p YAML config (``base:`` files merged as for the frame model)."""
-    data = load_config_dict(path)
-    try:
-        return from_dict(G2PConfig, data)
-    except SigngenError as error:
-        raise SigngenError(f"config {path}: {error}") from None
-
-
-DEFAULT_CONFIG = CONFIG_FOLDER / "g2p-tiny.yaml"
 
 
 # ---- data -----------------------------------------------------------------------------
@@ -294,21 +228,9 @@ class LossModule(torch.nn.Module):
         self.loss = loss
 
     def forward(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
-        return g2p_losses(self.model, batch, self.loss, step)
-
-
-# ---- checkpoints: the model part (the rest is signgen.training.checkpoints) ------------------------
-
-
-def _save_model_part(model: GlossToPoseModel) -> Callable[[Path], None]:
-    return lambda checkpoint: model.save_pretrained(checkpoint / MODEL_FOLDER)
-
-
-def _load_model_part(model: GlossToPoseModel) -> Callable[[Path], None]:
-    def load(checkpoint: Path) -> None:
-        model.load_state_dict(GlossToPoseModel.from_pretrained(checkpoint / MODEL_FOLDER).state_dict())
-
-    return load
+        """The driver's loss dict: the weighted total as ``loss``, every term beside it."""
+        losses = g2p_losses(self.model, batch, self.loss, step)
+        return {"loss": losses.pop("total"), **losses}
 
 
 # ---- the loop -------------------------------------------------------------------------
@@ -323,95 +245,31 @@ def build_model(config: G2PConfig, examples: Sequence[Example]) -> GlossToPoseMo
     return model
 
 
-def train_g2p(examples: Sequence[Example], out: str | os.PathLike, config: G2PConfig, resume: bool = False,
+def train_g2p(examples: Sequence[Example], out: str | os.PathLike, config: G2PConfig, resume: bool | str | Path = False,
               progress: bool = True) -> GlossToPoseModel:
     """Train on ``examples`` into folder ``out``; returns the final model (EMA weights
-    when EMA is on), also saved to ``out``."""
-    from accelerate import Accelerator, DataLoaderConfiguration
-    from diffusers.optimization import get_scheduler
-    from diffusers.training_utils import EMAModel
-    from tqdm.auto import tqdm
-
+    when EMA is on), also saved to ``out/model``. A batch holds at most all examples."""
     train = config.train
-    out = Path(out)
-    checkpoints = out / CHECKPOINTS
-    checkpoint = checkpoint_to_resume(checkpoints, bool(resume))
-    out.mkdir(parents=True, exist_ok=True)
-
-    accelerator = Accelerator(gradient_accumulation_steps=train.gradient_accumulation_steps,
-                              mixed_precision=train.mixed_precision,
-                              dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=train.seed))
     torch.manual_seed(train.seed)
     model = build_model(config, examples)
-    if checkpoint is not None:
-        vocabulary = GlossToPoseModel.load_config(checkpoint / MODEL_FOLDER)["glosses"]
-        if list(vocabulary) != list(model.config.glosses):
-            raise SigngenError(f"the training data's glosses differ from those of the checkpoint {checkpoint}")
     dataset = ExampleDataset(examples, model)
+
+    def load_model(folder: Path) -> None:
+        saved = GlossToPoseModel.from_pretrained(folder)
+        if list(saved.config.glosses) != list(model.config.glosses):
+            raise SigngenError(f"the training data's glosses differ from those of the checkpoint {folder.parent}")
+        model.load_state_dict(saved.state_dict())
+
+    stage = driver.Stage(
+        name="g2p",
+        objective=LossModule(model, config.loss),
+        parameters=list(model.parameters()),
+        modules=[model],
+        save_model=model.save_pretrained,
+        load_model=load_model,
+        items="sentences",
+        collate_fn=collate,
+    )
     batch_size = min(train.batch_size, len(dataset))
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
-                                         collate_fn=collate, num_workers=train.num_workers,
-                                         generator=torch.Generator().manual_seed(train.seed))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train.learning_rate, weight_decay=train.weight_decay)
-    scheduler = get_scheduler(train.lr_schedule, optimizer, num_warmup_steps=train.warmup_steps,
-                              num_training_steps=train.max_steps)
-    ema = EMAModel(model.parameters(), decay=train.ema_decay) if train.ema_decay > 0 else None
-    step = 0
-    if checkpoint is not None:
-        step = int(load_checkpoint(checkpoint, _load_model_part(model), optimizer, scheduler, ema)["step"])
-    truncate_log(out / LOSS_LOG, step)
-    trainer, optimizer, loader, scheduler = accelerator.prepare(LossModule(model, config.loss), optimizer, loader, scheduler)
-    if ema is not None:
-        ema.to(accelerator.device)
-    (out / "training_config.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
-
-    batches_per_epoch = len(loader) // train.gradient_accumulation_steps
-    bar = tqdm(total=train.max_steps, initial=step, desc="train g2p", disable=not progress or not accelerator.is_main_process)
-    trainer.train()
-    while step < train.max_steps:
-        epoch, done_in_epoch = divmod(step, batches_per_epoch)
-        loader.set_epoch(epoch)
-        epoch_loader = accelerator.skip_first_batches(loader, done_in_epoch * train.gradient_accumulation_steps) if done_in_epoch else loader
-        for batch in epoch_loader:
-            with accelerator.accumulate(trainer):
-                losses = trainer(batch, step)
-                accelerator.backward(losses["total"])
-                if accelerator.sync_gradients and train.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(trainer.parameters(), train.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            if not accelerator.sync_gradients:
-                continue
-            step += 1
-            if ema is not None:
-                ema.step(model.parameters())
-            bar.update(1)
-            if step % train.log_every == 0 or step == train.max_steps:
-                record = {"step": step, "lr": scheduler.get_last_lr()[0],
-                          **{k: round(v.item(), 6) for k, v in losses.items()}}
-                bar.set_postfix(loss=f"{record['total']:.4f}", motion=f"{record['motion_ratio']:.2f}")
-                if accelerator.is_main_process:
-                    with open(out / LOSS_LOG, "a", encoding="utf-8") as log:
-                        log.write(json.dumps(record) + "\n")
-            if accelerator.is_main_process and (step % train.checkpoint_every == 0 or step == train.max_steps):
-                save_checkpoint(checkpoints, step, _save_model_part(model), optimizer, scheduler, ema, keep=train.checkpoints_keep)
-            if step >= train.max_steps:
-                break
-    bar.close()
-    accelerator.wait_for_everyone()
-    if ema is not None:
-        ema.copy_to(model.parameters())
-    if accelerator.is_main_process:
-        _save_model(model, out)
+    driver.train(stage, dataset, out, dataclasses.replace(train, batch_size=batch_size), config, resume=resume, progress=progress)
     return model.eval()
-
-
-def _save_model(model: GlossToPoseModel, out: Path) -> None:
-    """``save_pretrained`` into a temporary folder, then move the files into ``out``."""
-    partial = out / ".model.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(partial)
-    for file in partial.iterdir():
-        os.replace(file, out / file.name)
-    partial.rmdir()

@@ -1,4 +1,4 @@
-"""The frame model: encoders, fusion (stage 1), denoiser (stage 2), save/load, training, inputs."""
+"""The frame model: encoders, fusion (stage 1), denoiser (stage 2), save/load, inputs (training: tests/training)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,7 @@ from signgen.errors import SigngenError
 from signgen.models.frame_model import FrameModel
 from signgen.pipelines.signer_image import load_signer_image
 from signgen.pipelines.sampling import sample_frames
-from signgen.training.frame import (
-    FusionObjective,
-    evaluate_fusion,
-    list_checkpoints,
-    train_diffusion,
-    train_fusion,
-)
+from signgen.training.frame import FusionObjective, evaluate_fusion
 
 TINY = CONFIG_FOLDER / "frame-tiny.yaml"
 PHOENIX = CONFIG_FOLDER / "frame-phoenix.yaml"
@@ -388,80 +382,6 @@ def test_latent_space_with_a_local_vae(tmp_path):
     assert frames.shape == (2, 3, 32, 24)
     model.save_pretrained(tmp_path / "model")
     assert FrameModel.from_pretrained(tmp_path / "model").vae is not None
-
-
-# ------------------------------------------------------------------ training
-
-
-def read_log(folder):
-    return [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
-
-
-def test_training_runs_end_to_end_through_both_stages(tmp_path):
-    config = micro_config(
-        "train_fusion.max_steps=4", "train_fusion.checkpoint_every=2", "train_fusion.checkpoints_keep=1",
-        "train_fusion.log_every=2", "train_fusion.eval_every=2", "train_fusion.batch_size=8", "train_fusion.eval_batch_size=8",
-        "train_diffusion.max_steps=3", "train_diffusion.checkpoint_every=2", "train_diffusion.log_every=1",
-    )
-    model = FrameModel.from_config(config.model, with_denoiser=False)
-    result = train_fusion(model, ShapePairs(32), tmp_path / "fusion", config.train_fusion, eval_dataset=ShapePairs(16, seed=5), progress=False)
-    assert result.steps == 4 and result.model_folder == tmp_path / "fusion" / "model"
-    log = read_log(tmp_path / "fusion")
-    assert [r["step"] for r in log if "loss" in r] == [2, 4]
-    assert [r["step"] for r in log if "eval_top1" in r] == [2, 4]
-    assert [c.name for c in list_checkpoints(tmp_path / "fusion")] == ["step-0000004"]  # only the last one kept
-
-    stage1 = FrameModel.from_pretrained(result.model_folder)
-    assert not stage1.has_denoiser
-    stage1.attach_denoiser(config.model)
-    encoder_before = {k: v.clone() for k, v in stage1.image_encoder.state_dict().items()}
-    result = train_diffusion(stage1, ShapePairs(32), tmp_path / "diffusion", config.train_diffusion, progress=False)
-    assert [r["step"] for r in read_log(tmp_path / "diffusion")] == [1, 2, 3]
-    final = FrameModel.from_pretrained(result.model_folder)
-    assert all(torch.equal(final.image_encoder.state_dict()[k], v) for k, v in encoder_before.items()), "stage 1 must stay frozen"
-    frames = sample_frames(final, torch.zeros(3, 32, 24), torch.rand(2, 4, 32, 24), num_steps=2, progress=False)
-    assert frames.shape == (2, 3, 32, 24)
-
-
-def test_resumed_training_equals_uninterrupted_training(tmp_path):
-    settings = ["train_diffusion.batch_size=4", "train_diffusion.warmup_steps=1", "train_diffusion.checkpoint_every=2", "train_diffusion.log_every=1"]
-    data = ShapePairs(12)  # 3 batches per epoch: the resumed run starts mid-epoch
-
-    def fresh_model():
-        model = micro_model(3, with_denoiser=True)
-        return model
-
-    straight = train_diffusion(fresh_model(), data, tmp_path / "straight", micro_config(*settings, "train_diffusion.max_steps=4").train_diffusion, progress=False)
-    train_diffusion(fresh_model(), data, tmp_path / "split", micro_config(*settings, "train_diffusion.max_steps=2").train_diffusion, progress=False)
-    with pytest.raises(SigngenError, match="--resume"):
-        train_diffusion(fresh_model(), data, tmp_path / "split", micro_config(*settings, "train_diffusion.max_steps=4").train_diffusion, progress=False)
-    # A crash after step 3 was logged but before its checkpoint: the resumed run logs step 3 again.
-    with open(tmp_path / "split" / "log.jsonl", "a", encoding="utf-8") as log:
-        log.write('{"stage": "diffusion", "step": 3, "loss": -1.0}\n')
-    resumed = train_diffusion(
-        fresh_model(), data, tmp_path / "split", micro_config(*settings, "train_diffusion.max_steps=4").train_diffusion, resume=True, progress=False
-    )
-    assert resumed.steps == 4
-    a = FrameModel.from_pretrained(straight.model_folder).unet.state_dict()
-    b = FrameModel.from_pretrained(resumed.model_folder).unet.state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert [r["loss"] for r in read_log(tmp_path / "straight")] == [r["loss"] for r in read_log(tmp_path / "split")]
-
-
-def test_training_refuses_bad_data(tmp_path):
-    config = micro_config("train_fusion.batch_size=8").train_fusion
-    with pytest.raises(SigngenError, match="fewer than batch_size"):
-        train_fusion(micro_model(with_denoiser=False), ShapePairs(4), tmp_path / "a", config, progress=False)
-
-    class WrongKeys(ShapePairs):
-        def __getitem__(self, index):
-            item = super().__getitem__(index)
-            return {"image": item["source"], "pose": item["target_pose"]}
-
-    with pytest.raises(SigngenError, match="source, target, target_pose"):
-        train_fusion(micro_model(with_denoiser=False), WrongKeys(8), tmp_path / "b", config, progress=False)
-    with pytest.raises(SigngenError, match="nothing to resume"):
-        train_fusion(micro_model(with_denoiser=False), ShapePairs(8), tmp_path / "c", config, resume=True, progress=False)
 
 
 # --------------------------------------------------------------- signer image

@@ -1,0 +1,153 @@
+"""``signgen train fusion|diffusion|temporal|g2p``: the four trainers, one set of options.
+
+Every subcommand takes ``--out``, ``--config`` (any YAML file; without it the family's
+shipped default tier), ``--set KEY=VALUE`` and ``--resume [CHECKPOINT]``, and writes the
+same output folder (signgen.training.driver): ``config.yaml``, ``log.jsonl``,
+``checkpoints/`` and the trained model in ``model/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+GROUP_HELP = "Train the models: fusion, diffusion, temporal, g2p"
+
+
+def register(commands) -> None:
+    train = commands.group("train", GROUP_HELP)
+
+    fusion = train.add_parser(
+        "fusion", help="stage 1: the fusion embedding (contrastive)",
+        description="Train the image encoder, pose encoder and fusion module of the frame model "
+                    "(FPDM stage 1: InfoNCE of the fusion embedding against the target frame) on frame "
+                    "pairs of a corpus in the RWTH-PHOENIX-Weather 2014T layout (PHOENIX or SynthSign). "
+                    "Writes --out/model, the input of `signgen train diffusion --fusion-model`.")
+    _add_common(fusion, "frame", "train_fusion.max_steps=100", "frame-phoenix.yaml for PHOENIX")
+    fusion.add_argument("--split", default="train", metavar="SPLIT", help="training split (default: train)")
+    fusion.add_argument("--eval-split", default="dev", metavar="SPLIT",
+                        help="held-out split for top-1/top-5 retrieval accuracy (default: dev; 'none' to skip)")
+    fusion.set_defaults(func=run_train_fusion)
+
+    diffusion = train.add_parser(
+        "diffusion", help="stage 2: the fusion-conditioned denoiser",
+        description="Train the UNet of the frame model (FPDM stage 2) conditioned on appearance tokens, "
+                    "pose map and fusion embedding, the stage-1 modules frozen. Writes --out/model, a "
+                    "complete frame model.")
+    _add_common(diffusion, "frame", "train_diffusion.max_steps=100", "frame-phoenix.yaml for PHOENIX")
+    diffusion.add_argument("--split", default="train", metavar="SPLIT", help="training split (default: train)")
+    diffusion.add_argument("--fusion-model", metavar="DIR", default=None,
+                           help="stage-1 model folder (the --out/model of `signgen train fusion`); "
+                                "not needed with --resume")
+    diffusion.set_defaults(func=run_train_diffusion)
+
+    temporal = train.add_parser(
+        "temporal", help="the temporal adapter (stage 3) of a trained frame model",
+        description="Train AnimateDiff-style motion modules for a trained frame model on clips of a "
+                    "corpus in the RWTH-PHOENIX-Weather 2014T layout (PHOENIX or SynthSign), the frame "
+                    "model frozen. The adapter is saved on its own (--out/model) and loads onto that "
+                    "frame model.")
+    _add_common(temporal, "temporal", "train.max_steps=1000", "temporal-defaults.yaml for frame-defaults models")
+    temporal.add_argument("--frame-model", required=True, metavar="DIR", help="trained frame model folder (stages 1 and 2)")
+    temporal.add_argument("--frames", type=int, metavar="F", default=None,
+                          help="frames per training clip, also the inference window (default: the config's)")
+    temporal.set_defaults(func=run_train_temporal)
+
+    g2p = train.add_parser(
+        "g2p", help="the gloss-to-pose transformer (glosses -> 178-point poses)",
+        description="Train the non-autoregressive gloss-to-pose transformer on a corpus in the "
+                    "RWTH-PHOENIX-Weather 2014T layout (PHOENIX or SynthSign): its train split's "
+                    "glosses and holistic poses. The model (--out/model; --out also works) is what "
+                    "`signgen poses from-gloss --g2p` and `signgen render --g2p` load.")
+    _add_common(g2p, "g2p", "train.max_steps=500", "g2p-phoenix.yaml for PHOENIX")
+    g2p.set_defaults(func=run_train_g2p)
+
+
+def _add_common(parser: argparse.ArgumentParser, family: str, example: str, variant: str) -> None:
+    from signgen.config import FAMILIES
+
+    default = FAMILIES[family][1].name
+    parser.add_argument("--data", required=True, metavar="DIR", help="corpus root (annotations/, features/, holistic/ inside)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="run folder: config.yaml, log.jsonl, checkpoints/ and the trained model/")
+    parser.add_argument("--config", metavar="FILE", default=None,
+                        help=f"{family} YAML config, any file (default: the shipped {default}; {variant})")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override a config field, e.g. --set {example} (repeatable)")
+    parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                        help="continue from the newest checkpoint in --out, or from the checkpoint folder given")
+
+
+def _load(family: str, args: argparse.Namespace, overrides: list[str] | None = None):
+    from signgen.config import load_config
+
+    return load_config(family, args.config, args.overrides if overrides is None else overrides)
+
+
+def _frame_pairs(args: argparse.Namespace, split: str, model_config, colour_augment_prob: float = 0.0):
+    from signgen.corpora.phoenix import frame_pair_dataset
+
+    return frame_pair_dataset(args.data, split, resolution=tuple(model_config.resolution), pose_channels=model_config.pose_channels,
+                              colour_augment_prob=colour_augment_prob)
+
+
+def _report(what: str, out: str, detail: str) -> None:
+    from signgen.training.driver import FINAL_MODEL_FOLDER, LOG_NAME
+
+    print(f"wrote the {what} to {Path(out) / FINAL_MODEL_FOLDER} ({detail}; losses in {Path(out) / LOG_NAME})")
+
+
+def run_train_fusion(args: argparse.Namespace) -> None:
+    from signgen.models.frame_model import FrameModel
+    from signgen.training.frame import train_fusion
+
+    config = _load("frame", args)
+    train_set = _frame_pairs(args, args.split, config.model, config.train_fusion.colour_augment_prob)
+    eval_set = None if args.eval_split.lower() == "none" else _frame_pairs(args, args.eval_split, config.model)
+    model = FrameModel.from_config(config.model, with_denoiser=False)
+    result = train_fusion(model, train_set, args.out, config.train_fusion, eval_dataset=eval_set, resume=args.resume, run_config=config)
+    _report("fusion model", args.out, f"{result.steps} steps on {len(train_set)} pairs; retrieval accuracy in the log")
+
+
+def run_train_diffusion(args: argparse.Namespace) -> None:
+    from signgen.errors import SigngenError
+    from signgen.models.frame_model import FrameModel
+    from signgen.training.driver import FINAL_MODEL_FOLDER, find_checkpoint
+    from signgen.training.frame import train_diffusion
+
+    config = _load("frame", args)
+    if args.fusion_model:
+        model = FrameModel.from_pretrained(args.fusion_model)
+        if list(model.resolution) != list(config.model.resolution) or model.pose_channels != config.model.pose_channels:
+            raise SigngenError(
+                f"the fusion model is for {list(model.resolution)} px and {model.pose_channels} pose channels, the config "
+                f"for {config.model.resolution} px and {config.model.pose_channels}; use the config it was trained with")
+        model.attach_denoiser(config.model)
+    elif args.resume:
+        model = FrameModel.from_pretrained(find_checkpoint(Path(args.out), args.resume) / FINAL_MODEL_FOLDER)
+    else:
+        raise SigngenError("stage 2 needs the stage-1 model: pass --fusion-model DIR (the --out/model of `signgen train fusion`)")
+    train_set = _frame_pairs(args, args.split, config.model, config.train_diffusion.colour_augment_prob)
+    result = train_diffusion(model, train_set, args.out, config.train_diffusion, resume=args.resume, run_config=config)
+    _report("frame model", args.out, f"{result.steps} steps on {len(train_set)} pairs")
+
+
+def run_train_temporal(args: argparse.Namespace) -> None:
+    from signgen.training.temporal import train_temporal
+
+    overrides = list(args.overrides)
+    if args.frames is not None:
+        overrides.append(f"train.num_frames={args.frames}")
+    config = _load("temporal", args, overrides)
+    train_temporal(args.frame_model, args.data, args.out, config, resume=args.resume)
+    _report("temporal adapter", args.out, f"{config.train.max_steps} steps on {config.train.num_frames}-frame clips")
+
+
+def run_train_g2p(args: argparse.Namespace) -> None:
+    from signgen.corpora.phoenix import gloss_pose_pairs
+    from signgen.training.g2p import prepare_examples, train_g2p
+
+    config = _load("g2p", args)
+    examples = prepare_examples(gloss_pose_pairs(args.data, "train"))
+    train_g2p(examples, args.out, config, resume=args.resume)
+    _report("g2p model", args.out, f"{config.train.max_steps} steps on {len(examples)} training sentences")

@@ -1,0 +1,321 @@
+"""The one training loop of signgen, on accelerate (one CPU, one GPU or several).
+
+Every stage (fusion, diffusion, temporal, g2p, and the trainers to come) hands
+:func:`train` a :class:`Stage`: its objective (an ``nn.Module`` whose
+``forward(batch, step)`` returns the loss, or a dict of loss terms with the one to
+minimise under ``"loss"``), the parameters it trains, and how its model part is saved and
+loaded. Everything else is decided here, once, the same for every stage:
+
+- AdamW and a diffusers LR schedule; warmup and length count optimizer steps (times the
+  number of processes, as the prepared scheduler steps once per process);
+- EMA of the trained parameters (diffusers ``EMAModel`` with warmup, power 3/4) when
+  ``ema_decay > 0``; evaluation and the final model use the EMA weights;
+- data order from accelerate's seedable sampler (``data_seed`` = ``seed``, one
+  permutation per epoch), so that a resumed run sees the same batches;
+- gradient accumulation counted in micro-batches by the loop, not per epoch: an
+  optimizer step may span an epoch boundary, and a run resumed at ``step`` continues at
+  ``divmod(step * gradient_accumulation_steps, batches_per_epoch)`` (epoch, batch);
+- gradient clipping at ``max_grad_norm`` (0 turns it off);
+- the loss (and any other terms), averaged over the micro-batches since the last record
+  and across processes, with ``step``, ``lr`` and ``elapsed_s``, every ``log_every``
+  steps into ``OUT/log.jsonl``; a resumed run first drops the records past its checkpoint;
+- a checkpoint every ``checkpoint_every`` steps, at the end and on Ctrl-C (then the
+  KeyboardInterrupt goes on);
+- only the main process writes.
+
+Output folder of every stage::
+
+    OUT/config.yaml                 the resolved config of the run
+    OUT/log.jsonl                   one JSON record per log_every steps (and evaluations)
+    OUT/checkpoints/step-NNNNNNN/   model part in model/, optimizer, LR schedule, EMA and
+                                    RNG state (no pickle: signgen.training.checkpoints)
+    OUT/model/                      the final model (EMA weights when EMA is on), written
+                                    atomically
+
+``resume`` means the same for every stage: ``False`` starts fresh and refuses an ``OUT``
+that already holds checkpoints, ``True`` continues from the newest checkpoint under
+``OUT/checkpoints``, a path from that checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from signgen.atomic import atomic_folder
+from signgen.config import TrainConfig, save_config
+from signgen.errors import SigngenError
+from signgen.training import checkpoints
+
+FINAL_MODEL_FOLDER = "model"
+CHECKPOINTS_FOLDER = "checkpoints"
+LOG_NAME = "log.jsonl"
+CONFIG_NAME = "config.yaml"
+
+
+@dataclass
+class Stage:
+    """What one trainer adds to the loop.
+
+    ``save_model(folder)`` writes the model part as a model folder (the final ``OUT/model``
+    and each checkpoint's ``model/``); ``load_model(folder)`` restores it from such a
+    folder. ``modules`` are moved to the training device. ``evaluate()`` (main process,
+    EMA weights) returns metrics logged every ``eval_every`` steps and at the end.
+    ``close()`` runs when the loop ends, however it ends."""
+
+    name: str
+    objective: torch.nn.Module
+    parameters: list[torch.nn.Parameter]
+    modules: Sequence[torch.nn.Module]
+    save_model: Callable[[Path], Any]
+    load_model: Callable[[Path], Any]
+    items: str = "examples"  # what the dataset holds, for messages
+    collate_fn: Callable | None = None
+    evaluate: Callable[[], dict] | None = None
+    eval_every: int = 0
+    close: Callable[[], Any] | None = None
+
+
+@dataclass
+class TrainResult:
+    model_folder: Path
+    steps: int
+    last_loss: float | None
+
+
+def find_checkpoint(out_dir: str | Path, resume: bool | str | Path) -> Path | None:
+    """The checkpoint a run in ``out_dir`` starts from (see the module docstring)."""
+    return checkpoints.checkpoint_to_resume(Path(out_dir) / CHECKPOINTS_FOLDER, resume)
+
+
+def list_checkpoints(out_dir: str | Path) -> list[Path]:
+    """The complete checkpoints of the run in ``out_dir``, oldest first."""
+    return checkpoints.list_checkpoints(Path(out_dir) / CHECKPOINTS_FOLDER)
+
+
+def train(
+    stage: Stage,
+    dataset: Dataset,
+    out_dir: str | Path,
+    config: TrainConfig,
+    run_config: Any,
+    *,
+    resume: bool | str | Path = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``stage`` on ``dataset`` into ``out_dir`` with the settings of ``config``;
+    ``run_config`` (a config dataclass or dict) is saved as ``OUT/config.yaml``."""
+    return Trainer(stage, dataset, Path(out_dir), config, run_config, resume).fit(progress)
+
+
+class Trainer:
+    """One run: the set-up in ``__init__``, the loop in :meth:`fit`."""
+
+    def __init__(self, stage: Stage, dataset: Dataset, out_dir: Path, config: TrainConfig, run_config: Any, resume: bool | str | Path):
+        from accelerate.utils import set_seed
+        from diffusers.optimization import get_scheduler
+        from diffusers.training_utils import EMAModel
+
+        self.stage, self.config, self.out_dir = stage, config, out_dir
+        checkpoint = find_checkpoint(out_dir, resume)
+        if len(dataset) < config.batch_size:
+            raise SigngenError(f"the training set has {len(dataset)} {stage.items}, fewer than batch_size {config.batch_size}")
+        self.accelerator = accelerator = _accelerator(config)
+        set_seed(config.seed)
+        for module in stage.modules:
+            module.to(accelerator.device)
+        stage.objective.train()
+        processes = accelerator.num_processes
+        optimizer = torch.optim.AdamW(stage.parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+        schedule = get_scheduler(config.lr_schedule, optimizer, num_warmup_steps=config.warmup_steps * processes,
+                                 num_training_steps=config.max_steps * processes)
+        # The loader's own generator: starting an epoch then draws nothing from the global
+        # RNG, which a resumed run restores from its checkpoint.
+        loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True, collate_fn=stage.collate_fn,
+                            num_workers=config.num_workers, generator=torch.Generator().manual_seed(config.seed))
+        self.objective, self.optimizer, self.loader, self.schedule = accelerator.prepare(stage.objective, optimizer, loader, schedule)
+        self.batches_per_epoch = len(self.loader)
+        if self.batches_per_epoch < config.gradient_accumulation_steps:
+            raise SigngenError(
+                f"gradient_accumulation_steps {config.gradient_accumulation_steps} exceeds the {self.batches_per_epoch} batches "
+                f"one epoch gives ({len(dataset)} {stage.items}, batch_size {config.batch_size}); lower one of them")
+        self.ema = EMAModel(stage.parameters, decay=config.ema_decay, use_ema_warmup=True, power=3 / 4) if config.ema_decay > 0 else None
+        self.step = 0
+        if checkpoint is not None:
+            self.step = self._load_checkpoint(checkpoint)
+            accelerator.print(f"resuming {stage.name} training from {checkpoint} (step {self.step})")
+        if accelerator.is_main_process:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            save_config(run_config, out_dir / CONFIG_NAME)
+            checkpoints.truncate_log(out_dir / LOG_NAME, self.step)
+        self.window: list[dict[str, torch.Tensor]] = []
+        self.last_loss: float | None = None
+        self.started = time.monotonic()
+
+    def fit(self, progress: bool = True) -> TrainResult:
+        """The loop: epochs of micro-batches until ``max_steps`` optimizer steps."""
+        from tqdm.auto import tqdm
+
+        config, accelerator = self.config, self.accelerator
+        epoch, skip = divmod(self.step * config.gradient_accumulation_steps, self.batches_per_epoch)
+        self.bar = tqdm(total=config.max_steps, initial=self.step, desc=f"train {self.stage.name}", unit="step",
+                        disable=not (progress and accelerator.is_main_process))
+        try:
+            while self.step < config.max_steps:
+                self.loader.set_epoch(epoch)
+                batches = accelerator.skip_first_batches(self.loader, skip) if skip else self.loader
+                skip = 0
+                for batch in batches:
+                    if not self._micro_step(batch):
+                        continue
+                    self._after_step()
+                    if self.step >= config.max_steps:
+                        break
+                epoch += 1
+        except KeyboardInterrupt:
+            self._checkpoint_on_interrupt()
+            raise
+        finally:
+            self.bar.close()
+            if self.stage.close is not None:
+                self.stage.close()
+        final = self._save_final()
+        accelerator.end_training()
+        return TrainResult(model_folder=final, steps=self.step, last_loss=self.last_loss)
+
+    # ---- one micro-batch, one optimizer step ----------------------------------------
+
+    def _micro_step(self, batch) -> bool:
+        """Forward and backward one batch; True when it completed an optimizer step."""
+        accelerator = self.accelerator
+        with accelerator.accumulate(self.objective):
+            output = self.objective(batch, self.step)
+            losses = output if isinstance(output, dict) else {"loss": output}
+            accelerator.backward(losses["loss"])
+            if accelerator.sync_gradients and self.config.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(self.stage.parameters, self.config.max_grad_norm)
+            self.optimizer.step()
+            self.schedule.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        value = losses["loss"].item()
+        if not math.isfinite(value):
+            raise SigngenError(f"{self.stage.name} loss became {value} at step {self.step + 1}; lower the learning rate")
+        self.window.append({key: term.detach().float() for key, term in losses.items()})
+        if not accelerator.sync_gradients:
+            return False
+        self.step += 1
+        if self.ema is not None:
+            self.ema.step(self.stage.parameters)
+        self.bar.update(1)
+        return True
+
+    def _after_step(self) -> None:
+        step, config, last = self.step, self.config, self.step == self.config.max_steps
+        if step % config.log_every == 0 or last:
+            self._log_losses()
+        if self.stage.evaluate is not None and (step % self.stage.eval_every == 0 or last):
+            self._evaluate()
+        if step % config.checkpoint_every == 0 or last:
+            self.accelerator.wait_for_everyone()
+            self._checkpoint()
+
+    # ---- logging ------------------------------------------------------------------
+
+    def _log_losses(self) -> None:
+        """Each term averaged over the window's micro-batches, then across processes."""
+        means = {key: torch.stack([terms[key] for terms in self.window]).mean() for key in self.window[0]}
+        self.window = []
+        values = {key: self.accelerator.reduce(mean, "mean").item() for key, mean in means.items()}
+        self.last_loss = values.pop("loss")
+        self.bar.set_postfix(loss=f"{self.last_loss:.4f}")
+        self._log({"step": self.step, "loss": self.last_loss, "lr": self.schedule.get_last_lr()[0],
+                   "elapsed_s": round(time.monotonic() - self.started, 1), **values})
+
+    def _evaluate(self) -> None:
+        metrics = {}
+        if self.accelerator.is_main_process:
+            with ema_weights(self.ema, self.stage.parameters):
+                metrics = self.stage.evaluate()
+        if metrics:
+            self._log({"step": self.step, **metrics})
+
+    def _log(self, record: dict) -> None:
+        if self.accelerator.is_main_process:
+            with (self.out_dir / LOG_NAME).open("a", encoding="utf-8") as log:
+                log.write(json.dumps({"stage": self.stage.name, **record}) + "\n")
+
+    # ---- checkpoints and the final model ------------------------------------------
+
+    def _checkpoint(self) -> None:
+        if not self.accelerator.is_main_process:
+            return
+
+        def save_model(folder: Path) -> None:
+            self.stage.save_model(folder / FINAL_MODEL_FOLDER)
+
+        checkpoints.save_checkpoint(self.out_dir / CHECKPOINTS_FOLDER, self.step, save_model, self.optimizer, self.schedule, self.ema,
+                                    keep=self.config.checkpoints_keep, extra={"stage": self.stage.name})
+
+    def _checkpoint_on_interrupt(self) -> None:
+        """Keep the finished steps on Ctrl-C: ``resume`` continues from here."""
+        folder = self.out_dir / CHECKPOINTS_FOLDER
+        if self.step and checkpoints.latest_checkpoint(folder) != checkpoints.checkpoint_folder(folder, self.step):
+            self._checkpoint()
+
+    def _load_checkpoint(self, checkpoint: Path) -> int:
+        def load_model(folder: Path) -> None:
+            self.stage.load_model(folder / FINAL_MODEL_FOLDER)
+
+        state = checkpoints.load_checkpoint(checkpoint, load_model, self.optimizer, self.schedule, self.ema)
+        if state.get("stage", self.stage.name) != self.stage.name:
+            raise SigngenError(f"checkpoint {checkpoint} is of a {state['stage']} run, not {self.stage.name}")
+        return int(state["step"])
+
+    def _save_final(self) -> Path:
+        """The final model (EMA weights when EMA is on, also left in the parameters) into
+        ``OUT/model``, atomically."""
+        final = self.out_dir / FINAL_MODEL_FOLDER
+        self.accelerator.wait_for_everyone()
+        if self.ema is not None:
+            self.ema.copy_to(self.stage.parameters)
+        if self.accelerator.is_main_process:
+            with atomic_folder(final) as partial:
+                self.stage.save_model(partial)
+        return final
+
+
+def _accelerator(config: TrainConfig):
+    from accelerate import Accelerator, DataLoaderConfiguration
+    from accelerate.utils import GradientAccumulationPlugin
+
+    # sync_with_dataloader=False: the loop counts micro-batches across epochs, so that the
+    # end of an epoch does not cut an accumulation short (and resume stays exact).
+    plugin = GradientAccumulationPlugin(num_steps=config.gradient_accumulation_steps, sync_with_dataloader=False)
+    try:
+        return Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_plugin=plugin,
+                           dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed))
+    except ValueError as error:
+        raise SigngenError(f"cannot train with mixed_precision={config.mixed_precision!r} here: {error}") from None
+
+
+class ema_weights:
+    """Context: the EMA weights swapped into ``parameters`` (no-op without EMA)."""
+
+    def __init__(self, ema, parameters: list[torch.nn.Parameter]):
+        self.ema, self.parameters = ema, parameters
+
+    def __enter__(self):
+        if self.ema is not None:
+            self.ema.store(self.parameters)
+            self.ema.copy_to(self.parameters)
+
+    def __exit__(self, *exc):
+        if self.ema is not None:
+            self.ema.restore(self.parameters)

@@ -1,0 +1,82 @@
+"""Stages 1 and 2 of the frame model through the driver: outputs, frozen stage 1, bad data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from temporal_helpers import CONFIGS, TINY_FRAME_OVERRIDES
+
+from signgen.config import load_frame_config
+from signgen.errors import SigngenError
+from signgen.models.frame_model import FrameModel
+from signgen.pipelines.sampling import sample_frames
+from signgen.training.driver import list_checkpoints
+from signgen.training.frame import train_diffusion, train_fusion
+
+
+def tiny_config(*overrides: str):
+    return load_frame_config(CONFIGS / "frame-tiny.yaml", TINY_FRAME_OVERRIDES + list(overrides))
+
+
+def random_pairs(size: int, seed: int = 0) -> list[dict]:
+    config = tiny_config().model
+    height, width = config.resolution
+    generator = torch.Generator().manual_seed(seed)
+    return [
+        {
+            "source": torch.rand(3, height, width, generator=generator) * 2 - 1,
+            "target": torch.rand(3, height, width, generator=generator) * 2 - 1,
+            "target_pose": torch.rand(config.pose_channels, height, width, generator=generator),
+        }
+        for _ in range(size)
+    ]
+
+
+def read_log(folder):
+    return [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+
+
+def test_training_runs_end_to_end_through_both_stages(tmp_path):
+    config = tiny_config(
+        "train_fusion.max_steps=4", "train_fusion.checkpoint_every=2", "train_fusion.checkpoints_keep=1",
+        "train_fusion.log_every=2", "train_fusion.eval_every=2", "train_fusion.batch_size=4", "train_fusion.eval_batch_size=4",
+        "train_diffusion.max_steps=3", "train_diffusion.checkpoint_every=2", "train_diffusion.log_every=1", "train_diffusion.batch_size=4",
+    )
+    model = FrameModel.from_config(config.model, with_denoiser=False)
+    result = train_fusion(model, random_pairs(12), tmp_path / "fusion", config.train_fusion, eval_dataset=random_pairs(8, seed=5), progress=False)
+    assert result.steps == 4 and result.model_folder == tmp_path / "fusion" / "model"
+    log = read_log(tmp_path / "fusion")
+    assert [r["step"] for r in log if "loss" in r] == [2, 4]
+    assert [r["step"] for r in log if "eval_top1" in r] == [2, 4]
+    assert all({"lr", "elapsed_s"} <= r.keys() for r in log if "loss" in r)
+    assert [c.name for c in list_checkpoints(tmp_path / "fusion")] == ["step-0000004"]  # only the last one kept
+    assert "train_fusion" in (tmp_path / "fusion" / "config.yaml").read_text()
+
+    stage1 = FrameModel.from_pretrained(result.model_folder)
+    assert not stage1.has_denoiser
+    stage1.attach_denoiser(config.model)
+    encoder_before = {k: v.clone() for k, v in stage1.image_encoder.state_dict().items()}
+    result = train_diffusion(stage1, random_pairs(12), tmp_path / "diffusion", config.train_diffusion, progress=False)
+    assert [r["step"] for r in read_log(tmp_path / "diffusion")] == [1, 2, 3]
+    final = FrameModel.from_pretrained(result.model_folder)
+    assert all(torch.equal(final.image_encoder.state_dict()[k], v) for k, v in encoder_before.items()), "stage 1 must stay frozen"
+    height, width = config.model.resolution
+    frames = sample_frames(final, torch.zeros(3, height, width), torch.rand(2, config.model.pose_channels, height, width), num_steps=2, progress=False)
+    assert frames.shape == (2, 3, height, width)
+
+
+def test_training_refuses_bad_data(tmp_path):
+    config = tiny_config("train_fusion.batch_size=8").train_fusion
+
+    def model():
+        return FrameModel.from_config(tiny_config().model, with_denoiser=False)
+
+    with pytest.raises(SigngenError, match="fewer than batch_size"):
+        train_fusion(model(), random_pairs(4), tmp_path / "a", config, progress=False)
+    wrong_keys = [{"image": item["source"], "pose": item["target_pose"]} for item in random_pairs(8)]
+    with pytest.raises(SigngenError, match="source, target, target_pose"):
+        train_fusion(model(), wrong_keys, tmp_path / "b", config, progress=False)
+    with pytest.raises(SigngenError, match="nothing to resume"):
+        train_fusion(model(), random_pairs(8), tmp_path / "c", config, resume=True, progress=False)
