@@ -1,12 +1,16 @@
-"""``signgen data``: corpora. ``signgen data synth`` writes SynthSign."""
+"""``signgen data``: corpora. ``signgen data synth`` writes SynthSign; ``signgen data
+signer-photo`` draws the bundled signer photo (a SynthSign signer at rest)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from signgen.errors import SigngenError
 
 
 def register(commands) -> None:
-    data = commands.group("data", "Corpora: write the synthetic SynthSign corpus")
+    data = commands.group("data", "Corpora: write the synthetic SynthSign corpus, draw the bundled signer photo")
     synth = data.add_parser(
         "synth", help="write SynthSign, cartoon signers in the PHOENIX-2014T layout",
         description="Write SynthSign: cartoon signers fingerspelling sentences of 3 to 8 letters (real DGS "
@@ -24,6 +28,15 @@ def register(commands) -> None:
     synth.add_argument("--workers", type=int, default=1, metavar="W", help="processes rendering videos (default: 1)")
     synth.set_defaults(func=run_synth)
 
+    photo = data.add_parser(
+        "signer-photo", help="draw the bundled signer photo",
+        description="Draw the bundled default signer photo: Signer01 of the embedded model's SynthSign corpus "
+                    "standing at rest, 210 x 260, as a PNG (byte-identical for the same code).")
+    photo.add_argument("-o", "--output", type=Path, metavar="OUT.png",
+                       help="PNG to write (default: the bundled photo, signgen/assets/signer.png in the installed package)")
+    photo.add_argument("--garment", metavar="R,G,B", help="another garment colour, e.g. 200,40,40")
+    photo.set_defaults(func=run_signer_photo)
+
 
 def run_synth(args: argparse.Namespace) -> None:
     from signgen.corpora.synthsign import SynthSignSettings, write_synthsign
@@ -33,3 +46,21 @@ def run_synth(args: argparse.Namespace) -> None:
     splits = ", ".join(f"{split} {count}" for split, count in summary.videos_per_split.items())
     kept = f", kept {summary.kept} already written" if summary.kept else ""
     print(f"wrote SynthSign to {summary.root}: {summary.written} videos ({summary.frames} frames){kept}; {splits}")
+
+
+def run_signer_photo(args: argparse.Namespace) -> None:
+    from signgen.corpora.signer_photo import write_signer_photo
+    from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO
+
+    output = DEFAULT_SIGNER_PHOTO if args.output is None else args.output
+    if output.suffix.lower() != ".png":
+        raise SigngenError(f"-o must name a .png file, got {output}")
+    garment = None
+    if args.garment is not None:
+        try:
+            garment = tuple(int(value) for value in args.garment.split(","))
+        except ValueError:
+            garment = ()
+        if len(garment) != 3 or not all(0 <= value <= 255 for value in garment):
+            raise SigngenError(f"--garment needs three numbers R,G,B from 0 to 255, e.g. 200,40,40; got {args.garment!r}")
+    print(f"wrote {write_signer_photo(output, garment)}")

@@ -51,7 +51,7 @@ def run_from_gloss(args: argparse.Namespace) -> None:
         except ImportError as error:
             raise SigngenError(f"--video needs skeleton drawing, which is not available here ({error})") from None
     if args.g2p is not None:
-        from signgen.models.g2p import load_gloss_to_pose
+        from signgen.pipelines.gloss_to_pose import load_gloss_to_pose
         from signgen.poses.stitch import parse_glosses
 
         glosses = parse_glosses(args.glosses)

@@ -1,4 +1,5 @@
-"""``signgen poses``: extract poses from video, draw them as a skeleton video, inspect them."""
+"""``signgen poses``: extract poses from video, draw them as a skeleton video, inspect them,
+write a lexicon in compact form."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ VIDEO_SUFFIXES = (".mp4", ".gif")
 
 
 def register(commands) -> None:
-    poses = commands.group("poses", "Pose sequences: extract, show, inspect, build from glosses")
+    poses = commands.group("poses", "Pose sequences: extract, show, inspect, build from glosses, compact a lexicon")
 
     extract = poses.add_parser(
         "extract", help="run MediaPipe Holistic over a video, frame folder or image",
@@ -37,6 +38,17 @@ def register(commands) -> None:
                             description="Print what a .pose file holds.")
     info.add_argument("input", metavar="IN.pose", help="pose file to inspect")
     info.set_defaults(func=run_info)
+
+    compact = poses.add_parser(
+        "compact-lexicon", help="write a lexicon in compact form (178 points, float16, .npz clips)",
+        description="Copy a spoken-to-signed lexicon in compact form: each clip cut to its span, reduced to "
+                    "178 points and written as <signed_language>/<clip>.npz, with a new index.csv and the "
+                    "source's LICENSE. The bundled DGS fingerspelling lexicon is made with: signgen poses "
+                    "compact-lexicon ../shared/data/fingerspelling/index.csv poses/assets/fingerspelling --language gsg")
+    compact.add_argument("source_csv", metavar="SOURCE_CSV", help="index.csv of the source lexicon")
+    compact.add_argument("out_folder", metavar="OUT_FOLDER", help="folder for the compact lexicon (index.csv, clips, LICENSE)")
+    compact.add_argument("--language", action="append", help="signed language(s) to keep, e.g. gsg (default: all)")
+    compact.set_defaults(func=run_compact_lexicon)
 
 
 def run_extract(args: argparse.Namespace) -> None:
@@ -93,6 +105,13 @@ def run_info(args: argparse.Namespace) -> None:
     print(f"  {'component':<{name_width}}  points  format  detected in")
     for c in summary.components:
         print(f"  {c.name:<{name_width}}  {c.points:>6}  {c.point_format:<6}  {_percent(c.detected)} of frames")
+
+
+def run_compact_lexicon(args: argparse.Namespace) -> None:
+    from signgen.poses.lexicon import Lexicon, write_compact_lexicon
+
+    index = write_compact_lexicon(args.source_csv, args.out_folder, args.language)
+    print(f"wrote {index} ({len(Lexicon.from_csv(index))} entries)")
 
 
 def _percent(fraction: float) -> str:

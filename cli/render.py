@@ -33,7 +33,7 @@ def register(commands) -> None:
     parser.add_argument("--signer", metavar="PHOTO", type=Path,
                         help="photo of the signer (PNG/JPEG, any size; padded to the model's aspect ratio); default: the bundled cartoon signer")
     parser.add_argument("--model", metavar="DIR", type=Path,
-                        help="a pipeline folder (python -m signgen.pipelines.pipeline); default: the embedded model")
+                        help="a pipeline folder (signgen pipeline assemble); default: the embedded model")
     parser.add_argument("--g2p", metavar="lexicon|DIR", default="lexicon",
                         help="glosses to poses: 'lexicon' stitches lexicon clips (default); a folder is a learned "
                              "gloss-to-pose model (signgen train g2p)")
@@ -46,7 +46,8 @@ def register(commands) -> None:
     parser.add_argument("--scheduler", metavar="NAME",
                         help="sampler: ddim, dpm (DPM-Solver++), euler, euler_a, unipc or a diffusers scheduler class (default: the model's)")
     parser.add_argument("--guidance", metavar="A,F",
-                        help="guidance scales appearance,full (e.g. 1.5,2.0; 1,1 switches guidance off and runs 3x faster)")
+                        help="guidance scales appearance,full (e.g. 1.5,2.0; 1,1 switches guidance off and runs 3x faster), "
+                             "over the model's guidance interval (default: the model's scales)")
     parser.add_argument("--seed", metavar="S", type=int, default=0, help="random seed; the same seed gives the same video (default: 0)")
     parser.add_argument("--side-by-side", action="store_true", help="write the driving skeleton and the generated video side by side")
     parser.add_argument("-o", "--output", metavar="OUT.mp4", type=Path, required=True, help="video to write (.mp4, or .gif for a preview)")
@@ -55,10 +56,10 @@ def register(commands) -> None:
 
 def run_render(args: argparse.Namespace) -> None:
     from signgen.pipelines.pipeline import load_pipeline, write_render
+    from signgen.pipelines.sampling import parse_guidance
 
     started = time.perf_counter()
     check_output(args.output)
-    guidance = parse_guidance(args.guidance) if args.guidance is not None else None
     if args.signer is not None and not args.signer.is_file():
         raise SigngenError(f"signer photo not found: {args.signer}")
     if args.pose is not None and (args.g2p != "lexicon" or args.lexicon is not None):
@@ -68,6 +69,8 @@ def run_render(args: argparse.Namespace) -> None:
         raise SigngenError("give either --g2p DIR or --lexicon, not both")
 
     pipeline = load_pipeline(args.model)
+    # The scales given; which steps they guide stays the pipeline's (guidance_interval).
+    guidance = None if args.guidance is None else parse_guidance(args.guidance, pipeline.defaults.guidance_interval)
     result = pipeline(
         glosses=args.gloss,
         pose=args.pose,
@@ -102,14 +105,3 @@ def check_output(path: Path) -> None:
         raise SigngenError(f"output folder does not exist: {folder}")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise SigngenError(f"output path is not writable: {path}")
-
-
-def parse_guidance(text: str):
-    from signgen.pipelines.sampling import GuidanceScales
-
-    parts = text.split(",")
-    try:
-        appearance, full = (float(part) for part in parts)
-    except ValueError:
-        raise SigngenError(f"--guidance needs two numbers A,F (appearance, full), e.g. 1.5,2.0; got {text!r}") from None
-    return GuidanceScales(appearance=appearance, full=full)

@@ -23,7 +23,6 @@ import csv
 import functools
 import os
 import shutil
-import sys
 import unicodedata
 import zipfile
 from dataclasses import dataclass
@@ -224,7 +223,7 @@ def write_compact_lexicon(source_csv: str | os.PathLike, out_folder: str | os.Pa
     """Copy a lexicon in compact form: each clip cut to its span, reduced to 178 points and
     written as ``<signed_language>/<clip name>.npz``, with a new ``index.csv`` (start and
     end 0: the whole stored clip) and the source's LICENSE beside it. Rebuilds the bundled
-    default with ``python -m signgen.poses.lexicon ../shared/data/fingerspelling/index.csv
+    default with ``signgen poses compact-lexicon ../shared/data/fingerspelling/index.csv
     poses/assets/fingerspelling --language gsg``. Returns the new ``index.csv``."""
     source = Lexicon.from_csv(source_csv)
     out_folder = Path(out_folder)
@@ -256,25 +255,3 @@ def write_compact_lexicon(source_csv: str | os.PathLike, out_folder: str | os.Pa
 def default_lexicon() -> Lexicon:
     """The bundled DGS (gsg) fingerspelling lexicon: 30 letters including ä, ö, ü, ß."""
     return Lexicon.from_csv(DEFAULT_LEXICON_CSV)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m signgen.poses.lexicon",
-                                     description="Write a lexicon in compact form (178 points, float16, .npz clips).")
-    parser.add_argument("source_csv", help="index.csv of the source lexicon")
-    parser.add_argument("out_folder", help="folder for the compact lexicon (index.csv, clips, LICENSE)")
-    parser.add_argument("--language", action="append", help="signed language(s) to keep, e.g. gsg (default: all)")
-    args = parser.parse_args(argv)
-    try:
-        index = write_compact_lexicon(args.source_csv, args.out_folder, args.language)
-    except SigngenError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {index} ({len(Lexicon.from_csv(index))} entries)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,20 +8,16 @@ another garment colour, which is how the tests check that a render follows its p
 
 Regenerate the asset (byte-identical for the same code) with::
 
-    python -m signgen.corpora.signer_photo [OUT.png]
+    signgen data signer-photo [-o OUT.png]
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
-DEFAULT_SIGNER_PHOTO = ASSETS / "signer.png"
 # The SynthSign corpus of the embedded default model: ``signgen data synth --signers 96
 # --videos 320 --seed 0 --unseen-signers 8``; identities depend only on the signer counts and the seed.
 EMBEDDED_CORPUS_SIGNERS = 96
@@ -74,7 +70,9 @@ def render_signer_photo(garment: tuple[int, int, int] | None = None, identity=No
     return renderer.render(xy[None], confidence[None])[0]
 
 
-def write_signer_photo(path: str | Path = DEFAULT_SIGNER_PHOTO, garment: tuple[int, int, int] | None = None) -> Path:
+def write_signer_photo(path: str | Path, garment: tuple[int, int, int] | None = None) -> Path:
+    """Draw the bundled signer (optionally in another ``garment`` colour) and write it to
+    ``path`` as a PNG, atomically; the same code writes the same bytes."""
     from PIL import Image
 
     from signgen.atomic import atomic_output
@@ -84,17 +82,3 @@ def write_signer_photo(path: str | Path = DEFAULT_SIGNER_PHOTO, garment: tuple[i
         # No metadata and a fixed compression level: the same drawing gives the same file.
         Image.fromarray(render_signer_photo(garment)).save(tmp, format="PNG", compress_level=9)
     return path
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m signgen.corpora.signer_photo", description="Write the bundled default signer photo.")
-    parser.add_argument("output", nargs="?", type=Path, default=DEFAULT_SIGNER_PHOTO, help=f"PNG to write (default: {DEFAULT_SIGNER_PHOTO})")
-    parser.add_argument("--garment", metavar="R,G,B", help="another garment colour, e.g. 200,40,40")
-    args = parser.parse_args(argv)
-    garment = tuple(int(v) for v in args.garment.split(",")) if args.garment else None
-    print(f"wrote {write_signer_photo(args.output, garment)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

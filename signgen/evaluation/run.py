@@ -130,7 +130,7 @@ class VideoEvaluator:
         self._load_feature_extractors()
         self.gloss_to_pose = None  # None: the pipeline's lexicon stitching
         if options.drive == "gloss" and options.g2p != LEXICON:
-            from signgen.models.g2p import load_gloss_to_pose
+            from signgen.pipelines.gloss_to_pose import load_gloss_to_pose
 
             self.gloss_to_pose = load_gloss_to_pose(options.g2p)  # a bad folder fails before any work
 

@@ -7,6 +7,10 @@ Guidance follows FPDM's three modes, all computed in ONE batched UNet call per s
 where ``eps_app`` sees only the appearance tokens and ``eps_full`` also the pose map and
 fusion embedding. The appearance is encoded once per video; the frames of a video are a
 batch (``frame_batch_size`` at a time), each with its own pose map and fusion embedding.
+
+Here: schedulers by name, guidance scales and their one parser (:func:`parse_guidance`),
+the guided prediction, and :func:`sample_frames`. The one sampling loop, frame-wise or in
+the temporal adapter's overlapping windows, is :func:`signgen.pipelines.windows.denoise`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -26,9 +31,7 @@ from diffusers import (
     UniPCMultistepScheduler,
 )
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
-from tqdm.auto import tqdm
 
-from signgen.config import SamplingConfig
 from signgen.models.denoiser import FrameConditions
 from signgen.models.encoders import EncoderOutput
 from signgen.errors import SigngenError
@@ -89,14 +92,18 @@ class GuidanceScales:
         return GuidanceScales(appearance=1.0, full=1.0)
 
 
-def sampling_options(config: SamplingConfig) -> dict:
-    """The keyword arguments of :func:`sample_frames` set by a config's ``sampling`` section."""
-    return {
-        "scheduler": config.scheduler,
-        "num_steps": config.num_steps,
-        "guidance": GuidanceScales(appearance=config.appearance_scale, full=config.full_scale, interval=config.guidance_interval),
-        "frame_batch_size": config.frame_batch_size,
-    }
+def parse_guidance(value: GuidanceScales | str | Sequence[float], interval: float = 1.0) -> GuidanceScales:
+    """Guidance scales from what a caller gives: ``GuidanceScales`` as they are, or the
+    ``(appearance, full)`` scales, as two numbers or the text ``"A,F"`` (``signgen render
+    --guidance``), guided over ``interval`` (a pipeline passes its ``guidance_interval``)."""
+    if isinstance(value, GuidanceScales):
+        return value
+    parts = value.split(",") if isinstance(value, str) else value
+    try:
+        appearance, full = (float(part) for part in parts)
+    except (TypeError, ValueError):
+        raise SigngenError(f"guidance needs two numbers A,F (appearance, full), e.g. 1.5,2.0; got {value!r}") from None
+    return GuidanceScales(appearance=appearance, full=full, interval=interval)
 
 
 def guided_prediction(model: FrameModel, sample: torch.Tensor, timestep, conditions: FrameConditions, scales: GuidanceScales) -> torch.Tensor:
@@ -110,7 +117,6 @@ def guided_prediction(model: FrameModel, sample: torch.Tensor, timestep, conditi
     return uncond + scales.appearance * (appearance - uncond) + scales.full * (full - appearance)
 
 
-@torch.no_grad()
 def sample_frames(
     model: FrameModel,
     appearance: EncoderOutput | torch.Tensor,
@@ -123,46 +129,22 @@ def sample_frames(
     frame_batch_size: int = 16,
     progress: bool = True,
 ) -> torch.Tensor:
-    """Frames (F, 3, H, W) in [-1, 1], one per pose map (F, C, H, W) in [0, 1].
+    """Frames (F, 3, H, W) in [-1, 1], one per pose map (F, C, H, W) in [0, 1], each frame
+    denoised by itself.
 
     ``appearance`` is either a signer image (3, H, W) or (1, 3, H, W) in [-1, 1], or its
     encoding from :meth:`FrameModel.encode_appearance` (reuse it across videos of one
-    signer). The initial noise of all frames is drawn from ``seed`` up front, so the frames
+    signer). This is the one sampling loop (:func:`signgen.pipelines.windows.denoise`)
+    without a temporal adapter, its windows the contiguous batches of ``frame_batch_size``
+    frames. The initial noise of all frames is drawn from ``seed`` up front, so the frames
     do not depend on ``frame_batch_size`` for deterministic schedulers (DDIM, DPM-Solver++).
     """
-    model._require_denoiser()
-    if num_steps < 1:
-        raise SigngenError(f"num_steps must be at least 1, got {num_steps}")
-    if frame_batch_size < 1:
-        raise SigngenError(f"frame_batch_size must be at least 1, got {frame_batch_size}")
-    device = model.unet.device
-    dtype = model.unet.dtype
-    if isinstance(appearance, torch.Tensor):
-        image = appearance.unsqueeze(0) if appearance.dim() == 3 else appearance
-        appearance = model.encode_appearance(image.to(device=device, dtype=dtype))
-    if pose_maps.dim() != 4:
-        raise SigngenError(f"pose maps must have shape (frames, channels, H, W), got {tuple(pose_maps.shape)}")
-    pose_maps = pose_maps.to(device=device, dtype=dtype)
-    generator = torch.Generator("cpu").manual_seed(seed)
-    noise = torch.randn((len(pose_maps), *model.sample_shape), generator=generator, dtype=torch.float32)
-    frames = []
-    starts = range(0, len(pose_maps), frame_batch_size)
-    bar = tqdm(total=len(pose_maps), desc="frames", unit="frame", disable=not progress)
-    for start in starts:
-        batch_poses = pose_maps[start : start + frame_batch_size]
-        conditions = model.frame_conditions(appearance, batch_poses)
-        sampler = make_scheduler(scheduler, model.noise_scheduler.config)
-        sampler.set_timesteps(num_steps, device=device)
-        step_kwargs = scheduler_step_kwargs(sampler, generator)
-        sample = noise[start : start + len(batch_poses)].to(device=device, dtype=dtype) * sampler.init_noise_sigma
-        for index, timestep in enumerate(sampler.timesteps):
-            model_input = sampler.scale_model_input(sample, timestep)
-            prediction = guided_prediction(model, model_input, timestep, conditions, guidance.at_step(index, len(sampler.timesteps)))
-            sample = sampler.step(prediction, timestep, sample, **step_kwargs).prev_sample
-        frames.append(model.from_sample_space(sample).clamp(-1, 1).float().cpu())
-        bar.update(len(batch_poses))
-    bar.close()
-    return torch.cat(frames)
+    # windows.py builds on this module (guidance, schedulers): import its loop when called.
+    from signgen.pipelines.windows import denoise, plan_chunks
+
+    return denoise(model, None, appearance, pose_maps, plan_chunks(len(pose_maps), frame_batch_size),
+                   scheduler=scheduler, num_steps=num_steps, guidance=guidance, seed=seed,
+                   frame_batch_size=frame_batch_size, progress=progress)
 
 
 def frames_to_uint8(frames: torch.Tensor) -> np.ndarray:

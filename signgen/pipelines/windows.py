@@ -1,21 +1,28 @@
-"""Videos of any length: denoising in overlapping windows, blended at every step.
+"""The one sampling loop: a video of any length denoised in windows, blended at every step.
 
-The temporal adapter sees ``F`` frames at once (``F`` = the training clip length). A longer
-video is covered by windows of ``F`` frames that overlap by at least ``O`` frames; at each
-denoising step the model predicts every window, and each frame's prediction is the
-weighted mean of the windows that hold it. The weights ramp linearly across each overlap
-(1 in a window's own frames, towards 0 where the neighbour takes over) and are normalised
-to sum to 1 at every frame, so no seam shows and every frame is denoised exactly once per
-step by one scheduler call over the whole video. Blending the model prediction rather
-than the latents keeps multistep schedulers (DPM-Solver++, UniPC) correct: their history
-is that of the whole video.
+Frame-wise sampling (no temporal adapter) and windowed sampling (with one) are the same
+loop, :func:`denoise`; only the windows differ:
 
-Conditions stay outside this module: the caller's ``predict(sample, timestep,
-frame_index, num_frames)`` receives the noisy frames of one or more windows,
-``(n * F, C, H, W)`` with each window's frames contiguous, and ``frame_index`` (the video
-frame of each row) to
-gather per-frame conditions (pose maps, fusion embeddings). Whole-video conditions, the
-appearance tokens above all, are computed once per video by the caller and only repeated.
+* without an adapter (:func:`signgen.pipelines.sampling.sample_frames`), the windows are
+  contiguous chunks of ``frame_batch_size`` frames that do not overlap, the last one
+  shorter (:func:`plan_chunks`): every frame is predicted once per step, by itself;
+* with an adapter (:func:`sample_video`), the adapter sees ``F`` frames at once (``F`` =
+  the training clip length), so a longer video is covered by windows of ``F`` frames that
+  overlap by at least ``O`` frames (:func:`plan_windows`). Each frame's prediction is the
+  weighted mean of the windows that hold it; the weights ramp linearly across each overlap
+  (1 in a window's own frames, towards 0 where the neighbour takes over) and are
+  normalised to sum to 1 at every frame, so no seam shows.
+
+Either way every frame is denoised exactly once per step by one scheduler call over the
+whole video. Blending the model prediction rather than the latents keeps multistep
+schedulers (DPM-Solver++, UniPC) correct: their history is that of the whole video.
+
+:class:`WindowedPrediction` knows nothing of conditions: its ``predict(sample, timestep,
+frame_index, num_frames)`` receives the noisy frames of one or more windows, ``(n * F, C,
+H, W)`` with each window's frames contiguous, and ``frame_index`` (the video frame of each
+row) to gather per-frame conditions (pose maps, fusion embeddings). Whole-video
+conditions, the appearance tokens above all, are computed once per video by
+:func:`denoise` and only repeated.
 """
 
 from __future__ import annotations
@@ -25,12 +32,12 @@ from typing import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from signgen.errors import SigngenError
 from signgen.models.denoiser import FrameConditions
 from signgen.models.encoders import EncoderOutput
-from signgen.errors import SigngenError
 from signgen.models.frame_model import FrameModel
-from signgen.pipelines.sampling import GuidanceScales, guided_prediction, make_scheduler, scheduler_step_kwargs
 from signgen.models.temporal import TemporalAdapter, VideoUNet
+from signgen.pipelines.sampling import GuidanceScales, guided_prediction, make_scheduler, scheduler_step_kwargs
 
 WindowPredictor = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
 
@@ -56,6 +63,16 @@ def plan_windows(num_frames: int, window_size: int, overlap: int) -> list[range]
     return [range(start, start + window_size) for start in starts]
 
 
+def plan_chunks(num_frames: int, chunk_size: int) -> list[range]:
+    """Contiguous windows of ``chunk_size`` frames without overlap, the last one shorter:
+    the windows of frame-wise sampling, where no frame is predicted twice."""
+    if num_frames < 1:
+        raise SigngenError("a video needs at least one frame")
+    if chunk_size < 1:
+        raise SigngenError(f"frame_batch_size must be at least 1, got {chunk_size}")
+    return [range(start, min(start + chunk_size, num_frames)) for start in range(0, num_frames, chunk_size)]
+
+
 def blend_weights(windows: Sequence[range], num_frames: int) -> torch.Tensor:
     """``(len(windows), num_frames)`` float64 weights: zero outside a window, a linear ramp
     across each overlap with a neighbour, each column summing to 1."""
@@ -79,26 +96,29 @@ def blend_weights(windows: Sequence[range], num_frames: int) -> torch.Tensor:
 
 
 class WindowedPrediction:
-    """The model prediction for a whole video, assembled from overlapping windows.
+    """The model prediction for a whole video, assembled from windows.
 
     Call it as a model, ``(sample, timestep)`` with the noisy video ``(T, C, H, W)``: it
     calls ``predict`` on batches of up to ``windows_per_batch`` windows and returns the
-    blended prediction, shape of the input.
+    blended prediction, shape of the input. The windows are planned by :func:`plan_windows`
+    from ``window_size`` and ``overlap``, or given as ``windows`` (e.g. :func:`plan_chunks`).
     """
 
     def __init__(
         self,
         predict: WindowPredictor,
         num_frames: int,
-        window_size: int,
-        overlap: int,
+        window_size: int = 16,
+        overlap: int = 4,
         windows_per_batch: int = 1,
+        *,
+        windows: Sequence[range] | None = None,
     ):
         if windows_per_batch < 1:
             raise SigngenError(f"windows per batch must be at least 1, not {windows_per_batch}")
         self.predict = predict
         self.num_frames = num_frames
-        self.windows = plan_windows(num_frames, window_size, overlap)
+        self.windows = list(windows) if windows is not None else plan_windows(num_frames, window_size, overlap)
         self.weights = blend_weights(self.windows, num_frames)
         self.windows_per_batch = windows_per_batch
 
@@ -142,22 +162,56 @@ def sample_video(
     frame_batch_size: int = 16,
     progress: bool = True,
 ) -> torch.Tensor:
-    """Frames (T, 3, H, W) in [-1, 1] of a video of any length, one per pose map (T, C, H, W).
+    """Frames (T, 3, H, W) in [-1, 1] of a video of any length, one per pose map (T, C, H, W),
+    denoised in windows of ``window_size`` frames overlapping by at least ``overlap``, the
+    temporal ``adapter`` attached to the frame model's UNet for each window's call.
 
-    The appearance (a signer image or its encoding) is encoded once and each frame's
-    conditions (pose map, fusion embedding) computed once, before denoising; every step
-    then predicts the windows (with the temporal ``adapter`` attached to the frame model's
-    UNet for the call) and one scheduler step moves the whole video. The initial noise is
-    drawn as in :func:`signgen.pipelines.sampling.sample_frames` (same seed, same noise), so
-    ``adapter=None`` or an untrained adapter reproduces frame-wise sampling, for
-    deterministic schedulers exactly. ``frame_batch_size`` bounds how many frames the
-    condition encoders and the VAE decoder see at once.
+    The initial noise is drawn as in :func:`signgen.pipelines.sampling.sample_frames` (same
+    seed, same noise), so ``adapter=None`` or an untrained adapter reproduces frame-wise
+    sampling, for deterministic schedulers up to float noise from the other batching.
+    ``frame_batch_size`` bounds how many frames the condition encoders and the VAE decoder
+    see at once. See :func:`denoise` for the loop.
+    """
+    _check_pose_maps(pose_maps)
+    windows = plan_windows(len(pose_maps), window_size, overlap)
+    return denoise(model, adapter, appearance, pose_maps, windows, windows_per_batch=windows_per_batch,
+                   scheduler=scheduler, num_steps=num_steps, guidance=guidance, seed=seed,
+                   frame_batch_size=frame_batch_size, progress=progress)
+
+
+@torch.no_grad()
+def denoise(
+    model: FrameModel,
+    adapter: TemporalAdapter | None,
+    appearance: EncoderOutput | torch.Tensor,
+    pose_maps: torch.Tensor,
+    windows: Sequence[range],
+    *,
+    windows_per_batch: int = 1,
+    scheduler: str = "dpm",
+    num_steps: int = 25,
+    guidance: GuidanceScales = GuidanceScales(),
+    seed: int = 0,
+    frame_batch_size: int = 16,
+    progress: bool = True,
+) -> torch.Tensor:
+    """The sampling loop: frames (T, 3, H, W) in [-1, 1], one per pose map (T, C, H, W).
+
+    ``appearance`` is a signer image (3, H, W) or (1, 3, H, W) in [-1, 1], or its encoding
+    from :meth:`FrameModel.encode_appearance` (reuse it across videos of one signer). The
+    appearance is encoded once and each frame's conditions (pose map, fusion embedding)
+    computed once, ``frame_batch_size`` frames at a time, before denoising. The initial
+    noise of all frames is drawn from ``seed`` up front. Every step then predicts the
+    ``windows`` (``windows_per_batch`` per guided UNet call, with the ``adapter`` attached
+    when there is one), blends them (:class:`WindowedPrediction`) and one scheduler step
+    moves the whole video; the frames are decoded ``frame_batch_size`` at a time.
     """
     model._require_denoiser()
     if num_steps < 1:
         raise SigngenError(f"num_steps must be at least 1, got {num_steps}")
-    if pose_maps.dim() != 4:
-        raise SigngenError(f"pose maps must have shape (frames, channels, H, W), got {tuple(pose_maps.shape)}")
+    if frame_batch_size < 1:
+        raise SigngenError(f"frame_batch_size must be at least 1, got {frame_batch_size}")
+    _check_pose_maps(pose_maps)
     device, dtype = model.unet.device, model.unet.dtype
     if isinstance(appearance, torch.Tensor):
         image = appearance.unsqueeze(0) if appearance.dim() == 3 else appearance
@@ -190,7 +244,7 @@ def sample_video(
             with video_unet.frames(frames_per_window):
                 return guided_prediction(model, sample, timestep, window_conditions, step_guidance)
 
-        windowed = WindowedPrediction(predict, num_frames, window_size, overlap, windows_per_batch)
+        windowed = WindowedPrediction(predict, num_frames, windows_per_batch=windows_per_batch, windows=windows)
         generator = torch.Generator("cpu").manual_seed(seed)
         noise = torch.randn((num_frames, *model.sample_shape), generator=generator, dtype=torch.float32)
         sampler = make_scheduler(scheduler, model.noise_scheduler.config)
@@ -207,3 +261,8 @@ def sample_video(
     return torch.cat(
         [model.from_sample_space(part).clamp(-1, 1).float().cpu() for part in sample.split(frame_batch_size)]
     )
+
+
+def _check_pose_maps(pose_maps: torch.Tensor) -> None:
+    if pose_maps.dim() != 4:
+        raise SigngenError(f"pose maps must have shape (frames, channels, H, W), got {tuple(pose_maps.shape)}")

@@ -97,3 +97,35 @@ def test_bad_input_gives_one_line_exit_2_and_no_output(case, capfd, tmp_path, re
     assert words in err
     assert "Traceback" not in err
     assert set(tmp_path.rglob("*")) == before  # no output, no temporary file
+
+
+LEXICON_FIXTURE = Path(__file__).parents[1] / "data" / "lexicon"
+
+
+def test_compact_lexicon_help(capfd):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["poses", "compact-lexicon", "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: signgen poses compact-lexicon" in capfd.readouterr().out
+
+
+def test_compact_lexicon_writes_a_readable_lexicon(tmp_path, capfd):
+    from signgen.poses.lexicon import Lexicon
+
+    out = tmp_path / "compact"
+    code, stdout, err = run(capfd, "poses", "compact-lexicon", str(LEXICON_FIXTURE / "index.csv"), str(out), "--language", "gsg")
+    assert code == 0, err
+    compact = Lexicon.from_csv(out / "index.csv")
+    assert stdout.strip() == f"wrote {out / 'index.csv'} ({len(compact)} entries)"
+    assert sorted(e.gloss for e in compact) == sorted(e.gloss for e in Lexicon.from_csv(LEXICON_FIXTURE / "index.csv"))
+
+
+@pytest.mark.parametrize("case", ["missing source", "no such language"])
+def test_compact_lexicon_bad_input_is_one_line_exit_2(tmp_path, capfd, case):
+    source = tmp_path / "missing.csv" if case == "missing source" else LEXICON_FIXTURE / "index.csv"
+    extra = ["--language", "xyz"] if case == "no such language" else []
+    code, _, err = run(capfd, "poses", "compact-lexicon", str(source), str(tmp_path / "compact"), *extra)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("signgen: error: "), err
+    assert not (tmp_path / "compact").exists()

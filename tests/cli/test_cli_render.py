@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 import torch
 from conftest import GSG_A
@@ -85,7 +86,7 @@ def test_render_from_a_pose_file_side_by_side_with_options(folders, tmp_path):
         ("not an mp4", "must name an .mp4"),
         ("frame model as --model", "frame model folder, not a pipeline"),
         ("adapter as --model", "temporal adapter folder"),
-        ("bad guidance", "--guidance needs two numbers"),
+        ("bad guidance", "guidance needs two numbers"),
         ("bad scheduler", "unknown scheduler"),
         ("g2p with pose", "do not apply to --pose"),
         ("broken photo", "not an image file"),
@@ -117,6 +118,30 @@ def test_bad_input_is_one_line_exit_2_and_no_partial_video(folders, tmp_path, fi
     assert render(*args) == 2
     assert message in error_line(capsys)
     assert sorted(p.name for p in work.iterdir()) == ["broken.png"]  # no mp4, no temporary file
+
+
+def test_the_default_guidance_scales_on_the_command_line_give_the_default_frames(folders, tmp_path, monkeypatch):
+    """--guidance A,F sets the scales only: the steps they guide stay the pipeline's
+    guidance_interval (0.5 here, as in the embedded default), so giving the default scales
+    changes nothing (it used to guide every step)."""
+    import signgen.pipelines.pipeline as pipeline_module
+    from signgen.pipelines.pipeline import SignPipeline, load_pipeline
+    from signgen.pipelines.sampling import GuidanceScales
+
+    halved = tmp_path / "halved"
+    SignPipeline.assemble(folders["frame_model"], None, halved, num_steps=4, scheduler="ddim", guidance_interval=0.5)
+    pipeline = load_pipeline(halved)
+    defaults = pipeline.defaults
+    assert (defaults.appearance_scale, defaults.full_scale) == (1.5, 2.0)
+    rendered = []
+    monkeypatch.setattr(pipeline_module, "write_render", lambda result, path, **kwargs: rendered.append(result))
+
+    assert render("--gloss", "A", "--model", halved, "--seed", 4, "--guidance", "1.5,2.0", "-o", tmp_path / "a.mp4") == 0
+    expected = pipeline(glosses="A", seed=4, progress=False).frames
+    assert np.array_equal(rendered[0].frames, expected)
+    # Guiding every step (the old reading of --guidance) renders other frames.
+    every_step = pipeline(glosses="A", seed=4, progress=False, guidance=GuidanceScales(1.5, 2.0, interval=1.0)).frames
+    assert not np.array_equal(every_step, expected)
 
 
 def test_a_failure_while_writing_leaves_no_partial_video(folders, tmp_path, monkeypatch, capsys):

@@ -173,8 +173,8 @@ def test_assemble_reads_training_output_folders(folders, tmp_path):
 
     frame_run, adapter_run = tmp_path / "frame_run", tmp_path / "temporal_run"
     shutil.copytree(folders["frame_model"], frame_run / "model")
-    shutil.copytree(folders["adapter"], adapter_run / "adapter")
-    (adapter_run / "training_config.yaml").write_text(yaml.safe_dump({"train": {"num_frames": 12}, "windows": {"overlap": 3, "windows_per_batch": 2}}))
+    shutil.copytree(folders["adapter"], adapter_run / "model")
+    (adapter_run / "config.yaml").write_text(yaml.safe_dump({"train": {"num_frames": 12}, "windows": {"overlap": 3, "windows_per_batch": 2}}))
     pipeline = SignPipeline.assemble(frame_run, adapter_run, tmp_path / "pipeline", num_steps=4)
     assert (pipeline.defaults.window_size, pipeline.defaults.overlap, pipeline.defaults.windows_per_batch) == (12, 3, 2)
     assert pipeline.defaults.num_steps == 4

@@ -11,7 +11,7 @@ from signgen.config import CONFIG_FOLDER, load_frame_config
 from signgen.models.denoiser import FrameConditions, sample_training_modes
 from signgen.errors import SigngenError
 from signgen.models.frame_model import FrameModel
-from signgen.pipelines.sampling import GuidanceScales, frames_to_uint8, guided_prediction, make_scheduler, sample_frames, sampling_options
+from signgen.pipelines.sampling import GuidanceScales, frames_to_uint8, guided_prediction, make_scheduler, parse_guidance, sample_frames
 
 MICRO = [
     "model.resolution=[32, 24]",
@@ -134,7 +134,7 @@ def test_sampling_is_seeded_and_batched(model, inputs, scheduler):
         frames = sample(11)
     assert frames.shape == (3, 3, 32, 24) and frames.min() >= -1 and frames.max() <= 1
     assert encoder.calls == 1, "the appearance is encoded once per video"
-    assert unet.batch_sizes == [6, 6, 3, 3], "frames in batches of 2, three guidance modes each, one call per step"
+    assert unet.batch_sizes == [6, 3, 6, 3], "frames in batches of 2, three guidance modes each, one call per batch and step"
     assert torch.equal(frames, sample(11))
     assert not torch.allclose(frames, sample(12))
 
@@ -191,9 +191,31 @@ def test_frames_to_uint8():
     assert video[0, :, :, 0].tolist() == [[0, 128], [255, 255]]
 
 
-def test_sampling_options_come_from_the_config(model, inputs):
-    config = load_frame_config(CONFIG_FOLDER / "frame-tiny.yaml", MICRO + ["sampling.scheduler=ddim", "sampling.num_steps=2", "sampling.full_scale=3.0"])
-    options = sampling_options(config.sampling)
-    assert options["guidance"] == GuidanceScales(appearance=config.sampling.appearance_scale, full=3.0)
-    frames = sample_frames(model, inputs[0], inputs[1][:1], progress=False, **options)
-    assert frames.shape == (1, 3, 32, 24)
+def test_one_guidance_parser_for_text_pairs_and_scales():
+    assert parse_guidance("1.5,2.0", interval=0.5) == GuidanceScales(1.5, 2.0, interval=0.5)
+    assert parse_guidance((1, 3), interval=0.25) == GuidanceScales(1.0, 3.0, interval=0.25)
+    assert parse_guidance(" 1 , 1 ").is_identity
+    given = GuidanceScales(1.2, 1.4, interval=0.3)
+    assert parse_guidance(given, interval=1.0) is given
+    for bad in ("strong", "1.5", "1,2,3", (1.0,), None, "1,x"):
+        with pytest.raises(SigngenError, match="guidance needs two numbers"):
+            parse_guidance(bad)
+
+
+def test_frame_wise_sampling_predicts_every_frame_once_per_step(model, inputs):
+    """Frame-wise sampling is the windowed loop with contiguous, non-overlapping windows
+    of frame_batch_size frames, the last one short: no frame is predicted twice."""
+    from signgen.pipelines.windows import denoise, plan_chunks
+
+    source, poses = inputs
+    assert plan_chunks(5, 2) == [range(0, 2), range(2, 4), range(4, 5)]
+    assert plan_chunks(3, 8) == [range(3)]
+    with CountingCalls(model.unet) as unet:
+        frames = sample_frames(model, source, poses, scheduler="ddim", num_steps=2, seed=4, frame_batch_size=2,
+                               guidance=GuidanceScales(1.0, 1.0), progress=False)
+    assert unet.batch_sizes == [2, 2, 1] * 2
+    looped = denoise(model, None, source, poses, plan_chunks(5, 2), scheduler="ddim", num_steps=2, seed=4,
+                     frame_batch_size=2, guidance=GuidanceScales(1.0, 1.0), progress=False)
+    assert torch.equal(frames, looped)
+    with pytest.raises(SigngenError, match="frame_batch_size"):
+        sample_frames(model, source, poses, num_steps=1, frame_batch_size=0, progress=False)
