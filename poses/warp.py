@@ -1,0 +1,191 @@
+"""The coarse image: a photo warped, part by part, from its own pose to a target pose.
+
+PCDMs' coarse-to-fine, done by geometry: the signer's photo is cut into rigid parts
+(torso, head, upper arms, forearms, hands) around the keypoints of the 178-point set,
+each part is moved by the similarity transform (rotation, uniform scale, translation)
+that takes its source keypoints to its target keypoints, and the parts are painted back
+in depth order (torso, head, upper arms, forearms, hands). Where a part moved away and
+nothing covers its old place, the pixels are filled from their surroundings (OpenCV's
+Telea inpainting) and marked in the ``uncovered`` mask: the denoiser has to draw them.
+Parts the target shows but the photo does not are marked uncovered too.
+
+Both keypoint sets are in the pixel frame of the image they belong to (the photo's pose
+in the photo's frame, the target pose in the same frame: the target is placed where the
+signer stands). Warping a photo to its own pose gives the photo back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from signgen.poses import skeleton
+
+# Sizes in shoulder widths of the photo's pose.
+UPPER_ARM_HALF_WIDTH = 0.16
+FOREARM_HALF_WIDTH = 0.12
+HAND_MARGIN = 0.08
+HEAD_SCALE = 1.45  # the face contour scaled about its centre: hair, ears and chin included
+TORSO_MARGIN = 0.12
+HIP_DROP = 1.5  # where the hips are taken to be when the pose has none: this far below the shoulders
+
+LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_ELBOW, RIGHT_ELBOW, LEFT_WRIST, RIGHT_WRIST, LEFT_HIP, RIGHT_HIP = range(8)
+HAND_POINTS = {"left": np.arange(skeleton.LEFT_HAND.start, skeleton.LEFT_HAND.stop),
+               "right": np.arange(skeleton.RIGHT_HAND.start, skeleton.RIGHT_HAND.stop)}
+FACE_POINTS = np.arange(skeleton.FACE.start, skeleton.FACE.stop)
+
+
+@dataclass
+class CoarseImage:
+    """``image`` uint8 (H, W, 3); ``uncovered`` bool (H, W), True where the warp had no
+    source pixels to put."""
+
+    image: np.ndarray
+    uncovered: np.ndarray
+
+
+@dataclass
+class _Part:
+    name: str
+    source_points: np.ndarray  # (N, 2) keypoints the transform is fitted on
+    target_points: np.ndarray
+    mask: np.ndarray  # uint8 (H, W) region of the part in the photo
+
+
+def warp_to_pose(image: np.ndarray, source_xy: np.ndarray, source_confidence: np.ndarray,
+                 target_xy: np.ndarray, target_confidence: np.ndarray) -> CoarseImage:
+    """The coarse image of ``image`` (uint8 (H, W, 3), posed as ``source_xy`` (178, 2) with
+    ``source_confidence`` (178,)) moved to the pose ``target_xy`` / ``target_confidence``."""
+    image = np.ascontiguousarray(image)
+    height, width = image.shape[:2]
+    # Confidence 0 marks a missing point; MediaPipe's low visibility (an elbow below the
+    # frame) still comes with a usable estimate.
+    source_xy, source_seen = _with_wrists(np.asarray(source_xy, np.float64), np.asarray(source_confidence) > 0)
+    target_xy, target_seen = _with_wrists(np.asarray(target_xy, np.float64), np.asarray(target_confidence) > 0)
+    unit = _shoulder_width(source_xy, source_seen, width)
+    parts, missing = _parts((height, width), source_xy, source_seen, target_xy, target_seen, unit)
+
+    # A pixel of the photo where an arm or hand lies before the torso belongs to the limb,
+    # so that the torso never carries a limb along; the limbs keep their overlaps (at the
+    # elbow, the wrist), so that a bent joint leaves no hole.
+    vacated = np.zeros((height, width), np.uint8)
+    for part in parts:
+        vacated |= part.mask
+    for part in parts:
+        if part.name == "torso":
+            limbs = np.zeros_like(vacated)
+            for other in parts:
+                if other.name.endswith(("arm", "hand")):
+                    limbs |= other.mask
+            part.mask = part.mask & ~limbs
+    canvas = cv2.inpaint(image, vacated, 3, cv2.INPAINT_TELEA) if vacated.any() else image.copy()
+    covered = np.zeros((height, width), bool)
+    for part in parts:
+        if part.target_points is None:
+            continue
+        matrix = _similarity(part.source_points, part.target_points)
+        moved = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        region = cv2.warpAffine(part.mask, matrix, (width, height), flags=cv2.INTER_NEAREST) > 0
+        canvas[region] = moved[region]
+        covered |= region
+    uncovered = (vacated > 0) & ~covered
+    for region in missing:
+        uncovered |= region > 0
+    return CoarseImage(image=canvas, uncovered=uncovered)
+
+
+def _with_wrists(xy: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pose with each missing body wrist taken from its hand's wrist point, where seen."""
+    xy, seen = xy.copy(), seen.copy()
+    for wrist, hand in ((LEFT_WRIST, HAND_POINTS["left"][0]), (RIGHT_WRIST, HAND_POINTS["right"][0])):
+        if not seen[wrist] and seen[hand]:
+            xy[wrist], seen[wrist] = xy[hand], True
+    return xy, seen
+
+
+def _shoulder_width(xy: np.ndarray, seen: np.ndarray, image_width: int) -> float:
+    if seen[LEFT_SHOULDER] and seen[RIGHT_SHOULDER]:
+        return max(float(np.linalg.norm(xy[LEFT_SHOULDER] - xy[RIGHT_SHOULDER])), 1.0)
+    return image_width / 4.0
+
+
+def _parts(size, source_xy, source_seen, target_xy, target_seen, unit) -> tuple[list[_Part], list[np.ndarray]]:
+    """The photo's parts in painting order, each with its keypoints in both poses
+    (``target_points`` None where the target does not show it: the part is only removed),
+    and the target regions of parts the photo does not show."""
+    parts, missing = [], []
+
+    def add(name: str, indices: np.ndarray, mask_of) -> None:
+        in_source, in_target = source_seen[indices].all(), target_seen[indices].all()
+        if in_source:
+            parts.append(_Part(name, source_xy[indices], target_xy[indices] if in_target else None, mask_of(source_xy)))
+        elif in_target:
+            missing.append(mask_of(target_xy))
+
+    torso = np.array([LEFT_SHOULDER, RIGHT_SHOULDER])
+    add("torso", torso, lambda xy: _torso_mask(size, xy, source_seen, unit))
+    face = FACE_POINTS[source_seen[FACE_POINTS] & target_seen[FACE_POINTS]]
+    if len(face) >= 3:
+        add("head", face, lambda xy: _head_mask(size, xy[face]))
+    for side, (shoulder, elbow, wrist) in (("left", (LEFT_SHOULDER, LEFT_ELBOW, LEFT_WRIST)),
+                                           ("right", (RIGHT_SHOULDER, RIGHT_ELBOW, RIGHT_WRIST))):
+        add(f"{side} upper arm", np.array([shoulder, elbow]),
+            lambda xy, a=shoulder, b=elbow: _capsule_mask(size, xy[a], xy[b], UPPER_ARM_HALF_WIDTH * unit))
+        add(f"{side} forearm", np.array([elbow, wrist]),
+            lambda xy, a=elbow, b=wrist: _capsule_mask(size, xy[a], xy[b], FOREARM_HALF_WIDTH * unit))
+    for side, points in HAND_POINTS.items():
+        add(f"{side} hand", points, lambda xy, p=points: _hull_mask(size, xy[p], HAND_MARGIN * unit))
+    return parts, missing
+
+
+def _similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The 2 x 3 least-squares similarity (Umeyama) taking ``source`` points onto ``target``."""
+    source_mean, target_mean = source.mean(0), target.mean(0)
+    source_centred, target_centred = source - source_mean, target - target_mean
+    variance = (source_centred**2).sum()
+    if len(source) < 2 or variance < 1e-9:
+        return np.array([[1.0, 0.0, target_mean[0] - source_mean[0]], [0.0, 1.0, target_mean[1] - source_mean[1]]])
+    covariance = target_centred.T @ source_centred
+    u, singular, vt = np.linalg.svd(covariance)
+    sign = np.sign(np.linalg.det(u @ vt)) or 1.0
+    correction = np.diag([1.0, sign])
+    rotation = u @ correction @ vt
+    scale = (singular * np.diag(correction)).sum() / variance
+    translation = target_mean - scale * rotation @ source_mean
+    return np.hstack([scale * rotation, translation[:, None]])
+
+
+def _capsule_mask(size, a: np.ndarray, b: np.ndarray, half_width: float) -> np.ndarray:
+    mask = np.zeros(size, np.uint8)
+    thickness = max(1, int(round(2 * half_width)))
+    cv2.line(mask, _pixel(a), _pixel(b), 1, thickness, cv2.LINE_8)
+    for end in (a, b):
+        cv2.circle(mask, _pixel(end), max(1, int(round(half_width))), 1, -1)
+    return mask
+
+
+def _hull_mask(size, points: np.ndarray, margin: float) -> np.ndarray:
+    mask = np.zeros(size, np.uint8)
+    hull = cv2.convexHull(np.round(points).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 1)
+    radius = max(1, int(round(margin)))
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
+
+
+def _head_mask(size, face: np.ndarray) -> np.ndarray:
+    centre = face.mean(0)
+    return _hull_mask(size, centre + (face - centre) * HEAD_SCALE, 0)
+
+
+def _torso_mask(size, xy: np.ndarray, seen: np.ndarray, unit: float) -> np.ndarray:
+    left, right = xy[LEFT_SHOULDER], xy[RIGHT_SHOULDER]
+    down = np.array([0.0, HIP_DROP * unit])
+    left_hip = xy[LEFT_HIP] if seen[LEFT_HIP] else left + down
+    right_hip = xy[RIGHT_HIP] if seen[RIGHT_HIP] else right + down
+    return _hull_mask(size, np.stack([left, right, right_hip, left_hip]), TORSO_MARGIN * unit)
+
+
+def _pixel(point: np.ndarray) -> tuple[int, int]:
+    return int(round(point[0])), int(round(point[1]))

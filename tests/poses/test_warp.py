@@ -1,0 +1,63 @@
+"""The coarse image: a photo warped part by part to a target pose (signgen.poses.warp)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from signgen.poses import skeleton
+from signgen.poses.warp import warp_to_pose
+
+SHOULDERS = {0: (70.0, 60.0), 1: (130.0, 60.0)}  # left, right: a shoulder width of 60 px
+RIGHT_ELBOW, RIGHT_WRIST = 3, 5
+
+
+def arm_pose(elbow, wrist) -> tuple[np.ndarray, np.ndarray]:
+    xy = np.zeros((skeleton.NUM_POINTS, 2))
+    confidence = np.zeros(skeleton.NUM_POINTS)
+    for index, point in {**SHOULDERS, 2: (60.0, 110.0), 4: (60.0, 150.0), RIGHT_ELBOW: elbow, RIGHT_WRIST: wrist}.items():
+        xy[index], confidence[index] = point, 1.0
+    return xy, confidence
+
+
+def test_warping_a_photo_to_its_own_pose_gives_the_photo_back(astronaut, astronaut_pose):
+    from signgen.poses.holistic import pose_arrays, reduce_to_178
+
+    xy, confidence = pose_arrays(reduce_to_178(astronaut_pose))
+    coarse = warp_to_pose(astronaut, xy[0], confidence[0], xy[0], confidence[0])
+    assert np.array_equal(coarse.image, astronaut)
+    assert not coarse.uncovered.any()
+
+
+def test_a_moved_forearm_lands_where_its_keypoints_say():
+    image = np.full((200, 200, 3), 200, np.uint8)
+    elbow, wrist, raised = (140.0, 110.0), (140.0, 160.0), (180.0, 80.0)
+    cv2.line(image, (140, 110), (140, 160), (255, 0, 0), 5)  # a red forearm, thinner than its part
+    source_xy, source_confidence = arm_pose(elbow, wrist)
+    target_xy, target_confidence = arm_pose(elbow, raised)
+    coarse = warp_to_pose(image, source_xy, source_confidence, target_xy, target_confidence)
+
+    red = np.argwhere((coarse.image[..., 0] > 200) & (coarse.image[..., 1] < 80))[:, ::-1]  # (x, y)
+    # The upper arm's round end at the elbow keeps the red under it: look past it.
+    red = red[np.linalg.norm(red - np.array(elbow), axis=1) > 12]
+    direction = (np.array(raised) - elbow) / np.linalg.norm(np.array(raised) - elbow)
+    offsets = red - np.array(elbow)
+    along, across = offsets @ direction, offsets @ np.array([-direction[1], direction[0]])
+    assert len(red) > 100
+    assert np.abs(across).max() <= 4  # on the line from the elbow to the raised wrist
+    assert along.min() >= -4 and along.max() <= np.linalg.norm(np.array(raised) - elbow) + 4
+    # Where the forearm was, nothing is left: those pixels are marked for the model to draw.
+    assert coarse.uncovered[140, 140] and coarse.image[140, 140, 1] > 150
+    assert not coarse.uncovered[20, 20]
+
+
+def test_a_part_the_photo_does_not_show_is_marked_uncovered():
+    image = np.full((200, 200, 3), 200, np.uint8)
+    source_xy, source_confidence = arm_pose((140.0, 110.0), (140.0, 160.0))
+    target_xy, target_confidence = source_xy.copy(), source_confidence.copy()
+    hand = skeleton.RIGHT_HAND
+    target_xy[hand] = np.array([150.0, 170.0]) + np.random.default_rng(0).uniform(-10, 10, (21, 2))
+    target_confidence[hand] = 1.0
+    coarse = warp_to_pose(image, source_xy, source_confidence, target_xy, target_confidence)
+    assert coarse.uncovered[170, 150]
+    assert coarse.uncovered.sum() < 40 * 40
