@@ -12,6 +12,10 @@ uint8 RGB (T, H, W, 3) of one shape, and each function returns the mean over fra
   so that one perfect frame does not make the average infinite.
 - :func:`temporal_difference_error`: how differently the two videos change from frame
   to frame; flicker and frozen motion both raise it.
+- :func:`region_ssim` and :func:`region_psnr`: the same inside boxes, one list of
+  ``(x0, y0, x1, y1)`` boxes per frame (SignViP's Hand-SSIM with the boxes of the driving
+  pose's hands: ``signgen.poses.regions.hand_boxes``); :func:`moving_region_psnr`: PSNR over
+  the pixels where the reference differs from the source frame (where the signer moved).
 
 Distribution metrics (FID, FID-VID, FVD) compare feature statistics of all generated
 videos with those of all reference videos: :class:`FrechetAccumulator` keeps running
@@ -98,6 +102,66 @@ def temporal_difference_error(generated: np.ndarray, reference: np.ndarray) -> f
     generated = generated.astype(np.float32)
     reference = reference.astype(np.float32)
     return float(np.mean(np.abs(np.diff(generated, axis=0) - np.diff(reference, axis=0)), dtype=np.float64))
+
+
+# Boxes smaller than the SSIM window are grown to it (11 x 11 Gaussian, sigma 1.5).
+MIN_REGION_SIDE = 11
+# A pixel moved where any channel of the reference differs from the source by more than this.
+MOVING_THRESHOLD = 12
+
+
+def region_ssim(generated: np.ndarray, reference: np.ndarray, boxes: list) -> float | None:
+    """Mean of :func:`ssim_rgb` over every box of every frame (``boxes[t]``: the boxes of
+    frame ``t``, pixel ``(x0, y0, x1, y1)``, end exclusive); None when no frame has a box."""
+    scores = [ssim_rgb(gen[None], ref[None]) for gen, ref in _region_crops(generated, reference, boxes)]
+    return float(np.mean(scores)) if scores else None
+
+
+def region_psnr(generated: np.ndarray, reference: np.ndarray, boxes: list) -> float | None:
+    """Mean of :func:`psnr` over every box of every frame; None when no frame has a box."""
+    scores = [psnr(gen[None], ref[None]) for gen, ref in _region_crops(generated, reference, boxes)]
+    return float(np.mean(scores)) if scores else None
+
+
+def moving_region_psnr(generated: np.ndarray, reference: np.ndarray, source: np.ndarray,
+                       threshold: int = MOVING_THRESHOLD) -> float | None:
+    """Mean over frames of the PSNR over the pixels where the reference frame differs from
+    the ``source`` frame (uint8 (H, W, 3)) by more than ``threshold`` in some channel;
+    frames without such pixels are left out, None when no frame has any. Copying the source
+    frame scores low here however still the rest of the picture is."""
+    generated, reference = _check_pair(generated, reference)
+    source = np.asarray(source)
+    if source.shape != reference.shape[1:] or source.dtype != np.uint8:
+        raise SigngenError(f"source frame must be uint8 {reference.shape[1:]}, got {source.dtype} {source.shape}")
+    moving = (np.abs(reference.astype(np.int16) - source.astype(np.int16)) > threshold).any(axis=-1)
+    scores = []
+    for gen, ref, mask in zip(generated, reference, moving):
+        if mask.any():
+            mse = np.mean((gen[mask].astype(np.float64) - ref[mask].astype(np.float64)) ** 2)
+            scores.append(PSNR_OF_IDENTICAL_FRAMES if mse == 0 else min(10 * np.log10(255.0**2 / mse), PSNR_OF_IDENTICAL_FRAMES))
+    return float(np.mean(scores)) if scores else None
+
+
+def _region_crops(generated: np.ndarray, reference: np.ndarray, boxes: list):
+    generated, reference = _check_pair(generated, reference)
+    if len(boxes) != len(generated):
+        raise SigngenError(f"{len(boxes)} frames of boxes for {len(generated)} frames")
+    height, width = generated.shape[1:3]
+    for gen, ref, frame_boxes in zip(generated, reference, boxes):
+        for box in frame_boxes:
+            x0, y0, x1, y1 = _grown(box, width, height)
+            if x1 > x0 and y1 > y0:
+                yield gen[y0:y1, x0:x1], ref[y0:y1, x0:x1]
+
+
+def _grown(box, width: int, height: int) -> tuple[int, int, int, int]:
+    """``box`` clipped to the frame, grown about its centre to at least MIN_REGION_SIDE."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    side_x, side_y = max(x1 - x0, MIN_REGION_SIDE), max(y1 - y0, MIN_REGION_SIDE)
+    centre_x, centre_y = (x0 + x1) / 2, (y0 + y1) / 2
+    left = int(np.clip(round(centre_x - side_x / 2), 0, max(width - MIN_REGION_SIDE, 0)))
+    top = int(np.clip(round(centre_y - side_y / 2), 0, max(height - MIN_REGION_SIDE, 0)))
+    return left, top, min(width, left + int(round(side_x))), min(height, top + int(round(side_y)))
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
