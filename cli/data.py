@@ -10,6 +10,8 @@ from signgen.errors import SigngenError
 
 
 def register(commands) -> None:
+    from signgen.cli.options import seed as seed_option
+
     data = commands.group("data", "Corpora: write the synthetic SynthSign corpus, draw the bundled signer photo")
     synth = data.add_parser(
         "synth", help="write SynthSign, cartoon signers in the PHOENIX-2014T layout",
@@ -22,7 +24,7 @@ def register(commands) -> None:
     synth.add_argument("--out", required=True, metavar="DIR", help="corpus folder to create (new or empty, or an interrupted run to resume)")
     synth.add_argument("--signers", type=int, default=4, metavar="N", help="signers of train/dev/test (default: 4)")
     synth.add_argument("--videos", type=int, default=200, metavar="M", help="videos over all four splits (default: 200)")
-    synth.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
+    synth.add_argument("--seed", type=seed_option, default=0, metavar="S", help="random seed, 0 to 2**63-1 (default: 0)")
     synth.add_argument("--unseen-signers", type=int, default=None, metavar="K",
                        help="signers only in test_unseen (default: a quarter of --signers, at least 1)")
     synth.add_argument("--workers", type=int, default=1, metavar="W", help="processes rendering videos (default: 1)")

@@ -15,9 +15,13 @@ DESCRIPTION = (
 
 
 def register(commands) -> None:
+    from signgen.cli.options import seed as seed_option
+
     parser = commands.command("eval", "evaluate a pipeline on a test split: SSIM, PSNR, FID, FID-VID, FVD, TDE, pose fidelity")
     parser.description = DESCRIPTION
-    parser.add_argument("--data", required=True, type=Path, metavar="DIR", help="corpus folder in the PHOENIX-2014T layout")
+    parser.add_argument("--data", required=True, type=Path, metavar="DIR",
+                        help="corpus folder in the PHOENIX-2014T layout (only read: missing poses are extracted into "
+                             "$XDG_CACHE_HOME/signgen/holistic, and a line says so)")
     parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
     parser.add_argument("--model", type=Path, metavar="DIR", help="pipeline folder (default: the embedded pipeline)")
     parser.add_argument("--out", required=True, type=Path, metavar="RUN_DIR", help="run folder to create, or to resume")
@@ -29,7 +33,7 @@ def register(commands) -> None:
                              "gloss-to-pose model folder")
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N videos of the split")
     parser.add_argument("--steps", type=int, metavar="N", help="sampling steps (default: the pipeline's)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S",
+    parser.add_argument("--seed", type=seed_option, default=0, metavar="S",
                         help="run seed; each video's seed is derived from it and the video's name (default: 0)")
     parser.add_argument("--fid-frames-per-video", type=int, metavar="K",
                         help="FID on K evenly spaced frames per video (default: every frame; 0: no FID)")

@@ -12,7 +12,8 @@ POSES_GROUP_HELP = "Pose sequences: extract, show, inspect, build from glosses"
 
 
 def register(commands) -> None:
-    from signgen.poses.stitch import ON_MISSING
+    from signgen.cli import options
+    from signgen.poses.stitch import MAX_TRANSITION_SECONDS, ON_MISSING
 
     poses = commands.group("poses", POSES_GROUP_HELP)
     summary = "build a pose sequence from glosses by stitching lexicon clips (fingerspelling missing ones)"
@@ -27,8 +28,8 @@ def register(commands) -> None:
     parser.add_argument("--language", default="gsg", help="signed language code of the lexicon rows to use (default: gsg)")
     parser.add_argument("--on-missing", choices=ON_MISSING, default="fingerspell",
                         help="what to do with a gloss missing from the lexicon (default: fingerspell)")
-    parser.add_argument("--transition", metavar="SECONDS", type=float, default=0.2,
-                        help="length of the interpolated transition between clips (default: 0.2)")
+    parser.add_argument("--transition", metavar="SECONDS", type=options.float_in(0.0, MAX_TRANSITION_SECONDS, "s"), default=0.2,
+                        help=f"length of the interpolated transition between clips, 0 to {MAX_TRANSITION_SECONDS:g} s (default: 0.2)")
     parser.add_argument("-o", "--output", metavar="OUT.pose", type=Path, required=True, help="pose file to write")
     parser.add_argument("--video", metavar="OUT.mp4", type=Path, help="also draw the skeleton as a video (.mp4 or .gif)")
     parser.set_defaults(func=run_from_gloss)
@@ -41,6 +42,8 @@ def run_from_gloss(args: argparse.Namespace) -> None:
 
     if args.output.suffix.lower() != ".pose":
         raise SigngenError(f"-o must name a .pose file, got {args.output}")
+    if args.video is not None and args.video.suffix.lower() not in (".mp4", ".gif"):
+        raise SigngenError(f"--video must name an .mp4 (or .gif) file, got {args.video}")
     for output in (args.output, args.video):
         if output is not None and not output.parent.is_dir():  # fail before the work, not after
             raise SigngenError(f"output folder does not exist: {output.parent}")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import re
 import sys
 
 from signgen import __version__
@@ -18,6 +20,52 @@ from signgen.errors import SigngenError
 COMMAND_MODULES = ["render", "pipeline", "poses", "gloss", "data", "train", "eval"]
 
 EXIT_USER_ERROR = 2
+# The longest error message printed: a message that echoes a huge input is cut.
+MAX_MESSAGE = 400
+
+
+class UsageError(Exception):
+    """A command line argparse refuses (unknown option, a value a ``type=`` refuses)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a bad command line as one ``signgen: error:`` line and exit code 2
+    (raised as :class:`UsageError` for :func:`main`), and an argument that starts with a
+    minus and a digit (``-5,-5``, ``-0.5``, ``-inf``) read as a value, not an option."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\.?\d|inf|nan)", re.IGNORECASE)
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+class DeferredWarnings(logging.Handler):
+    """Holds the warnings (``logging`` and ``warnings``) of a command: shown, one line each
+    and once, after the command succeeds; dropped when it fails, so that an error is the
+    only line a failed command prints."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed log call must not hide the command's result
+            text = str(record.msg)
+        if record.name == "py.warnings":  # "file:line: Category: message\n  source line"
+            text = text.strip().splitlines()[0].split(": ", 1)[-1]
+        line = one_line(text)
+        if line not in self.lines:
+            self.lines.append(line)
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` as one line of at most ``limit`` characters (an ellipsis marks a cut)."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 class CommandGroups:
@@ -39,7 +87,7 @@ class CommandGroups:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="signgen", description="Sign-language video generation and evaluation.")
+    parser = Parser(prog="signgen", description="Sign-language video generation and evaluation.")
     parser.add_argument("--version", action="version", version=f"signgen {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     groups = CommandGroups(subparsers)
@@ -50,15 +98,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as error:
+        print(f"signgen: error: {one_line(str(error))}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    deferred = DeferredWarnings()
+    root = logging.getLogger()
+    root.addHandler(deferred)
+    logging.captureWarnings(True)
     try:
         args.func(args)
     except SigngenError as error:
-        print(f"signgen: error: {error}", file=sys.stderr)
+        print(f"signgen: error: {one_line(str(error))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("signgen: interrupted", file=sys.stderr)
         return 130
+    finally:
+        logging.captureWarnings(False)
+        root.removeHandler(deferred)
+    for line in deferred.lines:
+        print(f"signgen: {line}", file=sys.stderr)
     return 0
 
 

@@ -13,6 +13,8 @@ VIDEO_SUFFIXES = (".mp4", ".gif")
 
 
 def register(commands) -> None:
+    from signgen.cli import options
+
     poses = commands.group("poses", "Pose sequences: extract, show, inspect, build from glosses, compact a lexicon")
 
     extract = poses.add_parser(
@@ -22,7 +24,7 @@ def register(commands) -> None:
                     "Frames without a detection are masked.")
     extract.add_argument("input", metavar="INPUT", help="video file (mp4, ...), folder or glob of frame images, or an image")
     extract.add_argument("-o", "--output", required=True, metavar="OUT.pose", help="pose file to write")
-    extract.add_argument("--fps", type=float, default=None,
+    extract.add_argument("--fps", type=options.float_in(0.1, 1000.0, "fps"), default=None, metavar="FPS",
                          help="frame rate to record (default: the video's; 25 for frames and images)")
     extract.set_defaults(func=run_extract)
 

@@ -21,6 +21,8 @@ EXAMPLE = 'example: signgen render --gloss "H A L L O" --signer me.png -o hallo.
 
 
 def register(commands) -> None:
+    from signgen.cli import options
+    from signgen.pipelines.limits import MAX_STEPS
     from signgen.poses.stitch import ON_MISSING
 
     parser = commands.command("render", SUMMARY)
@@ -42,13 +44,16 @@ def register(commands) -> None:
     parser.add_argument("--language", default="gsg", help="signed language code of the lexicon rows to use (default: gsg)")
     parser.add_argument("--on-missing", choices=ON_MISSING, default="fingerspell",
                         help="a gloss missing from the lexicon: fingerspell it (default), skip it, or stop with an error")
-    parser.add_argument("--steps", metavar="N", type=int, help="denoising steps (default: the model's setting)")
+    parser.add_argument("--steps", metavar="N", type=options.int_in(1, MAX_STEPS),
+                        help=f"denoising steps, 1 to {MAX_STEPS} and at most the model's training timesteps (default: the model's setting)")
     parser.add_argument("--scheduler", metavar="NAME",
                         help="sampler: ddim, dpm (DPM-Solver++), euler, euler_a, unipc or a diffusers scheduler class (default: the model's)")
-    parser.add_argument("--guidance", metavar="A,F",
-                        help="guidance scales appearance,full (e.g. 1.5,2.0; 1,1 switches guidance off and runs 3x faster), "
+    parser.add_argument("--guidance", metavar="A,F", type=options.guidance_pair,
+                        help="guidance scales appearance,full (e.g. 1.5,2.0; 1,1 switches guidance off and runs 3x faster; "
+                             "finite, within +-30), "
                              "over the model's guidance interval (default: the model's scales)")
-    parser.add_argument("--seed", metavar="S", type=int, default=0, help="random seed; the same seed gives the same video (default: 0)")
+    parser.add_argument("--seed", metavar="S", type=options.seed, default=0,
+                        help="random seed, 0 to 2**63-1; the same seed gives the same video (default: 0)")
     parser.add_argument("--side-by-side", action="store_true", help="write the driving skeleton and the generated video side by side")
     parser.add_argument("-o", "--output", metavar="OUT.mp4", type=Path, required=True, help="video to write (.mp4, or .gif for a preview)")
     parser.set_defaults(func=run_render)

@@ -15,6 +15,8 @@ GROUP_HELP = "Train the models: fusion, diffusion, temporal, g2p"
 
 
 def register(commands) -> None:
+    from signgen.cli import options
+
     train = commands.group("train", GROUP_HELP)
 
     fusion = train.add_parser(
@@ -49,7 +51,7 @@ def register(commands) -> None:
                     "frame model.")
     _add_common(temporal, "temporal", "train.max_steps=1000", "temporal-defaults.yaml for frame-defaults models")
     temporal.add_argument("--frame-model", required=True, metavar="DIR", help="trained frame model folder (stages 1 and 2)")
-    temporal.add_argument("--frames", type=int, metavar="F", default=None,
+    temporal.add_argument("--frames", type=options.int_in(2, 1024), metavar="F", default=None,
                           help="frames per training clip, also the inference window (default: the config's)")
     temporal.set_defaults(func=run_train_temporal)
 

@@ -40,13 +40,22 @@ def draw_skeleton_frames(pose: Pose, size: tuple[int, int] | None = None,
     if len(pose.body.data) == 0:
         raise SigngenError("pose has no frames to draw")
     dims = pose.header.dimensions
+    if dims.width <= 0 or dims.height <= 0:
+        raise SigngenError(f"the pose's frame size is {dims.width} x {dims.height}; it cannot be drawn")
+    # Drawn from its arrays: a point with non-finite coordinates is missing, and one far
+    # outside the frame is pulled in to where OpenCV's integer pixels still hold it.
+    xy, confidence = pose_arrays(pose)
+    width, height = dims.width, dims.height
     if size is not None:
         width, height = (int(v) for v in size)
         if width <= 0 or height <= 0:
             raise SigngenError(f"frame size must be positive, got {width} x {height}")
-        xy, confidence = pose_arrays(pose)
         xy *= np.array([width / dims.width, height / dims.height], dtype=np.float32)
-        pose = pose_from_arrays(xy, confidence, pose.body.fps, width, height)
+        confidence[~np.isfinite(xy).all(axis=-1)] = 0.0
+        xy[confidence <= 0] = 0.0
+    limit = 4.0 * max(width, height)
+    np.clip(xy, -limit, limit, out=xy)
+    pose = pose_from_arrays(xy, confidence, pose.body.fps, width, height)
     # PoseVisualizer draws on BGR images (OpenCV's order): background in, frames out.
     bgr_background = tuple(int(c) for c in background[::-1])
     frames = PoseVisualizer(pose, thickness=thickness).draw(background_color=bgr_background)
@@ -63,10 +72,12 @@ def render_skeleton_video(pose: Pose, path: str | os.PathLike, fps: float | None
     from signgen.video.io import write_gif, write_video
 
     path = Path(path)
-    frames = draw_skeleton_frames(pose, size=size, background=background)
+    if path.suffix.lower() not in (".mp4", ".gif"):
+        raise SigngenError(f"a skeleton video is an .mp4 (or .gif) file, not {path.name}")
     fps = float(pose.body.fps) if fps is None else float(fps)
-    if fps <= 0:
-        raise SigngenError(f"frame rate must be positive, got {fps}")
+    if not np.isfinite(fps) or fps <= 0:
+        raise SigngenError(f"frame rate must be a positive finite number, got {fps}")
+    frames = draw_skeleton_frames(pose, size=size, background=background)
     if path.suffix.lower() == ".gif":
         write_gif(frames, path, fps=fps)
     else:

@@ -12,6 +12,8 @@ mediapipe wheel (0 and 2 would download theirs on first use).
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import os
 import sys
 from pathlib import Path
@@ -37,11 +39,18 @@ def extract_pose(input_path: str | os.PathLike, progress: bool = True, fps: floa
         fps: frame rate written to the pose; defaults to the video's own rate, and to 25
             for frame folders and images.
     """
-    if fps is not None and fps <= 0:
-        raise SigngenError(f"frame rate must be positive, got {fps}")
+    if fps is not None:
+        _check_fps(fps)
     with _native_stderr_silenced():
         frames, source_fps, static = _read_input(input_path)
+    if source_fps is not None and not (math.isfinite(source_fps) and source_fps > 0):
+        source_fps = None  # a container's nonsense rate: the default, as for frame folders
     return extract_pose_from_frames(frames, fps=fps or source_fps or DEFAULT_FPS, progress=progress, static=static)
+
+
+def _check_fps(fps: float) -> None:
+    if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not math.isfinite(fps) or fps <= 0:
+        raise SigngenError(f"frame rate must be a positive finite number, got {fps!r}")
 
 
 def extract_pose_from_frames(frames: np.ndarray, fps: float = DEFAULT_FPS, progress: bool = True,
@@ -51,8 +60,7 @@ def extract_pose_from_frames(frames: np.ndarray, fps: float = DEFAULT_FPS, progr
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or 0 in frames.shape:
         raise SigngenError(f"frames must be non-empty uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
-    if fps <= 0:
-        raise SigngenError(f"frame rate must be positive, got {fps}")
+    _check_fps(fps)
     with _native_stderr_silenced():
         from pose_format.utils.holistic import load_holistic
 

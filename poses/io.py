@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 from pathlib import Path
 
+import numpy as np
 from pose_format import Pose
+from pose_format.pose_header import PoseHeader
+from pose_format.utils.reader import BufferReader
 
 from signgen.atomic import atomic_output
 from signgen.errors import SigngenError
@@ -21,15 +25,62 @@ def read_pose(path: str | os.PathLike) -> Pose:
     if not data:
         raise SigngenError(f"pose file is empty: {path}")
     try:
+        _check_length(data, path)
         pose = Pose.read(data)
     # TypeError: numpy's "buffer is too small for requested array" when the body is cut short
     except (struct.error, ValueError, TypeError, IndexError, EOFError, UnicodeDecodeError, OverflowError,
             MemoryError) as error:
-        raise SigngenError(f"not a readable .pose file (truncated or another format): {path} ({type(error).__name__})") from None
+        # The parsers' own words ("error", "unpack requires a buffer of 12 bytes") say nothing to a user.
+        raise SigngenError(f"not a readable .pose file (truncated or another format): {path}") from None
     expected = sum(len(c.points) for c in pose.header.components)
     if pose.body.data.ndim != 4 or pose.body.data.shape[2] != expected:
         raise SigngenError(f"pose file body does not match its header: {path}")
+    fps = float(pose.body.fps)
+    if not math.isfinite(fps) or fps <= 0:
+        raise SigngenError(f"pose file has frame rate {fps:g}, not a positive finite number: {path}")
+    dims = pose.header.dimensions
+    if dims.width <= 0 or dims.height <= 0:
+        raise SigngenError(f"pose file has frame size {dims.width} x {dims.height}: {path}")
+    values = np.ma.getdata(pose.body.data)
+    seen = np.asarray(pose.body.confidence) > 0
+    if not np.isfinite(pose.body.confidence).all() or not np.isfinite(values[seen]).all():
+        raise SigngenError(f"pose file holds non-finite values (NaN or infinity) in seen points: {path}")
     return pose
+
+
+# The body's own header: frame rate, frame count and people (pose-format's v0.1 and v0.2 layouts).
+_BODY_HEADERS = {0.1: struct.Struct("<HHH"), 0.2: struct.Struct("<fIH")}
+
+
+def _check_length(data: bytes, path: Path) -> None:
+    """Refuse a file whose length is not what its header and its body's frame count say:
+    a cut-off file must not load as fewer frames with confidences read from coordinates.
+
+    pose-format v0.2 declares the frame count (uint32); v0.1 declares it as a uint16 but
+    reads as many frames as the bytes left hold, so a v0.1 file is checked against its
+    count modulo 2**16 and for whole frames."""
+    reader = BufferReader(data)
+    header = PoseHeader.read(reader)
+    version = round(header.version, 3)
+    layout = _BODY_HEADERS.get(version)
+    if layout is None:  # v0.0 reads frame by frame and fails on a short file by itself
+        return
+    start = reader.read_offset
+    if len(data) < start + layout.size:
+        raise SigngenError(f"pose file is truncated (no body after its header): {path}")
+    _, frames, people = layout.unpack_from(data, start)
+    points = sum(len(c.points) for c in header.components)
+    frame_bytes = people * points * (header.num_dims() + 1) * 4
+    body = len(data) - start - layout.size
+    if version == 0.2:
+        expected = frames * frame_bytes
+        if body != expected:
+            state = "truncated" if body < expected else "longer than its header says"
+            raise SigngenError(f"pose file is {state}: {path} (its header declares {frames} frames, "
+                               f"{start + layout.size + expected} bytes; the file has {len(data)})")
+    elif frame_bytes and (body % frame_bytes or (body // frame_bytes) % 2**16 != frames):
+        raise SigngenError(f"pose file is truncated or damaged: {path} (its header declares {frames} frames; "
+                           f"the file holds {body / frame_bytes:.1f})")
 
 
 def write_pose(pose: Pose, path: str | os.PathLike) -> Path:

@@ -2,7 +2,8 @@
 clips, with gloss lookups and clip loading.
 
 Columns: ``path,spoken_language,signed_language,start,end,words,glosses,priority``.
-``path`` is relative to the CSV's folder (paths that leave it are refused); ``start`` and
+``path`` is relative to the CSV's folder (paths that leave it are refused: ``..`` and
+absolute paths when the CSV is read, links that resolve outside it when a clip is loaded); ``start`` and
 ``end`` are milliseconds into the clip (``end`` 0 means "to the end of the clip", an
 ``end`` past the clip is clamped); among rows for the same gloss and signed language the
 lowest ``priority`` wins, then the earliest row.
@@ -40,6 +41,7 @@ from signgen.poses.io import read_pose
 
 COLUMNS = ("path", "spoken_language", "signed_language", "start", "end", "words", "glosses", "priority")
 CLIP_SUFFIXES = (".pose", ".npz")
+COMPACT_ARRAYS = ("xy", "confidence", "fps", "size")  # the arrays of a compact .npz clip
 CLIP_CACHE_SIZE = 1024
 DEFAULT_LEXICON_CSV = Path(__file__).parent / "assets" / "fingerspelling" / "index.csv"
 
@@ -74,6 +76,7 @@ class LexiconEntry:
     gloss: str
     priority: int
     row: int  # line number in the CSV (header is line 1), for error messages
+    root: str = ""  # the lexicon's resolved folder, which the clip must resolve into ("": not checked)
 
 
 class Lexicon:
@@ -160,7 +163,7 @@ def _entry_from_row(row: dict, line: int, root: str, csv_path: Path) -> LexiconE
         raise SigngenError(f"{where}: bad span start={start} end={end} (milliseconds; end 0 means the whole clip)")
     return LexiconEntry(path=Path(clip_path), spoken_language=row["spoken_language"].strip(),
                         signed_language=row["signed_language"].strip(), start_ms=start, end_ms=end,
-                        words=row["words"].strip(), gloss=gloss, priority=priority, row=line)
+                        words=row["words"].strip(), gloss=gloss, priority=priority, row=line, root=root)
 
 
 def _integer(text: str, column: str, where: str) -> int:
@@ -174,6 +177,12 @@ def _integer(text: str, column: str, where: str) -> int:
 
 
 def _load_clip(entry: LexiconEntry) -> tuple[np.ndarray, np.ndarray, float, int, int]:
+    if entry.root:
+        # The row's path was checked as text; a link on the way may still lead out.
+        real = os.path.realpath(entry.path)
+        if not real.startswith(entry.root.rstrip(os.sep) + os.sep):
+            raise SigngenError(f"clip of lexicon entry {entry.gloss!r} (line {entry.row}) is a link to {real}, "
+                               f"outside the lexicon folder {entry.root}; refusing to read it")
     if not entry.path.is_file():
         raise SigngenError(f"clip of lexicon entry {entry.gloss!r} (line {entry.row}) not found: {entry.path}")
     if entry.path.suffix.lower() == ".npz":
@@ -195,12 +204,15 @@ def read_compact_clip(path: Path) -> tuple[np.ndarray, np.ndarray, float, int, i
     """A compact ``.npz`` clip as float32 ``xy``, float32 ``confidence``, fps, width, height."""
     try:
         with np.load(path, allow_pickle=False) as archive:
+            missing = [name for name in COMPACT_ARRAYS if name not in archive.files]
+            if missing:
+                raise SigngenError(f"not a compact clip: {path} lacks the array {missing[0]!r} ({', '.join(COMPACT_ARRAYS)})")
             xy = archive["xy"].astype(np.float32)
             confidence = archive["confidence"].astype(np.float32) / 255.0
             fps = float(archive["fps"])
             width, height = (int(v) for v in archive["size"])
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, TypeError) as error:
-        raise SigngenError(f"not a readable compact clip: {path} ({type(error).__name__})") from None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, TypeError):
+        raise SigngenError(f"not a readable compact clip (truncated, or not an .npz of xy, confidence, fps, size): {path}") from None
     if xy.ndim != 3 or xy.shape[1:] != (skeleton.NUM_POINTS, 2) or confidence.shape != xy.shape[:2] or fps <= 0:
         raise SigngenError(f"compact clip has the wrong shape (expected xy (T, 178, 2), confidence (T, 178)): {path}")
     xy[confidence <= 0] = 0.0

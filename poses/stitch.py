@@ -35,6 +35,7 @@ lexicon lacks it. Letters are taken from the same lexicon as the glosses.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import unicodedata
 from typing import NamedTuple, Sequence
@@ -49,6 +50,13 @@ from signgen.poses.lexicon import UMLAUT_SPELLINGS, Lexicon, LexiconEntry, defau
 from signgen.poses.transform import PHOENIX_FRAMING, TARGET_FPS, Framing, prepare
 
 ON_MISSING = ("fingerspell", "skip", "error")
+# Size limits: a gloss string this long, or a video this long, is a mistake or an attack
+# (100,000 characters of glosses would be 25 hours of video and gigabytes of memory).
+MAX_GLOSSES = 1000
+MAX_VIDEO_SECONDS = 30 * 60
+MAX_TRANSITION_SECONDS = 5.0
+
+logger = logging.getLogger(__name__)
 SMOOTHING_WINDOW = 5
 SMOOTHING_ORDER = 2
 
@@ -76,13 +84,28 @@ def parse_glosses(glosses: str | Sequence[str]) -> list[str]:
     tokens = glosses.split() if isinstance(glosses, str) else [t for g in glosses for t in str(g).split()]
     if not tokens:
         raise SigngenError("no glosses given")
+    if len(tokens) > MAX_GLOSSES:
+        raise SigngenError(f"{len(tokens)} glosses given; at most {MAX_GLOSSES} glosses are rendered at once (split the text)")
     punctuation = [t for t in tokens if not any(c.isalnum() for c in t)]
     if punctuation:
-        raise SigngenError(f"not glosses (no letter or digit): {' '.join(punctuation)}")
+        raise SigngenError(f"not glosses (no letter or digit): {_shown(punctuation)}")
     kept = [t for t in tokens if not _MARKER.match(t)]
     if not kept:
-        raise SigngenError(f"only annotation markers, no glosses: {' '.join(tokens)}")
+        raise SigngenError(f"only annotation markers, no glosses: {_shown(tokens)}")
     return kept
+
+
+def _shown(words: Sequence[str], limit: int = 80) -> str:
+    """Words of user input for a message, at most ``limit`` characters (an ellipsis marks a cut)."""
+    text = " ".join(words)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def check_video_length(frames: int, fps: float = TARGET_FPS) -> None:
+    """Refuse a video longer than :data:`MAX_VIDEO_SECONDS`."""
+    if frames > MAX_VIDEO_SECONDS * fps:
+        raise SigngenError(f"the video would be {frames / fps / 60:.1f} minutes long ({frames} frames); "
+                           f"at most {MAX_VIDEO_SECONDS // 60} minutes are rendered at once")
 
 
 def spell(gloss: str, lexicon: Lexicon, language: str = "gsg") -> tuple[list[LexiconEntry], list[str]]:
@@ -135,12 +158,14 @@ def resolve_glosses(glosses: str | Sequence[str], lexicon: Lexicon, language: st
         raise SigngenError(f"{lexicon.source} has no entries for signed language {language!r} (it has: {have})")
     resolved: list[tuple[str, list[LexiconEntry]]] = []
     missing: list[str] = []
+    spelled: list[str] = []
     unknown_letters: dict[str, list[str]] = {}
     for gloss in tokens:
         entry = lexicon.lookup(gloss, language)
         if entry is not None:
             resolved.append((gloss, [entry]))
         elif on_missing == "fingerspell":
+            spelled.append(gloss)
             letters, unknown = spell(gloss, lexicon, language)
             if unknown:
                 unknown_letters.setdefault(gloss, []).extend(unknown)
@@ -149,12 +174,26 @@ def resolve_glosses(glosses: str | Sequence[str], lexicon: Lexicon, language: st
             missing.append(gloss)
     if unknown_letters:
         detail = "; ".join(f"{' '.join(dict.fromkeys(chars))} in {gloss}" for gloss, chars in unknown_letters.items())
-        raise SigngenError(f"cannot fingerspell glosses missing from {lexicon.source} ({language}), no letter for: {detail}")
+        raise SigngenError(f"cannot fingerspell glosses missing from {lexicon.source} ({language}), no letter for: {_shown([detail], 200)}")
     if missing and on_missing == "error":
-        raise SigngenError(f"glosses not in {lexicon.source} ({language}): {' '.join(dict.fromkeys(missing))}")
+        raise SigngenError(f"glosses not in {lexicon.source} ({language}): {_shown(list(dict.fromkeys(missing)))}")
     if not resolved:
-        raise SigngenError(f"none of the glosses is in {lexicon.source} ({language}): {' '.join(dict.fromkeys(missing))}")
+        raise SigngenError(f"none of the glosses is in {lexicon.source} ({language}): {_shown(list(dict.fromkeys(missing)))}")
+    report_fallback(spelled, "fingerspelled")
+    report_fallback(missing, "skipped")
     return resolved
+
+
+def report_fallback(glosses: Sequence[str], what: str) -> None:
+    """One log line (a warning, which the command line prints on stderr) naming the glosses
+    missing from the lexicon and what was done instead, e.g. ``fingerspelled 2 glosses not
+    in the lexicon: REGEN, SCHNEE``."""
+    unique = list(dict.fromkeys(glosses))
+    if unique:
+        names = ", ".join(unique)
+        if len(names) > 200:
+            names = names[:199] + "…"
+        logger.warning("%s %d gloss%s not in the lexicon: %s", what, len(unique), "es" * (len(unique) != 1), names)
 
 
 def signing_frames(xy: np.ndarray, confidence: np.ndarray) -> slice:
@@ -226,8 +265,8 @@ def smooth(xy: np.ndarray, confidence: np.ndarray) -> np.ndarray:
 
 
 def transition_frames(transition_seconds: float) -> int:
-    if not np.isfinite(transition_seconds) or transition_seconds < 0:
-        raise SigngenError(f"transition must be a non-negative number of seconds, got {transition_seconds}")
+    if not np.isfinite(transition_seconds) or not 0 <= transition_seconds <= MAX_TRANSITION_SECONDS:
+        raise SigngenError(f"transition must be from 0 to {MAX_TRANSITION_SECONDS:g} seconds, got {transition_seconds}")
     return int(round(transition_seconds * TARGET_FPS))
 
 
@@ -239,6 +278,9 @@ def _join(groups: Sequence[tuple[str, Sequence[Clip]]], between: int, framing: F
     parts_xy: list[np.ndarray] = []
     parts_confidence: list[np.ndarray] = []
     spans: list[GlossSpan] = []
+    # The length first: a gloss string that would make hours of video fails before any copy.
+    check_video_length(sum(len(xy) for _, clips in groups for xy, _ in clips)
+                       + between * max(0, sum(len(clips) for _, clips in groups) - 1))
     frame = 0
     for gloss, clips in groups:
         if not clips:

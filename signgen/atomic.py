@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,12 +33,48 @@ def _current_umask() -> int:
     return umask
 
 
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.stem}."
+
+
+# mkstemp's random part: 8 characters of "a-z0-9_" (tempfile._RandomNameSequence).
+_RANDOM_PART = r"[a-z0-9_]{8}"
+
+
+def stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """The temporaries :func:`atomic_output` left beside ``path`` when its process was
+    killed (SIGKILL runs no cleanup): ``.<stem>.<8 random characters><suffix>``, exactly
+    that pattern, so that no other file (nor another output's temporary) matches."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    pattern = re.compile(re.escape(_temporary_prefix(path)) + _RANDOM_PART + re.escape(path.suffix))
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return [folder / name for name in names if pattern.fullmatch(name) and (folder / name).is_file()]
+
+
+def remove_stale_temporaries(paths) -> int:
+    """Remove the stale temporaries of each of ``paths`` (the caller's own outputs, which
+    no other live process is writing); returns how many were removed."""
+    removed = 0
+    for path in paths:
+        for stale in stale_temporaries(path):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+                removed += 1
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
-    The temporary name keeps the final suffix, so writers that pick a format from the
-    suffix (PyAV, imageio) behave as with the real name.
+    The temporary name (``.<stem>.XXXXXXXX<suffix>``, hidden) keeps the final suffix, so
+    writers that pick a format from the suffix (PyAV, imageio) behave as with the real
+    name. A process killed with SIGKILL leaves it behind: :func:`remove_stale_temporaries`
+    clears it when the same output is written again.
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -45,7 +82,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     if path.exists() and not path.is_file():
         # Renaming onto a device (/dev/null, /dev/full), a pipe or a folder would replace it.
         raise SigngenError(f"refusing to write {path}: it exists and is not a regular file")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=path.suffix, dir=folder)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -46,6 +47,24 @@ DEFAULT_TEMPORAL_CONFIG = CONFIG_FOLDER / "temporal-tiny.yaml"
 DEFAULT_G2P_CONFIG = CONFIG_FOLDER / "g2p-tiny.yaml"
 # diffusers.optimization.get_scheduler names that need no extra arguments.
 LR_SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
+MAX_SEED = 2**63 - 1
+
+
+def _at_least(config: Any, section: str, minimum: int, *names: str) -> None:
+    """Refuse a size or count below ``minimum`` (a zero that would divide by zero later)."""
+    for name in names:
+        value = getattr(config, name)
+        values = value if isinstance(value, list) else [value]
+        if any(v is not None and v < minimum for v in values):
+            raise SigngenError(f"{section}{name} must be at least {minimum}, not {value}")
+
+
+def _share(config: Any, section: str, *names: str, below_one: bool = False) -> None:
+    """Refuse a probability (or dropout, ``below_one``) outside [0, 1] (or [0, 1))."""
+    for name in names:
+        value = getattr(config, name)
+        if not (0.0 <= value < 1.0 if below_one else 0.0 <= value <= 1.0):
+            raise SigngenError(f"{section}{name} must be in [0, 1{')' if below_one else ']'}, not {value}")
 
 
 @dataclass
@@ -62,6 +81,7 @@ class EncoderConfig:
     intermediate_size: int
 
     def __post_init__(self):
+        _at_least(self, "encoder ", 1, "patch_size", "hidden_size", "num_layers", "num_heads", "intermediate_size")
         if self.backbone not in ("vit", "clip"):
             raise SigngenError(f"encoder backbone must be 'vit' or 'clip', not {self.backbone!r}")
         if self.backbone == "clip" and not self.clip_path:
@@ -76,6 +96,12 @@ class FusionConfig:
     hidden_dim: int
     dropout: float
     temperature_init: float
+
+    def __post_init__(self):
+        _at_least(self, "fusion ", 1, "embed_dim", "hidden_dim")
+        _share(self, "fusion ", "dropout", below_one=True)
+        if self.temperature_init <= 0:
+            raise SigngenError(f"fusion temperature_init must be positive, not {self.temperature_init}")
 
 
 @dataclass
@@ -98,6 +124,10 @@ class UNetConfig:
     def __post_init__(self):
         if self.patch_size < 1:
             raise SigngenError(f"unet: patch_size must be at least 1, got {self.patch_size}")
+        if not self.block_out_channels:
+            raise SigngenError("unet: block_out_channels needs at least one level")
+        _at_least(self, "unet: ", 1, "block_out_channels", "layers_per_block", "attention_head_dim", "cross_attention_dim",
+                  "norm_num_groups", "transformer_layers_per_block")
         n = len(self.block_out_channels)
         if len(self.down_block_types) != n or len(self.up_block_types) != n:
             raise SigngenError(
@@ -124,6 +154,8 @@ class NoiseConfig:
     prediction_type: str
 
     def __post_init__(self):
+        if not 1 <= self.num_train_timesteps <= 100_000:
+            raise SigngenError(f"noise num_train_timesteps must be from 1 to 100000, not {self.num_train_timesteps}")
         if self.prediction_type not in ("epsilon", "v_prediction"):
             raise SigngenError(f"noise prediction_type must be 'epsilon' or 'v_prediction', not {self.prediction_type!r}")
 
@@ -133,6 +165,8 @@ class ModelConfig:
     resolution: list[int]
     pose_channels: int
     use_fusion_embedding: bool
+    coarse_image: bool  # v2: the photo warped to the target pose (and its mask) as input channels
+    reference_attention: bool  # v2: the photo's features join every self-attention's keys and values
     encoder: EncoderConfig
     pose_encoder: EncoderConfig
     fusion: FusionConfig
@@ -141,6 +175,7 @@ class ModelConfig:
     noise: NoiseConfig
 
     def __post_init__(self):
+        _at_least(self, "model ", 1, "pose_channels")
         if len(self.resolution) != 2 or min(self.resolution) < 8:
             raise SigngenError(f"model resolution must be [height, width] of at least 8 px, not {self.resolution}")
         if self.pose_encoder.backbone != "vit":
@@ -187,6 +222,13 @@ class TrainConfig:
             raise SigngenError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {self.lr_schedule!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise SigngenError(f"ema_decay must be in [0, 1) (0 turns EMA off), not {self.ema_decay}")
+        if self.learning_rate <= 0:
+            raise SigngenError(f"training learning_rate must be positive, not {self.learning_rate}")
+        for name in ("weight_decay", "max_grad_norm", "warmup_steps", "checkpoints_keep", "num_workers"):
+            if getattr(self, name) < 0:
+                raise SigngenError(f"training {name} must not be negative, not {getattr(self, name)}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise SigngenError(f"training seed must be from 0 to 2**63-1, not {self.seed}")
 
 
 @dataclass
@@ -195,6 +237,11 @@ class FusionTrainConfig(TrainConfig):
     eval_every: int
     eval_batch_size: int
     colour_augment_prob: float  # share of training pairs recoloured (signgen.corpora.phoenix.frame_pair_dataset)
+
+    def __post_init__(self):
+        super().__post_init__()
+        _at_least(self, "training ", 1, "eval_every", "eval_batch_size")
+        _share(self, "training ", "colour_augment_prob")
 
 
 @dataclass
@@ -210,6 +257,7 @@ class DiffusionTrainConfig(TrainConfig):
         super().__post_init__()
         if self.uncond_prob < 0 or self.appearance_only_prob < 0 or self.uncond_prob + self.appearance_only_prob > 1:
             raise SigngenError("uncond_prob and appearance_only_prob must be non-negative and sum to at most 1")
+        _share(self, "training ", "colour_augment_prob")
 
 
 @dataclass
@@ -235,6 +283,11 @@ class AdapterConfig:
     levels: list[int] | None
     include_mid: bool
 
+    def __post_init__(self):
+        _at_least(self, "adapter ", 1, "num_attention_heads", "attention_head_dim", "num_layers", "norm_num_groups", "max_frames")
+        if self.levels is not None:
+            _at_least(self, "adapter ", 0, "levels")
+
 
 @dataclass
 class TemporalTrainConfig(DiffusionTrainConfig):
@@ -253,6 +306,9 @@ class WindowConfig:
 
     overlap: int
     windows_per_batch: int
+
+    def __post_init__(self):
+        _at_least(self, "windows ", 1, "windows_per_batch")
 
 
 @dataclass
@@ -280,6 +336,12 @@ class G2PModelConfig:
     ff_size: int
     dropout: float
     aligner_size: int
+
+    def __post_init__(self):
+        _at_least(self, "g2p model ", 1, "hidden_size", "num_heads", "encoder_layers", "decoder_layers", "ff_size", "aligner_size")
+        _share(self, "g2p model ", "dropout", below_one=True)
+        if self.hidden_size % self.num_heads:
+            raise SigngenError(f"g2p model hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
 
 
 @dataclass
@@ -396,6 +458,12 @@ def from_dict(cls: type, data: Any, where: str = "") -> Any:
     return cls(**values)
 
 
+def _echo(value: Any, limit: int = 80) -> str:
+    """``repr`` of a user's value for a message, cut to ``limit`` characters."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
 def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
 
@@ -420,23 +488,29 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     if origin is list:
         (item,) = typing.get_args(hint)
         if not isinstance(value, list):
-            raise SigngenError(f"{where}: expected a list, got {value!r}")
+            raise SigngenError(f"{where}: expected a list, got {_echo(value)}")
         return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
     if hint is bool:
         if not isinstance(value, bool):
-            raise SigngenError(f"{where}: expected true or false, got {value!r}")
+            raise SigngenError(f"{where}: expected true or false, got {_echo(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SigngenError(f"{where}: expected an integer, got {value!r}")
+            raise SigngenError(f"{where}: expected an integer, got {_echo(value)}")
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SigngenError(f"{where}: expected a number, got {value!r}")
-        return float(value)
+            raise SigngenError(f"{where}: expected a number, got {_echo(value)}")
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise SigngenError(f"{where}: expected a finite number, got {_echo(value)}")
+        return number
     if hint is str:
         if not isinstance(value, str):
-            raise SigngenError(f"{where}: expected a string, got {value!r}")
+            raise SigngenError(f"{where}: expected a string, got {_echo(value)}")
         return value
     raise TypeError(f"unsupported config type {hint!r} at {where}")
 
@@ -487,7 +561,7 @@ def _deep_merge(into: dict, update: dict) -> None:
 def _apply_override(data: dict, override: str) -> None:
     key, sep, raw = override.partition("=")
     if not sep or not key.strip():
-        raise SigngenError(f"config override must look like KEY=VALUE, not {override!r}")
+        raise SigngenError(f"config override must look like KEY=VALUE, not {_echo(override)}")
     *parents, leaf = key.strip().split(".")
     node = data
     for part in parents:
@@ -499,4 +573,4 @@ def _apply_override(data: dict, override: str) -> None:
     try:
         node[leaf] = yaml.safe_load(raw)
     except yaml.YAMLError:
-        raise SigngenError(f"config override {key!r}: value {raw!r} is not valid YAML") from None
+        raise SigngenError(f"config override {_echo(key)}: value {_echo(raw)} is not valid YAML") from None

@@ -209,12 +209,25 @@ def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # safetensors and the restricted unpickler raise many types
-        raise SigngenError(f"cannot load weights {path}: {first_line(error)}") from None
+        raise SigngenError(f"cannot load weights {path}: {_weights_problem(path, error)}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SigngenError(f"{path} does not hold a state dict of tensors")
     return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def _weights_problem(path: Path, error: Exception) -> str:
+    """What is wrong with a weights file, in words: the loaders' own messages are internal
+    ("pop from empty list", an empty EOFError) or advise an unsafe ``weights_only=False``."""
+    import pickle
+
+    if path.suffix == ".safetensors":
+        return f"not a readable safetensors file ({first_line(error)})"
+    if isinstance(error, pickle.UnpicklingError):
+        return ("not a plain PyTorch state dict: not a torch.save file, or it holds objects other than tensors "
+                "(arbitrary pickles are never loaded)")
+    return "not a readable PyTorch checkpoint (empty, truncated or corrupt)"
 
 
 def _load_state(network: torch.nn.Module, state: dict[str, torch.Tensor], path) -> None:

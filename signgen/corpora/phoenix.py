@@ -10,12 +10,24 @@ sign-language-datasets)::
 
 Splits are ``train``, ``dev`` and ``test``; SynthSign adds ``test_unseen`` (signers never
 seen in training), written the same way. The CSVs use ``|`` and no quoting; ``orth`` is
-the space-separated glosses.
+the space-separated glosses. The release with MediaPipe poses keeps the dev split's poses
+in ``holistic/validation/``: for ``dev`` both ``holistic/dev/`` and ``holistic/validation/``
+are read.
+
+**Paths from the CSV are confined.** A video name must be one plain folder name (no
+``/``, ``\\``, ``..``, leading ``.``), and the ``video`` column may not be absolute or hold
+``..``: a CSV naming ``../../x`` is refused with its line number, so that nothing is read
+from, or written (by ``signgen eval``, as ``<name>.mp4``) to, a place outside the corpus or
+the output folder. Links are resolved: a video's frame folder, its frame files and its
+pose file must lie in the corpus folder (or in the folder of their split, where that
+folder is itself a link, as in a corpus assembled from links to a larger disk).
 
 A row whose frame folder is missing is skipped, with one warning per split that counts
-them (a partial download should not stop training, nor flood the log). A missing pose
-is extracted with MediaPipe once, then cached: in the corpus's ``holistic/`` folder when
-it is writable, else under ``cache_dir`` (default ``$XDG_CACHE_HOME/signgen/holistic``).
+them (a partial download should not stop training, nor flood the log); a split none of
+whose rows has a frame folder is an error. A missing pose is extracted with MediaPipe
+once, then cached under ``cache_dir`` (default ``$XDG_CACHE_HOME/signgen/holistic``, one
+folder per corpus), never in the corpus folder: a corpus is input, and signgen does not
+write into it. :meth:`PhoenixCorpus.extraction_notice` is the line that says so.
 
 Samplers (map-style datasets: ``len`` and indexing, for ``torch.utils.data.DataLoader``):
 
@@ -62,6 +74,10 @@ FRAMES_DIR = Path("features") / "fullFrame-210x260px"
 HOLISTIC_DIR = Path("holistic")
 FPS = 25.0
 POSE_CACHE_SIZE = 256  # videos whose pose arrays a process keeps in memory
+# Where each split's poses may lie under holistic/, in the order they are looked for: the
+# release with MediaPipe poses names the dev split "validation".
+POSE_SPLIT_FOLDERS = {"dev": ("dev", "validation")}
+SHOWN_NAME_CHARS = 80  # a hostile name is cut to this in a message
 
 
 def annotation_path(root: str | os.PathLike, split: str) -> Path:
@@ -74,6 +90,28 @@ def frame_folder(root: str | os.PathLike, split: str, name: str) -> Path:
 
 def pose_path(root: str | os.PathLike, split: str, name: str) -> Path:
     return Path(root) / HOLISTIC_DIR / split / f"{name}.pose"
+
+
+def pose_split_folders(split: str) -> tuple[str, ...]:
+    """The folders under ``holistic/`` that may hold ``split``'s poses, in search order."""
+    return POSE_SPLIT_FOLDERS.get(split, (split,))
+
+
+def shown(text: str) -> str:
+    """``text`` quoted for a one-line message, cut short when long."""
+    if len(text) > SHOWN_NAME_CHARS:
+        return repr(text[:SHOWN_NAME_CHARS]) + f"... ({len(text)} characters)"
+    return repr(text)
+
+
+def _real(path: str | os.PathLike) -> str:
+    return os.path.realpath(os.fspath(path))
+
+
+def is_inside(path: str | os.PathLike, folders: Sequence[str]) -> bool:
+    """Whether ``path``, links resolved, lies in one of the (resolved) ``folders``."""
+    real = _real(path)
+    return any(real == folder or real.startswith(folder.rstrip(os.sep) + os.sep) for folder in folders)
 
 
 def frame_file_name(index: int) -> str:
@@ -91,7 +129,10 @@ class VideoSample:
     glosses: list[str]
     text: str
     frame_folder: Path
-    pose_paths: tuple[Path, ...]  # where the pose is looked for, first the corpus's own
+    pose_paths: tuple[Path, ...]  # where the pose is looked for: the corpus's own, then the cache
+    cache_path: Path | None = None  # where an extracted pose is written (None: the last pose path)
+    # Resolved folders the frame files must lie in (empty: not checked)
+    frame_roots: tuple[str, ...] = field(default=(), repr=False, compare=False)
     _frame_files: list[Path] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -103,7 +144,13 @@ class VideoSample:
                 raise SigngenError(f"video {self.name}: cannot list its frames in {self.frame_folder} ({error.strerror})") from None
             if not names:
                 raise SigngenError(f"video {self.name}: no frames in {self.frame_folder}")
-            self._frame_files = [self.frame_folder / n for n in sorted(names, key=natural_key)]
+            files = [self.frame_folder / n for n in sorted(names, key=natural_key)]
+            if self.frame_roots:
+                outside = next((f for f in files if not is_inside(f, self.frame_roots)), None)
+                if outside is not None:
+                    raise SigngenError(f"video {self.name}: frame {outside.name} is a link to {_real(outside)}, "
+                                       "outside the corpus folder; refusing to read it")
+            self._frame_files = files
         return self._frame_files
 
     @property
@@ -145,20 +192,21 @@ class VideoSample:
         return arrays
 
     def ensure_pose(self, progress: bool = False) -> Path:
-        """The path of the video's pose file, extracting and caching it first if needed."""
+        """The path of the video's pose file, extracting it first if needed into the cache
+        (never into the corpus folder)."""
         for path in self.pose_paths:
             if path.is_file():
                 return path
         from signgen.poses.extract import extract_pose
 
+        cache = self.cache_path if self.cache_path is not None else self.pose_paths[-1]
         pose = extract_pose(self.frame_folder, progress=progress, fps=FPS)
-        for path in self.pose_paths:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                return write_pose(pose, path)
-            except (OSError, SigngenError):
-                continue  # not writable: the next place
-        raise SigngenError(f"video {self.name}: nowhere to cache its extracted pose ({', '.join(map(str, self.pose_paths))})")
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SigngenError(f"video {self.name}: cannot create the pose cache folder {cache.parent} "
+                               f"({error.strerror}); set XDG_CACHE_HOME to a writable folder") from None
+        return write_pose(pose, cache)
 
 
 @functools.lru_cache(maxsize=POSE_CACHE_SIZE)
@@ -189,6 +237,15 @@ class PhoenixCorpus:
         self.skipped: dict[str, list[str]] = {}  # per split, the names of rows without frames
         self._splits: dict[str, list[VideoSample]] = {}
 
+    def pose_cache(self, split: str) -> Path:
+        """The folder extracted poses of ``split`` are cached in (never inside the corpus)."""
+        return self.cache_dir / split
+
+    def extraction_notice(self, split: str, count: int, total: int) -> str:
+        """The line that tells the user where extracted poses go."""
+        return (f"{count} of {total} {split} videos have no pose in {self.root / HOLISTIC_DIR}: extracting them "
+                f"with MediaPipe into the cache {self.pose_cache(split)} (the corpus folder is not written)")
+
     @property
     def splits(self) -> list[str]:
         """The splits that have an annotation CSV, the official ones first."""
@@ -210,30 +267,67 @@ class PhoenixCorpus:
             have = ", ".join(self.splits) or "none"
             raise SigngenError(f"annotation file for split {split!r} not found: {path} (splits found: {have})")
         samples, skipped = [], []
+        root = _real(self.root)
+        frame_roots = (root, _real(self.root / FRAMES_DIR / split))
+        pose_folders = [self.root / HOLISTIC_DIR / folder for folder in pose_split_folders(split)]
+        pose_roots = (root, *(_real(folder) for folder in pose_folders))
         for line, row in _read_rows(path):
-            folder = frame_folder(self.root, split, row["name"])
+            name = row["name"]
+            _check_row_paths(row, line, path)
+            folder = frame_folder(self.root, split, name)
             if not folder.is_dir():
-                skipped.append(row["name"])
+                skipped.append(name)
                 continue
+            if not is_inside(folder, frame_roots):
+                raise SigngenError(f"{path} line {line}: the frame folder of video {shown(name)} is a link to "
+                                   f"{_real(folder)}, outside the corpus folder {self.root}; refusing to read it")
+            poses = tuple(pose_folder / f"{name}.pose" for pose_folder in pose_folders)
+            for pose in poses:
+                if (pose.is_symlink() or pose.exists()) and not is_inside(pose, pose_roots):
+                    raise SigngenError(f"{path} line {line}: the pose of video {shown(name)} is a link to "
+                                       f"{_real(pose)}, outside the corpus folder {self.root}; refusing to read it")
+            cache = self.pose_cache(split) / f"{name}.pose"
             samples.append(VideoSample(
-                name=row["name"], split=split, signer=row["speaker"], glosses=row["orth"].split(),
-                text=row["translation"], frame_folder=folder,
-                pose_paths=(pose_path(self.root, split, row["name"]), self.cache_dir / split / f"{row['name']}.pose")))
+                name=name, split=split, signer=row["speaker"], glosses=row["orth"].split(),
+                text=row["translation"], frame_folder=folder, pose_paths=(*poses, cache), cache_path=cache,
+                frame_roots=frame_roots))
         self.skipped[split] = skipped
+        if skipped and not samples:
+            raise SigngenError(f"split {split!r}: none of the {len(skipped)} videos of {path.name} has a frame folder "
+                               f"under {self.root / FRAMES_DIR / split} (first: {shown(skipped[0])})")
         if skipped:
             logger.warning("%s: skipped %d of %d videos whose frame folder is missing under %s (first: %s)",
                            path.name, len(skipped), len(skipped) + len(samples), self.root / FRAMES_DIR / split, skipped[0])
         return samples
 
     def ensure_poses(self, split: str, progress: bool = True) -> None:
-        """Extract (once) the poses the corpus lacks for ``split``, with a progress bar."""
-        missing = [sample for sample in self.split(split) if not sample.has_pose]
+        """Extract (once) the poses the corpus lacks for ``split`` into the cache, saying
+        where in one line, with a progress bar."""
+        samples = self.split(split)
+        missing = [sample for sample in samples if not sample.has_pose]
         if not missing:
             return
         from tqdm.auto import tqdm
 
+        print(self.extraction_notice(split, len(missing), len(samples)))
         for sample in tqdm(missing, desc=f"extracting {split} poses", unit="video", disable=not progress):
             sample.ensure_pose()
+
+
+def _check_row_paths(row: dict, line: int, path: Path) -> None:
+    """Refuse a row whose name is not one plain folder name, or whose ``video`` column is
+    absolute or climbs out with ``..``: the name becomes file names in the corpus and in
+    ``signgen eval``'s output folder."""
+    name = row["name"]
+    if (not name or name in (".", "..") or name.startswith(".") or any(c in name for c in "/\\\0")
+            or os.path.isabs(name)):
+        raise SigngenError(f"{path} line {line}: video name {shown(name)} is not a plain folder name "
+                           "(no '/', '\\', '..' or leading '.'); refusing a path that could leave the corpus folder")
+    video = row["video"]
+    parts = re.split(r"[/\\]", video)
+    if video.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", video) or ".." in parts or "\0" in video:
+        raise SigngenError(f"{path} line {line}: video column {shown(video)} is absolute or holds '..'; "
+                           "refusing a path that could leave the corpus folder")
 
 
 def _read_rows(path: Path):

@@ -48,6 +48,9 @@ PNG_COMPRESSION = 3  # zlib level: fixed, so output is deterministic; higher lev
 _PARTIAL_SUFFIX = ".partial"
 
 
+MAX_SIGNERS = 1000  # per group (seen, unseen): a corpus's size limit, named in the error
+
+
 @dataclass(frozen=True)
 class SynthSignSettings:
     """What a SynthSign corpus is made of; the same settings write the same files."""
@@ -63,10 +66,10 @@ class SynthSignSettings:
     def __post_init__(self):
         if self.unseen_signers is None:
             object.__setattr__(self, "unseen_signers", max(1, self.signers // 4))
-        if self.signers < 1:
-            raise SigngenError(f"--signers must be at least 1, got {self.signers}")
-        if self.unseen_signers < 1:
-            raise SigngenError(f"--unseen-signers must be at least 1, got {self.unseen_signers}")
+        if not 1 <= self.signers <= MAX_SIGNERS:
+            raise SigngenError(f"--signers must be from 1 to {MAX_SIGNERS}, got {self.signers}")
+        if not 1 <= self.unseen_signers <= MAX_SIGNERS:
+            raise SigngenError(f"--unseen-signers must be from 1 to {MAX_SIGNERS}, got {self.unseen_signers}")
         if self.videos < len(SPLITS):
             raise SigngenError(f"--videos must be at least {len(SPLITS)} (one per split: {', '.join(SPLITS)}), got {self.videos}")
         if not 1 <= self.min_glosses <= self.max_glosses:

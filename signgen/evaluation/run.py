@@ -21,9 +21,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from signgen.atomic import remove_stale_temporaries
 from signgen.errors import SigngenError
-from signgen.evaluation.report import evenly_spaced, write_summary
+from signgen.evaluation.report import evenly_spaced, summary_paths, write_summary
 from signgen.evaluation.shards import (
+    RUN_CONFIG_NAME,
     VIDEOS_DIR,
     FeatureStatistics,
     RowWriter,
@@ -193,7 +195,7 @@ class VideoEvaluator:
                                progress=False, keep_frame=True)
         height, width = reference.shape[1:3]
         generated = upscale_frames(np.asarray(result.frames), (height, width))
-        write_video(generated, self.run_dir / VIDEOS_DIR / f"{sample.name}.mp4", fps=float(result.fps))
+        write_video(generated, video_path(self.run_dir, sample.name), fps=float(result.fps))
 
         row: dict[str, Any] = {"name": sample.name, "status": "ok", "signer": sample.signer, "seed": seed,
                                "frames": len(generated), "reference_frames": len(reference),
@@ -252,14 +254,27 @@ class VideoEvaluator:
 # ---------------------------------------------------------------- the run
 
 
-def load_split(options: EvalOptions) -> list:
+def load_split(options: EvalOptions) -> tuple[Any, list]:
+    """The corpus and the videos of the run (the first ``limit`` of the split). Names from
+    the CSV are checked there (one plain file name each, links resolved into the corpus),
+    so that ``videos/<name>.mp4`` stays in the run folder."""
     from signgen.corpora.phoenix import PhoenixCorpus
 
     corpus = PhoenixCorpus(options.data)
     videos = corpus.split(options.split)
     if not videos:
-        raise SigngenError(f"split {options.split!r} of {options.data} has no video with a frame folder")
-    return videos[: options.limit] if options.limit is not None else videos
+        raise SigngenError(f"split {options.split!r} of {options.data} has no video")
+    return corpus, (videos[: options.limit] if options.limit is not None else videos)
+
+
+def video_path(run_dir: Path, name: str) -> Path:
+    """Where the generated video of ``name`` goes, refused unless inside ``run_dir/videos``
+    (the corpus reader already refuses names with separators; this is the last guard)."""
+    folder = run_dir / VIDEOS_DIR
+    path = folder / f"{name}.mp4"
+    if path.parent != folder or name in ("", ".", "..") or name.startswith("."):
+        raise SigngenError(f"video name {name!r} would be written outside {folder}")
+    return path
 
 
 def load_pipeline_for(options: EvalOptions):
@@ -295,7 +310,7 @@ def run_evaluation(options: EvalOptions, workers: Workers | None = None) -> dict
     from tqdm.auto import tqdm
 
     run_dir = Path(options.out)
-    videos = load_split(options)
+    corpus, videos = load_split(options)
     pipeline, fingerprint = load_pipeline_for(options)
     config = options.run_config(fingerprint)
     check_run_folder(run_dir, config)  # every process refuses alike, before anything is written
@@ -315,6 +330,14 @@ def run_evaluation(options: EvalOptions, workers: Workers | None = None) -> dict
     statistics = (FeatureStatistics.load(stats_path, evaluator.dimensions) if stats_path.is_file()
                   else FeatureStatistics(evaluator.dimensions))
     mine = [sample for sample in videos[workers.rank :: workers.world_size] if sample.name not in finished]
+    # A SIGKILL leaves the hidden temporary of the video (or statistics) being written:
+    # this process's own outputs only, so a live process's temporaries are never touched.
+    remove_stale_temporaries([video_path(run_dir, sample.name) for sample in mine] + [stats_path])
+    if workers.is_main:
+        remove_stale_temporaries([*summary_paths(run_dir), run_dir / RUN_CONFIG_NAME])
+    missing = sum(not sample.has_pose for sample in mine)
+    if missing:
+        print(corpus.extraction_notice(options.split, missing, len(mine)))
     writer = RowWriter(shard_rows_path(run_dir, workers.rank))
     label = f"eval {options.split}" + (f" [{workers.rank}/{workers.world_size}]" if workers.world_size > 1 else "")
     try:

@@ -249,8 +249,11 @@ def check_run_folder(run_dir: Path, config: dict) -> None:
 
 
 def start_run_folder(run_dir: Path, config: dict) -> None:
-    (run_dir / VIDEOS_DIR).mkdir(parents=True, exist_ok=True)
-    (run_dir / SHARDS_DIR).mkdir(exist_ok=True)
+    try:
+        (run_dir / VIDEOS_DIR).mkdir(parents=True, exist_ok=True)
+        (run_dir / SHARDS_DIR).mkdir(exist_ok=True)
+    except OSError as error:  # a read-only file system, no permission, a file in the way
+        raise SigngenError(f"cannot create the run folder {run_dir}: {error.strerror or type(error).__name__}") from None
     if not (run_dir / RUN_CONFIG_NAME).is_file():
         with atomic_output(run_dir / RUN_CONFIG_NAME) as tmp:
             tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")

@@ -10,7 +10,12 @@ How each condition enters (FPDM's recipe on a plain diffusers UNet):
 - appearance tokens -> cross-attention (``encoder_hidden_states``), through diffusers'
   ``encoder_hid_proj`` when the encoder width differs from ``cross_attention_dim``;
 - fusion embedding -> ``class_embed_type="projection"``: projected and added to the
-  timestep embedding.
+  timestep embedding;
+- coarse image (v2) -> the photo warped to the target pose (``signgen.poses.warp``) in the
+  sample space, plus its uncovered-pixel mask: more input channels, zero-initialised like
+  the pose map's;
+- reference features (v2) -> the source's own self-attention inputs joined to every
+  self-attention's keys and values (``signgen.models.reference``).
 
 With ``patch_size`` p > 1 the UNet runs at 1/p of the resolution: sample and pose map are
 each folded (``pixel_unshuffle``) into p^2 times the channels, and the prediction unfolded
@@ -32,12 +37,16 @@ from diffusers import UNet2DConditionModel
 
 from signgen.config import UNetConfig
 from signgen.errors import SigngenError
+from signgen.models.reference import KWARG as REFERENCE_KWARG
+from signgen.models.reference import ReferenceState, install_reference_attention
 
-# Guidance modes: which conditions each keeps (appearance, pose map, fusion embedding).
+# Guidance modes: which conditions each keeps (appearance tokens, pose map, fusion
+# embedding, coarse image, reference features). The coarse image shows the target pose, so
+# it goes with the pose; the reference is appearance.
 GUIDANCE_MODES = {
-    "uncond": (False, False, False),
-    "appearance": (True, False, False),
-    "full": (True, True, True),
+    "uncond": (False, False, False, False, False),
+    "appearance": (True, False, False, False, True),
+    "full": (True, True, True, True, True),
 }
 
 
@@ -49,10 +58,13 @@ def build_unet(
     pose_channels: int,
     token_dim: int,
     fusion_dim: int | None,
+    coarse_channels: int = 0,
+    reference_attention: bool = False,
 ) -> UNet2DConditionModel:
     """The one place where the denoiser's UNet is built: ``sample_channels`` of noisy sample
-    plus ``pose_channels`` of pose map in, ``sample_channels`` of prediction out.
-    ``fusion_dim=None`` builds the ablation without the fusion embedding."""
+    plus ``pose_channels`` of pose map plus ``coarse_channels`` of coarse image and mask in,
+    ``sample_channels`` of prediction out. ``fusion_dim=None`` builds the ablation without
+    the fusion embedding; ``reference_attention`` installs the reference path."""
     patch = config.patch_size
     factor = patch * 2 ** (len(config.block_out_channels) - 1)
     if any(side % factor for side in sample_size):
@@ -60,7 +72,7 @@ def build_unet(
                            f"{len(config.block_out_channels)} UNet levels need sides divisible by {factor}")
     unet = UNet2DConditionModel(
         sample_size=[side // patch for side in sample_size],
-        in_channels=(sample_channels + pose_channels) * patch**2,
+        in_channels=(sample_channels + pose_channels + coarse_channels) * patch**2,
         out_channels=sample_channels * patch**2,
         down_block_types=tuple(config.down_block_types),
         up_block_types=tuple(config.up_block_types),
@@ -76,12 +88,14 @@ def build_unet(
         projection_class_embeddings_input_dim=fusion_dim,
     )
     zero_pose_input(unet, sample_channels * patch**2)
+    if reference_attention:
+        install_reference_attention(unet)
     return unet
 
 
 def zero_pose_input(unet: UNet2DConditionModel, sample_channels: int) -> None:
-    """Zero the ``conv_in`` weights that read the pose channels (all channels after the
-    first ``sample_channels``)."""
+    """Zero the ``conv_in`` weights that read the conditions (all channels after the first
+    ``sample_channels``: pose map, coarse image and its mask)."""
     with torch.no_grad():
         unet.conv_in.weight[:, sample_channels:].zero_()
 
@@ -90,27 +104,47 @@ def zero_pose_input(unet: UNet2DConditionModel, sample_channels: int) -> None:
 class FrameConditions:
     """Per-example conditions, batch first: pose maps (B, C, H, W) in [0, 1] at image or
     sample resolution, appearance tokens (B, N, D), fusion embedding (B, E) or None when the
-    model has no fusion embedding."""
+    model has no fusion embedding; for v2 models the coarse image and its mask in the
+    sample space (B, c + 1, h, w) and the reference state (its rows index the bank)."""
 
     pose_maps: torch.Tensor
     appearance_tokens: torch.Tensor
     fusion_embedding: torch.Tensor | None
+    coarse: torch.Tensor | None = None
+    reference: ReferenceState | None = None
 
     def __len__(self) -> int:
         return len(self.pose_maps)
 
-    def masked(self, appearance: torch.Tensor, pose: torch.Tensor, fusion: torch.Tensor) -> "FrameConditions":
-        """Zero each condition where its (B,) boolean keep-mask is False."""
+    def masked(self, appearance: torch.Tensor, pose: torch.Tensor, fusion: torch.Tensor,
+               coarse: torch.Tensor | None = None, reference: torch.Tensor | None = None) -> "FrameConditions":
+        """Zero each condition where its (B,) boolean keep-mask is False (a dropped
+        reference is masked out of the attention); ``coarse`` follows ``pose`` and
+        ``reference`` follows ``appearance`` unless given."""
 
         def keep(tensor: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor | None:
             if tensor is None:
                 return None
             return tensor * mask.to(tensor.dtype).view(-1, *([1] * (tensor.dim() - 1)))
 
+        coarse = pose if coarse is None else coarse
+        reference = appearance if reference is None else reference
         return FrameConditions(
             pose_maps=keep(self.pose_maps, pose),
             appearance_tokens=keep(self.appearance_tokens, appearance),
             fusion_embedding=keep(self.fusion_embedding, fusion),
+            coarse=keep(self.coarse, coarse),
+            reference=None if self.reference is None else self.reference.masked(reference.to(self.reference.rows.device)),
+        )
+
+    def select(self, index: torch.Tensor) -> "FrameConditions":
+        """The conditions of the rows ``index`` (rows may repeat)."""
+        return FrameConditions(
+            pose_maps=self.pose_maps[index],
+            appearance_tokens=self.appearance_tokens[index],
+            fusion_embedding=None if self.fusion_embedding is None else self.fusion_embedding[index],
+            coarse=None if self.coarse is None else self.coarse[index],
+            reference=None if self.reference is None else self.reference.select(index),
         )
 
     def in_modes(self, modes: list[str]) -> "FrameConditions":
@@ -121,23 +155,26 @@ class FrameConditions:
         for mode in modes:
             flags = [torch.full((batch,), flag, dtype=torch.bool, device=self.pose_maps.device) for flag in GUIDANCE_MODES[mode]]
             parts.append(self.masked(*flags))
-        return FrameConditions(
-            **{
-                field.name: None if getattr(parts[0], field.name) is None else torch.cat([getattr(p, field.name) for p in parts])
-                for field in dataclasses.fields(FrameConditions)
-            }
-        )
+
+        def joined(name: str):
+            values = [getattr(part, name) for part in parts]
+            if values[0] is None:
+                return None
+            return ReferenceState.concat(values) if name == "reference" else torch.cat(values)
+
+        return FrameConditions(**{field.name: joined(field.name) for field in dataclasses.fields(FrameConditions)})
 
 
 def sample_training_modes(batch_size: int, uncond_prob: float, appearance_only_prob: float, device=None):
-    """Condition dropout for guidance: per example, keep-masks (appearance, pose, fusion)
-    drawn so that a fraction ``uncond_prob`` sees no condition and ``appearance_only_prob``
-    sees the appearance alone, exactly the modes that guidance combines at sampling."""
+    """Condition dropout for guidance: per example, keep-masks (appearance, pose, fusion,
+    coarse, reference) drawn so that a fraction ``uncond_prob`` sees no condition and
+    ``appearance_only_prob`` sees the appearance alone, exactly the modes that guidance
+    combines at sampling."""
     draw = torch.rand(batch_size, device=device)
     uncond = draw < uncond_prob
     appearance_only = (draw >= uncond_prob) & (draw < uncond_prob + appearance_only_prob)
     full = ~(uncond | appearance_only)
-    return ~uncond, full, full
+    return ~uncond, full, full, full, ~uncond
 
 
 def predict(unet: UNet2DConditionModel, sample: torch.Tensor, timesteps: torch.Tensor, conditions: FrameConditions,
@@ -147,12 +184,16 @@ def predict(unet: UNet2DConditionModel, sample: torch.Tensor, timesteps: torch.T
     pose = conditions.pose_maps.to(sample.dtype)
     if pose.shape[-2:] != sample.shape[-2:]:
         pose = F.interpolate(pose, size=sample.shape[-2:], mode="area")
+    inputs = [sample, pose]
+    if conditions.coarse is not None:
+        inputs.append(conditions.coarse.to(sample.dtype))
     if patch_size > 1:
-        sample, pose = F.pixel_unshuffle(sample, patch_size), F.pixel_unshuffle(pose, patch_size)
+        inputs = [F.pixel_unshuffle(part, patch_size) for part in inputs]
     output = unet(
-        torch.cat([sample, pose], dim=1),
+        torch.cat(inputs, dim=1),
         timesteps,
         encoder_hidden_states=conditions.appearance_tokens,
         class_labels=conditions.fusion_embedding,
+        cross_attention_kwargs=None if conditions.reference is None else {REFERENCE_KWARG: conditions.reference},
     ).sample
     return F.pixel_shuffle(output, patch_size) if patch_size > 1 else output

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from safetensors import SafetensorError
 from safetensors.torch import load_file
@@ -31,6 +32,7 @@ from signgen import __version__
 from signgen.atomic import atomic_folder, is_replaceable_folder
 from signgen.config import ModelConfig
 from signgen.models.denoiser import FrameConditions, build_unet, predict
+from signgen.models.reference import ReferenceState, install_reference_attention
 from signgen.models.encoders import EncoderOutput, ImageEncoder
 from signgen import files
 from signgen.errors import SigngenError, first_line
@@ -71,6 +73,8 @@ class FrameModel(torch.nn.Module):
         noise_scheduler: DDPMScheduler | None = None,
         vae: AutoencoderKL | None = None,
         use_fusion_embedding: bool = True,
+        coarse_image: bool = False,
+        reference_attention: bool = False,
     ):
         super().__init__()
         self.image_encoder = image_encoder
@@ -80,8 +84,12 @@ class FrameModel(torch.nn.Module):
         self.vae = vae
         self.noise_scheduler = noise_scheduler
         self.use_fusion_embedding = use_fusion_embedding
+        self.coarse_image = coarse_image
+        self.reference_attention = reference_attention
         if vae is not None:
             vae.requires_grad_(False)
+        if unet is not None and reference_attention:
+            install_reference_attention(unet)
 
     # ----------------------------------------------------------------- building
 
@@ -113,6 +121,8 @@ class FrameModel(torch.nn.Module):
             vae = _load_vae(config.latent.vae_path)
         self.vae = vae
         self.use_fusion_embedding = config.use_fusion_embedding
+        self.coarse_image = config.coarse_image
+        self.reference_attention = config.reference_attention
         channels, height, width = self.sample_shape
         self.unet = build_unet(
             config.unet,
@@ -121,6 +131,8 @@ class FrameModel(torch.nn.Module):
             pose_channels=self.pose_channels,
             token_dim=self.image_encoder.token_dim,
             fusion_dim=self.fusion.config.embed_dim if config.use_fusion_embedding else None,
+            coarse_channels=channels + 1 if config.coarse_image else 0,
+            reference_attention=config.reference_attention,
         )
         scheduler = DDPMScheduler(
             num_train_timesteps=config.noise.num_train_timesteps,
@@ -187,22 +199,65 @@ class FrameModel(torch.nn.Module):
         pose_embedding = self.pose_encoder(pose_maps * 2 - 1).embedding
         return self.fusion(appearance_embedding.expand(len(pose_maps), -1), pose_embedding)
 
-    def frame_conditions(self, appearance: EncoderOutput, pose_maps: torch.Tensor) -> FrameConditions:
+    def frame_conditions(self, appearance: EncoderOutput, pose_maps: torch.Tensor, coarse: torch.Tensor | None = None,
+                         reference: ReferenceState | None = None) -> FrameConditions:
         """Per-frame conditions for pose maps (F, C, H, W) from one appearance encoding
-        (batch 1, broadcast to every frame, or batch F)."""
+        (batch 1, broadcast to every frame, or batch F); for a v2 model also the coarse
+        images (:meth:`coarse_condition`) and the reference state of the photo(s)
+        (:meth:`reference_features`; rows index its bank, default all 0: one photo)."""
         frames = len(pose_maps)
         tokens = appearance.tokens.expand(frames, -1, -1)
         fusion_embedding = self.fuse(appearance.embedding, pose_maps) if self.use_fusion_embedding else None
-        return FrameConditions(pose_maps=pose_maps, appearance_tokens=tokens, fusion_embedding=fusion_embedding)
+        if self.coarse_image and coarse is None:
+            raise SigngenError("this frame model draws from a coarse image: pass the photo warped to each pose")
+        if self.reference_attention:
+            if reference is None:
+                raise SigngenError("this frame model reads the photo's reference features: compute them first")
+            if reference.rows is None:
+                reference = ReferenceState("read", reference.bank, torch.zeros(frames, dtype=torch.long, device=pose_maps.device))
+        return FrameConditions(pose_maps=pose_maps, appearance_tokens=tokens, fusion_embedding=fusion_embedding,
+                               coarse=coarse if self.coarse_image else None,
+                               reference=reference if self.reference_attention else None)
+
+    def coarse_condition(self, coarse_images: torch.Tensor, uncovered: torch.Tensor) -> torch.Tensor:
+        """The coarse-image channels (B, c + 1, h, w): coarse images (B, 3, H, W) in [-1, 1]
+        taken to the sample space, and their uncovered masks (B, 1, H, W) in {0, 1} at
+        the sample's size (the share of each sample cell left uncovered)."""
+        self._check_images(coarse_images, IMAGE_CHANNELS, "coarse image")
+        sample = self.to_sample_space(coarse_images, deterministic=True)
+        mask = F.interpolate(uncovered.to(sample.dtype), size=sample.shape[-2:], mode="area")
+        return torch.cat([sample, mask * 2 - 1], dim=1)
+
+    def reference_features(self, images: torch.Tensor, appearance: EncoderOutput) -> ReferenceState:
+        """The reference bank of source images (R, 3, H, W): one UNet pass on their clean
+        sample at timestep 0 with their own appearance tokens and no other condition.
+        Compute once per video (or per batch of training pairs)."""
+        self._require_denoiser()
+        sample = self.to_sample_space(images, deterministic=True)
+        state = ReferenceState("write")
+        count = len(images)
+        zeros = torch.zeros(count, self.pose_channels, *self.resolution, dtype=sample.dtype, device=sample.device)
+        conditions = FrameConditions(
+            pose_maps=zeros,
+            appearance_tokens=appearance.tokens.expand(count, -1, -1),
+            fusion_embedding=None if not self.use_fusion_embedding else torch.zeros(count, self.fusion.config.embed_dim, dtype=sample.dtype, device=sample.device),
+            coarse=None if not self.coarse_image else torch.zeros(count, sample.shape[1] + 1, *sample.shape[-2:], dtype=sample.dtype, device=sample.device),
+            reference=state,
+        )
+        predict(self.unet, sample, torch.zeros(count, dtype=torch.long, device=sample.device), conditions, self.patch_size)
+        return ReferenceState("read", state.bank)
 
     def predict(self, sample: torch.Tensor, timesteps: torch.Tensor, conditions: FrameConditions) -> torch.Tensor:
         self._require_denoiser()
         return predict(self.unet, sample, timesteps, conditions, self.patch_size)
 
-    def to_sample_space(self, images: torch.Tensor) -> torch.Tensor:
+    def to_sample_space(self, images: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """Images in the space the UNet denoises: pixels, or VAE latents (sampled from the
+        posterior for training targets; its mean for conditions, ``deterministic``)."""
         if self.vae is None:
             return images
-        latents = self.vae.encode(images.to(self.vae.dtype)).latent_dist.sample()
+        posterior = self.vae.encode(images.to(self.vae.dtype)).latent_dist
+        latents = posterior.mode() if deterministic else posterior.sample()
         return latents * self.vae.config.scaling_factor
 
     def from_sample_space(self, samples: torch.Tensor) -> torch.Tensor:
@@ -244,6 +299,8 @@ class FrameModel(torch.nn.Module):
                 "resolution": list(self.resolution),
                 "pose_channels": self.pose_channels,
                 "use_fusion_embedding": self.use_fusion_embedding,
+                "coarse_image": self.coarse_image,
+                "reference_attention": self.reference_attention,
                 "components": {name: type(module).__name__ for name, module in self.components().items()},
             }
             (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -267,6 +324,8 @@ class FrameModel(torch.nn.Module):
             noise_scheduler=noise_scheduler,
             vae=modules.get("vae"),
             use_fusion_embedding=bool(manifest.get("use_fusion_embedding", True)),
+            coarse_image=bool(manifest.get("coarse_image", False)),
+            reference_attention=bool(manifest.get("reference_attention", False)),
         )
         _check_consistency(model, manifest, folder)
         return model.eval()
@@ -301,9 +360,10 @@ def _load_component(folder: Path, name: str, class_name: str) -> torch.nn.Module
     config = files.read_json_object(config_path, "component config")
     if config.get("_class_name") != cls.__name__:
         raise SigngenError(f"{config_path} does not describe a {cls.__name__}")
+    _check_positive(config, config_path)
     try:
         module = cls.from_config(config)
-    except (TypeError, ValueError, KeyError) as error:
+    except (TypeError, ValueError, KeyError, ArithmeticError, RuntimeError) as error:
         raise SigngenError(f"{config_path} does not build a {cls.__name__}: {first_line(error)}") from None
     try:
         state = load_file(weights_path)
@@ -316,13 +376,39 @@ def _load_component(folder: Path, name: str, class_name: str) -> torch.nn.Module
     return module
 
 
+# Sizes and counts in a component's config.json: a zero (or less) would divide by zero
+# while the module is built or run, so it is refused when the config is read.
+POSITIVE_FIELDS = (
+    "image_size", "patch_size", "hidden_size", "num_heads", "num_layers", "intermediate_size", "in_channels",
+    "embed_dim", "hidden_dim", "temperature_init", "out_channels", "sample_size", "block_out_channels",
+    "layers_per_block", "attention_head_dim", "cross_attention_dim", "norm_num_groups", "transformer_layers_per_block",
+    "num_attention_heads", "projection_class_embeddings_input_dim", "encoder_hid_dim", "latent_channels",
+    "num_train_timesteps",
+)
+
+
+def _check_positive(config: dict, path: Path) -> None:
+    import math
+
+    for key in POSITIVE_FIELDS:
+        value = config.get(key)
+        if value is None:
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in values):
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:59] + "…"
+            raise SigngenError(f"{path}: {key} must be a positive number (or list of them), not {shown}")
+
+
 def _load_scheduler(folder: Path) -> DDPMScheduler:
     path = folder / SCHEDULER_FOLDER / DDPMScheduler.config_name
     if not path.is_file():
         raise SigngenError(f"model folder is incomplete: {path} is missing")
+    config = files.read_json_object(path, "noise-scheduler config")
+    _check_positive(config, path)
     try:
         return DDPMScheduler.from_config(DDPMScheduler.load_config(path.parent))
-    except (OSError, ValueError, TypeError) as error:
+    except (OSError, ValueError, TypeError, ArithmeticError) as error:
         raise SigngenError(f"{path} is not a noise-scheduler config: {first_line(error)}") from None
 
 
@@ -344,10 +430,11 @@ def _check_consistency(model: FrameModel, manifest: dict, folder: Path) -> None:
         config = model.unet.config
         channels, height, width = model.sample_shape
         patch = model.patch_size
+        coarse = channels + 1 if model.coarse_image else 0
         if patch < 1 or list(config.sample_size) != [height // patch, width // patch] or height % patch or width % patch:
             problems.append(f"unet sample size {list(config.sample_size)} is not the {[height, width]} sample in whole patches")
-        elif config.in_channels != (channels + model.pose_channels) * patch**2 or config.out_channels != channels * patch**2:
-            problems.append(f"unet channels {config.in_channels}->{config.out_channels} do not fit {channels} sample + "
+        elif config.in_channels != (channels + model.pose_channels + coarse) * patch**2 or config.out_channels != channels * patch**2:
+            problems.append(f"unet channels {config.in_channels}->{config.out_channels} do not fit {channels} sample + {coarse} coarse + "
                             f"{model.pose_channels} pose channels in {patch}x{patch} patches")
         token_dim = config.encoder_hid_dim or config.cross_attention_dim
         if token_dim != model.image_encoder.token_dim:

@@ -37,12 +37,17 @@ def load_gloss_to_pose(path: str | os.PathLike, framing: Framing = PHOENIX_FRAMI
     from signgen.poses.holistic import pose_arrays, pose_from_arrays
     from signgen.poses.transform import normalize, place
 
+    from signgen.poses.stitch import MAX_GLOSSES, check_video_length, transition_frames
+
+    transition_frames(transition_seconds)  # a bad value fails before the model is loaded
     model = load_model(path)
 
     def gloss_to_pose(glosses: Sequence[str]):
         glosses = [g for g in glosses if g.strip()]
         if not glosses:
             raise SigngenError("no glosses given")
+        if len(glosses) > MAX_GLOSSES:
+            raise SigngenError(f"{len(glosses)} glosses given; at most {MAX_GLOSSES} glosses are rendered at once (split the text)")
         pieces = []
         for known, run in _runs(glosses, model.knows):
             if known:
@@ -52,6 +57,8 @@ def load_gloss_to_pose(path: str | os.PathLike, framing: Framing = PHOENIX_FRAMI
 
             logger.warning("gloss(es) %s not in the g2p model's vocabulary; using the lexicon instead", " ".join(run))
             pieces.append(pose_arrays(normalize(glosses_to_pose(run, language=language, framing=framing))))
+        check_video_length(sum(len(xy) for xy, _ in pieces) + transition_frames(transition_seconds) * (len(pieces) - 1),
+                           float(model.config.fps))
         xy, confidence = _join(pieces, transition_seconds)
         normalised = pose_from_arrays(xy, confidence, model.config.fps, 1, 1)
         return place(normalised, framing)

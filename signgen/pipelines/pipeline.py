@@ -43,7 +43,16 @@ from signgen.files import MANIFEST_NAME, read_json_object
 from signgen.files import read_manifest as read_model_manifest
 from signgen.models.frame_model import KIND as FRAME_MODEL_KIND
 from signgen.models.frame_model import FrameModel
-from signgen.pipelines.sampling import GuidanceScales, frames_to_uint8, make_scheduler, parse_guidance, sample_frames
+from signgen.pipelines.sampling import (
+    GuidanceScales,
+    check_seed,
+    frames_to_uint8,
+    make_scheduler,
+    parse_guidance,
+    sample_frames,
+    set_timesteps,
+)
+from signgen.poses.stitch import check_video_length
 from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO, load_signer_image
 from signgen.models.temporal import TemporalAdapter, load_adapter
 
@@ -244,12 +253,19 @@ class SignPipeline:
         if (glosses is None) == (pose is None):
             raise SigngenError("give either glosses or a pose to render, not both or neither")
         settings = self.defaults
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer))):
+            raise SigngenError(f"steps must be a whole number, not {steps!r}")
         num_steps = settings.num_steps if steps is None else int(steps)
-        if num_steps < 1:
-            raise SigngenError(f"steps must be at least 1, not {num_steps}")
         scheduler = settings.scheduler if scheduler is None else scheduler
-        make_scheduler(scheduler, self.frame_model.noise_scheduler.config)  # a bad name fails before any work
+        # Bad settings fail before any work: the scheduler's name, the steps it takes, the seed.
+        set_timesteps(make_scheduler(scheduler, self.frame_model.noise_scheduler.config), num_steps,
+                      int(self.frame_model.noise_scheduler.config.num_train_timesteps))
+        seed = check_seed(seed)
         guidance = settings.guidance if guidance is None else parse_guidance(guidance, settings.guidance_interval)
+        if glosses is not None:
+            from signgen.poses.stitch import parse_glosses
+
+            parse_glosses(glosses)  # no glosses, or too many: an error before the progress bars
 
         with tqdm(total=3, desc="preparing", unit="stage", disable=not progress, leave=False) as bar:
             bar.set_postfix_str("pose")
@@ -262,6 +278,7 @@ class SignPipeline:
             appearance = self.encode_signer(signer, fit=fit)
             bar.update()
             bar.set_postfix_str("pose maps")
+            check_video_length(len(driving.body.data), float(driving.body.fps))
             pose_maps = self.pose_maps(driving)
             bar.update()
 

@@ -36,8 +36,10 @@ from signgen.models.denoiser import FrameConditions
 from signgen.models.encoders import EncoderOutput
 from signgen.errors import SigngenError
 from signgen.models.frame_model import FrameModel
+from signgen.pipelines.limits import MAX_GUIDANCE, MAX_SEED
 
-# Short names; any diffusers scheduler class name (e.g. "HeunDiscreteScheduler") works too.
+# Short names; a diffusers scheduler class made for DDPM-trained models (one of
+# DDPMScheduler.compatibles, e.g. "HeunDiscreteScheduler") works too.
 SCHEDULERS: dict[str, tuple[type, dict]] = {
     "ddim": (DDIMScheduler, {}),
     "dpm": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++"}),
@@ -50,17 +52,57 @@ SCHEDULERS: dict[str, tuple[type, dict]] = {
 GUIDANCE_ORDER = ["uncond", "appearance", "full"]
 
 
+# Compatible with DDPM by diffusers' own list, but for another noise parametrisation (EDM's sigmas).
+INCOMPATIBLE = ("EDMEulerScheduler",)
+
+
+def compatible_schedulers() -> list[type]:
+    """The diffusers scheduler classes that sample a model trained with a DDPM noise schedule."""
+    return [cls for cls in DDPMScheduler._get_compatibles() if cls.__name__ not in INCOMPATIBLE]
+
+
 def make_scheduler(name: str, noise_config) -> SchedulerMixin:
-    """A fresh sampling scheduler ``name`` built from the model's training noise schedule."""
+    """A fresh sampling scheduler ``name`` built from the model's training noise schedule:
+    a short name of :data:`SCHEDULERS` or a diffusers scheduler class made for DDPM-trained
+    models; anything else (another noise schedule, a base class) is one SigngenError line."""
+    from signgen.errors import first_line
+
+    if not isinstance(name, str):
+        raise SigngenError(f"scheduler must be a name, not {type(name).__name__}")
     if name in SCHEDULERS:
         cls, extra = SCHEDULERS[name]
     else:
-        import diffusers
+        by_name = {cls.__name__: cls for cls in compatible_schedulers()}
+        cls, extra = by_name.get(name), {}
+        if cls is None:
+            shown = name if len(name) <= 60 else name[:59] + "…"
+            raise SigngenError(f"unknown scheduler {shown!r}; use one of {', '.join(SCHEDULERS)} or a diffusers scheduler "
+                               f"for DDPM-trained models: {', '.join(sorted(by_name))}")
+    try:
+        return cls.from_config(noise_config, **extra)
+    except (ImportError, ValueError, TypeError, KeyError, AttributeError, ZeroDivisionError) as error:
+        raise SigngenError(f"scheduler {name} does not work here: {first_line(error)}") from None
 
-        cls, extra = getattr(diffusers, name, None), {}
-        if not (isinstance(cls, type) and issubclass(cls, SchedulerMixin)):
-            raise SigngenError(f"unknown scheduler {name!r}; use one of {', '.join(SCHEDULERS)} or a diffusers scheduler class name")
-    return cls.from_config(noise_config, **extra)
+
+def set_timesteps(scheduler: SchedulerMixin, num_steps: int, num_train_timesteps: int, device=None) -> None:
+    """``scheduler.set_timesteps(num_steps)``, with steps beyond the training schedule or a
+    scheduler's own refusal as one SigngenError line."""
+    from signgen.errors import first_line
+
+    if not 1 <= num_steps <= num_train_timesteps:
+        raise SigngenError(f"steps must be from 1 to the model's {num_train_timesteps} training timesteps, not {num_steps}")
+    try:
+        scheduler.set_timesteps(num_steps, device=device)
+    except (ValueError, TypeError, IndexError, ZeroDivisionError) as error:
+        raise SigngenError(f"{type(scheduler).__name__} cannot take {num_steps} steps: {first_line(error)}") from None
+
+
+def check_seed(seed) -> int:
+    """``seed`` as an int from 0 to 2**63 - 1 (what torch and numpy generators take)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= MAX_SEED:
+        shown = repr(seed) if len(repr(seed)) <= 40 else repr(seed)[:39] + "…"
+        raise SigngenError(f"seed must be a whole number from 0 to 2**63-1, not {shown}")
+    return int(seed)
 
 
 @dataclass(frozen=True)
@@ -78,7 +120,11 @@ class GuidanceScales:
     interval: float = 1.0
 
     def __post_init__(self):
-        if not 0.0 <= self.interval <= 1.0:
+        for name in ("appearance", "full"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and -MAX_GUIDANCE <= value <= MAX_GUIDANCE):
+                raise SigngenError(f"guidance scale {name} must be a finite number from {-MAX_GUIDANCE:g} to {MAX_GUIDANCE:g}, not {value!r}")
+        if not (isinstance(self.interval, (int, float)) and 0.0 <= self.interval <= 1.0):
             raise SigngenError(f"the guidance interval is a share of the steps in [0, 1], got {self.interval}")
 
     @property
@@ -102,7 +148,8 @@ def parse_guidance(value: GuidanceScales | str | Sequence[float], interval: floa
     try:
         appearance, full = (float(part) for part in parts)
     except (TypeError, ValueError):
-        raise SigngenError(f"guidance needs two numbers A,F (appearance, full), e.g. 1.5,2.0; got {value!r}") from None
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:79] + "…"
+        raise SigngenError(f"guidance needs two numbers A,F (appearance, full), e.g. 1.5,2.0; got {shown}") from None
     return GuidanceScales(appearance=appearance, full=full, interval=interval)
 
 

@@ -37,7 +37,15 @@ from signgen.models.denoiser import FrameConditions
 from signgen.models.encoders import EncoderOutput
 from signgen.models.frame_model import FrameModel
 from signgen.models.temporal import TemporalAdapter, VideoUNet
-from signgen.pipelines.sampling import GuidanceScales, guided_prediction, make_scheduler, scheduler_step_kwargs
+from signgen.pipelines.sampling import (
+    GuidanceScales,
+    check_seed,
+    guided_prediction,
+    make_scheduler,
+    parse_guidance,
+    scheduler_step_kwargs,
+    set_timesteps,
+)
 
 WindowPredictor = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
 
@@ -211,7 +219,11 @@ def denoise(
         raise SigngenError(f"num_steps must be at least 1, got {num_steps}")
     if frame_batch_size < 1:
         raise SigngenError(f"frame_batch_size must be at least 1, got {frame_batch_size}")
+    seed = check_seed(seed)
+    guidance = parse_guidance(guidance)
     _check_pose_maps(pose_maps)
+    sampler = make_scheduler(scheduler, model.noise_scheduler.config)  # bad settings fail before any work
+    set_timesteps(sampler, num_steps, int(model.noise_scheduler.config.num_train_timesteps), device=model.unet.device)
     device, dtype = model.unet.device, model.unet.dtype
     if isinstance(appearance, torch.Tensor):
         image = appearance.unsqueeze(0) if appearance.dim() == 3 else appearance
@@ -247,14 +259,16 @@ def denoise(
         windowed = WindowedPrediction(predict, num_frames, windows_per_batch=windows_per_batch, windows=windows)
         generator = torch.Generator("cpu").manual_seed(seed)
         noise = torch.randn((num_frames, *model.sample_shape), generator=generator, dtype=torch.float32)
-        sampler = make_scheduler(scheduler, model.noise_scheduler.config)
-        sampler.set_timesteps(num_steps, device=device)
         step_kwargs = scheduler_step_kwargs(sampler, generator)
         sample = noise.to(device=device, dtype=dtype) * sampler.init_noise_sigma
         for index, timestep in enumerate(tqdm(sampler.timesteps, desc="denoising", unit="step", disable=not progress)):
             step_guidance = guidance.at_step(index, len(sampler.timesteps))
             prediction = windowed(sampler.scale_model_input(sample, timestep), timestep)
             sample = sampler.step(prediction.to(dtype), timestep, sample, **step_kwargs).prev_sample
+            if not torch.isfinite(sample).all():
+                raise SigngenError(
+                    f"the model's output became non-finite (NaN or infinity) at denoising step {index + 1} of "
+                    f"{len(sampler.timesteps)}: its weights are damaged or the guidance scales too large")
     finally:
         if video_unet is not None:
             video_unet.detach()

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from signgen.atomic import atomic_folder
@@ -158,8 +159,18 @@ def load_checkpoint(checkpoint: Path, load_model: Callable[[Path], Any], optimiz
         return load_training_state(checkpoint, optimizer, lr_scheduler, ema)
     except SigngenError:
         raise
-    except (OSError, KeyError, ValueError, RuntimeError) as error:
-        raise SigngenError(f"cannot resume from {checkpoint}: it does not match this model and config ({type(error).__name__})") from None
+    except SafetensorError as error:
+        raise SigngenError(f"cannot resume from {checkpoint}: a file in it is not readable safetensors ({_first_line(error)})") from None
+    except (OSError, KeyError, ValueError, RuntimeError, TypeError, AttributeError, IndexError, EOFError) as error:
+        raise SigngenError(f"cannot resume from {checkpoint}: it does not match this model and config, or a file in it is "
+                           f"damaged ({type(error).__name__})") from None
+
+
+def _first_line(error: BaseException, limit: int = 120) -> str:
+    from signgen.errors import first_line
+
+    line = first_line(error)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def list_checkpoints(checkpoints: Path) -> list[Path]:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,8 +112,20 @@ def train(
     progress: bool = True,
 ) -> TrainResult:
     """Train ``stage`` on ``dataset`` into ``out_dir`` with the settings of ``config``;
-    ``run_config`` (a config dataclass or dict) is saved as ``OUT/config.yaml``."""
-    return Trainer(stage, dataset, Path(out_dir), config, run_config, resume).fit(progress)
+    ``run_config`` (a config dataclass or dict) is saved as ``OUT/config.yaml``.
+
+    ``OUT`` is created once the inputs are validated; a run that fails before its first
+    checkpoint removes an ``OUT`` it created itself, so an error leaves nothing behind."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SigngenError(f"--out is not a folder: {out_dir}")
+    created = not out_dir.exists()
+    try:
+        return Trainer(stage, dataset, out_dir, config, run_config, resume).fit(progress)
+    except BaseException:
+        if created and out_dir.is_dir() and not list_checkpoints(out_dir) and not (out_dir / FINAL_MODEL_FOLDER).exists():
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
 
 
 class Trainer:

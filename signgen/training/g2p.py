@@ -255,7 +255,7 @@ def train_g2p(examples: Sequence[Example], out: str | os.PathLike, config: G2PCo
     dataset = ExampleDataset(examples, model)
 
     def load_model(folder: Path) -> None:
-        saved = GlossToPoseModel.from_pretrained(folder)
+        saved = GlossToPoseModel.from_pretrained(folder, use_safetensors=True)  # never a pickle
         if list(saved.config.glosses) != list(model.config.glosses):
             raise SigngenError(f"the training data's glosses differ from those of the checkpoint {folder.parent}")
         model.load_state_dict(saved.state_dict())

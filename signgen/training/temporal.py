@@ -100,7 +100,7 @@ class TemporalObjective(torch.nn.Module):
 
 def _load_adapter_into(adapter: TemporalAdapter):
     def load(folder: Path) -> None:
-        saved = TemporalAdapter.from_pretrained(folder)
+        saved = TemporalAdapter.from_pretrained(folder, use_safetensors=True)  # never a pickle
         if _public(saved.config) != _public(adapter.config):
             raise SigngenError(f"checkpoint {folder.parent} holds an adapter of another shape than the config and frame model give")
         adapter.load_state_dict(saved.state_dict())

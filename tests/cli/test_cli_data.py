@@ -8,13 +8,6 @@ from signgen.cli.main import main
 from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO
 
 
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("signgen: error: "), err
-    return lines[0]
-
-
 def test_help(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["data", "signer-photo", "--help"])
@@ -47,7 +40,7 @@ def test_the_default_output_is_the_bundled_photo(tmp_path, monkeypatch, capsys):
         ("garment out of range", "--garment needs three numbers"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, case, message):
+def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, case, message, cli_error_line):
     argv = {
         "missing folder": ["-o", str(tmp_path / "no" / "signer.png")],
         "not a png": ["-o", str(tmp_path / "signer.jpg")],
@@ -55,5 +48,5 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, case
         "garment out of range": ["-o", str(tmp_path / "signer.png"), "--garment", "300,0,0"],
     }[case]
     assert main(["data", "signer-photo", *argv]) == 2
-    assert message in error_line(capsys)
+    assert message in cli_error_line(capsys.readouterr().err)
     assert list(tmp_path.iterdir()) == []

@@ -7,31 +7,21 @@ import dataclasses
 
 import pytest
 import torch
-from temporal_helpers import ADAPTER_OPTIONS, randomize_, tiny_frame_model
 
 from signgen.cli.main import main
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_frame_model, tiny_adapter):
     """What the training commands leave: ``diffusion/model`` and ``temporal/model``."""
-    from signgen.models.temporal import TemporalAdapter
-
     root = tmp_path_factory.mktemp("runs")
     torch.set_num_threads(1)
     model = tiny_frame_model()
     (root / "diffusion").mkdir()
     model.save_pretrained(root / "diffusion" / "model")
-    adapter = randomize_(TemporalAdapter.for_unet(model.unet, **ADAPTER_OPTIONS))
+    adapter = tiny_adapter(model, randomized=True)
     adapter.save_pretrained(root / "temporal" / "model", safe_serialization=True)
     return root
-
-
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("signgen: error: "), err
-    return lines[0]
 
 
 def test_help_names_every_pipeline_setting(capsys):
@@ -82,7 +72,7 @@ def test_assemble_from_training_outputs_with_settings(runs, tmp_path, capsys):
         ("output is another folder", "refusing to overwrite"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_nothing_written(runs, tmp_path, capsys, case, message):
+def test_bad_input_is_one_line_exit_2_and_nothing_written(runs, tmp_path, capsys, case, message, cli_error_line):
     work = tmp_path / "work"
     work.mkdir()
     out = work / "pipeline"
@@ -99,6 +89,6 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(runs, tmp_path, capsys
     }[case]
     (work / "notes.txt").write_text("mine")
     assert main(["pipeline", "assemble", *argv]) == 2
-    assert message in error_line(capsys)
+    assert message in cli_error_line(capsys.readouterr().err)
     assert sorted(p.name for p in work.iterdir()) == ["notes.txt"]  # no pipeline, no temporary folder
     assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]

@@ -14,13 +14,6 @@ from signgen.cli.main import main
 from signgen.poses.io import read_pose
 
 
-def run(capfd, *argv: str) -> tuple[int, str, str]:
-    """Exit code, stdout and stderr (file-descriptor level, so native libraries count too)."""
-    code = main(list(argv))
-    out, err = capfd.readouterr()
-    return code, out, err
-
-
 def test_version_through_the_installed_entry_point():
     script = Path(sys.executable).with_name("signgen")
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
@@ -28,8 +21,8 @@ def test_version_through_the_installed_entry_point():
     assert result.stdout.strip() == f"signgen {__version__}"
 
 
-def test_info_describes_a_real_clip(capfd):
-    code, out, err = run(capfd, "poses", "info", str(GSG_A))
+def test_info_describes_a_real_clip(run_cli_fd):
+    code, out, err = run_cli_fd("poses", "info", str(GSG_A))
     assert code == 0 and err == ""
     lines = {line.split()[0]: line for line in out.splitlines()[1:]}
     assert lines["frames"].split()[1] == "22"
@@ -41,11 +34,11 @@ def test_info_describes_a_real_clip(capfd):
     assert lines["FACE_LANDMARKS"].split()[1] == "478"
 
 
-def test_show_writes_a_skeleton_video_and_a_gif(capfd, tmp_path):
+def test_show_writes_a_skeleton_video_and_a_gif(run_cli_fd, tmp_path):
     from signgen.video.io import read_video
 
     output = tmp_path / "skeleton.mp4"
-    code, out, err = run(capfd, "poses", "show", str(GSG_A), "-o", str(output), "--gif")
+    code, out, err = run_cli_fd("poses", "show", str(GSG_A), "-o", str(output), "--gif")
     assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["skeleton.gif", "skeleton.mp4"]
     for path in (output, output.with_suffix(".gif")):
@@ -55,9 +48,9 @@ def test_show_writes_a_skeleton_video_and_a_gif(capfd, tmp_path):
         assert (frames < 100).any()  # and a skeleton on it
 
 
-def test_extract_writes_a_pose_file(capfd, tmp_path, astronaut_png):
+def test_extract_writes_a_pose_file(run_cli_fd, tmp_path, astronaut_png):
     output = tmp_path / "astronaut.pose"
-    code, out, err = run(capfd, "poses", "extract", str(astronaut_png), "-o", str(output))
+    code, out, err = run_cli_fd("poses", "extract", str(astronaut_png), "-o", str(output))
     assert code == 0, err
     pose = read_pose(output)
     assert pose.body.data.shape[:3] == (1, 1, 576)
@@ -84,14 +77,14 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
-def test_bad_input_gives_one_line_exit_2_and_no_output(case, capfd, tmp_path, request):
+def test_bad_input_gives_one_line_exit_2_and_no_output(case, run_cli_fd, tmp_path, request):
     make_args, words = BAD_INPUTS[case]
     fixtures = {"tmp": tmp_path}
     for name in ("text_named_mp4", "zero_frame_mp4", "empty_frame_folder", "truncated_pose_path",
                  "file_as_folder", "astronaut_png"):
         fixtures[name] = request.getfixturevalue(name)
     before = set(tmp_path.rglob("*"))
-    code, out, err = run(capfd, "poses", *map(str, make_args(fixtures)))
+    code, out, err = run_cli_fd("poses", *map(str, make_args(fixtures)))
     assert code == 2
     assert len(err.splitlines()) == 1 and err.startswith("signgen: error: "), err
     assert words in err
@@ -109,11 +102,11 @@ def test_compact_lexicon_help(capfd):
     assert "usage: signgen poses compact-lexicon" in capfd.readouterr().out
 
 
-def test_compact_lexicon_writes_a_readable_lexicon(tmp_path, capfd):
+def test_compact_lexicon_writes_a_readable_lexicon(tmp_path, run_cli_fd):
     from signgen.poses.lexicon import Lexicon
 
     out = tmp_path / "compact"
-    code, stdout, err = run(capfd, "poses", "compact-lexicon", str(LEXICON_FIXTURE / "index.csv"), str(out), "--language", "gsg")
+    code, stdout, err = run_cli_fd("poses", "compact-lexicon", str(LEXICON_FIXTURE / "index.csv"), str(out), "--language", "gsg")
     assert code == 0, err
     compact = Lexicon.from_csv(out / "index.csv")
     assert stdout.strip() == f"wrote {out / 'index.csv'} ({len(compact)} entries)"
@@ -121,10 +114,10 @@ def test_compact_lexicon_writes_a_readable_lexicon(tmp_path, capfd):
 
 
 @pytest.mark.parametrize("case", ["missing source", "no such language"])
-def test_compact_lexicon_bad_input_is_one_line_exit_2(tmp_path, capfd, case):
+def test_compact_lexicon_bad_input_is_one_line_exit_2(tmp_path, run_cli_fd, case):
     source = tmp_path / "missing.csv" if case == "missing source" else LEXICON_FIXTURE / "index.csv"
     extra = ["--language", "xyz"] if case == "no such language" else []
-    code, _, err = run(capfd, "poses", "compact-lexicon", str(source), str(tmp_path / "compact"), *extra)
+    code, _, err = run_cli_fd("poses", "compact-lexicon", str(source), str(tmp_path / "compact"), *extra)
     assert code == 2
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("signgen: error: "), err

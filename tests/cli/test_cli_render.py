@@ -7,26 +7,13 @@ import re
 
 import numpy as np
 import pytest
-import torch
 from conftest import GSG_A
-from pipeline_helpers import build_tiny_pipelines
 
 from signgen.cli.main import main
 from signgen.pipelines.pipeline import OUTPUT_SIZE
 
 
-@pytest.fixture(scope="session", autouse=True)
-def one_torch_thread():
-    # Tiny models on a shared CPU: one thread avoids OpenMP threads fighting over cores.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="session")
-def folders(tmp_path_factory):
-    return build_tiny_pipelines(tmp_path_factory.mktemp("cli_pipelines"))
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def stitched_frames(glosses: str) -> int:
@@ -39,18 +26,11 @@ def render(*args) -> int:
     return main(["render", *map(str, args)])
 
 
-def error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("signgen: error:")]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-def test_render_writes_one_video_frame_per_pose_frame(folders, tmp_path, capsys):
+def test_render_writes_one_video_frame_per_pose_frame(tiny_pipelines, tmp_path, capsys):
     from signgen.video.io import video_info
 
     out = tmp_path / "hallo.mp4"
-    assert render("--gloss", "H A", "--model", folders["with_adapter"], "--seed", 1, "-o", out) == 0
+    assert render("--gloss", "H A", "--model", tiny_pipelines["with_adapter"], "--seed", 1, "-o", out) == 0
     info = video_info(out)
     frames = stitched_frames("H A")
     assert (info.num_frames, info.height, info.width, info.fps) == (frames, *OUTPUT_SIZE, 25.0)
@@ -61,13 +41,13 @@ def test_render_writes_one_video_frame_per_pose_frame(folders, tmp_path, capsys)
     assert [p.name for p in tmp_path.iterdir()] == ["hallo.mp4"]
 
 
-def test_render_from_a_pose_file_side_by_side_with_options(folders, tmp_path):
+def test_render_from_a_pose_file_side_by_side_with_options(tiny_pipelines, tmp_path):
     from signgen.poses.io import read_pose
     from signgen.poses.transform import prepare
     from signgen.video.io import video_info
 
     out = tmp_path / "pose.mp4"
-    code = render("--pose", GSG_A, "--model", folders["frame_only"], "--steps", 1, "--scheduler", "ddim",
+    code = render("--pose", GSG_A, "--model", tiny_pipelines["frame_only"], "--steps", 1, "--scheduler", "ddim",
                   "--guidance", "1,1", "--side-by-side", "-o", out)
     assert code == 0
     info = video_info(out)
@@ -92,11 +72,11 @@ def test_render_from_a_pose_file_side_by_side_with_options(folders, tmp_path):
         ("broken photo", "not an image file"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_no_partial_video(folders, tmp_path, file_as_folder, capsys, case, message):
+def test_bad_input_is_one_line_exit_2_and_no_partial_video(tiny_pipelines, tmp_path, file_as_folder, capsys, case, message, cli_error_line):
     work = tmp_path / "work"
     work.mkdir()
     out = work / "out.mp4"
-    model = ["--model", folders["frame_only"]]
+    model = ["--model", tiny_pipelines["frame_only"]]
     broken = work / "broken.png"
     broken.write_text("not a png")
     args = {
@@ -106,8 +86,8 @@ def test_bad_input_is_one_line_exit_2_and_no_partial_video(folders, tmp_path, fi
         "output folder missing": ["--gloss", "A", *model, "-o", work / "no" / "out.mp4"],
         "output is a folder": ["--gloss", "A", *model, "-o", work.parent / "work.mp4"],
         "not an mp4": ["--gloss", "A", *model, "-o", work / "out.avi"],
-        "frame model as --model": ["--gloss", "A", "--model", folders["frame_model"], "-o", out],
-        "adapter as --model": ["--gloss", "A", "--model", folders["adapter"], "-o", out],
+        "frame model as --model": ["--gloss", "A", "--model", tiny_pipelines["frame_model"], "-o", out],
+        "adapter as --model": ["--gloss", "A", "--model", tiny_pipelines["adapter"], "-o", out],
         "bad guidance": ["--gloss", "A", *model, "--guidance", "strong", "-o", out],
         "bad scheduler": ["--gloss", "A", *model, "--scheduler", "nonsense", "-o", out],
         "g2p with pose": ["--pose", GSG_A, "--g2p", work, *model, "-o", out],
@@ -116,11 +96,11 @@ def test_bad_input_is_one_line_exit_2_and_no_partial_video(folders, tmp_path, fi
     if case == "output is a folder":
         (work.parent / "work.mp4").mkdir()
     assert render(*args) == 2
-    assert message in error_line(capsys)
+    assert message in cli_error_line(capsys.readouterr().err, only=False)
     assert sorted(p.name for p in work.iterdir()) == ["broken.png"]  # no mp4, no temporary file
 
 
-def test_the_default_guidance_scales_on_the_command_line_give_the_default_frames(folders, tmp_path, monkeypatch):
+def test_the_default_guidance_scales_on_the_command_line_give_the_default_frames(tiny_pipelines, tmp_path, monkeypatch):
     """--guidance A,F sets the scales only: the steps they guide stay the pipeline's
     guidance_interval (0.5 here, as in the embedded default), so giving the default scales
     changes nothing (it used to guide every step)."""
@@ -129,7 +109,7 @@ def test_the_default_guidance_scales_on_the_command_line_give_the_default_frames
     from signgen.pipelines.sampling import GuidanceScales
 
     halved = tmp_path / "halved"
-    SignPipeline.assemble(folders["frame_model"], None, halved, num_steps=4, scheduler="ddim", guidance_interval=0.5)
+    SignPipeline.assemble(tiny_pipelines["frame_model"], None, halved, num_steps=4, scheduler="ddim", guidance_interval=0.5)
     pipeline = load_pipeline(halved)
     defaults = pipeline.defaults
     assert (defaults.appearance_scale, defaults.full_scale) == (1.5, 2.0)
@@ -144,7 +124,7 @@ def test_the_default_guidance_scales_on_the_command_line_give_the_default_frames
     assert not np.array_equal(every_step, expected)
 
 
-def test_a_failure_while_writing_leaves_no_partial_video(folders, tmp_path, monkeypatch, capsys):
+def test_a_failure_while_writing_leaves_no_partial_video(tiny_pipelines, tmp_path, monkeypatch, capsys):
     import av
 
     def failing_encode(*args, **kwargs):
@@ -153,7 +133,7 @@ def test_a_failure_while_writing_leaves_no_partial_video(folders, tmp_path, monk
     out = tmp_path / "out.mp4"
     monkeypatch.setattr(av.VideoFrame, "from_ndarray", failing_encode)
     with pytest.raises(av.FFmpegError):
-        render("--gloss", "A", "--model", folders["frame_only"], "--steps", 1, "-o", out)
+        render("--gloss", "A", "--model", tiny_pipelines["frame_only"], "--steps", 1, "-o", out)
     assert list(tmp_path.iterdir()) == []
 
 

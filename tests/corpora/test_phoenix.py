@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from synthsign_helpers import PHOENIX_FIXTURE, synthsign_corpus  # noqa: F401  (a fixture)
 
 from signgen.corpora.phoenix import PhoenixCorpus, clip_dataset, frame_pair_dataset, gloss_pose_pairs
 from signgen.errors import SigngenError
@@ -27,10 +26,10 @@ SQUARE_LEFT = (40, 70, 100)  # x of the white square in frames 1, 2, 3 (make_fix
 
 
 @pytest.fixture
-def phoenix(tmp_path) -> Path:
+def phoenix(tmp_path, phoenix_fixture) -> Path:
     """A writable copy of the PHOENIX fixture."""
     root = tmp_path / "PHOENIX-2014-T"
-    shutil.copytree(PHOENIX_FIXTURE, root, ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(phoenix_fixture, root, ignore=shutil.ignore_patterns("*.py"))
     return root
 
 
@@ -52,8 +51,8 @@ def white_square_left(frame: np.ndarray) -> int:
     return int(np.nonzero((frame == 255).all(axis=-1).any(axis=0))[0][0])
 
 
-def test_reads_the_phoenix_fixture():
-    corpus = PhoenixCorpus(PHOENIX_FIXTURE)
+def test_reads_the_phoenix_fixture(phoenix_fixture):
+    corpus = PhoenixCorpus(phoenix_fixture)
     assert corpus.splits == ["train", "dev", "test"]
     assert [s.name for s in corpus.split("train")] == TRAIN_VIDEOS
     (test,) = corpus.split("test")
@@ -126,7 +125,7 @@ def test_a_pose_whose_frame_count_differs_from_its_video_is_an_error_naming_the_
         sample.pose()
 
 
-def test_a_missing_pose_is_extracted_once_and_cached(phoenix, tmp_path, monkeypatch):
+def test_a_missing_pose_is_extracted_once_and_cached(phoenix, tmp_path, monkeypatch, phoenix_fixture):
     import signgen.poses.extract
 
     calls = []
@@ -140,14 +139,16 @@ def test_a_missing_pose_is_extracted_once_and_cached(phoenix, tmp_path, monkeypa
     assert not sample.has_pose
     first = sample.pose()
     assert calls == [phoenix / "features" / "fullFrame-210x260px" / "train" / TRAIN_VIDEOS[0]]
-    assert (phoenix / "holistic" / "train" / f"{TRAIN_VIDEOS[0]}.pose").is_file()
+    # Into the cache, never into the user's corpus folder (issue 17).
+    assert not (phoenix / "holistic").exists()
+    assert (PhoenixCorpus(phoenix, cache_dir=tmp_path / "cache").pose_cache("train") / f"{TRAIN_VIDEOS[0]}.pose").is_file()
     again = PhoenixCorpus(phoenix, cache_dir=tmp_path / "cache").split("train")[0].pose()
     assert len(calls) == 1
     np.testing.assert_array_equal(first.body.data, again.body.data)
 
     # A corpus whose holistic/ cannot be written: the cache folder takes the pose.
     readonly = tmp_path / "readonly"
-    shutil.copytree(PHOENIX_FIXTURE, readonly, ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(phoenix_fixture, readonly, ignore=shutil.ignore_patterns("*.py"))
     (readonly / "holistic").write_text("a file where the folder would go")
     corpus = PhoenixCorpus(readonly, cache_dir=tmp_path / "cache")
     corpus.split("train")[0].pose()

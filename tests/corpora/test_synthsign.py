@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthsign_helpers import SMALL, synthsign_corpus  # noqa: F401  (a fixture)
 
 from signgen.corpora.cartoon import PATTERNS, CartoonRenderer, Identity
 from signgen.corpora.phoenix import PhoenixCorpus
@@ -65,17 +64,17 @@ def test_split_sizes_take_a_tenth_each_for_evaluation():
         SynthSignSettings(signers=0)
 
 
-def test_same_seed_writes_byte_identical_files_and_another_seed_does_not(synthsign_corpus, tmp_path):
+def test_same_seed_writes_byte_identical_files_and_another_seed_does_not(synthsign_corpus, tmp_path, small_synthsign_settings):
     again = tmp_path / "again"
-    write_synthsign(again, SMALL, progress=False)
+    write_synthsign(again, small_synthsign_settings, progress=False)
     assert corpus_files(again) == corpus_files(synthsign_corpus)
-    other = dataclasses.replace(SMALL, seed=1)
+    other = dataclasses.replace(small_synthsign_settings, seed=1)
     alphabet = gloss_alphabet()
-    assert plan_identities(other) != plan_identities(SMALL)
-    assert [v.glosses for v in plan_videos(other, alphabet)] != [v.glosses for v in plan_videos(SMALL, alphabet)]
+    assert plan_identities(other) != plan_identities(small_synthsign_settings)
+    assert [v.glosses for v in plan_videos(other, alphabet)] != [v.glosses for v in plan_videos(small_synthsign_settings, alphabet)]
 
 
-def test_resumes_an_interrupted_run_and_refuses_other_folders(synthsign_corpus, tmp_path):
+def test_resumes_an_interrupted_run_and_refuses_other_folders(synthsign_corpus, tmp_path, small_synthsign_settings):
     root = tmp_path / "corpus"
     shutil.copytree(synthsign_corpus, root)
     # As a crash leaves it: one video never renamed into place, its half-written folder beside.
@@ -84,27 +83,27 @@ def test_resumes_an_interrupted_run_and_refuses_other_folders(synthsign_corpus, 
     shutil.rmtree(frames_dir / name)
     (frames_dir / f".{name}.partial").mkdir()
     (frames_dir / f".{name}.partial" / "images0001.png").write_bytes(b"half")
-    summary = write_synthsign(root, SMALL, progress=False)
+    summary = write_synthsign(root, small_synthsign_settings, progress=False)
     assert (summary.written, summary.kept) == (1, 3)
     assert corpus_files(root) == corpus_files(synthsign_corpus)
 
     with pytest.raises(SigngenError, match=r"other settings \(seed\)"):
-        write_synthsign(root, dataclasses.replace(SMALL, seed=5), progress=False)
+        write_synthsign(root, dataclasses.replace(small_synthsign_settings, seed=5), progress=False)
     stranger = tmp_path / "stranger"
     stranger.mkdir()
     (stranger / "notes.txt").write_text("mine")
     with pytest.raises(SigngenError, match="not empty"):
-        write_synthsign(stranger, SMALL, progress=False)
+        write_synthsign(stranger, small_synthsign_settings, progress=False)
     assert sorted(p.name for p in stranger.iterdir()) == ["notes.txt"]
 
 
-def test_cli_resumes_and_reports_user_errors(synthsign_corpus, tmp_path, monkeypatch, capsys):
+def test_cli_resumes_and_reports_user_errors(synthsign_corpus, tmp_path, monkeypatch, capsys, small_synthsign_settings):
     import signgen.corpora.synthsign
     from signgen.cli.main import main
 
     # The CLI's sentences are 3 to 8 letters; the shared corpus's are 2 to 3 (faster).
     monkeypatch.setattr(signgen.corpora.synthsign, "SynthSignSettings",
-                        functools.partial(SynthSignSettings, min_glosses=SMALL.min_glosses, max_glosses=SMALL.max_glosses))
+                        functools.partial(SynthSignSettings, min_glosses=small_synthsign_settings.min_glosses, max_glosses=small_synthsign_settings.max_glosses))
     root = tmp_path / "corpus"
     shutil.copytree(synthsign_corpus, root)
     shutil.rmtree(next((root / "features" / "fullFrame-210x260px" / "test").iterdir()))

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from temporal_helpers import ADAPTER_OPTIONS, tiny_frame_model
 
 from signgen.cli.main import main
 from signgen.corpora.phoenix import annotation_path, frame_file_name, frame_folder, pose_path
@@ -49,27 +48,19 @@ FRAMES_PER_VIDEO = 8
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory) -> dict[str, Path]:
+def models(tmp_path_factory, tiny_frame_model, tiny_adapter) -> dict[str, Path]:
     """A random-weight 16 x 16 pipeline without guidance (one UNet call per step), and the
     frame model and temporal adapter folders of other stages."""
     from signgen.pipelines.pipeline import SignPipeline
-    from signgen.models.temporal import TemporalAdapter
 
     root = tmp_path_factory.mktemp("models")
     model = tiny_frame_model()
     frame_dir = model.save_pretrained(root / "frame_model")
-    TemporalAdapter.for_unet(model.unet, **ADAPTER_OPTIONS).save_pretrained(root / "adapter", safe_serialization=True)
+    tiny_adapter(model).save_pretrained(root / "adapter", safe_serialization=True)
     SignPipeline.assemble(frame_dir, None, root / "pipeline", num_steps=1, appearance_scale=1.0, full_scale=1.0)
     return {"pipeline": root / "pipeline", "frame_model": frame_dir, "adapter": root / "adapter"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 
@@ -22,27 +23,17 @@ from signgen.training.frame import FusionObjective, evaluate_fusion
 
 TINY = CONFIG_FOLDER / "frame-tiny.yaml"
 PHOENIX = CONFIG_FOLDER / "frame-phoenix.yaml"
-# The tiny config shrunk further, so that a test trains in seconds on a shared CPU.
-MICRO = [
-    "model.resolution=[32, 24]",
-    "model.encoder={backbone: vit, clip_path: null, patch_size: 4, hidden_size: 32, num_layers: 1, num_heads: 2, intermediate_size: 64}",
-    "model.pose_encoder={backbone: vit, clip_path: null, patch_size: 4, hidden_size: 32, num_layers: 1, num_heads: 2, intermediate_size: 64}",
-    "model.fusion.embed_dim=32",
-    "model.fusion.hidden_dim=64",
-    "model.unet.block_out_channels=[16, 16, 32]",
-    "model.unet.attention_head_dim=2",
-    "model.unet.cross_attention_dim=32",
-    "model.unet.norm_num_groups=8",
-]
+@pytest.fixture(scope="session")
+def micro_config(tiny_frame_config):
+    """The 32 x 24 tiny config, then overrides."""
+    return functools.partial(tiny_frame_config, size="32x24")
 
 
-def micro_config(*overrides: str):
-    return load_frame_config(TINY, MICRO + list(overrides))
-
-
-def micro_model(seed: int = 0, *overrides: str, with_denoiser: bool = True) -> FrameModel:
-    torch.manual_seed(seed)
-    return FrameModel.from_config(micro_config(*overrides).model, with_denoiser=with_denoiser)
+@pytest.fixture(scope="session")
+def micro_model(tiny_frame_model):
+    """``micro_model(seed=0, *overrides, with_denoiser=True)``: the 32 x 24 tiny model as it
+    starts training (pose path zero, train mode)."""
+    return functools.partial(tiny_frame_model, size="32x24", pose_path=False, train=True)
 
 
 class ShapePairs(Dataset):
@@ -114,7 +105,7 @@ def test_phoenix_config_builds_without_allocating(capsys):
     assert 50e6 < sum(counts.values()) < 1e9
 
 
-def test_fusion_embedding_is_normalised_and_depends_on_the_pose():
+def test_fusion_embedding_is_normalised_and_depends_on_the_pose(micro_model):
     model = micro_model().eval()
     batch = batch_of(ShapePairs(4), 4)
     with torch.no_grad():
@@ -128,7 +119,7 @@ def test_fusion_embedding_is_normalised_and_depends_on_the_pose():
 # ---------------------------------------------------------------- pose path
 
 
-def test_zero_initialised_pose_path_leaves_the_unet_unchanged():
+def test_zero_initialised_pose_path_leaves_the_unet_unchanged(micro_model):
     model = micro_model().eval()
     batch = batch_of(ShapePairs(3), 3)
     with torch.no_grad():
@@ -151,7 +142,7 @@ def test_zero_initialised_pose_path_leaves_the_unet_unchanged():
     assert torch.equal(with_pose, without_pose)
 
 
-def test_pose_path_learns_a_gradient():
+def test_pose_path_learns_a_gradient(micro_model):
     model = micro_model()
     batch = batch_of(ShapePairs(2), 2)
     conditions = model.frame_conditions(model.encode_appearance(batch["source"]), batch["target_pose"])
@@ -162,7 +153,7 @@ def test_pose_path_learns_a_gradient():
 # ------------------------------------------------------------------ stage 1
 
 
-def test_stage1_loss_falls_on_a_tiny_batch():
+def test_stage1_loss_falls_on_a_tiny_batch(micro_model):
     model = micro_model()
     objective = FusionObjective(model, source_enhancement=True).train()
     batch = batch_of(ShapePairs(16), 16)
@@ -181,7 +172,7 @@ def test_stage1_loss_falls_on_a_tiny_batch():
     assert np.mean(losses[-5:]) < 1.2
 
 
-def test_retrieval_accuracy_is_reported_on_held_out_pairs():
+def test_retrieval_accuracy_is_reported_on_held_out_pairs(micro_model):
     model = micro_model()
     metrics = evaluate_fusion(model, ShapePairs(20, seed=3), batch_size=8)
     assert metrics["eval_pairs"] == 20
@@ -191,7 +182,7 @@ def test_retrieval_accuracy_is_reported_on_held_out_pairs():
 # ------------------------------------------------------------- save / load
 
 
-def test_save_then_load_gives_bit_identical_samples(tmp_path):
+def test_save_then_load_gives_bit_identical_samples(tmp_path, micro_model):
     model = micro_model(seed=1).eval()
     with torch.no_grad():
         model.unet.conv_in.weight[:, 3:].normal_(0, 0.1)  # let the pose matter
@@ -207,7 +198,7 @@ def test_save_then_load_gives_bit_identical_samples(tmp_path):
     assert not list((tmp_path / "model").rglob("*.bin")) and not list((tmp_path / "model").rglob("*.pt"))
 
 
-def test_a_patched_unet_denoises_full_size_pixels_and_survives_a_round_trip(tmp_path):
+def test_a_patched_unet_denoises_full_size_pixels_and_survives_a_round_trip(tmp_path, micro_model):
     model = micro_model(2, "model.unet.patch_size=2", "model.unet.block_out_channels=[16, 32]",
                         "model.unet.down_block_types=[DownBlock2D, CrossAttnDownBlock2D]",
                         "model.unet.up_block_types=[CrossAttnUpBlock2D, UpBlock2D]").eval()
@@ -231,7 +222,7 @@ def test_a_patched_unet_denoises_full_size_pixels_and_survives_a_round_trip(tmp_
                     "model.unet.up_block_types=[CrossAttnUpBlock2D, UpBlock2D]")
 
 
-def test_save_replaces_a_model_folder_but_refuses_other_folders(tmp_path):
+def test_save_replaces_a_model_folder_but_refuses_other_folders(tmp_path, micro_model):
     model = micro_model(with_denoiser=False)
     model.save_pretrained(tmp_path / "model")
     model.save_pretrained(tmp_path / "model")  # replacing an older model is fine
@@ -244,7 +235,7 @@ def test_save_replaces_a_model_folder_but_refuses_other_folders(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
+def saved_model(tmp_path_factory, micro_model):
     folder = tmp_path_factory.mktemp("saved") / "model"
     micro_model().save_pretrained(folder)
     return folder
@@ -256,37 +247,37 @@ def broken_copy(saved_model, tmp_path):
     return folder
 
 
-def corrupt_missing_weights(folder, tmp_path):
+def corrupt_missing_weights(folder, tmp_path, micro_model):
     (folder / "unet" / "diffusion_pytorch_model.safetensors").unlink()
 
 
-def corrupt_missing_manifest(folder, tmp_path):
+def corrupt_missing_manifest(folder, tmp_path, micro_model):
     (folder / "model_index.json").unlink()
 
 
-def corrupt_other_kind(folder, tmp_path):
+def corrupt_other_kind(folder, tmp_path, micro_model):
     (folder / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]}))
 
 
-def corrupt_garbage_weights(folder, tmp_path):
+def corrupt_garbage_weights(folder, tmp_path, micro_model):
     (folder / "fusion" / "diffusion_pytorch_model.safetensors").write_bytes(b"\x00not safetensors at all")
 
 
-def corrupt_mismatched_weights(folder, tmp_path):
+def corrupt_mismatched_weights(folder, tmp_path, micro_model):
     # A UNet weight file from a model of another size.
     other = tmp_path / "other"
     micro_model(0, "model.unet.block_out_channels=[8, 16, 16]").save_pretrained(other)
     shutil.copy(other / "unet" / "diffusion_pytorch_model.safetensors", folder / "unet" / "diffusion_pytorch_model.safetensors")
 
 
-def corrupt_missing_tensor(folder, tmp_path):
+def corrupt_missing_tensor(folder, tmp_path, micro_model):
     path = folder / "pose_encoder" / "diffusion_pytorch_model.safetensors"
     state = load_file(path)
     state.pop("projection.weight")
     save_file(state, path)
 
 
-def corrupt_mismatched_config(folder, tmp_path):
+def corrupt_mismatched_config(folder, tmp_path, micro_model):
     # The fusion module of another embedding size, config and weights both: each loads, they do not fit.
     other = tmp_path / "other"
     micro_model(0, "model.fusion.embed_dim=16").save_pretrained(other)
@@ -294,11 +285,11 @@ def corrupt_mismatched_config(folder, tmp_path):
     shutil.copytree(other / "fusion", folder / "fusion")
 
 
-def corrupt_bad_json(folder, tmp_path):
+def corrupt_bad_json(folder, tmp_path, micro_model):
     (folder / "unet" / "config.json").write_text("{ truncated")
 
 
-def corrupt_unknown_class(folder, tmp_path):
+def corrupt_unknown_class(folder, tmp_path, micro_model):
     manifest = json.loads((folder / "model_index.json").read_text())
     manifest["components"]["unet"] = "os.system"
     (folder / "model_index.json").write_text(json.dumps(manifest))
@@ -318,9 +309,9 @@ def corrupt_unknown_class(folder, tmp_path):
         (corrupt_unknown_class, "expected UNet2DConditionModel"),
     ],
 )
-def test_bad_model_folders_are_one_line_errors(saved_model, tmp_path, corrupt, message):
+def test_bad_model_folders_are_one_line_errors(saved_model, tmp_path, corrupt, message, micro_model):
     folder = broken_copy(saved_model, tmp_path)
-    corrupt(folder, tmp_path)
+    corrupt(folder, tmp_path, micro_model)
     with pytest.raises(SigngenError, match=message) as error:
         FrameModel.from_pretrained(folder)
     assert "\n" not in str(error.value)
@@ -331,7 +322,7 @@ def test_missing_model_folder_is_a_user_error(tmp_path):
         FrameModel.from_pretrained(tmp_path / "nothing")
 
 
-def test_stage1_only_model_refuses_to_sample(tmp_path):
+def test_stage1_only_model_refuses_to_sample(tmp_path, micro_model):
     model = micro_model(with_denoiser=False)
     model.save_pretrained(tmp_path / "fusion")
     loaded = FrameModel.from_pretrained(tmp_path / "fusion")
@@ -343,7 +334,7 @@ def test_stage1_only_model_refuses_to_sample(tmp_path):
 # --------------------------------------------------- other backbones, latents
 
 
-def test_clip_backbone_from_a_local_folder(tmp_path):
+def test_clip_backbone_from_a_local_folder(tmp_path, micro_config):
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
     torch.manual_seed(0)
@@ -365,7 +356,7 @@ def test_clip_backbone_from_a_local_folder(tmp_path):
         FrameModel.from_config(config.model)
 
 
-def test_latent_space_with_a_local_vae(tmp_path):
+def test_latent_space_with_a_local_vae(tmp_path, micro_model):
     torch.manual_seed(0)
     vae = AutoencoderKL(
         block_out_channels=(8, 16),

@@ -61,17 +61,11 @@ def tiny_config(**train):
     return dataclasses.replace(config, model=model, train=dataclasses.replace(config.train, **fields))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These models are tiny: one thread is faster than two fighting over shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread is faster
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, one_thread):
+def trained(tmp_path_factory, one_torch_thread):
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("g2p")
     return train_g2p(TRAIN, out, tiny_config(), progress=False), out

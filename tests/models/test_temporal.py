@@ -1,18 +1,17 @@
 import pytest
 import torch
-from temporal_helpers import ADAPTER_OPTIONS, randomize_, tiny_frame_model
 
 from signgen.models.denoiser import FrameConditions
 from signgen.errors import SigngenError
 from signgen.config import load_temporal_config
-from signgen.models.temporal import TemporalAdapter, VideoUNet, load_adapter
+from signgen.models.temporal import VideoUNet, load_adapter
 from signgen.training.temporal import temporal_loss
 
 CLIPS, FRAMES = 2, 4
 
 
 @pytest.fixture(scope="module")
-def frame_model():
+def frame_model(tiny_frame_model):
     return tiny_frame_model()
 
 
@@ -30,11 +29,11 @@ def video_inputs(model, seed=0):
 
 
 @torch.no_grad()
-def test_untrained_adapter_leaves_the_frame_model_exactly_unchanged(frame_model):
+def test_untrained_adapter_leaves_the_frame_model_exactly_unchanged(frame_model, tiny_adapter, randomize):
     sample, timesteps, conditions = video_inputs(frame_model)
     frame_wise = frame_model.predict(sample, timesteps, conditions)
 
-    adapter = TemporalAdapter.for_unet(frame_model.unet, **ADAPTER_OPTIONS)
+    adapter = tiny_adapter(frame_model)
     assert len(adapter.motion_modules) == len(adapter.config.sites) >= 5
     video_unet = VideoUNet(frame_model.unet, adapter)
     try:
@@ -43,7 +42,7 @@ def test_untrained_adapter_leaves_the_frame_model_exactly_unchanged(frame_model)
         torch.testing.assert_close(with_adapter, frame_wise, rtol=0, atol=1e-6)
 
         # Not vacuous: a trained adapter changes the output and mixes frames within a clip only.
-        randomize_(adapter)
+        randomize(adapter)
         with video_unet.frames(FRAMES):
             trained = frame_model.predict(sample, timesteps, conditions)
             moved = sample.clone()
@@ -58,9 +57,9 @@ def test_untrained_adapter_leaves_the_frame_model_exactly_unchanged(frame_model)
 
 
 @torch.no_grad()
-def test_unet_with_adapter_refuses_calls_without_a_frame_count(frame_model):
+def test_unet_with_adapter_refuses_calls_without_a_frame_count(frame_model, tiny_adapter):
     sample, timesteps, conditions = video_inputs(frame_model)
-    video_unet = VideoUNet(frame_model.unet, TemporalAdapter.for_unet(frame_model.unet, **ADAPTER_OPTIONS))
+    video_unet = VideoUNet(frame_model.unet, tiny_adapter(frame_model))
     try:
         with pytest.raises(RuntimeError, match="num_frames"):
             frame_model.predict(sample, timesteps, conditions)
@@ -69,9 +68,9 @@ def test_unet_with_adapter_refuses_calls_without_a_frame_count(frame_model):
 
 
 @torch.no_grad()
-def test_adapter_save_and_load_round_trip_gives_identical_outputs(frame_model, tmp_path):
+def test_adapter_save_and_load_round_trip_gives_identical_outputs(frame_model, tmp_path, tiny_adapter):
     sample, timesteps, conditions = video_inputs(frame_model)
-    adapter = randomize_(TemporalAdapter.for_unet(frame_model.unet, levels=[1], include_mid=False, **ADAPTER_OPTIONS))
+    adapter = tiny_adapter(frame_model, randomized=True, levels=[1], include_mid=False)
     assert all(site.startswith(("down_blocks.1.", "up_blocks.0.")) for site in adapter.config.sites)
 
     def output(adapter):
@@ -89,7 +88,7 @@ def test_adapter_save_and_load_round_trip_gives_identical_outputs(frame_model, t
     assert torch.equal(output(loaded), output(adapter))
 
 
-def test_adapter_for_another_frame_model_is_refused(frame_model):
+def test_adapter_for_another_frame_model_is_refused(frame_model, tiny_adapter):
     from diffusers import UNet2DConditionModel
 
     other = UNet2DConditionModel(
@@ -104,7 +103,7 @@ def test_adapter_for_another_frame_model_is_refused(frame_model):
         attention_head_dim=2,
         norm_num_groups=8,
     )
-    adapter = TemporalAdapter.for_unet(frame_model.unet, **ADAPTER_OPTIONS)
+    adapter = tiny_adapter(frame_model)
     with pytest.raises(SigngenError, match="does not fit"):
         VideoUNet(other, adapter)
 
@@ -119,11 +118,11 @@ def clip_batch(model, seed=0):
     }
 
 
-def test_only_adapter_parameters_receive_gradients(frame_model):
+def test_only_adapter_parameters_receive_gradients(frame_model, tiny_adapter, tiny_frame_model):
     config = load_temporal_config("configs/temporal-tiny.yaml")
     model = tiny_frame_model()
     model.requires_grad_(False)
-    adapter = TemporalAdapter.for_unet(model.unet, **ADAPTER_OPTIONS).train()
+    adapter = tiny_adapter(model).train()
     video_unet = VideoUNet(model.unet, adapter)
     optimizer = torch.optim.Adam(adapter.parameters(), lr=1e-2)
     batch = clip_batch(model)

@@ -1,4 +1,4 @@
-"""The render pipeline: folders, loading, rendering, writing; tiny random-weight models,
+"""The render pipeline: tiny_pipelines, loading, rendering, writing; tiny random-weight models,
 except the last test, which checks the embedded default model itself."""
 
 from __future__ import annotations
@@ -9,9 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from conftest import GSG_A
-from pipeline_helpers import TINY_SETTINGS, build_tiny_pipelines
 
 from signgen.errors import SigngenError
 from signgen.pipelines.pipeline import (
@@ -30,28 +28,17 @@ from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO
 OTHER_GARMENT = (113, 15, 80)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def one_torch_thread():
-    # Tiny models on a shared CPU: one thread avoids OpenMP threads fighting over cores.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="session")
-def folders(tmp_path_factory):
-    return build_tiny_pipelines(tmp_path_factory.mktemp("pipelines"))
+def frame_only(tiny_pipelines) -> SignPipeline:
+    return load_pipeline(tiny_pipelines["frame_only"])
 
 
 @pytest.fixture(scope="session")
-def frame_only(folders) -> SignPipeline:
-    return load_pipeline(folders["frame_only"])
-
-
-@pytest.fixture(scope="session")
-def with_adapter(folders) -> SignPipeline:
-    return load_pipeline(folders["with_adapter"])
+def with_adapter(tiny_pipelines) -> SignPipeline:
+    return load_pipeline(tiny_pipelines["with_adapter"])
 
 
 def stitched_frames(glosses: str) -> int:
@@ -64,11 +51,11 @@ def stitched_frames(glosses: str) -> int:
 
 
 @pytest.mark.parametrize("name", ["frame_only", "with_adapter"])
-def test_one_frame_per_pose_frame_from_glosses(request, name):
+def test_one_frame_per_pose_frame_from_glosses(request, name, tiny_pipeline_settings):
     pipeline = request.getfixturevalue(name)
     result = pipeline(glosses="H A", progress=False)
     expected = stitched_frames("H A")
-    assert expected > TINY_SETTINGS["window_size"]  # the adapter path blends several windows
+    assert expected > tiny_pipeline_settings["window_size"]  # the adapter path blends several windows
     assert isinstance(result, RenderResult)
     assert result.frames.shape == (expected, *pipeline.resolution, 3)
     assert result.frames.dtype == np.uint8
@@ -116,9 +103,9 @@ def test_the_signer_photo_is_used_and_can_be_encoded_once(frame_only, tmp_path):
     assert np.array_equal(frame_only(glosses="A", signer=encoding, progress=False).frames, other)
 
 
-def test_steps_scheduler_and_guidance_override_the_defaults(frame_only):
+def test_steps_scheduler_and_guidance_override_the_defaults(frame_only, tiny_pipeline_settings):
     default = frame_only(glosses="A", progress=False).frames
-    assert np.array_equal(frame_only(glosses="A", steps=TINY_SETTINGS["num_steps"], scheduler="dpm", guidance=(1.5, 2.0), progress=False).frames, default)
+    assert np.array_equal(frame_only(glosses="A", steps=tiny_pipeline_settings["num_steps"], scheduler="dpm", guidance=(1.5, 2.0), progress=False).frames, default)
     for changed in ({"steps": 3}, {"scheduler": "ddim"}, {"guidance": (1.0, 1.0)}):
         assert not np.array_equal(frame_only(glosses="A", progress=False, **changed).frames, default), changed
 
@@ -157,7 +144,7 @@ def test_bad_inputs_are_one_line_user_errors(frame_only, call, message):
     assert "\n" not in str(error.value)
 
 
-# ------------------------------------------------------------ folders and loading
+# ------------------------------------------------------------ tiny_pipelines and loading
 
 
 def test_a_saved_pipeline_renders_the_same_frames(with_adapter, tmp_path):
@@ -166,14 +153,14 @@ def test_a_saved_pipeline_renders_the_same_frames(with_adapter, tmp_path):
     assert np.array_equal(copy(glosses="A", progress=False).frames, with_adapter(glosses="A", progress=False).frames)
 
 
-def test_assemble_reads_training_output_folders(folders, tmp_path):
+def test_assemble_reads_training_output_folders(tiny_pipelines, tmp_path):
     import shutil
 
     import yaml
 
     frame_run, adapter_run = tmp_path / "frame_run", tmp_path / "temporal_run"
-    shutil.copytree(folders["frame_model"], frame_run / "model")
-    shutil.copytree(folders["adapter"], adapter_run / "model")
+    shutil.copytree(tiny_pipelines["frame_model"], frame_run / "model")
+    shutil.copytree(tiny_pipelines["adapter"], adapter_run / "model")
     (adapter_run / "config.yaml").write_text(yaml.safe_dump({"train": {"num_frames": 12}, "windows": {"overlap": 3, "windows_per_batch": 2}}))
     pipeline = SignPipeline.assemble(frame_run, adapter_run, tmp_path / "pipeline", num_steps=4)
     assert (pipeline.defaults.window_size, pipeline.defaults.overlap, pipeline.defaults.windows_per_batch) == (12, 3, 2)
@@ -183,18 +170,18 @@ def test_assemble_reads_training_output_folders(folders, tmp_path):
     assert json.loads((tmp_path / "pipeline" / "model_index.json").read_text())["kind"] == "signgen-pipeline"
 
 
-def test_assemble_refuses_bad_settings_and_foreign_folders(folders, tmp_path):
+def test_assemble_refuses_bad_settings_and_foreign_folders(tiny_pipelines, tmp_path):
     with pytest.raises(SigngenError, match="unknown pipeline setting"):
-        SignPipeline.assemble(folders["frame_model"], None, tmp_path / "a", steps=4)
+        SignPipeline.assemble(tiny_pipelines["frame_model"], None, tmp_path / "a", steps=4)
     with pytest.raises(SigngenError, match="overlap"):
-        SignPipeline.assemble(folders["frame_model"], None, tmp_path / "b", window_size=4, overlap=4)
+        SignPipeline.assemble(tiny_pipelines["frame_model"], None, tmp_path / "b", window_size=4, overlap=4)
     with pytest.raises(SigngenError, match="max_frames"):
-        SignPipeline.assemble(folders["frame_model"], folders["adapter"], tmp_path / "c", window_size=64)
+        SignPipeline.assemble(tiny_pipelines["frame_model"], tiny_pipelines["adapter"], tmp_path / "c", window_size=64)
     foreign = tmp_path / "notes"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("mine")
     with pytest.raises(SigngenError, match="refusing to overwrite"):
-        SignPipeline.assemble(folders["frame_model"], None, foreign)
+        SignPipeline.assemble(tiny_pipelines["frame_model"], None, foreign)
     assert (foreign / "keep.txt").read_text() == "mine"
 
 
@@ -209,12 +196,12 @@ def test_assemble_refuses_bad_settings_and_foreign_folders(folders, tmp_path):
         ("no_adapter_weights", "temporal_adapter"),
     ],
 )
-def test_folders_of_the_wrong_kind_are_one_line_errors(folders, tmp_path, which, message):
+def test_folders_of_the_wrong_kind_are_one_line_errors(tiny_pipelines, tmp_path, which, message):
     import shutil
 
-    paths = {"frame_model": folders["frame_model"], "adapter": folders["adapter"], "empty": tmp_path, "missing": tmp_path / "nope"}
+    paths = {"frame_model": tiny_pipelines["frame_model"], "adapter": tiny_pipelines["adapter"], "empty": tmp_path, "missing": tmp_path / "nope"}
     if which in ("bad_defaults", "no_adapter_weights"):
-        paths[which] = shutil.copytree(folders["with_adapter"], tmp_path / which)
+        paths[which] = shutil.copytree(tiny_pipelines["with_adapter"], tmp_path / which)
         if which == "bad_defaults":
             (paths[which] / "pipeline.json").write_text(json.dumps({**json.loads((paths[which] / "pipeline.json").read_text()), "speed": 11}))
         else:

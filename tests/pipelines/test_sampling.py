@@ -7,29 +7,15 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler
 
-from signgen.config import CONFIG_FOLDER, load_frame_config
 from signgen.models.denoiser import FrameConditions, sample_training_modes
 from signgen.errors import SigngenError
 from signgen.models.frame_model import FrameModel
 from signgen.pipelines.sampling import GuidanceScales, frames_to_uint8, guided_prediction, make_scheduler, parse_guidance, sample_frames
 
-MICRO = [
-    "model.resolution=[32, 24]",
-    "model.encoder={backbone: vit, clip_path: null, patch_size: 4, hidden_size: 32, num_layers: 1, num_heads: 2, intermediate_size: 64}",
-    "model.pose_encoder={backbone: vit, clip_path: null, patch_size: 4, hidden_size: 32, num_layers: 1, num_heads: 2, intermediate_size: 64}",
-    "model.fusion.embed_dim=32",
-    "model.fusion.hidden_dim=64",
-    "model.unet.block_out_channels=[16, 16, 32]",
-    "model.unet.attention_head_dim=2",
-    "model.unet.cross_attention_dim=32",
-    "model.unet.norm_num_groups=8",
-]
-
 
 @pytest.fixture(scope="module")
-def model() -> FrameModel:
-    torch.manual_seed(0)
-    model = FrameModel.from_config(load_frame_config(CONFIG_FOLDER / "frame-tiny.yaml", MICRO).model).eval()
+def model(tiny_frame_model) -> FrameModel:
+    model = tiny_frame_model(0, size="32x24", pose_path=False)
     # An untrained pose path is zero; give it weight so that every guidance branch differs.
     with torch.no_grad():
         model.unet.conv_in.weight[:, 3:].normal_(0, 0.2)
@@ -85,8 +71,8 @@ def test_guidance_modes_drop_the_right_conditions():
 
 def test_training_dropout_hits_each_mode_at_its_rate():
     torch.manual_seed(0)
-    appearance, pose, fusion = sample_training_modes(20000, uncond_prob=0.1, appearance_only_prob=0.15)
-    assert torch.equal(pose, fusion)
+    appearance, pose, fusion, coarse, reference = sample_training_modes(20000, uncond_prob=0.1, appearance_only_prob=0.15)
+    assert torch.equal(pose, fusion) and torch.equal(pose, coarse) and torch.equal(appearance, reference)
     assert abs((~appearance).float().mean().item() - 0.1) < 0.01
     assert abs((appearance & ~pose).float().mean().item() - 0.15) < 0.01
     assert not (pose & ~appearance).any()

@@ -73,11 +73,9 @@ def test_impossible_window_plans_are_user_errors(window_size, overlap):
         plan_windows(50, window_size, overlap)
 
 
-def test_windowed_sampling_encodes_the_appearance_once_and_with_an_untrained_adapter_equals_frame_wise_sampling():
-    from temporal_helpers import ADAPTER_OPTIONS, randomize_, tiny_frame_model
-
+def test_windowed_sampling_encodes_the_appearance_once_and_with_an_untrained_adapter_equals_frame_wise_sampling(
+        tiny_frame_model, tiny_adapter, randomize):
     from signgen.pipelines.sampling import sample_frames
-    from signgen.models.temporal import TemporalAdapter
     from signgen.pipelines.windows import sample_video
 
     model = tiny_frame_model()
@@ -85,7 +83,7 @@ def test_windowed_sampling_encodes_the_appearance_once_and_with_an_untrained_ada
     signer = torch.rand(3, *model.resolution, generator=generator) * 2 - 1
     poses = torch.rand(9, model.pose_channels, *model.resolution, generator=generator)
     options = {"scheduler": "ddim", "num_steps": 2, "seed": 3, "progress": False}
-    adapter = TemporalAdapter.for_unet(model.unet, **ADAPTER_OPTIONS)
+    adapter = tiny_adapter(model)
     encodings = []
     hook = model.image_encoder.register_forward_hook(lambda *_: encodings.append(1))
     try:
@@ -97,5 +95,5 @@ def test_windowed_sampling_encodes_the_appearance_once_and_with_an_untrained_ada
     assert video.shape == (9, 3, *model.resolution)
     # Float noise only: windows batch frames differently from frame-wise sampling.
     torch.testing.assert_close(video, sample_frames(model, signer, poses, **options), rtol=0, atol=1e-3)
-    moved = sample_video(model, randomize_(adapter), signer, poses, window_size=4, overlap=1, **options)
+    moved = sample_video(model, randomize(adapter), signer, poses, window_size=4, overlap=1, **options)
     assert (moved - video).abs().amax(dim=(1, 2, 3)).min() > 0.1  # every frame, seams included, sees the adapter

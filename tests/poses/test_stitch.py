@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -248,15 +249,10 @@ def test_stitch_poses_takes_any_holistic_clips(lexicon):
 
 # CLI: only this module's commands, so that the test does not depend on other command modules.
 @pytest.fixture
-def run_cli(monkeypatch, capsys):
+def run_cli(run_cli, monkeypatch):
+    """conftest's run_cli, for ``signgen poses from-gloss``."""
     monkeypatch.setattr(cli_main, "COMMAND_MODULES", ["gloss"])
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = cli_main.main(["poses", "from-gloss", *argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return functools.partial(run_cli, "poses", "from-gloss")
 
 
 def test_cli_module_is_registered():

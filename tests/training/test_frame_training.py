@@ -6,9 +6,7 @@ import json
 
 import pytest
 import torch
-from temporal_helpers import CONFIGS, TINY_FRAME_OVERRIDES
 
-from signgen.config import load_frame_config
 from signgen.errors import SigngenError
 from signgen.models.frame_model import FrameModel
 from signgen.pipelines.sampling import sample_frames
@@ -16,30 +14,32 @@ from signgen.training.driver import list_checkpoints
 from signgen.training.frame import train_diffusion, train_fusion
 
 
-def tiny_config(*overrides: str):
-    return load_frame_config(CONFIGS / "frame-tiny.yaml", TINY_FRAME_OVERRIDES + list(overrides))
-
-
-def random_pairs(size: int, seed: int = 0) -> list[dict]:
-    config = tiny_config().model
+@pytest.fixture
+def random_pairs(tiny_frame_config):
+    """``random_pairs(size, seed=0)``: random source, target and pose maps of the tiny model's size."""
+    config = tiny_frame_config().model
     height, width = config.resolution
-    generator = torch.Generator().manual_seed(seed)
-    return [
-        {
-            "source": torch.rand(3, height, width, generator=generator) * 2 - 1,
-            "target": torch.rand(3, height, width, generator=generator) * 2 - 1,
-            "target_pose": torch.rand(config.pose_channels, height, width, generator=generator),
-        }
-        for _ in range(size)
-    ]
+
+    def make(size: int, seed: int = 0) -> list[dict]:
+        generator = torch.Generator().manual_seed(seed)
+        return [
+            {
+                "source": torch.rand(3, height, width, generator=generator) * 2 - 1,
+                "target": torch.rand(3, height, width, generator=generator) * 2 - 1,
+                "target_pose": torch.rand(config.pose_channels, height, width, generator=generator),
+            }
+            for _ in range(size)
+        ]
+
+    return make
 
 
 def read_log(folder):
     return [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
 
 
-def test_training_runs_end_to_end_through_both_stages(tmp_path):
-    config = tiny_config(
+def test_training_runs_end_to_end_through_both_stages(tmp_path, tiny_frame_config, random_pairs):
+    config = tiny_frame_config(
         "train_fusion.max_steps=4", "train_fusion.checkpoint_every=2", "train_fusion.checkpoints_keep=1",
         "train_fusion.log_every=2", "train_fusion.eval_every=2", "train_fusion.batch_size=4", "train_fusion.eval_batch_size=4",
         "train_diffusion.max_steps=3", "train_diffusion.checkpoint_every=2", "train_diffusion.log_every=1", "train_diffusion.batch_size=4",
@@ -67,11 +67,11 @@ def test_training_runs_end_to_end_through_both_stages(tmp_path):
     assert frames.shape == (2, 3, height, width)
 
 
-def test_training_refuses_bad_data(tmp_path):
-    config = tiny_config("train_fusion.batch_size=8").train_fusion
+def test_training_refuses_bad_data(tmp_path, tiny_frame_config, random_pairs):
+    config = tiny_frame_config("train_fusion.batch_size=8").train_fusion
 
     def model():
-        return FrameModel.from_config(tiny_config().model, with_denoiser=False)
+        return FrameModel.from_config(tiny_frame_config().model, with_denoiser=False)
 
     with pytest.raises(SigngenError, match="fewer than batch_size"):
         train_fusion(model(), random_pairs(4), tmp_path / "a", config, progress=False)

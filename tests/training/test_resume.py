@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
-from temporal_helpers import CONFIGS, TINY_FRAME_OVERRIDES, tiny_frame_model
 
-from signgen.config import load_config, load_frame_config, load_g2p_config, load_temporal_config
+from signgen.config import load_config, load_g2p_config, load_temporal_config
 from signgen.errors import SigngenError
 from signgen.models.frame_model import FrameModel
 from signgen.poses import skeleton
@@ -24,9 +23,6 @@ from signgen.training.frame import train_diffusion, train_fusion
 from signgen.training.g2p import Example, train_g2p
 from signgen.training.temporal import train_temporal
 
-FRAME_CONFIG = load_frame_config(CONFIGS / "frame-tiny.yaml", TINY_FRAME_OVERRIDES)
-HEIGHT, WIDTH = FRAME_CONFIG.model.resolution
-POSE_CHANNELS = FRAME_CONFIG.model.pose_channels
 # 7 items in batches of 2: 3 batches an epoch (the last item dropped), a number that
 # gradient_accumulation_steps=2 does not divide.
 ITEMS = 7
@@ -35,33 +31,30 @@ TINY_G2P = ["model.hidden_size=16", "model.num_heads=2", "model.ff_size=16", "mo
 TINY_TEMPORAL = ["train.num_frames=3", "windows.overlap=1", "adapter.levels=[1]"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def random_pairs(size: int, seed: int = 0) -> list[dict]:
+def random_pairs(model_config, size: int, seed: int = 0) -> list[dict]:
+    (height, width), pose_channels = model_config.resolution, model_config.pose_channels
     generator = torch.Generator().manual_seed(seed)
     return [
         {
-            "source": torch.rand(3, HEIGHT, WIDTH, generator=generator) * 2 - 1,
-            "target": torch.rand(3, HEIGHT, WIDTH, generator=generator) * 2 - 1,
-            "target_pose": torch.rand(POSE_CHANNELS, HEIGHT, WIDTH, generator=generator),
+            "source": torch.rand(3, height, width, generator=generator) * 2 - 1,
+            "target": torch.rand(3, height, width, generator=generator) * 2 - 1,
+            "target_pose": torch.rand(pose_channels, height, width, generator=generator),
         }
         for _ in range(size)
     ]
 
 
-def random_clips(size: int, num_frames: int) -> list[dict]:
+def random_clips(model_config, size: int, num_frames: int) -> list[dict]:
+    (height, width), pose_channels = model_config.resolution, model_config.pose_channels
     generator = torch.Generator().manual_seed(0)
     return [
         {
-            "source": torch.rand(3, HEIGHT, WIDTH, generator=generator) * 2 - 1,
-            "frames": torch.rand(num_frames, 3, HEIGHT, WIDTH, generator=generator) * 2 - 1,
-            "poses": torch.rand(num_frames, POSE_CHANNELS, HEIGHT, WIDTH, generator=generator),
+            "source": torch.rand(3, height, width, generator=generator) * 2 - 1,
+            "frames": torch.rand(num_frames, 3, height, width, generator=generator) * 2 - 1,
+            "poses": torch.rand(num_frames, pose_channels, height, width, generator=generator),
         }
         for _ in range(size)
     ]
@@ -77,29 +70,31 @@ def random_sentences() -> list[Example]:
 
 
 @pytest.fixture
-def trainers(tmp_path, monkeypatch):
+def trainers(tmp_path, monkeypatch, tiny_frame_config, tiny_frame_model):
     """name -> run(out, train_settings, resume=False): one tiny run of that trainer, a
     fresh model each time; ``train_settings`` are KEY=VALUE of its train section."""
 
+    model_config = tiny_frame_config().model
+
     def frame_config(section, settings):
-        return load_frame_config(CONFIGS / "frame-tiny.yaml", TINY_FRAME_OVERRIDES + [f"{section}.{s}" for s in settings])
+        return tiny_frame_config(*[f"{section}.{s}" for s in settings])
 
     def fusion(out, settings, resume=False):
         config = frame_config("train_fusion", settings + ["eval_every=2", "eval_batch_size=4"])
         torch.manual_seed(0)
         model = FrameModel.from_config(config.model, with_denoiser=False)
-        train_fusion(model, random_pairs(ITEMS), out, config.train_fusion, eval_dataset=random_pairs(4, seed=1),
+        train_fusion(model, random_pairs(model_config, ITEMS), out, config.train_fusion, eval_dataset=random_pairs(model_config, 4, seed=1),
                      resume=resume, progress=False, run_config=config)
 
     def diffusion(out, settings, resume=False):
         config = frame_config("train_diffusion", settings)
         torch.manual_seed(0)
         model = FrameModel.from_config(config.model)
-        train_diffusion(model, random_pairs(ITEMS), out, config.train_diffusion, resume=resume, progress=False, run_config=config)
+        train_diffusion(model, random_pairs(model_config, ITEMS), out, config.train_diffusion, resume=resume, progress=False, run_config=config)
 
     frame_model = tmp_path / "frame-model"
     tiny_frame_model().save_pretrained(frame_model)
-    phoenix = types.SimpleNamespace(clip_dataset=lambda root, split, num_frames, **_: random_clips(ITEMS, num_frames))
+    phoenix = types.SimpleNamespace(clip_dataset=lambda root, split, num_frames, **_: random_clips(model_config, ITEMS, num_frames))
     monkeypatch.setitem(sys.modules, "signgen.corpora.phoenix", phoenix)
 
     def temporal(out, settings, resume=False):

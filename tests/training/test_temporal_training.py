@@ -8,15 +8,14 @@ import types
 
 import pytest
 import torch
-from temporal_helpers import CONFIGS, tiny_frame_model
 
-from signgen.config import load_temporal_config
+from signgen.config import CONFIG_FOLDER, load_temporal_config
 from signgen.errors import SigngenError
 from signgen.models.temporal import load_adapter
 from signgen.training.temporal import train_temporal
 
 
-def test_training_saves_resumes_and_produces_a_loadable_adapter(tmp_path, monkeypatch):
+def test_training_saves_resumes_and_produces_a_loadable_adapter(tmp_path, monkeypatch, tiny_frame_model):
     model = tiny_frame_model()
     model.save_pretrained(tmp_path / "frame-model")
     height, width = model.resolution
@@ -35,7 +34,7 @@ def test_training_saves_resumes_and_produces_a_loadable_adapter(tmp_path, monkey
 
     monkeypatch.setitem(sys.modules, "signgen.corpora.phoenix", types.SimpleNamespace(clip_dataset=clip_dataset))
     overrides = ["train.max_steps=2", "train.checkpoint_every=1", "train.batch_size=2", "train.num_frames=3", "train.log_every=1", "windows.overlap=1"]
-    config = load_temporal_config(CONFIGS / "temporal-tiny.yaml", overrides)
+    config = load_temporal_config(CONFIG_FOLDER / "temporal-tiny.yaml", overrides)
     config.adapter.levels = [1]
     out = tmp_path / "run"
     first = train_temporal(tmp_path / "frame-model", "unused", out, config, progress=False)

@@ -16,8 +16,6 @@ from signgen.video.features import (
     I3DFeatures,
     InceptionV3Features,
     ResNet3DFeatures,
-    fid_vid_metric,
-    fvd_metric,
 )
 from signgen.video.i3d import InceptionI3d
 from signgen.video.metrics import (
@@ -286,7 +284,7 @@ def test_i3d_weights_load_from_a_published_style_checkpoint(tmp_path):
 
 
 def test_video_metrics_need_weights(tmp_path):
-    for make in (fid_vid_metric, fvd_metric):
+    for make in (ResNet3DFeatures.from_weights, I3DFeatures.from_weights):
         with pytest.raises(SigngenError) as error:
             make(None)
         assert "\n" not in str(error.value) and "weights" in str(error.value)
@@ -299,9 +297,9 @@ def test_weights_that_do_not_fit_or_carry_code_are_refused(tmp_path):
 
     save_file({"conv.weight": torch.zeros(2, 2)}, tmp_path / "other.safetensors")
     with pytest.raises(SigngenError) as error:
-        fvd_metric(tmp_path / "other.safetensors")
+        I3DFeatures.from_weights(tmp_path / "other.safetensors")
     assert "missing keys" in str(error.value)
     torch.save({"state_dict": types.SimpleNamespace(weight=torch.zeros(1))}, tmp_path / "pickled.pt")
     with pytest.raises(SigngenError) as error:
-        fid_vid_metric(tmp_path / "pickled.pt")
+        ResNet3DFeatures.from_weights(tmp_path / "pickled.pt")
     assert "pickled.pt" in str(error.value) and "\n" not in str(error.value)
