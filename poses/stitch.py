@@ -266,7 +266,7 @@ def smooth(xy: np.ndarray, confidence: np.ndarray) -> np.ndarray:
 
 def transition_frames(transition_seconds: float) -> int:
     if not np.isfinite(transition_seconds) or not 0 <= transition_seconds <= MAX_TRANSITION_SECONDS:
-        raise SigngenError(f"transition must be from 0 to {MAX_TRANSITION_SECONDS:g} seconds, got {transition_seconds}")
+        raise SigngenError(f"transition must be a non-negative number of seconds, at most {MAX_TRANSITION_SECONDS:g}, got {transition_seconds}")
     return int(round(transition_seconds * TARGET_FPS))
 
 

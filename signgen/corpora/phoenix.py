@@ -419,11 +419,13 @@ def _samples_with_poses(root, split: str, cache_dir=None) -> list[VideoSample]:
 class FramePairDataset:
     """Frame pairs of one video: see :func:`frame_pair_dataset`."""
 
-    def __init__(self, samples: list[VideoSample], resolution: tuple[int, int], seed: int = 0, colour_augment_prob: float = 0.0):
+    def __init__(self, samples: list[VideoSample], resolution: tuple[int, int], seed: int = 0, colour_augment_prob: float = 0.0,
+                 coarse_image: bool = False):
         self.samples = samples
         self.resolution = resolution
         self.seed = int(seed)
         self.colour_augment_prob = float(colour_augment_prob)
+        self.coarse_image = bool(coarse_image)
         self.epoch = 0
         self._ends = np.cumsum([sample.num_frames for sample in samples])
 
@@ -453,22 +455,47 @@ class FramePairDataset:
         sample = self.samples[video]
         images = {"source": to_model_image(sample.frame(source), self.resolution),
                   "target": to_model_image(sample.frame(target), self.resolution)}
+        extra = {}
+        if self.coarse_image:
+            images["coarse"], extra["uncovered"] = coarse_image_of(sample, source, target, self.resolution)
         colours = _colour_augmentation(self.colour_augment_prob, [self.seed, self.epoch, int(index), 1])
         if colours is not None:
             images = {name: recolour(image, colours) for name, image in images.items()}
-        return {**images, "target_pose": pose_maps_of(sample, target, self.resolution)}
+        return {**images, **extra, "target_pose": pose_maps_of(sample, target, self.resolution)}
 
 
 def frame_pair_dataset(root: str | os.PathLike, split: str, resolution: Sequence[int] = (64, 52),
                        pose_channels: int = 4, seed: int = 0, cache_dir: str | os.PathLike | None = None,
-                       colour_augment_prob: float = 0.0) -> FramePairDataset:
+                       colour_augment_prob: float = 0.0, coarse_image: bool = False) -> FramePairDataset:
     """Every frame of ``split`` as a target, with a source frame from the same video:
     ``{"source": (3, H, W), "target": (3, H, W)`` in [-1, 1], ``"target_pose": (C, H, W)``
-    in [0, 1]``}``. Missing poses are extracted first (once, cached). With
-    ``colour_augment_prob``, that share of pairs is recoloured by one random hue rotation."""
+    in [0, 1]``}``; with ``coarse_image`` also ``"coarse"`` (3, H, W), the source warped to
+    the target's pose, and ``"uncovered"`` (1, H, W), its mask (:func:`coarse_image_of`).
+    Missing poses are extracted first (once, cached). With ``colour_augment_prob``, that
+    share of pairs is recoloured by one random hue rotation."""
     resolution = _check_sampler_arguments(resolution, pose_channels)
     _check_probability(colour_augment_prob)
-    return FramePairDataset(_samples_with_poses(root, split, cache_dir), resolution, seed, colour_augment_prob)
+    return FramePairDataset(_samples_with_poses(root, split, cache_dir), resolution, seed, colour_augment_prob, coarse_image)
+
+
+def coarse_image_of(sample: VideoSample, source: int, target: int, resolution: tuple[int, int]):
+    """The source frame warped to the target frame's pose (``signgen.poses.warp``) at the
+    model's ``resolution``: a (3, H, W) image in [-1, 1] and its uncovered mask (1, H, W) in
+    {0, 1}."""
+    import cv2
+    import torch
+
+    from signgen.poses.warp import warp_to_pose
+
+    height, width = resolution
+    xy, confidence, (frame_width, frame_height) = sample.pose_arrays()
+    scale = np.array([width / frame_width, height / frame_height])
+    frame = sample.frame(source)
+    if frame.shape[:2] != (height, width):
+        frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+    coarse = warp_to_pose(frame, xy[source] * scale, confidence[source], xy[target] * scale, confidence[target])
+    image = torch.from_numpy(coarse.image).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+    return image, torch.from_numpy(coarse.uncovered[None].astype(np.float32))
 
 
 class ClipDataset:
