@@ -67,6 +67,14 @@ def float_in(low: float, high: float, unit: str = "") -> Callable[[str], float]:
     return parse
 
 
+def strength(text: str) -> float:
+    """A share in (0, 1]: how far into the noise schedule a render starts from the photo."""
+    value = _number(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {echo(text)}")
+    return value
+
+
 def int_in(low: int, high: int) -> Callable[[str], int]:
     """A whole number from ``low`` to ``high`` (both included)."""
 

@@ -54,6 +54,12 @@ def register(commands) -> None:
                              "over the model's guidance interval (default: the model's scales)")
     parser.add_argument("--seed", metavar="S", type=options.seed, default=0,
                         help="random seed, 0 to 2**63-1; the same seed gives the same video (default: 0)")
+    parser.add_argument("--signer-pose", metavar="IN.pose", type=Path,
+                        help="the signer photo's own pose (its first frame; signgen poses extract PHOTO -o IN.pose), for "
+                             "models that warp the photo to each pose; default: the bundled signer's, or MediaPipe on the photo")
+    parser.add_argument("--strength", metavar="S", type=options.strength, default=1.0,
+                        help="start each frame from the photo warped to its pose, noised to S in (0, 1], instead of pure "
+                             "noise (default 1: pure noise); lower keeps more of the photo (v2 models)")
     parser.add_argument("--side-by-side", action="store_true", help="write the driving skeleton and the generated video side by side")
     parser.add_argument("-o", "--output", metavar="OUT.mp4", type=Path, required=True, help="video to write (.mp4, or .gif for a preview)")
     parser.set_defaults(func=run_render)
@@ -67,6 +73,8 @@ def run_render(args: argparse.Namespace) -> None:
     check_output(args.output)
     if args.signer is not None and not args.signer.is_file():
         raise SigngenError(f"signer photo not found: {args.signer}")
+    if args.signer_pose is not None and not args.signer_pose.is_file():
+        raise SigngenError(f"signer pose not found: {args.signer_pose}")
     if args.pose is not None and (args.g2p != "lexicon" or args.lexicon is not None):
         raise SigngenError("--g2p and --lexicon turn glosses into poses; they do not apply to --pose")
     g2p = None if args.g2p == "lexicon" else Path(args.g2p)
@@ -89,6 +97,8 @@ def run_render(args: argparse.Namespace) -> None:
         lexicon=args.lexicon,
         language=args.language,
         on_missing=args.on_missing,
+        signer_pose=args.signer_pose,
+        strength=args.strength,
     )
     write_render(result, args.output, side_by_side=args.side_by_side, progress=True)
     elapsed = time.perf_counter() - started

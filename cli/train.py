@@ -86,11 +86,11 @@ def _load(family: str, args: argparse.Namespace, overrides: list[str] | None = N
     return load_config(family, args.config, args.overrides if overrides is None else overrides)
 
 
-def _frame_pairs(args: argparse.Namespace, split: str, model_config, colour_augment_prob: float = 0.0):
+def _frame_pairs(args: argparse.Namespace, split: str, model_config, colour_augment_prob: float = 0.0, coarse_image: bool = False):
     from signgen.corpora.phoenix import frame_pair_dataset
 
     return frame_pair_dataset(args.data, split, resolution=tuple(model_config.resolution), pose_channels=model_config.pose_channels,
-                              colour_augment_prob=colour_augment_prob)
+                              colour_augment_prob=colour_augment_prob, coarse_image=coarse_image)
 
 
 def _report(what: str, out: str, detail: str) -> None:
@@ -129,7 +129,7 @@ def run_train_diffusion(args: argparse.Namespace) -> None:
         model = FrameModel.from_pretrained(find_checkpoint(Path(args.out), args.resume) / FINAL_MODEL_FOLDER)
     else:
         raise SigngenError("stage 2 needs the stage-1 model: pass --fusion-model DIR (the --out/model of `signgen train fusion`)")
-    train_set = _frame_pairs(args, args.split, config.model, config.train_diffusion.colour_augment_prob)
+    train_set = _frame_pairs(args, args.split, config.model, config.train_diffusion.colour_augment_prob, model.coarse_image)
     result = train_diffusion(model, train_set, args.out, config.train_diffusion, resume=args.resume, run_config=config)
     _report("frame model", args.out, f"{result.steps} steps on {len(train_set)} pairs")
 

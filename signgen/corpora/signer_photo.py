@@ -72,12 +72,20 @@ def render_signer_photo(garment: tuple[int, int, int] | None = None, identity=No
 
 def write_signer_photo(path: str | Path, garment: tuple[int, int, int] | None = None) -> Path:
     """Draw the bundled signer (optionally in another ``garment`` colour) and write it to
-    ``path`` as a PNG, atomically; the same code writes the same bytes."""
+    ``path`` as a PNG, atomically, with its pose beside it (``.pose``, one frame: what the
+    photo shows, so that v2 models warp the photo without running MediaPipe); the same
+    code writes the same bytes."""
     from PIL import Image
 
     from signgen.atomic import atomic_output
+    from signgen.poses.holistic import pose_from_arrays
+    from signgen.poses.io import write_pose
+    from signgen.poses.transform import PHOENIX_FRAMING, TARGET_FPS
 
     path = Path(path)
+    xy, confidence = rest_pose()
+    write_pose(pose_from_arrays(xy[None], confidence[None], TARGET_FPS, PHOENIX_FRAMING.width, PHOENIX_FRAMING.height),
+               path.with_suffix(".pose"))
     with atomic_output(path) as tmp:
         # No metadata and a fixed compression level: the same drawing gives the same file.
         Image.fromarray(render_signer_photo(garment)).save(tmp, format="PNG", compress_level=9)

@@ -53,7 +53,8 @@ from signgen.pipelines.sampling import (
     set_timesteps,
 )
 from signgen.poses.stitch import check_video_length
-from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO, load_signer_image
+from signgen.models.reference import ReferenceState
+from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO, DEFAULT_SIGNER_POSE, SignerPhoto, photo_keypoints, signer_photo
 from signgen.models.temporal import TemporalAdapter, load_adapter
 
 KIND = "signgen-pipeline"
@@ -102,6 +103,18 @@ class PipelineDefaults:
     @property
     def guidance(self) -> GuidanceScales:
         return GuidanceScales(appearance=self.appearance_scale, full=self.full_scale, interval=self.guidance_interval)
+
+
+@dataclass
+class SignerEncoding:
+    """A signer photo as a pipeline renders from it, computed once: the appearance tokens;
+    for v2 models also the photo at the model's resolution, its pose there (``keypoints``:
+    xy (178, 2) in model pixels and confidence (178,)) and its reference features."""
+
+    appearance: EncoderOutput
+    photo: SignerPhoto | None = None
+    keypoints: tuple[np.ndarray, np.ndarray] | None = None
+    reference: ReferenceState | None = None
 
 
 @dataclass
@@ -160,15 +173,69 @@ class SignPipeline:
 
     # ---------------------------------------------------------------- inputs
 
-    def encode_signer(self, signer: Any = None, fit: str = "pad") -> EncoderOutput:
-        """The appearance encoding of a signer photo (path, PIL image or uint8 array;
-        ``None`` = the bundled signer). Pass the result as ``signer=`` to render several
-        videos of one signer without encoding the photo again."""
-        if isinstance(signer, EncoderOutput):
+    def encode_signer(self, signer: Any = None, fit: str = "pad", signer_pose: Any = None) -> SignerEncoding:
+        """Everything the model reads of a signer photo (path, PIL image or uint8 array;
+        ``None`` = the bundled signer), computed once. Pass the result as ``signer=`` to
+        render several videos of one signer without encoding the photo again.
+
+        A v2 model also needs the photo's pose (:func:`signgen.pipelines.signer_image.photo_keypoints`:
+        ``signer_pose`` a Pose, a ``.pose`` file or arrays; the bundled signer's ships with
+        it; otherwise MediaPipe finds it) and computes the photo's reference features."""
+        if isinstance(signer, SignerEncoding):
             return signer
-        image = load_signer_image(DEFAULT_SIGNER_PHOTO if signer is None else signer, self.resolution, fit=fit)
+        model = self.frame_model
+        if isinstance(signer, EncoderOutput):
+            if model.coarse_image or model.reference_attention:
+                raise SigngenError("this model reads the signer photo itself, not only its encoding: pass the photo")
+            return SignerEncoding(signer)
+        if signer is None and signer_pose is None:
+            signer_pose = DEFAULT_SIGNER_POSE
+        photo = signer_photo(DEFAULT_SIGNER_PHOTO if signer is None else signer, self.resolution, fit=fit)
+        image = photo.image[None].to(self.device, model.unet.dtype)
         with torch.no_grad():
-            return self.frame_model.encode_appearance(image[None].to(self.device, self.frame_model.unet.dtype))
+            appearance = model.encode_appearance(image)
+            reference = model.reference_features(image, appearance) if model.reference_attention else None
+        keypoints = photo_keypoints(photo, signer_pose) if model.coarse_image else None
+        return SignerEncoding(appearance, photo, keypoints, reference)
+
+    def coarse_images(self, encoding: SignerEncoding, pose: Pose) -> tuple[torch.Tensor, torch.Tensor]:
+        """The photo warped to every frame of ``pose`` (placed in the photo's frame) at the
+        model's resolution: images (T, 3, H, W) in [-1, 1] and uncovered masks (T, 1, H, W)."""
+        from signgen.poses.warp import warp_to_pose
+
+        xy, confidence = self._model_pixels(pose)
+        photo = ((encoding.photo.image.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+        source_xy, source_confidence = encoding.keypoints
+        warped = [warp_to_pose(photo, source_xy, source_confidence, xy[t], confidence[t]) for t in range(len(xy))]
+        images = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+        return images, torch.from_numpy(np.stack([w.uncovered for w in warped])[:, None].astype(np.float32))
+
+    def place_at_signer(self, pose: Pose, encoding: SignerEncoding) -> Pose:
+        """``pose`` moved and scaled so that its first frame's shoulders lie on the photo's:
+        the signer signs where the photo shows them standing."""
+        from signgen.poses import skeleton
+        from signgen.poses.holistic import pose_from_arrays
+
+        xy, confidence = self._model_pixels(pose)
+        shoulders = [skeleton.LEFT_SHOULDER, skeleton.RIGHT_SHOULDER]
+        seen = np.flatnonzero((confidence[:, shoulders] > 0).all(axis=1))
+        if len(seen) == 0:
+            return pose
+        source = encoding.keypoints[0][shoulders]
+        target = xy[seen[0]][shoulders]
+        scale = np.linalg.norm(source[0] - source[1]) / max(np.linalg.norm(target[0] - target[1]), 1e-6)
+        placed = (xy - target.mean(0)) * scale + source.mean(0)
+        dims = pose.header.dimensions
+        height, width = self.resolution
+        return pose_from_arrays(placed * [dims.width / width, dims.height / height], confidence, float(pose.body.fps), dims.width, dims.height)
+
+    def _model_pixels(self, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
+        from signgen.poses.holistic import pose_arrays
+
+        xy, confidence = pose_arrays(pose)
+        dims = pose.header.dimensions
+        height, width = self.resolution
+        return xy.astype(np.float64) * [width / dims.width, height / dims.height], confidence
 
     @staticmethod
     def pose_from_glosses(glosses: str | Sequence[str], *, g2p: str | os.PathLike | Callable | None = None,
@@ -240,6 +307,8 @@ class SignPipeline:
         on_missing: str = "fingerspell",
         fit: str = "pad",
         keep_frame: bool = False,
+        signer_pose: Any = None,
+        strength: float = 1.0,
     ) -> RenderResult:
         """Render ``glosses`` (a string such as ``"H A L L O"`` or a list) or a ``pose``
         (``Pose`` or ``.pose`` path; give exactly one of the two) as signed by ``signer``
@@ -249,7 +318,11 @@ class SignPipeline:
         ``GuidanceScales``; see :func:`signgen.pipelines.sampling.parse_guidance`) default
         to the pipeline's settings. The same seed gives the same
         frames. ``keep_frame`` drives with ``pose`` where it lies in its own frame instead
-        of placing it in PHOENIX's framing."""
+        of placing it in PHOENIX's framing (and, for v2 models, at the photo's signer).
+
+        v2 models (coarse image, reference path) also take ``signer_pose``, the photo's
+        pose (see :meth:`encode_signer`), and ``strength`` S in (0, 1]: below 1, sampling
+        starts from the photo warped to each pose, noised to S, instead of pure noise."""
         if (glosses is None) == (pose is None):
             raise SigngenError("give either glosses or a pose to render, not both or neither")
         settings = self.defaults
@@ -275,15 +348,25 @@ class SignPipeline:
                 driving = self.pose_from_glosses(glosses, g2p=g2p, lexicon=lexicon, language=language, on_missing=on_missing)
             bar.update()
             bar.set_postfix_str("signer")
-            appearance = self.encode_signer(signer, fit=fit)
+            encoding = self.encode_signer(signer, fit=fit, signer_pose=signer_pose)
             bar.update()
             bar.set_postfix_str("pose maps")
             check_video_length(len(driving.body.data), float(driving.body.fps))
+            photo = {}
+            if self.frame_model.coarse_image:
+                if not keep_frame:
+                    driving = self.place_at_signer(driving, encoding)
+                photo = {"coarse": self.coarse_images(encoding, driving), "reference": encoding.reference, "strength": strength}
+            elif self.frame_model.reference_attention:
+                photo = {"reference": encoding.reference}
+            if strength != 1.0 and "strength" not in photo:
+                raise SigngenError("--strength needs a model that draws from the photo warped to the pose (a v2 frame model)")
             pose_maps = self.pose_maps(driving)
             bar.update()
 
+        appearance = encoding.appearance
         options = dict(scheduler=scheduler, num_steps=num_steps, guidance=guidance, seed=int(seed),
-                       frame_batch_size=settings.frame_batch_size, progress=progress)
+                       frame_batch_size=settings.frame_batch_size, progress=progress, **photo)
         with torch.no_grad():
             if self.temporal_adapter is None:
                 frames = sample_frames(self.frame_model, appearance, pose_maps, **options)

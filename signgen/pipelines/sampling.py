@@ -175,9 +175,11 @@ def sample_frames(
     seed: int = 0,
     frame_batch_size: int = 16,
     progress: bool = True,
+    **photo,
 ) -> torch.Tensor:
     """Frames (F, 3, H, W) in [-1, 1], one per pose map (F, C, H, W) in [0, 1], each frame
-    denoised by itself.
+    denoised by itself (``photo``: the coarse images, reference and strength of a v2 model,
+    as :func:`signgen.pipelines.windows.denoise` takes them).
 
     ``appearance`` is either a signer image (3, H, W) or (1, 3, H, W) in [-1, 1], or its
     encoding from :meth:`FrameModel.encode_appearance` (reuse it across videos of one
@@ -191,7 +193,7 @@ def sample_frames(
 
     return denoise(model, None, appearance, pose_maps, plan_chunks(len(pose_maps), frame_batch_size),
                    scheduler=scheduler, num_steps=num_steps, guidance=guidance, seed=seed,
-                   frame_batch_size=frame_batch_size, progress=progress)
+                   frame_batch_size=frame_batch_size, progress=progress, **photo)
 
 
 def frames_to_uint8(frames: torch.Tensor) -> np.ndarray:

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from signgen.errors import SigngenError
 from signgen.models.denoiser import FrameConditions
+from signgen.models.reference import ReferenceState
 from signgen.models.encoders import EncoderOutput
 from signgen.models.frame_model import FrameModel
 from signgen.models.temporal import TemporalAdapter, VideoUNet
@@ -144,15 +145,6 @@ class WindowedPrediction:
         return blended.to(sample.dtype)
 
 
-def conditions_at(conditions: FrameConditions, frame_index: torch.Tensor) -> FrameConditions:
-    """The per-frame conditions of the frames ``frame_index`` (rows may repeat)."""
-    return FrameConditions(
-        pose_maps=conditions.pose_maps[frame_index],
-        appearance_tokens=conditions.appearance_tokens[frame_index],
-        fusion_embedding=None if conditions.fusion_embedding is None else conditions.fusion_embedding[frame_index],
-    )
-
-
 @torch.no_grad()
 def sample_video(
     model: FrameModel,
@@ -169,6 +161,7 @@ def sample_video(
     seed: int = 0,
     frame_batch_size: int = 16,
     progress: bool = True,
+    **photo,
 ) -> torch.Tensor:
     """Frames (T, 3, H, W) in [-1, 1] of a video of any length, one per pose map (T, C, H, W),
     denoised in windows of ``window_size`` frames overlapping by at least ``overlap``, the
@@ -178,13 +171,13 @@ def sample_video(
     seed, same noise), so ``adapter=None`` or an untrained adapter reproduces frame-wise
     sampling, for deterministic schedulers up to float noise from the other batching.
     ``frame_batch_size`` bounds how many frames the condition encoders and the VAE decoder
-    see at once. See :func:`denoise` for the loop.
+    see at once. See :func:`denoise` for the loop and the ``photo`` arguments of v2 models.
     """
     _check_pose_maps(pose_maps)
     windows = plan_windows(len(pose_maps), window_size, overlap)
     return denoise(model, adapter, appearance, pose_maps, windows, windows_per_batch=windows_per_batch,
                    scheduler=scheduler, num_steps=num_steps, guidance=guidance, seed=seed,
-                   frame_batch_size=frame_batch_size, progress=progress)
+                   frame_batch_size=frame_batch_size, progress=progress, **photo)
 
 
 @torch.no_grad()
@@ -202,6 +195,9 @@ def denoise(
     seed: int = 0,
     frame_batch_size: int = 16,
     progress: bool = True,
+    coarse: tuple[torch.Tensor, torch.Tensor] | None = None,
+    reference: ReferenceState | None = None,
+    strength: float = 1.0,
 ) -> torch.Tensor:
     """The sampling loop: frames (T, 3, H, W) in [-1, 1], one per pose map (T, C, H, W).
 
@@ -213,6 +209,13 @@ def denoise(
     ``windows`` (``windows_per_batch`` per guided UNet call, with the ``adapter`` attached
     when there is one), blends them (:class:`WindowedPrediction`) and one scheduler step
     moves the whole video; the frames are decoded ``frame_batch_size`` at a time.
+
+    A v2 frame model also reads, per frame, the photo warped to the frame's pose
+    (``coarse``: images (T, 3, H, W) in [-1, 1] and uncovered masks (T, 1, H, W)) and,
+    per video, the photo's ``reference`` features (:meth:`FrameModel.reference_features`).
+    ``strength`` S < 1 starts from the coarse images noised to the S-th share of the
+    schedule instead of from pure noise (SDEdit), so the photo keeps its own pixels where
+    the pose does not move them.
     """
     model._require_denoiser()
     if num_steps < 1:
@@ -230,15 +233,7 @@ def denoise(
         appearance = model.encode_appearance(image.to(device=device, dtype=dtype))
     pose_maps = pose_maps.to(device=device, dtype=dtype)
     num_frames = len(pose_maps)
-    chunks = [
-        model.frame_conditions(appearance, pose_maps[start : start + frame_batch_size])
-        for start in range(0, num_frames, frame_batch_size)
-    ]
-    conditions = FrameConditions(
-        pose_maps=pose_maps,
-        appearance_tokens=appearance.tokens.expand(num_frames, -1, -1),
-        fusion_embedding=None if chunks[0].fusion_embedding is None else torch.cat([c.fusion_embedding for c in chunks]),
-    )
+    conditions = _video_conditions(model, appearance, pose_maps, coarse, reference, frame_batch_size)
     video_unet = None
     if adapter is not None:
         adapter.to(device=device)
@@ -250,7 +245,7 @@ def denoise(
         step_guidance = guidance
 
         def predict(sample, timestep, frame_index, frames_per_window):
-            window_conditions = conditions_at(conditions, frame_index)
+            window_conditions = conditions.select(frame_index)
             if video_unet is None:
                 return guided_prediction(model, sample, timestep, window_conditions, step_guidance)
             with video_unet.frames(frames_per_window):
@@ -260,8 +255,15 @@ def denoise(
         generator = torch.Generator("cpu").manual_seed(seed)
         noise = torch.randn((num_frames, *model.sample_shape), generator=generator, dtype=torch.float32)
         step_kwargs = scheduler_step_kwargs(sampler, generator)
-        sample = noise.to(device=device, dtype=dtype) * sampler.init_noise_sigma
+        first = _first_step(sampler, strength)
+        if first == 0:
+            sample = noise.to(device=device, dtype=dtype) * sampler.init_noise_sigma
+        else:
+            start = conditions.coarse[:, : model.sample_shape[0]]
+            sample = sampler.add_noise(start, noise.to(device=device, dtype=dtype), sampler.timesteps[first : first + 1])
         for index, timestep in enumerate(tqdm(sampler.timesteps, desc="denoising", unit="step", disable=not progress)):
+            if index < first:
+                continue
             step_guidance = guidance.at_step(index, len(sampler.timesteps))
             prediction = windowed(sampler.scale_model_input(sample, timestep), timestep)
             sample = sampler.step(prediction.to(dtype), timestep, sample, **step_kwargs).prev_sample
@@ -275,6 +277,45 @@ def denoise(
     return torch.cat(
         [model.from_sample_space(part).clamp(-1, 1).float().cpu() for part in sample.split(frame_batch_size)]
     )
+
+
+def _video_conditions(model: FrameModel, appearance: EncoderOutput, pose_maps: torch.Tensor,
+                      coarse: tuple[torch.Tensor, torch.Tensor] | None, reference: ReferenceState | None,
+                      frame_batch_size: int) -> FrameConditions:
+    """Every frame's conditions, computed once, ``frame_batch_size`` frames at a time."""
+    if model.coarse_image and coarse is None:
+        raise SigngenError("this frame model draws from the photo warped to each pose: it needs the photo's pose")
+    if coarse is not None and (len(coarse[0]) != len(pose_maps) or len(coarse[1]) != len(pose_maps)):
+        raise SigngenError(f"{len(coarse[0])} coarse images for {len(pose_maps)} pose maps")
+    device, dtype = pose_maps.device, pose_maps.dtype
+    chunks = []
+    for start in range(0, len(pose_maps), frame_batch_size):
+        window = slice(start, start + frame_batch_size)
+        coarse_channels = None
+        if model.coarse_image:
+            coarse_channels = model.coarse_condition(coarse[0][window].to(device, dtype), coarse[1][window].to(device, dtype))
+        chunks.append(model.frame_conditions(appearance, pose_maps[window], coarse_channels, reference))
+    joined = {}
+    for name in ("pose_maps", "appearance_tokens", "fusion_embedding", "coarse"):
+        parts = [getattr(chunk, name) for chunk in chunks]
+        joined[name] = None if parts[0] is None else torch.cat(parts)
+    rows = None
+    if chunks[0].reference is not None:
+        rows = ReferenceState("read", chunks[0].reference.bank, torch.cat([chunk.reference.rows for chunk in chunks]))
+    return FrameConditions(**joined, reference=rows)
+
+
+def _first_step(sampler, strength: float) -> int:
+    """The index of the first denoising step for ``strength`` in (0, 1]: 1 runs every step
+    from pure noise; S < 1 skips the noisiest (1 - S) share (img2img's convention)."""
+    strength = float(strength)
+    if not 0.0 < strength <= 1.0:
+        raise SigngenError(f"strength must be in (0, 1], not {strength}")
+    total = len(sampler.timesteps)
+    first = total - max(1, min(total, int(round(strength * total))))
+    if first and hasattr(sampler, "set_begin_index"):
+        sampler.set_begin_index(first * getattr(sampler, "order", 1))
+    return first
 
 
 def _check_pose_maps(pose_maps: torch.Tensor) -> None:

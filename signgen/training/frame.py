@@ -79,7 +79,7 @@ class DiffusionObjective(torch.nn.Module):
         with torch.no_grad():
             clean = model.to_sample_space(batch["target"])
             appearance = model.encode_appearance(batch["source"])
-            conditions = model.frame_conditions(appearance, batch["target_pose"])
+            conditions = model.frame_conditions(appearance, batch["target_pose"], *v2_conditions(model, batch, appearance))
         keep = sample_training_modes(len(clean), self.config.uncond_prob, self.config.appearance_only_prob, device=clean.device)
         conditions = conditions.masked(*keep)
         noise = torch.randn_like(clean)
@@ -91,6 +91,21 @@ class DiffusionObjective(torch.nn.Module):
             target = noise
         prediction = model.predict(noisy, timesteps, conditions)
         return F.mse_loss(prediction.float(), target.float())
+
+
+def v2_conditions(model: FrameModel, batch: dict, appearance) -> tuple:
+    """The coarse-image channels and the reference state of a batch of pairs, for the
+    frame models that read them (None otherwise). The reference bank is computed without
+    a graph: the denoiser learns to read it, with its own weights at timestep 0 writing it."""
+    coarse = reference = None
+    if model.coarse_image:
+        if "coarse" not in batch or "uncovered" not in batch:
+            raise SigngenError("this frame model reads coarse images: build the pairs with coarse_image=True")
+        coarse = model.coarse_condition(batch["coarse"], batch["uncovered"])
+    if model.reference_attention:
+        reference = model.reference_features(batch["source"], appearance)
+        reference.rows = torch.arange(len(batch["source"]), device=batch["source"].device)
+    return coarse, reference
 
 
 # ---------------------------------------------------------------------- stages

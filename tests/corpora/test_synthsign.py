@@ -113,7 +113,7 @@ def test_cli_resumes_and_reports_user_errors(synthsign_corpus, tmp_path, monkeyp
     assert corpus_files(root) == corpus_files(synthsign_corpus)
 
     assert main(args[:-2] + ["--unseen-signers", "0"]) == 2
-    assert "--unseen-signers must be at least 1" in capsys.readouterr().err
+    assert "--unseen-signers must be from 1 to 1000, got 0" in capsys.readouterr().err
     assert main(["data", "synth", "--out", str(root), "--signers", "3", "--videos", "4"]) == 2
     assert "other settings (signers" in capsys.readouterr().err
 
