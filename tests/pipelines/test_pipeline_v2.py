@@ -1,0 +1,100 @@
+"""Rendering with a v2 frame model: the photo's pose, coarse images, reference features, strength."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from signgen.errors import SigngenError
+
+V2 = ["model.coarse_image=true", "model.reference_attention=true"]
+SETTINGS = {"num_steps": 3, "window_size": 8, "overlap": 2, "frame_batch_size": 8, "scheduler": "ddim"}
+
+
+@pytest.fixture(scope="module")
+def v2_pipelines(tmp_path_factory, one_torch_thread):
+    from conftest import make_adapter, make_frame_model
+
+    from signgen.pipelines.pipeline import SignPipeline
+
+    root = tmp_path_factory.mktemp("v2")
+    model = make_frame_model(0, *V2)
+    model.save_pretrained(root / "frame_model")
+    make_adapter(model, randomized=True).save_pretrained(root / "adapter", safe_serialization=True)
+    SignPipeline.assemble(root / "frame_model", None, root / "frame_only", **SETTINGS)
+    SignPipeline.assemble(root / "frame_model", root / "adapter", root / "with_adapter", **SETTINGS)
+    return root
+
+
+def test_the_photo_is_encoded_and_its_reference_computed_once_per_video(v2_pipelines):
+    from signgen.pipelines.pipeline import load_pipeline
+
+    pipeline = load_pipeline(v2_pipelines / "with_adapter")
+    calls = []
+    original = pipeline.frame_model.reference_features
+    pipeline.frame_model.reference_features = lambda *args: calls.append(1) or original(*args)
+    result = pipeline(glosses="A B", seed=1, progress=False)
+    assert len(result) > SETTINGS["window_size"]  # the video crosses windows
+    assert len(calls) == 1
+    assert result.frames.dtype == np.uint8 and result.frames.shape[1:3] == pipeline.resolution
+
+
+def test_a_saved_v2_pipeline_renders_the_same_frames_after_loading(v2_pipelines, tmp_path):
+    from signgen.pipelines.pipeline import load_pipeline
+
+    first = load_pipeline(v2_pipelines / "with_adapter")
+    first.save_pretrained(tmp_path / "copy")
+    again = load_pipeline(tmp_path / "copy")
+    assert np.array_equal(first(glosses="A", seed=2, progress=False).frames, again(glosses="A", seed=2, progress=False).frames)
+
+
+def test_the_bundled_signer_comes_with_its_pose(v2_pipelines):
+    from signgen.pipelines.pipeline import load_pipeline
+    from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO, DEFAULT_SIGNER_POSE
+
+    pipeline = load_pipeline(v2_pipelines / "frame_only")
+    default = pipeline(glosses="A", seed=3, progress=False)
+    explicit = pipeline(glosses="A", signer=DEFAULT_SIGNER_PHOTO, signer_pose=DEFAULT_SIGNER_POSE, seed=3, progress=False)
+    assert np.array_equal(default.frames, explicit.frames)
+
+
+def test_strength_starts_from_the_warped_photo(v2_pipelines):
+    from signgen.pipelines.pipeline import load_pipeline
+
+    pipeline = load_pipeline(v2_pipelines / "frame_only")
+    encoding = pipeline.encode_signer()
+    photo = np.asarray((encoding.photo.image.permute(1, 2, 0).numpy() + 1) * 127.5, np.float64)
+    full = pipeline(glosses="A", signer=encoding, seed=4, progress=False).frames.astype(np.float64)
+    light = pipeline(glosses="A", signer=encoding, seed=4, strength=0.34, progress=False).frames.astype(np.float64)
+    # An untrained model draws noise from pure noise; started a third of the way from the
+    # end, the frames keep much of the photo.
+    assert np.abs(light - photo).mean() < np.abs(full - photo).mean() - 5
+    with pytest.raises(SigngenError, match="strength must be in"):
+        pipeline(glosses="A", seed=4, strength=1.5, progress=False)
+
+
+def test_strength_needs_a_v2_model(tiny_pipelines):
+    from signgen.pipelines.pipeline import load_pipeline
+
+    with pytest.raises(SigngenError, match="strength needs"):
+        load_pipeline(tiny_pipelines["frame_only"])(glosses="A", strength=0.5, progress=False)
+
+
+def test_a_photo_without_a_person_is_one_line(v2_pipelines, tmp_path, run_cli, cli_error_line):
+    from PIL import Image
+
+    Image.new("RGB", (120, 160), (90, 140, 200)).save(tmp_path / "sky.png")
+    out = tmp_path / "out.mp4"
+    code, _, err = run_cli(*["render", "--gloss", "A", "--model", str(v2_pipelines / "frame_only"),
+                            "--signer", str(tmp_path / "sky.png"), "-o", str(out)])
+    assert code == 2 and "no person found in the signer photo" in cli_error_line(err, only=False)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("strength", ["0", "1.5", "nan", "-0.5"])
+def test_strength_outside_its_range_is_one_line(v2_pipelines, tmp_path, run_cli, cli_error_line, strength):
+    out = tmp_path / "out.mp4"
+    code, _, err = run_cli(*["render", "--gloss", "A", "--model", str(v2_pipelines / "frame_only"),
+                            f"--strength={strength}", "-o", str(out)])
+    assert code == 2 and "argument --strength" in cli_error_line(err)
+    assert not out.exists()
