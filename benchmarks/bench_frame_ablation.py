@@ -1,15 +1,20 @@
-"""Frame-model ablation on SynthSign held-out videos (issue 5): SSIM (both conventions) and
-PSNR of (a) copying the source frame, (b) the model trained without the fusion embedding,
-(c) the full model, (b) and (c) trained with the same budget.
+"""Frame-model ablation on SynthSign (or PHOENIX) held-out videos, scored as renders are written.
 
-Protocol: for each video of a split, the source (signer photo) is its first frame; every
-``--stride``-th later frame is a target, drawn from its pose map. All three are compared
-with the reference at the models' resolution (the reference is downscaled with INTER_AREA,
-as in training), so the copy baseline gets no advantage from full resolution.
+Protocol: for each of the first ``--videos`` videos of a split, its first frame is the
+signer photo (with its corpus pose, which v2 models warp); every ``--stride``-th frame
+(``--stride 1``: every frame) is drawn from the video's own pose, frame-wise (no temporal
+adapter), with DDIM and the guidance of the embedded pipeline, upscaled (Lanczos) to the
+corpus' 260 x 210 as ``signgen render`` writes it, and compared with the reference frame.
+Rows: copying the source frame into every frame, the coarse image alone (the source warped
+to each pose, ``signgen.poses.warp``, at full size), then each frame model given as
+``LABEL=DIR``. Columns: ssim_rgb, ssim_gray, PSNR, hand-SSIM and hand-PSNR (boxes around
+the driving pose's hands, ``signgen.poses.regions``), moving-region PSNR (pixels where
+the reference differs from the source frame) and TDE (over the scored frames: with a
+stride above 1 it compares every stride-th frame).
 
-    python benchmarks/bench_frame_ablation.py --data DIR --full MODEL_DIR --no-fusion MODEL_DIR \
-        [--splits test test_unseen] [--videos 8] [--stride 8] [--steps 20] [--markdown OUT.md] \
-        [--extra LABEL=MODEL_DIR ...]
+    python benchmarks/bench_frame_ablation.py --data DIR --model "v2=runs/v2/diffusion/model" \
+        [--model LABEL=DIR ...] [--splits test test_unseen] [--videos 8] [--stride 1] \
+        [--steps 10] [--strength 1.0] [--markdown OUT.md]
 """
 
 from __future__ import annotations
@@ -21,76 +26,107 @@ import time
 import numpy as np
 import torch
 
-from signgen.corpora.phoenix import PhoenixCorpus, pose_maps_of, to_model_image
+from signgen.corpora.phoenix import PhoenixCorpus
 from signgen.models.frame_model import FrameModel
-from signgen.pipelines.sampling import GuidanceScales, frames_to_uint8, sample_frames
-from signgen.video.metrics import psnr, ssim_gray, ssim_rgb
+from signgen.pipelines.pipeline import PipelineDefaults, SignPipeline, upscale_frames
+from signgen.poses.holistic import pose_from_arrays
+from signgen.poses.regions import hand_boxes
+from signgen.video.metrics import moving_region_psnr, psnr, region_psnr, region_ssim, ssim_gray, ssim_rgb, temporal_difference_error
+
+COLUMNS = ("ssim_rgb", "ssim_gray", "psnr", "hand_ssim", "hand_psnr", "moving_psnr", "tde")
 
 
-def evaluate(name, generate, samples, resolution, stride):
-    rows = []
-    for sample in samples:
-        targets = np.arange(1, sample.num_frames, stride)
-        source = to_model_image(sample.frame(0), resolution)
-        reference = np.stack([frames_to_uint8(to_model_image(sample.frame(int(t)), resolution)[None])[0] for t in targets])
-        generated = generate(sample, source, targets)
-        rows.append({"ssim_gray": ssim_gray(generated, reference), "ssim_rgb": ssim_rgb(generated, reference),
-                     "psnr": psnr(generated, reference), "frames": len(targets)})
-    weights = np.array([r["frames"] for r in rows], dtype=float)
-    return {key: float(np.average([r[key] for r in rows], weights=weights)) for key in ("ssim_gray", "ssim_rgb", "psnr")}
+def score(generated: np.ndarray, reference: np.ndarray, source: np.ndarray, boxes: list) -> dict:
+    return {
+        "ssim_rgb": ssim_rgb(generated, reference),
+        "ssim_gray": ssim_gray(generated, reference),
+        "psnr": psnr(generated, reference),
+        "hand_ssim": region_ssim(generated, reference, boxes),
+        "hand_psnr": region_psnr(generated, reference, boxes),
+        "moving_psnr": moving_region_psnr(generated, reference, source),
+        "tde": temporal_difference_error(generated, reference) if len(generated) > 1 else None,
+    }
 
 
-def model_generator(model, steps, scheduler, seed):
-    def generate(sample, source, targets):
-        poses = pose_maps_of(sample, targets, model.resolution)
-        with torch.no_grad():
-            frames = sample_frames(model, source, poses, scheduler=scheduler, num_steps=steps,
-                                   guidance=GuidanceScales(), seed=seed, progress=False)
-        return frames_to_uint8(frames)
+def render_with(pipeline: SignPipeline, steps: int, strength: float, seed: int):
+    def generate(sample, frames, xy, confidence, targets):
+        width, height = frames.shape[2], frames.shape[1]
+        driving = pose_from_arrays(xy[targets], confidence[targets], 25.0, width, height)
+        kwargs = {"strength": strength} if pipeline.frame_model.coarse_image else {}
+        result = pipeline(pose=driving, signer=frames[0], signer_pose=(xy[0], confidence[0]), keep_frame=True,
+                          steps=steps, seed=seed, progress=False, **kwargs)
+        return upscale_frames(result.frames, (height, width))
     return generate
 
 
-def copy_source(sample, source, targets):
-    return np.repeat(frames_to_uint8(source[None]), len(targets), axis=0)
+def copy_source(sample, frames, xy, confidence, targets):
+    return np.repeat(frames[:1], len(targets), axis=0)
+
+
+def coarse_image(sample, frames, xy, confidence, targets):
+    """The v2 models' coarse image alone: the source frame warped to each target pose."""
+    from signgen.poses.warp import warp_to_pose
+
+    return np.stack([warp_to_pose(frames[0], xy[0], confidence[0], xy[t], confidence[t]).image for t in targets])
+
+
+def evaluate(generate, samples, stride: int) -> dict:
+    totals, weights = {key: [] for key in COLUMNS}, []
+    for sample in samples:
+        frames = sample.frames()
+        xy, confidence, _ = sample.pose_arrays()
+        targets = np.arange(0, len(frames), stride)
+        reference = frames[targets]
+        generated = generate(sample, frames, xy, confidence, targets)
+        boxes = hand_boxes(xy[targets], confidence[targets], (frames.shape[2], frames.shape[1]))
+        for key, value in score(generated, reference, frames[0], boxes).items():
+            totals[key].append(value)
+        weights.append(len(targets))
+    return {key: _mean(values, weights) for key, values in totals.items()}
+
+
+def _mean(values, weights):
+    pairs = [(v, w) for v, w in zip(values, weights) if v is not None]
+    return float(np.average([v for v, _ in pairs], weights=[w for _, w in pairs])) if pairs else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True)
-    parser.add_argument("--full", required=True, help="frame model folder trained with the fusion embedding")
-    parser.add_argument("--no-fusion", required=True, help="frame model folder trained without it, same budget")
+    parser.add_argument("--model", action="append", default=[], metavar="LABEL=DIR", help="a frame model folder (repeatable)")
     parser.add_argument("--splits", nargs="+", default=["test", "test_unseen"])
     parser.add_argument("--videos", type=int, default=8, help="videos per split")
-    parser.add_argument("--stride", type=int, default=8, help="every stride-th frame is a target")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--scheduler", default="ddim")
+    parser.add_argument("--stride", type=int, default=1, help="every stride-th frame is scored (1: every frame)")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--strength", type=float, default=1.0, help="for v2 models: start from the warped photo noised to this")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--extra", action="append", default=[], metavar="LABEL=DIR",
-                        help="another frame model to score beside (b) and (c), e.g. the full model trained longer (repeatable)")
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
-    corpus = PhoenixCorpus(args.data)
-    models = {"(b) without fusion embedding": FrameModel.from_pretrained(args.no_fusion),
-              "(c) full model": FrameModel.from_pretrained(args.full)}
-    for extra in args.extra:
-        label, separator, folder = extra.partition("=")
+    methods = {"copy source frame": copy_source, "coarse image alone": coarse_image}
+    for item in args.model:
+        label, separator, folder = item.partition("=")
         if not separator or not label or not folder:
-            parser.error(f"--extra takes LABEL=DIR, not {extra!r}")
-        models[label] = FrameModel.from_pretrained(folder)
-    resolution = next(iter(models.values())).resolution
-    lines = ["| split | method | ssim_gray | ssim_rgb | psnr (dB) |", "|---|---|---|---|---|"]
+            parser.error(f"--model takes LABEL=DIR, not {item!r}")
+        defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5)
+        methods[label] = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, defaults), args.steps, args.strength, args.seed)
+    corpus = PhoenixCorpus(args.data)
+    header = "| split | method | " + " | ".join(COLUMNS) + " | s / frame |"
+    lines = [header, "|---|---|" + "---:|" * (len(COLUMNS) + 1)]
     results = {}
     for split in args.splits:
         samples = corpus.split(split)[: args.videos]
-        methods = {"(a) copy source frame": copy_source}
-        methods.update({name: model_generator(m.eval(), args.steps, args.scheduler, args.seed) for name, m in models.items()})
+        frames = sum(len(range(0, s.num_frames, args.stride)) for s in samples)
         for name, generate in methods.items():
             start = time.perf_counter()
-            scores = evaluate(name, generate, samples, resolution, args.stride)
-            results[f"{split}/{name}"] = scores
-            lines.append(f"| {split} | {name} | {scores['ssim_gray']:.4f} | {scores['ssim_rgb']:.4f} | {scores['psnr']:.2f} |")
-            print(lines[-1], f"({time.perf_counter() - start:.0f} s)", flush=True)
+            scores = evaluate(generate, samples, args.stride)
+            seconds = (time.perf_counter() - start) / frames
+            results[f"{split}/{name}"] = {**scores, "seconds_per_frame": seconds, "frames": frames}
+            cells = " | ".join("-" if scores[k] is None else f"{scores[k]:.4f}" if "ssim" in k else f"{scores[k]:.2f}" for k in COLUMNS)
+            lines.append(f"| {split} | {name} | {cells} | {seconds:.2f} |")
+            print(lines[-1], flush=True)
     table = "\n".join(lines)
     print(table)
     print(json.dumps(results, indent=1))
