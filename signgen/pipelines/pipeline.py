@@ -322,19 +322,12 @@ class SignPipeline:
 
         v2 models (coarse image, reference path) also take ``signer_pose``, the photo's
         pose (see :meth:`encode_signer`), and ``strength`` S in (0, 1]: below 1, sampling
-        starts from the photo warped to each pose, noised to S, instead of pure noise."""
+        starts from the photo warped to each pose, noised to S, instead of pure noise.
+        (Over 60 lines for its arguments and this description; the steps are methods.)"""
         if (glosses is None) == (pose is None):
             raise SigngenError("give either glosses or a pose to render, not both or neither")
         settings = self.defaults
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer))):
-            raise SigngenError(f"steps must be a whole number, not {steps!r}")
-        num_steps = settings.num_steps if steps is None else int(steps)
-        scheduler = settings.scheduler if scheduler is None else scheduler
-        # Bad settings fail before any work: the scheduler's name, the steps it takes, the seed.
-        set_timesteps(make_scheduler(scheduler, self.frame_model.noise_scheduler.config), num_steps,
-                      int(self.frame_model.noise_scheduler.config.num_train_timesteps))
-        seed = check_seed(seed)
-        guidance = settings.guidance if guidance is None else parse_guidance(guidance, settings.guidance_interval)
+        num_steps, scheduler, guidance, seed = self._sampling_settings(steps, scheduler, guidance, seed)
         if glosses is not None:
             from signgen.poses.stitch import parse_glosses
 
@@ -352,15 +345,7 @@ class SignPipeline:
             bar.update()
             bar.set_postfix_str("pose maps")
             check_video_length(len(driving.body.data), float(driving.body.fps))
-            photo = {}
-            if self.frame_model.coarse_image:
-                if not keep_frame:
-                    driving = self.place_at_signer(driving, encoding)
-                photo = {"coarse": self.coarse_images(encoding, driving), "reference": encoding.reference, "strength": strength}
-            elif self.frame_model.reference_attention:
-                photo = {"reference": encoding.reference}
-            if strength != 1.0 and "strength" not in photo:
-                raise SigngenError("--strength needs a model that draws from the photo warped to the pose (a v2 frame model)")
+            driving, photo = self._photo_inputs(encoding, driving, keep_frame, strength)
             pose_maps = self.pose_maps(driving)
             bar.update()
 
@@ -377,6 +362,31 @@ class SignPipeline:
                                       window_size=settings.window_size, overlap=settings.overlap,
                                       windows_per_batch=settings.windows_per_batch, **options)
         return RenderResult(frames=frames_to_uint8(frames), pose=driving, fps=float(driving.body.fps))
+
+    def _sampling_settings(self, steps, scheduler, guidance, seed) -> tuple[int, str, GuidanceScales, int]:
+        """The render's steps, scheduler, guidance and seed, the pipeline's defaults where
+        not given; bad settings fail here, before any work."""
+        settings = self.defaults
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer))):
+            raise SigngenError(f"steps must be a whole number, not {steps!r}")
+        num_steps = settings.num_steps if steps is None else int(steps)
+        scheduler = settings.scheduler if scheduler is None else scheduler
+        set_timesteps(make_scheduler(scheduler, self.frame_model.noise_scheduler.config), num_steps,
+                      int(self.frame_model.noise_scheduler.config.num_train_timesteps))
+        guidance = settings.guidance if guidance is None else parse_guidance(guidance, settings.guidance_interval)
+        return num_steps, scheduler, guidance, check_seed(seed)
+
+    def _photo_inputs(self, encoding: SignerEncoding, driving: Pose, keep_frame: bool, strength: float) -> tuple[Pose, dict]:
+        """What a v2 model reads of the photo beside its encoding (coarse images, reference,
+        strength), with the driving pose placed at the photo's signer unless ``keep_frame``."""
+        model = self.frame_model
+        if not model.coarse_image:
+            if strength != 1.0:
+                raise SigngenError("--strength needs a model that draws from the photo warped to the pose (a v2 frame model)")
+            return driving, ({"reference": encoding.reference} if model.reference_attention else {})
+        if not keep_frame:
+            driving = self.place_at_signer(driving, encoding)
+        return driving, {"coarse": self.coarse_images(encoding, driving), "reference": encoding.reference, "strength": strength}
 
     # ------------------------------------------------------------ save / load
 

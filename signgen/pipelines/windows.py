@@ -215,18 +215,10 @@ def denoise(
     per video, the photo's ``reference`` features (:meth:`FrameModel.reference_features`).
     ``strength`` S < 1 starts from the coarse images noised to the S-th share of the
     schedule instead of from pure noise (SDEdit), so the photo keeps its own pixels where
-    the pose does not move them.
+    the pose does not move them. (Over 60 lines for its arguments and this description;
+    the work is in the helpers below.)
     """
-    model._require_denoiser()
-    if num_steps < 1:
-        raise SigngenError(f"num_steps must be at least 1, got {num_steps}")
-    if frame_batch_size < 1:
-        raise SigngenError(f"frame_batch_size must be at least 1, got {frame_batch_size}")
-    seed = check_seed(seed)
-    guidance = parse_guidance(guidance)
-    _check_pose_maps(pose_maps)
-    sampler = make_scheduler(scheduler, model.noise_scheduler.config)  # bad settings fail before any work
-    set_timesteps(sampler, num_steps, int(model.noise_scheduler.config.num_train_timesteps), device=model.unet.device)
+    sampler, guidance, seed = _checked_settings(model, pose_maps, scheduler, num_steps, guidance, seed, frame_batch_size)
     device, dtype = model.unet.device, model.unet.dtype
     if isinstance(appearance, torch.Tensor):
         image = appearance.unsqueeze(0) if appearance.dim() == 3 else appearance
@@ -242,41 +234,63 @@ def denoise(
         video_unet = VideoUNet(model.unet, adapter)
     try:
         # The window predictor reads the current step's scales: the loop below sets them.
-        step_guidance = guidance
+        step_guidance = [guidance]
 
         def predict(sample, timestep, frame_index, frames_per_window):
             window_conditions = conditions.select(frame_index)
             if video_unet is None:
-                return guided_prediction(model, sample, timestep, window_conditions, step_guidance)
+                return guided_prediction(model, sample, timestep, window_conditions, step_guidance[0])
             with video_unet.frames(frames_per_window):
-                return guided_prediction(model, sample, timestep, window_conditions, step_guidance)
+                return guided_prediction(model, sample, timestep, window_conditions, step_guidance[0])
 
         windowed = WindowedPrediction(predict, num_frames, windows_per_batch=windows_per_batch, windows=windows)
         generator = torch.Generator("cpu").manual_seed(seed)
         noise = torch.randn((num_frames, *model.sample_shape), generator=generator, dtype=torch.float32)
-        step_kwargs = scheduler_step_kwargs(sampler, generator)
         first = _first_step(sampler, strength)
         if first == 0:
             sample = noise.to(device=device, dtype=dtype) * sampler.init_noise_sigma
         else:
             start = conditions.coarse[:, : model.sample_shape[0]]
             sample = sampler.add_noise(start, noise.to(device=device, dtype=dtype), sampler.timesteps[first : first + 1])
-        for index, timestep in enumerate(tqdm(sampler.timesteps, desc="denoising", unit="step", disable=not progress)):
-            if index < first:
-                continue
-            step_guidance = guidance.at_step(index, len(sampler.timesteps))
-            prediction = windowed(sampler.scale_model_input(sample, timestep), timestep)
-            sample = sampler.step(prediction.to(dtype), timestep, sample, **step_kwargs).prev_sample
-            if not torch.isfinite(sample).all():
-                raise SigngenError(
-                    f"the model's output became non-finite (NaN or infinity) at denoising step {index + 1} of "
-                    f"{len(sampler.timesteps)}: its weights are damaged or the guidance scales too large")
+        sample = _run_steps(sampler, windowed, sample, first, guidance, step_guidance, scheduler_step_kwargs(sampler, generator), progress)
     finally:
         if video_unet is not None:
             video_unet.detach()
     return torch.cat(
         [model.from_sample_space(part).clamp(-1, 1).float().cpu() for part in sample.split(frame_batch_size)]
     )
+
+
+def _checked_settings(model: FrameModel, pose_maps: torch.Tensor, scheduler: str, num_steps: int, guidance,
+                      seed: int, frame_batch_size: int):
+    """The sampling scheduler with its timesteps set, the guidance and the seed, checked
+    before any work."""
+    model._require_denoiser()
+    if num_steps < 1:
+        raise SigngenError(f"num_steps must be at least 1, got {num_steps}")
+    if frame_batch_size < 1:
+        raise SigngenError(f"frame_batch_size must be at least 1, got {frame_batch_size}")
+    _check_pose_maps(pose_maps)
+    sampler = make_scheduler(scheduler, model.noise_scheduler.config)
+    set_timesteps(sampler, num_steps, int(model.noise_scheduler.config.num_train_timesteps), device=model.unet.device)
+    return sampler, parse_guidance(guidance), check_seed(seed)
+
+
+def _run_steps(sampler, windowed: "WindowedPrediction", sample: torch.Tensor, first: int, guidance: GuidanceScales,
+               step_guidance: list, step_kwargs: dict, progress: bool) -> torch.Tensor:
+    """The denoising steps from index ``first``: each sets the step's guidance scales (into
+    ``step_guidance[0]``, which the window predictor reads), predicts and steps the video."""
+    for index, timestep in enumerate(tqdm(sampler.timesteps, desc="denoising", unit="step", disable=not progress)):
+        if index < first:
+            continue
+        step_guidance[0] = guidance.at_step(index, len(sampler.timesteps))
+        prediction = windowed(sampler.scale_model_input(sample, timestep), timestep)
+        sample = sampler.step(prediction.to(sample.dtype), timestep, sample, **step_kwargs).prev_sample
+        if not torch.isfinite(sample).all():
+            raise SigngenError(
+                f"the model's output became non-finite (NaN or infinity) at denoising step {index + 1} of "
+                f"{len(sampler.timesteps)}: its weights are damaged or the guidance scales too large")
+    return sample
 
 
 def _video_conditions(model: FrameModel, appearance: EncoderOutput, pose_maps: torch.Tensor,
