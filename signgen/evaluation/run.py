@@ -192,7 +192,7 @@ class VideoEvaluator:
         # keep_frame: the pose drives where it lies in the reference frame, so that the
         # generated signer stands where the reference signer (and the photo) does.
         result = self.pipeline(pose=driving, signer=reference[0], steps=self.options.steps, seed=seed,
-                               progress=False, keep_frame=True)
+                               progress=False, keep_frame=True, signer_pose=reference_pose)
         height, width = reference.shape[1:3]
         generated = upscale_frames(np.asarray(result.frames), (height, width))
         write_video(generated, video_path(self.run_dir, sample.name), fps=float(result.fps))
@@ -207,6 +207,7 @@ class VideoEvaluator:
             row["ssim_gray"] = ssim_gray(generated, reference)
             row["ssim_rgb"] = ssim_rgb(generated, reference)
             row["psnr"] = psnr(generated, reference)
+            row.update(_hand_and_motion_metrics(generated, reference, sample))
             row["tde"] = temporal_difference_error(generated, reference) if len(reference) > 1 else None
 
         extracted = None
@@ -254,6 +255,19 @@ class VideoEvaluator:
 # ---------------------------------------------------------------- the run
 
 
+def _hand_and_motion_metrics(generated: np.ndarray, reference: np.ndarray, sample) -> dict:
+    """Hand-SSIM and hand-PSNR in the boxes of the reference pose's hands (scaled to the
+    frames), and PSNR where the reference moved away from its first frame."""
+    from signgen.poses.regions import hand_boxes
+    from signgen.video.metrics import moving_region_psnr, region_psnr, region_ssim
+
+    xy, confidence, (pose_width, pose_height) = sample.pose_arrays()
+    height, width = reference.shape[1:3]
+    boxes = hand_boxes(xy * [width / pose_width, height / pose_height], confidence, (width, height))
+    return {"hand_ssim": region_ssim(generated, reference, boxes), "hand_psnr": region_psnr(generated, reference, boxes),
+            "moving_psnr": moving_region_psnr(generated, reference, reference[0])}
+
+
 def load_split(options: EvalOptions) -> tuple[Any, list]:
     """The corpus and the videos of the run (the first ``limit`` of the split). Names from
     the CSV are checked there (one plain file name each, links resolved into the corpus),
@@ -293,8 +307,12 @@ def _embedded_pipeline_folder() -> Path:
 
 
 def _device_for(workers: Workers, requested: str | None) -> str:
+    """The torch device of this process: ``requested`` (``--device``) checked, one line if
+    it does not exist here; by default this process's GPU if any, else the CPU."""
     if requested is not None:
-        return requested
+        from signgen.pipelines.limits import check_device
+
+        return check_device(requested)
     import torch
 
     if not torch.cuda.is_available():
@@ -310,11 +328,11 @@ def run_evaluation(options: EvalOptions, workers: Workers | None = None) -> dict
     from tqdm.auto import tqdm
 
     run_dir = Path(options.out)
+    device = _device_for(workers, options.device)  # a device that is not there: refused before any work
     corpus, videos = load_split(options)
     pipeline, fingerprint = load_pipeline_for(options)
     config = options.run_config(fingerprint)
     check_run_folder(run_dir, config)  # every process refuses alike, before anything is written
-    device = _device_for(workers, options.device)
     pipeline.to(device)
     evaluator = VideoEvaluator(options, pipeline, run_dir, device)
     workers.barrier()  # every process has checked the folder before rank 0 writes to it
