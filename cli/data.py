@@ -23,7 +23,7 @@ def register(commands) -> None:
                     "byte-identical files; rerunning an interrupted command resumes it.")
     synth.add_argument("--out", required=True, metavar="DIR", help="corpus folder to create (new or empty, or an interrupted run to resume)")
     synth.add_argument("--signers", type=int, default=4, metavar="N", help="signers of train/dev/test (default: 4)")
-    synth.add_argument("--videos", type=int, default=200, metavar="M", help="videos over all four splits (default: 200)")
+    synth.add_argument("--videos", type=int, default=200, metavar="M", help="videos over all four splits, 4 to 100,000 (default: 200)")
     synth.add_argument("--seed", type=seed_option, default=0, metavar="S", help="random seed, 0 to 2**63-1 (default: 0)")
     synth.add_argument("--unseen-signers", type=int, default=None, metavar="K",
                        help="signers only in test_unseen (default: a quarter of --signers, at least 1)")

@@ -62,6 +62,54 @@ class DeferredWarnings(logging.Handler):
             self.lines.append(line)
 
 
+class LineTrackingStream:
+    """``sys.stderr`` while a command runs: passes everything through and remembers whether
+    the last text written left the cursor in the middle of a line (a progress bar redraws
+    its line with carriage returns and never ends it), so that an error can start a line
+    of its own."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.mid_line = False
+
+    def write(self, text):
+        written = self._stream.write(text)
+        if text:
+            self.mid_line = not str(text).endswith("\n")
+        return written
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def close_progress_bars() -> None:
+    """Close every progress bar a failed command left open (a bar closed by its ``with``
+    block is already gone): a bar left open would redraw itself over the error line."""
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return
+    for bar in list(getattr(tqdm, "_instances", ())):
+        try:
+            bar.close()
+        except Exception:  # a bar on a closed stream: nothing left to clear
+            pass
+
+
+def print_error(message: str, stream=None) -> None:
+    """The one ``signgen: error:`` line, on a line of its own: open progress bars closed,
+    and a line a bar left unfinished cleared (terminal) or ended (file, pipe) first."""
+    close_progress_bars()
+    stream = sys.stderr if stream is None else stream
+    if isinstance(stream, LineTrackingStream) and stream.mid_line:
+        try:
+            interactive = stream.isatty()
+        except (AttributeError, ValueError):
+            interactive = False
+        stream.write("\r\x1b[K" if interactive else "\n")
+    print(f"signgen: error: {one_line(message)}", file=stream)
+
+
 def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
     """``text`` as one line of at most ``limit`` characters (an ellipsis marks a cut)."""
     line = " ".join(str(text).split())
@@ -107,15 +155,20 @@ def main(argv: list[str] | None = None) -> int:
     root = logging.getLogger()
     root.addHandler(deferred)
     logging.captureWarnings(True)
+    original_stderr = sys.stderr
+    stderr = sys.stderr = LineTrackingStream(original_stderr)
     try:
         args.func(args)
     except SigngenError as error:
-        print(f"signgen: error: {one_line(str(error))}", file=sys.stderr)
+        print_error(str(error), stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("signgen: interrupted", file=sys.stderr)
+        close_progress_bars()
+        print("\nsigngen: interrupted" if stderr.mid_line else "signgen: interrupted", file=stderr)
         return 130
     finally:
+        if sys.stderr is stderr:
+            sys.stderr = original_stderr
         logging.captureWarnings(False)
         root.removeHandler(deferred)
     for line in deferred.lines:

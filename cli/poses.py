@@ -4,7 +4,9 @@ write a lexicon in compact form."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
 from pathlib import Path
 
 from signgen.errors import SigngenError
@@ -71,6 +73,7 @@ def run_extract(args: argparse.Namespace) -> None:
 
 
 def run_show(args: argparse.Namespace) -> None:
+    from signgen.atomic import atomic_output
     from signgen.poses.draw import render_skeleton_video
     from signgen.poses.io import read_pose
 
@@ -79,13 +82,32 @@ def run_show(args: argparse.Namespace) -> None:
         raise SigngenError(f"output must end in .mp4 or .gif, got {output.name}")
     if args.gif and output.suffix.lower() == ".gif":
         raise SigngenError("--gif adds a GIF beside an .mp4 output; the output is already a GIF")
+    outputs = [output, output.with_suffix(".gif")] if args.gif else [output]
+    for path in outputs:  # every output checked before any is written: no mp4 left when the gif cannot be
+        _check_output(path)
     pose = read_pose(args.input)
-    render_skeleton_video(pose, output)
-    written = [output]
-    if args.gif:
-        render_skeleton_video(pose, output.with_suffix(".gif"))
-        written.append(output.with_suffix(".gif"))
+    # Each drawn into its temporary, renamed into place only once all are drawn.
+    with contextlib.ExitStack() as stack:
+        for path in outputs:
+            render_skeleton_video(pose, stack.enter_context(atomic_output(path)))
+    written = outputs
     print(f"wrote {' and '.join(map(str, written))}: {len(pose.body.data)} frames at {float(pose.body.fps):g} fps")
+
+
+def _check_output(path: Path) -> None:
+    """Refuse, before any work, an output file that cannot be written: in a folder that is
+    missing or not writable, or a name taken by a folder, device or pipe."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if folder.exists() and not folder.is_dir():
+        raise SigngenError(f"output folder is not a folder: {folder}")
+    if not folder.is_dir():
+        raise SigngenError(f"output folder does not exist: {folder}")
+    if path.is_dir():
+        raise SigngenError(f"output path is a folder: {path}")
+    if path.exists() and not path.is_file():
+        raise SigngenError(f"refusing to write {path}: it exists and is not a regular file")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SigngenError(f"output path is not writable: {path}")
 
 
 def run_info(args: argparse.Namespace) -> None:

@@ -80,6 +80,14 @@ def _add_common(parser: argparse.ArgumentParser, family: str, example: str, vari
                         help="continue from the newest checkpoint in --out, or from the checkpoint folder given")
 
 
+def _check_out(args: argparse.Namespace) -> None:
+    """--out and --resume first, before any data is read (and any progress bar drawn): a
+    fresh run needs a new or empty folder, a resumed one a run folder with checkpoints."""
+    from signgen.training.driver import check_out_dir
+
+    check_out_dir(args.out, args.resume)
+
+
 def _load(family: str, args: argparse.Namespace, overrides: list[str] | None = None):
     from signgen.config import load_config
 
@@ -103,6 +111,7 @@ def run_train_fusion(args: argparse.Namespace) -> None:
     from signgen.models.frame_model import FrameModel
     from signgen.training.frame import train_fusion
 
+    _check_out(args)
     config = _load("frame", args)
     train_set = _frame_pairs(args, args.split, config.model, config.train_fusion.colour_augment_prob)
     eval_set = None if args.eval_split.lower() == "none" else _frame_pairs(args, args.eval_split, config.model)
@@ -117,6 +126,7 @@ def run_train_diffusion(args: argparse.Namespace) -> None:
     from signgen.training.driver import FINAL_MODEL_FOLDER, find_checkpoint
     from signgen.training.frame import train_diffusion
 
+    _check_out(args)
     config = _load("frame", args)
     if args.fusion_model:
         model = FrameModel.from_pretrained(args.fusion_model)
@@ -137,6 +147,7 @@ def run_train_diffusion(args: argparse.Namespace) -> None:
 def run_train_temporal(args: argparse.Namespace) -> None:
     from signgen.training.temporal import train_temporal
 
+    _check_out(args)
     overrides = list(args.overrides)
     if args.frames is not None:
         overrides.append(f"train.num_frames={args.frames}")
@@ -149,6 +160,7 @@ def run_train_g2p(args: argparse.Namespace) -> None:
     from signgen.corpora.phoenix import gloss_pose_pairs
     from signgen.training.g2p import prepare_examples, train_g2p
 
+    _check_out(args)
     config = _load("g2p", args)
     examples = prepare_examples(gloss_pose_pairs(args.data, "train"))
     train_g2p(examples, args.out, config, resume=args.resume)

@@ -24,12 +24,14 @@ def read_pose(path: str | os.PathLike) -> Pose:
     data = path.read_bytes()
     if not data:
         raise SigngenError(f"pose file is empty: {path}")
+    _check_version(data, path)
     try:
         _check_length(data, path)
         pose = Pose.read(data)
-    # TypeError: numpy's "buffer is too small for requested array" when the body is cut short
+    # TypeError: numpy's "buffer is too small for requested array" when the body is cut short;
+    # NotImplementedError: pose-format's "Unknown version" (a version it does not read).
     except (struct.error, ValueError, TypeError, IndexError, EOFError, UnicodeDecodeError, OverflowError,
-            MemoryError) as error:
+            MemoryError, NotImplementedError) as error:
         # The parsers' own words ("error", "unpack requires a buffer of 12 bytes") say nothing to a user.
         raise SigngenError(f"not a readable .pose file (truncated or another format): {path}") from None
     expected = sum(len(c.points) for c in pose.header.components)
@@ -46,6 +48,22 @@ def read_pose(path: str | os.PathLike) -> Pose:
     if not np.isfinite(pose.body.confidence).all() or not np.isfinite(values[seen]).all():
         raise SigngenError(f"pose file holds non-finite values (NaN or infinity) in seen points: {path}")
     return pose
+
+
+# The header versions pose-format reads (its first field, a little-endian float32).
+KNOWN_VERSIONS = (0.0, 0.1, 0.2)
+
+
+def _check_version(data: bytes, path: Path) -> None:
+    """Refuse a file whose header version is not a finite version pose-format reads, before
+    its bytes are handed to pose-format (which fails with a NotImplementedError)."""
+    if len(data) < 4:
+        raise SigngenError(f"not a readable .pose file (truncated or another format): {path}")
+    (version,) = struct.unpack_from("<f", data)
+    if not math.isfinite(version) or round(version, 3) not in KNOWN_VERSIONS:
+        shown = f"{version:g}" if math.isfinite(version) else str(version)
+        raise SigngenError(f"not a readable .pose file: its header declares version {shown}, not one of "
+                           f"{', '.join(f'{v:g}' for v in KNOWN_VERSIONS)} (another format or damaged): {path}")
 
 
 # The body's own header: frame rate, frame count and people (pose-format's v0.1 and v0.2 layouts).

@@ -33,7 +33,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 from pose_format import Pose
 
-from signgen.atomic import atomic_output
+from signgen.atomic import atomic_folder, atomic_output
 from signgen.errors import SigngenError
 from signgen.poses import skeleton
 from signgen.poses.holistic import pose_arrays, pose_from_arrays, reduce_to_178
@@ -41,6 +41,8 @@ from signgen.poses.io import read_pose
 
 COLUMNS = ("path", "spoken_language", "signed_language", "start", "end", "words", "glosses", "priority")
 CLIP_SUFFIXES = (".pose", ".npz")
+INDEX_NAME = "index.csv"  # of a compact lexicon written by write_compact_lexicon, with LICENSE
+LICENSE_NAME = "LICENSE"
 COMPACT_ARRAYS = ("xy", "confidence", "fps", "size")  # the arrays of a compact .npz clip
 CLIP_CACHE_SIZE = 1024
 DEFAULT_LEXICON_CSV = Path(__file__).parent / "assets" / "fingerspelling" / "index.csv"
@@ -236,31 +238,107 @@ def write_compact_lexicon(source_csv: str | os.PathLike, out_folder: str | os.Pa
     written as ``<signed_language>/<clip name>.npz``, with a new ``index.csv`` (start and
     end 0: the whole stored clip) and the source's LICENSE beside it. Rebuilds the bundled
     default with ``signgen poses compact-lexicon ../shared/data/fingerspelling/index.csv
-    poses/assets/fingerspelling --language gsg``. Returns the new ``index.csv``."""
-    source = Lexicon.from_csv(source_csv)
+    poses/assets/fingerspelling --language gsg``. Returns the new ``index.csv``.
+
+    ``out_folder`` is new, empty, or a compact lexicon written before (see
+    :func:`is_compact_lexicon_folder`), which is replaced as a whole, atomically: an error
+    leaves it as it was. Its other top-level files (a README; LICENSE unless the source
+    has one) are kept. Anything else is refused, so that no user file is overwritten."""
     out_folder = Path(out_folder)
+    kept = _check_compact_output(out_folder)
+    source = Lexicon.from_csv(source_csv)
     wanted = {language.lower() for language in languages} if languages else None
-    rows = []
-    for entry in source:
-        if wanted is not None and entry.signed_language.lower() not in wanted:
-            continue
-        relative = Path(entry.signed_language) / f"{entry.path.stem}.npz"
-        (out_folder / relative.parent).mkdir(parents=True, exist_ok=True)
-        write_compact_clip(source.clip(entry), out_folder / relative)
-        rows.append([relative.as_posix(), entry.spoken_language, entry.signed_language, 0, 0,
-                     entry.words, entry.gloss, entry.priority])
-    if not rows:
+    entries = [entry for entry in source if wanted is None or entry.signed_language.lower() in wanted]
+    if not entries:
         raise SigngenError(f"no lexicon rows to copy from {source_csv} for languages {', '.join(sorted(wanted or []))}")
-    index = out_folder / "index.csv"
-    with atomic_output(index) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+    for entry in entries:
+        if not _is_plain_name(entry.signed_language):
+            raise SigngenError(f"lexicon entry {entry.gloss!r} (line {entry.row}): signed_language {entry.signed_language!r} "
+                               f"cannot be a folder name (one plain name, no '/', '\\' or '..')")
+    license_file = Path(source_csv).parent / "LICENSE"
+    with atomic_folder(out_folder) as partial:
+        rows = []
+        for entry in entries:
+            relative = Path(entry.signed_language) / f"{entry.path.stem}.npz"
+            (partial / relative.parent).mkdir(parents=True, exist_ok=True)
+            write_compact_clip(source.clip(entry), partial / relative)
+            rows.append([relative.as_posix(), entry.spoken_language, entry.signed_language, 0, 0,
+                         entry.words, entry.gloss, entry.priority])
+        with open(partial / INDEX_NAME, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(COLUMNS)
             writer.writerows(rows)
-    license_file = Path(source_csv).parent / "LICENSE"
-    if license_file.is_file():
-        shutil.copyfile(license_file, out_folder / "LICENSE")
-    return index
+        for name in kept:
+            shutil.copy2(out_folder / name, partial / name)
+        if license_file.is_file():
+            shutil.copyfile(license_file, partial / LICENSE_NAME)
+    return out_folder / INDEX_NAME
+
+
+def _is_plain_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+
+
+def is_compact_lexicon_folder(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is a compact lexicon (what :func:`write_compact_lexicon` writes),
+    which a new compact copy may replace: an ``index.csv`` with exactly the columns of
+    :data:`COLUMNS` whose every row is ``<language>/<name>.npz`` with start and end 0; each
+    sub-folder a language of those rows holding only ``.npz`` files; nothing else but
+    regular files (LICENSE, a README). No links anywhere."""
+    folder = Path(folder)
+    try:
+        if folder.is_symlink() or not folder.is_dir():
+            return False
+        index = folder / INDEX_NAME
+        if index.is_symlink() or not index.is_file():
+            return False
+        with open(index, newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            if tuple(next(reader, ())) != COLUMNS:
+                return False
+            languages = set()
+            for row in reader:
+                if not row:
+                    continue
+                parts = row[0].split("/")
+                if (len(row) != len(COLUMNS) or len(parts) != 2 or not all(map(_is_plain_name, parts))
+                        or not parts[1].endswith(".npz") or row[3].strip() != "0" or row[4].strip() != "0"):
+                    return False
+                languages.add(parts[0])
+        for child in folder.iterdir():
+            if child.is_symlink():
+                return False
+            if child.is_dir():
+                if child.name not in languages:
+                    return False
+                if any(clip.is_symlink() or not clip.is_file() or clip.suffix != ".npz" for clip in child.iterdir()):
+                    return False
+            elif not child.is_file():
+                return False
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    return True
+
+
+def _check_compact_output(out_folder: Path) -> list[str]:
+    """Refuse an output that is not a new or empty folder nor a compact lexicon; returns
+    the names of the top-level files of an existing compact lexicon to keep (its README)."""
+    if out_folder.is_symlink():
+        raise SigngenError(f"OUT_FOLDER is a symbolic link, refusing to replace it: {out_folder}")
+    if not out_folder.exists():
+        return []
+    if not out_folder.is_dir():
+        raise SigngenError(f"OUT_FOLDER exists and is not a folder: {out_folder}")
+    try:
+        children = list(out_folder.iterdir())
+    except OSError as error:
+        raise SigngenError(f"cannot read OUT_FOLDER {out_folder}: {error.strerror or type(error).__name__}") from None
+    if not children:
+        return []
+    if not is_compact_lexicon_folder(out_folder):
+        raise SigngenError(f"OUT_FOLDER {out_folder} is not empty and not a compact lexicon (it would be overwritten); "
+                           f"choose a new or empty folder")
+    return sorted(child.name for child in children if child.is_file() and child.name != INDEX_NAME)
 
 
 @functools.cache

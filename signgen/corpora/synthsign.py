@@ -49,6 +49,7 @@ _PARTIAL_SUFFIX = ".partial"
 
 
 MAX_SIGNERS = 1000  # per group (seen, unseen): a corpus's size limit, named in the error
+MAX_VIDEOS = 100_000  # over all splits: a corpus's size limit, named in the error
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ class SynthSignSettings:
             raise SigngenError(f"--unseen-signers must be from 1 to {MAX_SIGNERS}, got {self.unseen_signers}")
         if self.videos < len(SPLITS):
             raise SigngenError(f"--videos must be at least {len(SPLITS)} (one per split: {', '.join(SPLITS)}), got {self.videos}")
+        if self.videos > MAX_VIDEOS:
+            raise SigngenError(f"--videos must be at most {MAX_VIDEOS:,} (the size limit of a SynthSign corpus), got {self.videos:,}")
         if not 1 <= self.min_glosses <= self.max_glosses:
             raise SigngenError(f"gloss counts must satisfy 1 <= min <= max, got {self.min_glosses}..{self.max_glosses}")
         if self.seed < 0:

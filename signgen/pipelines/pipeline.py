@@ -24,6 +24,7 @@ every step (``signgen.pipelines.windows``). Frames come out at the model's resol
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ from signgen.pipelines.sampling import (
     sample_frames,
     set_timesteps,
 )
+from signgen.pipelines.limits import MAX_GUIDANCE, MAX_STEPS
 from signgen.poses.stitch import check_video_length
 from signgen.models.reference import ReferenceState
 from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO, DEFAULT_SIGNER_POSE, SignerPhoto, photo_keypoints, signer_photo
@@ -94,11 +96,32 @@ class PipelineDefaults:
     windows_per_batch: int = 1
 
     def __post_init__(self):
+        """Every setting checked on its own (types, finite numbers, ranges); what depends on
+        the model (num_steps within its training timesteps, a known scheduler) is checked by
+        :class:`SignPipeline`, so that a bad pipeline is refused when assembled or loaded."""
+        for name in ("num_steps", "window_size", "overlap", "frame_batch_size", "windows_per_batch"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise SigngenError(f"pipeline setting {name} must be a whole number, not {value!r}")
         for name in ("num_steps", "window_size", "frame_batch_size", "windows_per_batch"):
             if getattr(self, name) < 1:
                 raise SigngenError(f"pipeline setting {name} must be at least 1, not {getattr(self, name)}")
+        if self.num_steps > MAX_STEPS:
+            raise SigngenError(f"pipeline setting num_steps must be from 1 to {MAX_STEPS}, not {self.num_steps}")
         if not 0 <= self.overlap < self.window_size:
             raise SigngenError(f"pipeline overlap must be at least 0 and less than window_size {self.window_size}, not {self.overlap}")
+        if not isinstance(self.scheduler, str) or not self.scheduler:
+            raise SigngenError(f"pipeline setting scheduler must be a scheduler name, not {self.scheduler!r}")
+        for name in ("appearance_scale", "full_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or not -MAX_GUIDANCE <= value <= MAX_GUIDANCE:
+                raise SigngenError(f"pipeline setting {name} must be a finite number from {-MAX_GUIDANCE:g} to "
+                                   f"{MAX_GUIDANCE:g}, not {value!r}")
+        interval = self.guidance_interval
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0.0 <= interval <= 1.0:
+            raise SigngenError(f"pipeline setting guidance_interval is the share of the steps that are guided, "
+                               f"a number from 0 to 1, not {interval!r}")
 
     @property
     def guidance(self) -> GuidanceScales:
@@ -152,7 +175,14 @@ class SignPipeline:
         self.frame_model = frame_model.eval()
         self.temporal_adapter = temporal_adapter
         self.defaults = defaults
-        make_scheduler(self.defaults.scheduler, frame_model.noise_scheduler.config)  # an unknown name fails now
+        # An unknown scheduler name, or more steps than the model's training timesteps, fails now
+        # (when a pipeline is assembled or loaded), not at render time.
+        try:
+            set_timesteps(make_scheduler(self.defaults.scheduler, frame_model.noise_scheduler.config), self.defaults.num_steps,
+                          int(frame_model.noise_scheduler.config.num_train_timesteps))
+        except SigngenError as error:
+            raise SigngenError(f"pipeline settings (scheduler {self.defaults.scheduler!r}, num_steps "
+                               f"{self.defaults.num_steps}): {error}") from None
 
     # ------------------------------------------------------------ properties
 

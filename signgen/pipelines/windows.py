@@ -285,11 +285,20 @@ def _run_steps(sampler, windowed: "WindowedPrediction", sample: torch.Tensor, fi
             continue
         step_guidance[0] = guidance.at_step(index, len(sampler.timesteps))
         prediction = windowed(sampler.scale_model_input(sample, timestep), timestep)
+        step = f"at denoising step {index + 1} of {len(sampler.timesteps)}"
+        if not torch.isfinite(prediction).all():
+            # Finite inputs, non-finite prediction: the UNet (its weights) or the guidance mix.
+            input_state = "" if torch.isfinite(sample).all() else " (its input was already non-finite)"
+            raise SigngenError(
+                f"the model's output became non-finite (NaN or infinity) {step}{input_state}: its weights are damaged "
+                f"or the guidance scales too large (or the frame model's scheduler/scheduler_config.json is invalid)")
         sample = sampler.step(prediction.to(sample.dtype), timestep, sample, **step_kwargs).prev_sample
         if not torch.isfinite(sample).all():
+            # A finite prediction stepped to a non-finite sample: the noise schedule, not the weights.
             raise SigngenError(
-                f"the model's output became non-finite (NaN or infinity) at denoising step {index + 1} of "
-                f"{len(sampler.timesteps)}: its weights are damaged or the guidance scales too large")
+                f"the sample became non-finite (NaN or infinity) {step} although the model's prediction was finite: "
+                f"the noise schedule is invalid (check the frame model's scheduler/scheduler_config.json: beta_start, "
+                f"beta_end, beta_schedule) or the {type(sampler).__name__} sampler does not suit it")
     return sample
 
 

@@ -223,8 +223,20 @@ def truncate_log(path: Path, step: int) -> None:
     """Drop the lines of the JSON-lines log ``path`` past ``step``: a resumed run writes
     again what came after the checkpoint it resumes from."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         return
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    kept = [line for line in lines if json.loads(line)["step"] <= step]
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        kept = [line for line in lines if _record_step(line) <= step]
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
+        raise SigngenError(f"cannot resume: the training log {path} is not a signgen log.jsonl "
+                           f"({type(error).__name__}); move it away or choose another --out") from None
     path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+def _record_step(line: str) -> float:
+    """The ``step`` of one log record; a line that is not such a record raises."""
+    step = json.loads(line)["step"]
+    if isinstance(step, bool) or not isinstance(step, (int, float)):
+        raise TypeError("step is not a number")
+    return step

@@ -32,9 +32,12 @@ Output folder of every stage::
     OUT/model/                      the final model (EMA weights when EMA is on), written
                                     atomically
 
-``resume`` means the same for every stage: ``False`` starts fresh and refuses an ``OUT``
-that already holds checkpoints, ``True`` continues from the newest checkpoint under
-``OUT/checkpoints``, a path from that checkpoint.
+``resume`` means the same for every stage: ``False`` starts fresh in an ``OUT`` that does
+not exist yet or is empty (a folder with anything in it, checkpoints of an earlier run or a
+user's files, is refused: nothing of the user's is overwritten), ``True`` continues from
+the newest checkpoint under ``OUT/checkpoints``, a path from that checkpoint (into an
+``OUT`` that is a run folder: it has ``checkpoints/``). :func:`check_out_dir` makes these
+checks; the command line calls it before it reads any data.
 """
 
 from __future__ import annotations
@@ -101,6 +104,34 @@ def list_checkpoints(out_dir: str | Path) -> list[Path]:
     return checkpoints.list_checkpoints(Path(out_dir) / CHECKPOINTS_FOLDER)
 
 
+def check_out_dir(out_dir: str | Path, resume: bool | str | Path = False) -> None:
+    """Refuse, in one SigngenError line, an ``OUT`` a run may not write into (see the
+    module docstring): a file (or a path under a file), a non-empty folder for a fresh run,
+    a folder without ``checkpoints/`` (or a checkpoint that is not one) for a resumed run.
+    Reads only: the command line calls it before any data is read."""
+    out_dir = Path(out_dir)
+    existing = next((path for path in (out_dir, *out_dir.parents) if path.exists()), None)
+    if existing is not None and not existing.is_dir():
+        where = "" if existing == out_dir else f" ({existing} is a file)"
+        raise SigngenError(f"--out is not a folder: {out_dir}{where}")
+    if resume is False:
+        if not out_dir.is_dir():
+            return
+        checkpoints.checkpoint_to_resume(out_dir / CHECKPOINTS_FOLDER, False)  # checkpoints: "pass --resume ..."
+        try:
+            empty = not any(out_dir.iterdir())
+        except OSError as error:
+            raise SigngenError(f"cannot read --out {out_dir}: {error.strerror or type(error).__name__}") from None
+        if not empty:
+            raise SigngenError(f"--out {out_dir} exists and is not empty, and a new run would write into it; "
+                               f"choose another --out or --resume a run in it")
+        return
+    if not (out_dir / CHECKPOINTS_FOLDER).is_dir():
+        raise SigngenError(f"nothing to resume: no checkpoints under {out_dir / CHECKPOINTS_FOLDER} "
+                           f"(--resume continues a run in its own --out)")
+    checkpoints.checkpoint_to_resume(out_dir / CHECKPOINTS_FOLDER, resume)
+
+
 def train(
     stage: Stage,
     dataset: Dataset,
@@ -114,17 +145,25 @@ def train(
     """Train ``stage`` on ``dataset`` into ``out_dir`` with the settings of ``config``;
     ``run_config`` (a config dataclass or dict) is saved as ``OUT/config.yaml``.
 
-    ``OUT`` is created once the inputs are validated; a run that fails before its first
-    checkpoint removes an ``OUT`` it created itself, so an error leaves nothing behind."""
+    ``OUT`` (:func:`check_out_dir`) is created once the inputs are validated; a fresh run
+    that fails before its first checkpoint removes what it wrote (``OUT`` itself when it
+    created it), so an error leaves nothing behind."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SigngenError(f"--out is not a folder: {out_dir}")
+    check_out_dir(out_dir, resume)
     created = not out_dir.exists()
     try:
         return Trainer(stage, dataset, out_dir, config, run_config, resume).fit(progress)
     except BaseException:
-        if created and out_dir.is_dir() and not list_checkpoints(out_dir) and not (out_dir / FINAL_MODEL_FOLDER).exists():
-            shutil.rmtree(out_dir, ignore_errors=True)
+        if resume is False and out_dir.is_dir() and not list_checkpoints(out_dir) and not (out_dir / FINAL_MODEL_FOLDER).exists():
+            if created:
+                shutil.rmtree(out_dir, ignore_errors=True)
+            else:  # an empty folder of the user's: only what this run wrote into it
+                for name in (CONFIG_NAME, LOG_NAME, CHECKPOINTS_FOLDER):
+                    path = out_dir / name
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path, ignore_errors=True)
+                    elif path.exists() or path.is_symlink():
+                        path.unlink(missing_ok=True)
         raise
 
 
@@ -165,7 +204,10 @@ class Trainer:
             self.step = self._load_checkpoint(checkpoint)
             accelerator.print(f"resuming {stage.name} training from {checkpoint} (step {self.step})")
         if accelerator.is_main_process:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                out_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise SigngenError(f"cannot create --out {out_dir}: {error.strerror or type(error).__name__}") from None
             save_config(run_config, out_dir / CONFIG_NAME)
             checkpoints.truncate_log(out_dir / LOG_NAME, self.step)
         self.window: list[dict[str, torch.Tensor]] = []

@@ -249,6 +249,7 @@ def train_g2p(examples: Sequence[Example], out: str | os.PathLike, config: G2PCo
               progress: bool = True) -> GlossToPoseModel:
     """Train on ``examples`` into folder ``out``; returns the final model (EMA weights
     when EMA is on), also saved to ``out/model``. A batch holds at most all examples."""
+    driver.check_out_dir(out, resume)  # before any work: a folder the run may not write into is refused
     train = config.train
     torch.manual_seed(train.seed)
     model = build_model(config, examples)

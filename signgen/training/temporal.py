@@ -124,6 +124,7 @@ def train_temporal(
     """Train the adapter of the frame model in ``frame_model_dir`` on the clips of
     ``data_dir`` (``signgen.corpora.phoenix.clip_dataset``, split ``train``) into ``out``; returns the
     final adapter (EMA weights when EMA is on), also saved to ``out/model``."""
+    driver.check_out_dir(out, resume)  # before the frame model and the clips are loaded
     train = config.train
     model = FrameModel.from_pretrained(frame_model_dir)
     model._require_denoiser()
