@@ -25,8 +25,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from signgen import __version__
 from signgen.atomic import atomic_folder, is_replaceable_folder
@@ -38,6 +36,7 @@ from signgen import files
 from signgen.errors import SigngenError, first_line
 from signgen.files import MANIFEST_NAME
 from signgen.models.fusion import FusionModule
+from signgen.models.loading import check_positive, load_module
 
 KIND = "signgen-frame-model"
 FORMAT_VERSION = 1
@@ -353,51 +352,7 @@ def _load_component(folder: Path, name: str, class_name: str) -> torch.nn.Module
     if class_name != cls.__name__:
         raise SigngenError(f"{folder}: component {name!r} is a {class_name}, expected {cls.__name__}")
     subfolder = folder / name
-    config_path, weights_path = subfolder / CONFIG_NAME, subfolder / WEIGHTS_NAME
-    for path in (config_path, weights_path):
-        if not path.is_file():
-            raise SigngenError(f"model folder is incomplete: {path} is missing")
-    config = files.read_json_object(config_path, "component config")
-    if config.get("_class_name") != cls.__name__:
-        raise SigngenError(f"{config_path} does not describe a {cls.__name__}")
-    _check_positive(config, config_path)
-    try:
-        module = cls.from_config(config)
-    except (TypeError, ValueError, KeyError, ArithmeticError, RuntimeError) as error:
-        raise SigngenError(f"{config_path} does not build a {cls.__name__}: {first_line(error)}") from None
-    try:
-        state = load_file(weights_path)
-    except (SafetensorError, OSError) as error:
-        raise SigngenError(f"{weights_path} is not a readable safetensors file: {first_line(error)}") from None
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        raise SigngenError(f"{weights_path} does not match {config_path}: {_describe_mismatch(module, state)}") from None
-    return module
-
-
-# Sizes and counts in a component's config.json: a zero (or less) would divide by zero
-# while the module is built or run, so it is refused when the config is read.
-POSITIVE_FIELDS = (
-    "image_size", "patch_size", "hidden_size", "num_heads", "num_layers", "intermediate_size", "in_channels",
-    "embed_dim", "hidden_dim", "temperature_init", "out_channels", "sample_size", "block_out_channels",
-    "layers_per_block", "attention_head_dim", "cross_attention_dim", "norm_num_groups", "transformer_layers_per_block",
-    "num_attention_heads", "projection_class_embeddings_input_dim", "encoder_hid_dim", "latent_channels",
-    "num_train_timesteps",
-)
-
-
-def _check_positive(config: dict, path: Path) -> None:
-    import math
-
-    for key in POSITIVE_FIELDS:
-        value = config.get(key)
-        if value is None:
-            continue
-        values = value if isinstance(value, (list, tuple)) else [value]
-        if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in values):
-            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:59] + "…"
-            raise SigngenError(f"{path}: {key} must be a positive number (or list of them), not {shown}")
+    return load_module(cls, subfolder / CONFIG_NAME, subfolder / WEIGHTS_NAME)
 
 
 def _load_scheduler(folder: Path) -> DDPMScheduler:
@@ -405,7 +360,7 @@ def _load_scheduler(folder: Path) -> DDPMScheduler:
     if not path.is_file():
         raise SigngenError(f"model folder is incomplete: {path} is missing")
     config = files.read_json_object(path, "noise-scheduler config")
-    _check_positive(config, path)
+    check_positive(config, path)
     check_noise_schedule(config, path)
     try:
         scheduler = DDPMScheduler.from_config(DDPMScheduler.load_config(path.parent))
@@ -514,20 +469,6 @@ def _check_consistency(model: FrameModel, manifest: dict, folder: Path) -> None:
             problems.append(f"unet fusion input {config.projection_class_embeddings_input_dim} != fusion embedding {embed_dim}")
     if problems:
         raise SigngenError(f"{folder}: components do not fit together: {problems[0]}")
-
-
-def _describe_mismatch(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> str:
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    if missing:
-        return f"{len(missing)} weight(s) missing, e.g. {missing[0]}"
-    unexpected = sorted(set(state) - set(expected))
-    if unexpected:
-        return f"{len(unexpected)} unexpected weight(s), e.g. {unexpected[0]}"
-    for key, tensor in state.items():
-        if tensor.shape != expected[key].shape:
-            return f"{key} has shape {tuple(tensor.shape)}, expected {tuple(expected[key].shape)}"
-    return "weights do not fit the architecture"
 
 
 def _vit_fields(encoder) -> dict[str, Any]:

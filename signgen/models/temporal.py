@@ -40,11 +40,10 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.attention import BasicTransformerBlock
 from diffusers.utils import BaseOutput
 from einops import rearrange
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
-from signgen.errors import SigngenError, first_line
+from signgen.errors import SigngenError
+from signgen.models.loading import load_module
 
 # PyTorch's fused attention kernels on CUDA launch one grid row per (batch x head) and fail
 # beyond 65535; temporal attention at pixel resolution has one batch row per position.
@@ -337,34 +336,5 @@ def load_adapter(folder: str | os.PathLike) -> TemporalAdapter:
     config_path, weights_path = folder / "config.json", folder / ADAPTER_WEIGHTS_NAME
     if not config_path.is_file():
         raise SigngenError(f"no temporal adapter in {folder} (expected config.json and safetensors weights)")
-    if not weights_path.is_file():
-        raise SigngenError(f"temporal adapter folder is incomplete: {weights_path} is missing")
-    # Built from its config and loaded strictly here, not by diffusers' from_pretrained: that
-    # leaves weights missing from the file on the meta device ("Cannot copy out of meta
-    # tensor" at render time) and ignores unexpected ones.
-    from signgen import files
-    from signgen.models.frame_model import _check_positive, _describe_mismatch
-
-    config = files.read_json_object(config_path, "temporal adapter config")
-    if config.get("_class_name") != TemporalAdapter.__name__:
-        raise SigngenError(f"{config_path} does not describe a {TemporalAdapter.__name__}")
-    _check_positive(config, config_path)
-    try:
-        adapter = TemporalAdapter.from_config(config)
-    except (TypeError, ValueError, KeyError, ArithmeticError, RuntimeError, AttributeError) as error:
-        raise SigngenError(f"{config_path} does not build a {TemporalAdapter.__name__}: {first_line(error)}") from None
-    try:
-        state = load_file(weights_path)
-    except (SafetensorError, OSError) as error:
-        raise SigngenError(f"{weights_path} is not a readable safetensors file: {first_line(error)}") from None
-    expected = adapter.state_dict()
-    if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in expected):
-        raise SigngenError(f"{weights_path} is not the weights of the temporal adapter in {config_path} "
-                           f"(from another module or model?): {_describe_mismatch(adapter, state)}")
-    if any(tensor.is_meta for tensor in state.values()):
-        raise SigngenError(f"{weights_path} holds weights without data (meta tensors)")
-    try:
-        adapter.load_state_dict(state, strict=True)
-    except (RuntimeError, NotImplementedError) as error:
-        raise SigngenError(f"{weights_path} does not match {config_path}: {first_line(error)}") from None
+    adapter = load_module(TemporalAdapter, config_path, weights_path)
     return adapter.eval()
