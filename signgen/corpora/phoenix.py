@@ -453,11 +453,12 @@ class FramePairDataset:
     def __getitem__(self, index: int) -> dict:
         video, target, source = self.locate(int(index))
         sample = self.samples[video]
-        images = {"source": to_model_image(sample.frame(source), self.resolution),
+        source_frame = sample.frame(source)
+        images = {"source": to_model_image(source_frame, self.resolution),
                   "target": to_model_image(sample.frame(target), self.resolution)}
         extra = {}
         if self.coarse_image:
-            images["coarse"], extra["uncovered"] = coarse_image_of(sample, source, target, self.resolution)
+            images["coarse"], extra["uncovered"] = coarse_image_of(sample, source, target, self.resolution, source_frame)
         colours = _colour_augmentation(self.colour_augment_prob, [self.seed, self.epoch, int(index), 1])
         if colours is not None:
             images = {name: recolour(image, colours) for name, image in images.items()}
@@ -478,10 +479,11 @@ def frame_pair_dataset(root: str | os.PathLike, split: str, resolution: Sequence
     return FramePairDataset(_samples_with_poses(root, split, cache_dir), resolution, seed, colour_augment_prob, coarse_image)
 
 
-def coarse_image_of(sample: VideoSample, source: int, target: int, resolution: tuple[int, int]):
-    """The source frame warped to the target frame's pose (``signgen.poses.warp``) at the
-    model's ``resolution``: a (3, H, W) image in [-1, 1] and its uncovered mask (1, H, W) in
-    {0, 1}."""
+def coarse_image_of(sample: VideoSample, source: int, target: int, resolution: tuple[int, int],
+                    frame: np.ndarray | None = None):
+    """The source frame (``frame``, when the caller has read it already) warped to the
+    target frame's pose (``signgen.poses.warp``) at the model's ``resolution``: a (3, H, W)
+    image in [-1, 1] and its uncovered mask (1, H, W) in {0, 1}."""
     import cv2
     import torch
 
@@ -490,7 +492,7 @@ def coarse_image_of(sample: VideoSample, source: int, target: int, resolution: t
     height, width = resolution
     xy, confidence, (frame_width, frame_height) = sample.pose_arrays()
     scale = np.array([width / frame_width, height / frame_height])
-    frame = sample.frame(source)
+    frame = sample.frame(source) if frame is None else frame
     if frame.shape[:2] != (height, width):
         frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
     coarse = warp_to_pose(frame, xy[source] * scale, confidence[source], xy[target] * scale, confidence[target])
