@@ -167,6 +167,7 @@ class ModelConfig:
     use_fusion_embedding: bool
     coarse_image: bool  # v2: the photo warped to the target pose (and its mask) as input channels
     reference_attention: bool  # v2: the photo's features join every self-attention's keys and values
+    coarse_residual: bool  # v2: the denoiser draws the target's difference from the coarse image
     encoder: EncoderConfig
     pose_encoder: EncoderConfig
     fusion: FusionConfig
@@ -178,6 +179,8 @@ class ModelConfig:
         _at_least(self, "model ", 1, "pose_channels")
         if len(self.resolution) != 2 or min(self.resolution) < 8:
             raise SigngenError(f"model resolution must be [height, width] of at least 8 px, not {self.resolution}")
+        if self.coarse_residual and not self.coarse_image:
+            raise SigngenError("model coarse_residual needs coarse_image: true (the residual is taken from the coarse image)")
         if self.pose_encoder.backbone != "vit":
             raise SigngenError("pose_encoder backbone must be 'vit': pose maps are not photographs")
         # In latent space the VAE's own factor is known only once it is loaded (build_unet checks then).

@@ -74,6 +74,7 @@ class FrameModel(torch.nn.Module):
         use_fusion_embedding: bool = True,
         coarse_image: bool = False,
         reference_attention: bool = False,
+        coarse_residual: bool = False,
     ):
         super().__init__()
         self.image_encoder = image_encoder
@@ -85,6 +86,9 @@ class FrameModel(torch.nn.Module):
         self.use_fusion_embedding = use_fusion_embedding
         self.coarse_image = coarse_image
         self.reference_attention = reference_attention
+        if coarse_residual and not coarse_image:
+            raise SigngenError("a frame model drawing the residual from the coarse image needs the coarse image")
+        self.coarse_residual = coarse_residual
         if vae is not None:
             vae.requires_grad_(False)
         if unet is not None and reference_attention:
@@ -122,6 +126,7 @@ class FrameModel(torch.nn.Module):
         self.use_fusion_embedding = config.use_fusion_embedding
         self.coarse_image = config.coarse_image
         self.reference_attention = config.reference_attention
+        self.coarse_residual = config.coarse_residual
         channels, height, width = self.sample_shape
         self.unet = build_unet(
             config.unet,
@@ -141,7 +146,9 @@ class FrameModel(torch.nn.Module):
             # sampler that supports it clips its clean-image estimate to [-1, 1].
             clip_sample=vae is None,
             thresholding=vae is None,
-            sample_max_value=1.0,
+            # A residual from the coarse image is a difference of two such images.
+            clip_sample_range=2.0 if config.coarse_residual else 1.0,
+            sample_max_value=2.0 if config.coarse_residual else 1.0,
             # Sampling schedulers inherit this: start at the last training step.
             timestep_spacing="trailing",
         )
@@ -227,6 +234,15 @@ class FrameModel(torch.nn.Module):
         mask = F.interpolate(uncovered.to(sample.dtype), size=sample.shape[-2:], mode="area")
         return torch.cat([sample, mask * 2 - 1], dim=1)
 
+    def residual_base(self, conditions: FrameConditions) -> torch.Tensor | float:
+        """What the denoised sample is added to: the coarse image in the sample space for a
+        model that draws the residual from it (``coarse_residual``), else 0. Take it from
+        unmasked conditions: it is part of the parameterisation, not a condition that
+        guidance drops."""
+        if not self.coarse_residual:
+            return 0.0
+        return conditions.coarse[:, : self.sample_shape[0]]
+
     def reference_features(self, images: torch.Tensor, appearance: EncoderOutput) -> ReferenceState:
         """The reference bank of source images (R, 3, H, W): one UNet pass on their clean
         sample at timestep 0 with their own appearance tokens and no other condition.
@@ -300,6 +316,7 @@ class FrameModel(torch.nn.Module):
                 "use_fusion_embedding": self.use_fusion_embedding,
                 "coarse_image": self.coarse_image,
                 "reference_attention": self.reference_attention,
+                "coarse_residual": self.coarse_residual,
                 "components": {name: type(module).__name__ for name, module in self.components().items()},
             }
             (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -325,6 +342,7 @@ class FrameModel(torch.nn.Module):
             use_fusion_embedding=bool(manifest.get("use_fusion_embedding", True)),
             coarse_image=bool(manifest.get("coarse_image", False)),
             reference_attention=bool(manifest.get("reference_attention", False)),
+            coarse_residual=bool(manifest.get("coarse_residual", False)),
         )
         _check_consistency(model, manifest, folder)
         return model.eval()

@@ -247,12 +247,15 @@ def denoise(
         generator = torch.Generator("cpu").manual_seed(seed)
         noise = torch.randn((num_frames, *model.sample_shape), generator=generator, dtype=torch.float32)
         first = _first_step(sampler, strength)
+        base = model.residual_base(conditions)
         if first == 0:
             sample = noise.to(device=device, dtype=dtype) * sampler.init_noise_sigma
         else:
-            start = conditions.coarse[:, : model.sample_shape[0]]
+            # The coarse image, in what the model draws: itself, or a zero residual from it.
+            start = conditions.coarse[:, : model.sample_shape[0]] - base
             sample = sampler.add_noise(start, noise.to(device=device, dtype=dtype), sampler.timesteps[first : first + 1])
         sample = _run_steps(sampler, windowed, sample, first, guidance, step_guidance, scheduler_step_kwargs(sampler, generator), progress)
+        sample = sample + base
     finally:
         if video_unet is not None:
             video_unet.detach()

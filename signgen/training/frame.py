@@ -80,6 +80,7 @@ class DiffusionObjective(torch.nn.Module):
             clean = model.to_sample_space(batch["target"])
             appearance = model.encode_appearance(batch["source"])
             conditions = model.frame_conditions(appearance, batch["target_pose"], *v2_conditions(model, batch, appearance))
+            clean = clean - model.residual_base(conditions)
         keep = sample_training_modes(len(clean), self.config.uncond_prob, self.config.appearance_only_prob, device=clean.device)
         conditions = conditions.masked(*keep)
         noise = torch.randn_like(clean)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from signgen.models.frame_model import FrameModel
@@ -91,3 +92,48 @@ def test_v2_pairs_train_the_denoiser(tiny_frame_model, synthsign_corpus):
     channels = model.sample_shape[0]
     assert torch.isfinite(loss)
     assert model.unet.conv_in.weight.grad[:, channels + model.pose_channels:].abs().sum() > 0  # the coarse path learns
+
+
+def test_a_coarse_residual_model_trains_on_the_difference_from_the_coarse_image(tiny_frame_model, synthsign_corpus):
+    from signgen.corpora.phoenix import frame_pair_dataset
+    from signgen.training.frame import DiffusionObjective
+
+    model = tiny_frame_model(0, *V2, "model.coarse_residual=true", train=True)
+    pairs = frame_pair_dataset(synthsign_corpus, "train", model.resolution, coarse_image=True)
+    batch = {key: torch.stack([pairs[i][key] for i in range(4)]) for key in pairs[0]}
+    drawn = []
+    add_noise = model.noise_scheduler.add_noise
+    model.noise_scheduler.add_noise = lambda clean, noise, timesteps: drawn.append(clean) or add_noise(clean, noise, timesteps)
+
+    class Dropout:  # every condition dropped: the residual's base must not be
+        uncond_prob, appearance_only_prob = 1.0, 0.0
+
+    DiffusionObjective(model, Dropout())(batch)
+    assert torch.allclose(drawn[0], batch["target"] - batch["coarse"])
+
+
+def test_a_coarse_residual_model_samples_around_the_coarse_image(tiny_frame_model):
+    from signgen.pipelines.windows import denoise
+
+    model = tiny_frame_model(0, *V2, "model.coarse_residual=true")
+    height, width = model.resolution
+    generator = torch.Generator().manual_seed(1)
+    photo = torch.rand(3, height, width, generator=generator) * 2 - 1
+    coarse = (torch.rand(4, 3, height, width, generator=generator) * 1.6 - 0.8, torch.zeros(4, 1, height, width))
+    poses = torch.rand(4, model.pose_channels, height, width, generator=generator)
+    appearance = model.encode_appearance(photo[None])
+    options = dict(windows=[range(0, 4)], scheduler="ddim", num_steps=3, seed=2, progress=False, coarse=coarse,
+                   reference=model.reference_features(photo[None], appearance))
+    with torch.no_grad():
+        around_coarse = denoise(model, None, appearance, poses, **options)
+        model.coarse_residual = False  # the same UNet read as drawing the image itself
+        alone = denoise(model, None, appearance, poses, **options)
+    assert torch.allclose(around_coarse, (alone + coarse[0]).clamp(-1, 1), atol=1e-5)
+    assert not torch.allclose(around_coarse, alone, atol=1e-2)
+
+
+def test_a_coarse_residual_needs_the_coarse_image(tiny_frame_model):
+    from signgen.errors import SigngenError
+
+    with pytest.raises(SigngenError, match="coarse_residual needs coarse_image"):
+        tiny_frame_model(0, "model.coarse_residual=true")
