@@ -504,8 +504,9 @@ class ClipDataset:
     """Clips of consecutive frames: see :func:`clip_dataset`."""
 
     def __init__(self, samples: list[VideoSample], num_frames: int, resolution: tuple[int, int],
-                 stride: int, seed: int = 0, colour_augment_prob: float = 0.0):
+                 stride: int, seed: int = 0, colour_augment_prob: float = 0.0, coarse_image: bool = False):
         self.samples = samples
+        self.coarse_image = bool(coarse_image)
         self.num_frames = num_frames
         self.resolution = resolution
         self.seed = int(seed)
@@ -523,22 +524,31 @@ class ClipDataset:
         sample = self.samples[video]
         source = int(np.random.default_rng([self.seed, index]).integers(sample.num_frames))
         window = slice(start, start + self.num_frames)
-        images = {"source": to_model_image(sample.frame(source), self.resolution),
+        source_frame = sample.frame(source)
+        images = {"source": to_model_image(source_frame, self.resolution),
                   "frames": torch.stack([to_model_image(sample.frame(i), self.resolution) for i in range(window.start, window.stop)])}
+        extra = {}
+        if self.coarse_image:
+            coarse = [coarse_image_of(sample, source, i, self.resolution, source_frame) for i in range(window.start, window.stop)]
+            images["coarse"] = torch.stack([image for image, _ in coarse])
+            extra["uncovered"] = torch.stack([mask for _, mask in coarse])
         colours = _colour_augmentation(self.colour_augment_prob, [self.seed, int(index), 1])
         if colours is not None:
             images = {name: recolour(image, colours) for name, image in images.items()}
-        return {**images, "poses": pose_maps_of(sample, window, self.resolution)}
+        return {**images, **extra, "poses": pose_maps_of(sample, window, self.resolution)}
 
 
 def clip_dataset(root: str | os.PathLike, split: str, num_frames: int = 16, resolution: Sequence[int] = (64, 52),
                  pose_channels: int = 4, stride: int | None = None, seed: int = 0,
-                 cache_dir: str | os.PathLike | None = None, colour_augment_prob: float = 0.0) -> ClipDataset:
+                 cache_dir: str | os.PathLike | None = None, colour_augment_prob: float = 0.0,
+                 coarse_image: bool = False) -> ClipDataset:
     """Clips of ``num_frames`` consecutive frames, starting every ``stride`` frames (default
     ``num_frames``: clips do not overlap), from each video long enough:
     ``{"source": (3, H, W)`` a frame of the same video, ``"frames": (F, 3, H, W)`` in
     [-1, 1], ``"poses": (F, C, H, W)`` in [0, 1]``}``; ``colour_augment_prob`` as for
-    :func:`frame_pair_dataset`, one rotation per clip."""
+    :func:`frame_pair_dataset`, one rotation per clip; with ``coarse_image`` also
+    ``"coarse"`` (F, 3, H, W) and ``"uncovered"`` (F, 1, H, W), the source warped to each
+    frame's pose (:func:`coarse_image_of`)."""
     resolution = _check_sampler_arguments(resolution, pose_channels)
     _check_probability(colour_augment_prob)
     if num_frames < 1:
@@ -546,7 +556,8 @@ def clip_dataset(root: str | os.PathLike, split: str, num_frames: int = 16, reso
     stride = num_frames if stride is None else int(stride)
     if stride < 1:
         raise SigngenError(f"stride must be at least 1, got {stride}")
-    return ClipDataset(_samples_with_poses(root, split, cache_dir), num_frames, resolution, stride, seed, colour_augment_prob)
+    return ClipDataset(_samples_with_poses(root, split, cache_dir), num_frames, resolution, stride, seed, colour_augment_prob,
+                       coarse_image)
 
 
 def _check_probability(colour_augment_prob: float) -> None:

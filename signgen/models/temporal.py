@@ -204,6 +204,7 @@ class VideoUNet(nn.Module):
         self.unet = unet
         self.adapter = adapter
         self._num_frames: int | None = None
+        self._still = False
         self._hooks = [
             unet.get_submodule(site).register_forward_hook(self._hook_for(module))
             for site, module in zip(adapter.config.sites, adapter.motion_modules)
@@ -254,6 +255,17 @@ class VideoUNet(nn.Module):
         finally:
             self._num_frames = previous
 
+    @contextlib.contextmanager
+    def still(self) -> Iterator[None]:
+        """Within this block the UNet runs as the frame model alone, its motion modules
+        skipped: for the reference pass over the still photo, which rendering computes
+        before the adapter is attached."""
+        previous, self._still = self._still, True
+        try:
+            yield
+        finally:
+            self._still = previous
+
     def detach(self) -> UNet2DConditionModel:
         """Remove the hooks and return the frame UNet, unchanged."""
         for hook in self._hooks:
@@ -263,6 +275,8 @@ class VideoUNet(nn.Module):
 
     def _hook_for(self, module: MotionModule):
         def apply_motion(_layer, _inputs, output):
+            if self._still:
+                return output
             if self._num_frames is None:
                 raise RuntimeError("a UNet with a temporal adapter attached was called without num_frames; call it through VideoUNet")
             return _replace_hidden_states(output, lambda hidden: module(hidden, self._num_frames))

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from signgen.config import DiffusionTrainConfig, TemporalConfig, config_to_dict
 from signgen.errors import SigngenError
 from signgen.models.denoiser import FrameConditions, predict, sample_training_modes
+from signgen.models.encoders import EncoderOutput
 from signgen.models.frame_model import FrameModel
 from signgen.models.temporal import TemporalAdapter, VideoUNet
 from signgen.training import driver
@@ -32,20 +33,26 @@ from signgen.training import driver
 # ---- the objective --------------------------------------------------------------------
 
 
-def clip_conditions(model: FrameModel, sources: torch.Tensor, poses: torch.Tensor) -> FrameConditions:
+def clip_conditions(model: FrameModel, sources: torch.Tensor, poses: torch.Tensor, coarse: torch.Tensor | None = None,
+                    uncovered: torch.Tensor | None = None) -> FrameConditions:
     """Per-frame conditions of B clips, flattened to (B * F): each clip's source image
-    encoded once, its tokens and embedding repeated over the clip's frames."""
-    num_frames = poses.shape[1]
+    encoded once, its tokens and embedding repeated over the clip's frames; for a v2 frame
+    model also each frame's coarse image (``coarse`` (B, F, 3, H, W), ``uncovered``
+    (B, F, 1, H, W)) and each clip's reference features, computed once per clip."""
+    clips, num_frames = poses.shape[:2]
     appearance = model.encode_appearance(sources)
     flat_poses = poses.flatten(0, 1)
-    fusion = None
-    if model.use_fusion_embedding:
-        fusion = model.fuse(appearance.embedding.repeat_interleave(num_frames, dim=0), flat_poses)
-    return FrameConditions(
-        pose_maps=flat_poses,
-        appearance_tokens=appearance.tokens.repeat_interleave(num_frames, dim=0),
-        fusion_embedding=fusion,
-    )
+    coarse_channels = reference = None
+    if model.coarse_image:
+        if coarse is None or uncovered is None:
+            raise SigngenError("this frame model reads coarse images: build the clips with coarse_image=True")
+        coarse_channels = model.coarse_condition(coarse.flatten(0, 1), uncovered.flatten(0, 1))
+    if model.reference_attention:
+        reference = model.reference_features(sources, appearance)
+        reference.rows = torch.arange(clips, device=sources.device).repeat_interleave(num_frames)
+    appearance = EncoderOutput(tokens=appearance.tokens.repeat_interleave(num_frames, dim=0),
+                               embedding=appearance.embedding.repeat_interleave(num_frames, dim=0))
+    return model.frame_conditions(appearance, flat_poses, coarse_channels, reference)
 
 
 def temporal_loss(
@@ -62,18 +69,18 @@ def temporal_loss(
     frames, poses = batch["frames"], batch["poses"]
     clips, num_frames = frames.shape[:2]
     device = frames.device
-    with torch.no_grad():
-        conditions = clip_conditions(model, batch["source"], poses)
+    wrapper = video_unet.module if hasattr(video_unet, "module") else video_unet
+    with torch.no_grad(), wrapper.still():
+        conditions = clip_conditions(model, batch["source"], poses, batch.get("coarse"), batch.get("uncovered"))
+        clean = model.to_sample_space(frames.flatten(0, 1)) - model.residual_base(conditions)
         keep = [mask.repeat_interleave(num_frames) for mask in sample_training_modes(clips, train.uncond_prob, train.appearance_only_prob, device=device)]
         conditions = conditions.masked(*keep)
-        clean = model.to_sample_space(frames.flatten(0, 1))
     noise = torch.randn(clean.shape, generator=generator, device=device, dtype=clean.dtype)
     schedule = model.noise_scheduler
     timesteps = torch.randint(0, schedule.config.num_train_timesteps, (clips,), generator=generator, device=device)
     timesteps = timesteps.repeat_interleave(num_frames)
     noisy = schedule.add_noise(clean, noise, timesteps)
     target = noise if schedule.config.prediction_type == "epsilon" else schedule.get_velocity(clean, noise, timesteps)
-    wrapper = video_unet.module if hasattr(video_unet, "module") else video_unet
     with wrapper.frames(num_frames):
         prediction = predict(video_unet, noisy, timesteps, conditions, model.patch_size)
     return F.mse_loss(prediction.float(), target.float())
@@ -132,7 +139,7 @@ def train_temporal(
     from signgen.corpora.phoenix import clip_dataset  # the data room's loader, imported only when training
 
     dataset = clip_dataset(data_dir, "train", num_frames=train.num_frames, resolution=model.resolution, pose_channels=model.pose_channels,
-                           colour_augment_prob=train.colour_augment_prob)
+                           colour_augment_prob=train.colour_augment_prob, coarse_image=model.coarse_image)
     torch.manual_seed(train.seed)
     adapter = TemporalAdapter.for_unet(model.unet, **config_to_dict(config.adapter)).train()
     objective = TemporalObjective(model, adapter, train)

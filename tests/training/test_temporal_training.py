@@ -51,3 +51,22 @@ def test_training_saves_resumes_and_produces_a_loadable_adapter(tmp_path, monkey
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), resumed.state_dict().values()))
     moved = [name for name, p in first.named_parameters() if ".proj_out." in name and p.abs().sum() > 0]
     assert moved, "training left every proj_out at zero"
+
+
+def test_a_v2_frame_model_trains_its_adapter_on_clips_with_coarse_images(tiny_frame_model, tiny_adapter, synthsign_corpus):
+    from signgen.corpora.phoenix import clip_dataset
+    from signgen.models.temporal import VideoUNet
+    from signgen.training.temporal import temporal_loss
+
+    model = tiny_frame_model(0, "model.coarse_image=true", "model.reference_attention=true", "model.coarse_residual=true")
+    model.requires_grad_(False)
+    clips = clip_dataset(synthsign_corpus, "train", num_frames=3, resolution=model.resolution, coarse_image=True)
+    batch = {key: torch.stack([clips[i][key] for i in range(2)]) for key in clips[0]}
+    assert batch["coarse"].shape == batch["frames"].shape and batch["uncovered"].shape == (2, 3, 1, *model.resolution)
+    adapter = tiny_adapter(model, randomized=True)
+    config = load_temporal_config(CONFIG_FOLDER / "temporal-tiny.yaml", [])
+    loss = temporal_loss(model, VideoUNet(model.unet, adapter), batch, config.train, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is None for p in model.parameters())
+    assert sum(p.grad.abs().sum() for p in adapter.parameters() if p.grad is not None) > 0
