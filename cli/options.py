@@ -75,6 +75,14 @@ def strength(text: str) -> float:
     return value
 
 
+def share(text: str) -> float:
+    """A number from 0 to 1 (both included)."""
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {echo(text)}")
+    return value
+
+
 def int_in(low: int, high: int) -> Callable[[str], int]:
     """A whole number from ``low`` to ``high`` (both included)."""
 

@@ -60,6 +60,9 @@ def register(commands) -> None:
     parser.add_argument("--strength", metavar="S", type=options.strength, default=1.0,
                         help="start each frame from the photo warped to its pose, noised to S in (0, 1], instead of pure "
                              "noise (default 1: pure noise); lower keeps more of the photo (v2 models)")
+    parser.add_argument("--noise-correlation", metavar="R", type=options.share,
+                        help="correlation of the initial noise between frames, 0 (independent) to 1 (one noise for every "
+                             "frame); default: the model's")
     parser.add_argument("--side-by-side", action="store_true", help="write the driving skeleton and the generated video side by side")
     parser.add_argument("-o", "--output", metavar="OUT.mp4", type=Path, required=True, help="video to write (.mp4, or .gif for a preview)")
     parser.set_defaults(func=run_render)
@@ -99,6 +102,7 @@ def run_render(args: argparse.Namespace) -> None:
         on_missing=args.on_missing,
         signer_pose=args.signer_pose,
         strength=args.strength,
+        noise_correlation=args.noise_correlation,
     )
     write_render(result, args.output, side_by_side=args.side_by_side, progress=True)
     elapsed = time.perf_counter() - started

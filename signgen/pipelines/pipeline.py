@@ -94,6 +94,7 @@ class PipelineDefaults:
     overlap: int = 4
     frame_batch_size: int = 16
     windows_per_batch: int = 1
+    noise_correlation: float = 0.0
 
     def __post_init__(self):
         """Every setting checked on its own (types, finite numbers, ranges); what depends on
@@ -118,6 +119,10 @@ class PipelineDefaults:
                     or not -MAX_GUIDANCE <= value <= MAX_GUIDANCE:
                 raise SigngenError(f"pipeline setting {name} must be a finite number from {-MAX_GUIDANCE:g} to "
                                    f"{MAX_GUIDANCE:g}, not {value!r}")
+        correlation = self.noise_correlation
+        if isinstance(correlation, bool) or not isinstance(correlation, (int, float)) or not 0.0 <= correlation <= 1.0:
+            raise SigngenError(f"pipeline setting noise_correlation is the correlation of the initial noise between "
+                               f"frames, a number from 0 to 1, not {correlation!r}")
         interval = self.guidance_interval
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0.0 <= interval <= 1.0:
             raise SigngenError(f"pipeline setting guidance_interval is the share of the steps that are guided, "
@@ -339,6 +344,7 @@ class SignPipeline:
         keep_frame: bool = False,
         signer_pose: Any = None,
         strength: float = 1.0,
+        noise_correlation: float | None = None,
     ) -> RenderResult:
         """Render ``glosses`` (a string such as ``"H A L L O"`` or a list) or a ``pose``
         (``Pose`` or ``.pose`` path; give exactly one of the two) as signed by ``signer``
@@ -353,6 +359,8 @@ class SignPipeline:
         v2 models (coarse image, reference path) also take ``signer_pose``, the photo's
         pose (see :meth:`encode_signer`), and ``strength`` S in (0, 1]: below 1, sampling
         starts from the photo warped to each pose, noised to S, instead of pure noise.
+        ``noise_correlation`` (default: the pipeline's) shares the initial noise across
+        frames (:func:`signgen.pipelines.windows.initial_noise`).
         (Over 60 lines for its arguments and this description; the steps are methods.)"""
         if (glosses is None) == (pose is None):
             raise SigngenError("give either glosses or a pose to render, not both or neither")
@@ -380,7 +388,8 @@ class SignPipeline:
             bar.update()
 
         appearance = encoding.appearance
-        options = dict(scheduler=scheduler, num_steps=num_steps, guidance=guidance, seed=int(seed),
+        correlation = settings.noise_correlation if noise_correlation is None else noise_correlation
+        options = dict(scheduler=scheduler, num_steps=num_steps, guidance=guidance, seed=int(seed), noise_correlation=correlation,
                        frame_batch_size=settings.frame_batch_size, progress=progress, **photo)
         with torch.no_grad():
             if self.temporal_adapter is None:

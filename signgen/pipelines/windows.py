@@ -198,6 +198,7 @@ def denoise(
     coarse: tuple[torch.Tensor, torch.Tensor] | None = None,
     reference: ReferenceState | None = None,
     strength: float = 1.0,
+    noise_correlation: float = 0.0,
 ) -> torch.Tensor:
     """The sampling loop: frames (T, 3, H, W) in [-1, 1], one per pose map (T, C, H, W).
 
@@ -215,7 +216,8 @@ def denoise(
     per video, the photo's ``reference`` features (:meth:`FrameModel.reference_features`).
     ``strength`` S < 1 starts from the coarse images noised to the S-th share of the
     schedule instead of from pure noise (SDEdit), so the photo keeps its own pixels where
-    the pose does not move them. (Over 60 lines for its arguments and this description;
+    the pose does not move them. ``noise_correlation`` R in [0, 1] shares the initial noise
+    across frames (:func:`initial_noise`). (Over 60 lines for its arguments and this description;
     the work is in the helpers below.)
     """
     sampler, guidance, seed = _checked_settings(model, pose_maps, scheduler, num_steps, guidance, seed, frame_batch_size)
@@ -245,7 +247,7 @@ def denoise(
 
         windowed = WindowedPrediction(predict, num_frames, windows_per_batch=windows_per_batch, windows=windows)
         generator = torch.Generator("cpu").manual_seed(seed)
-        noise = torch.randn((num_frames, *model.sample_shape), generator=generator, dtype=torch.float32)
+        noise = initial_noise(num_frames, model.sample_shape, generator, noise_correlation)
         first = _first_step(sampler, strength)
         base = model.residual_base(conditions)
         if first == 0:
@@ -262,6 +264,22 @@ def denoise(
     return torch.cat(
         [model.from_sample_space(part).clamp(-1, 1).float().cpu() for part in sample.split(frame_batch_size)]
     )
+
+
+def initial_noise(num_frames: int, shape: Sequence[int], generator: torch.Generator, correlation: float = 0.0) -> torch.Tensor:
+    """Initial noise (T, *shape), unit variance per frame, with correlation ``correlation``
+    between any two frames: ``sqrt(R) * shared + sqrt(1 - R) * own`` (PYoCo's mixed noise). R = 0
+    is independent noise (the same draws as before this option existed), R = 1 one noise for
+    every frame. The shared part is one draw for the whole video, so windows overlapping
+    each other start from the same consistent noise."""
+    correlation = float(correlation)
+    if not 0.0 <= correlation <= 1.0:
+        raise SigngenError(f"noise correlation must be from 0 to 1, not {correlation}")
+    own = torch.randn((num_frames, *shape), generator=generator, dtype=torch.float32)
+    if correlation == 0.0:
+        return own
+    shared = torch.randn((1, *shape), generator=generator, dtype=torch.float32)
+    return correlation**0.5 * shared + (1.0 - correlation) ** 0.5 * own
 
 
 def _checked_settings(model: FrameModel, pose_maps: torch.Tensor, scheduler: str, num_steps: int, guidance,

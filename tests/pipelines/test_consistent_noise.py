@@ -1,0 +1,63 @@
+"""Consistent initial noise: shared across frames and windows, and still one seed, one video."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from signgen.errors import SigngenError
+from signgen.pipelines.windows import initial_noise
+
+
+def draw(correlation: float, frames: int = 6, seed: int = 0) -> torch.Tensor:
+    return initial_noise(frames, (3, 16, 16), torch.Generator().manual_seed(seed), correlation)
+
+
+def test_no_correlation_is_the_independent_noise_of_before():
+    assert torch.equal(draw(0.0), torch.randn((6, 3, 16, 16), generator=torch.Generator().manual_seed(0)))
+
+
+def test_full_correlation_is_one_noise_for_every_frame():
+    noise = draw(1.0)
+    assert all(torch.equal(noise[0], frame) for frame in noise[1:])
+
+
+def test_the_correlation_between_frames_is_the_one_asked_for():
+    noise = draw(0.6, frames=2).flatten(1)
+    for frame in noise:  # each frame still unit-variance noise
+        assert abs(frame.std().item() - 1.0) < 0.05
+    assert abs(torch.corrcoef(noise)[0, 1].item() - 0.6) < 0.05
+
+
+@pytest.mark.parametrize("correlation", [-0.1, 1.5])
+def test_a_correlation_outside_zero_to_one_is_refused(correlation):
+    with pytest.raises(SigngenError, match="noise correlation must be from 0 to 1"):
+        draw(correlation)
+
+
+def test_a_pipeline_renders_one_video_per_seed_with_consistent_noise(tiny_pipelines):
+    from signgen.pipelines.pipeline import load_pipeline
+
+    pipeline = load_pipeline(tiny_pipelines["with_adapter"])
+    first = pipeline(glosses="A", seed=4, noise_correlation=0.8, progress=False).frames
+    again = pipeline(glosses="A", seed=4, noise_correlation=0.8, progress=False).frames
+    independent = pipeline(glosses="A", seed=4, progress=False).frames
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, independent)
+    assert np.array_equal(independent, pipeline(glosses="A", seed=4, noise_correlation=0.0, progress=False).frames)
+
+
+def test_a_pipeline_setting_outside_zero_to_one_is_refused():
+    from signgen.pipelines.pipeline import PipelineDefaults
+
+    with pytest.raises(SigngenError, match="noise_correlation"):
+        PipelineDefaults(noise_correlation=2.0)
+
+
+@pytest.mark.parametrize("value", ["-1", "1.01", "nan", "x"])
+def test_the_render_option_outside_zero_to_one_is_one_line(tiny_pipelines, tmp_path, run_cli, cli_error_line, value):
+    out = tmp_path / "out.mp4"
+    code, _, err = run_cli("render", "--gloss", "A", "--model", tiny_pipelines["frame_only"], f"--noise-correlation={value}", "-o", out)
+    assert code == 2 and "argument --noise-correlation" in cli_error_line(err)
+    assert not out.exists()
