@@ -11,7 +11,11 @@ uint8 RGB (T, H, W, 3) of one shape, and each function returns the mean over fra
 - :func:`psnr`: per frame in [0, 255]; identical frames count as 100 dB, as in DisCo,
   so that one perfect frame does not make the average infinite.
 - :func:`temporal_difference_error`: how differently the two videos change from frame
-  to frame; flicker and frozen motion both raise it.
+  to frame; flicker and frozen motion both raise it. :func:`region_temporal_difference_error`
+  restricts it to some pixels of each frame transition (the moving region,
+  :func:`moving_masks`, or the hand boxes, :func:`box_masks`), so that a still background
+  cannot hide flickering hands; :func:`temporal_difference_map` gives it per transition
+  and pixel (for window seams against window insides).
 - :func:`region_ssim` and :func:`region_psnr`: the same inside boxes, one list of
   ``(x0, y0, x1, y1)`` boxes per frame (SignViP's Hand-SSIM with the boxes of the driving
   pose's hands: ``signgen.poses.regions.hand_boxes``); :func:`moving_region_psnr`: PSNR over
@@ -34,6 +38,10 @@ from signgen.atomic import atomic_output
 from signgen.errors import SigngenError
 
 PSNR_OF_IDENTICAL_FRAMES = 100.0
+# Boxes smaller than the SSIM window are grown to it (11 x 11 Gaussian, sigma 1.5).
+MIN_REGION_SIDE = 11
+# A pixel moved where any channel of the reference differs from the source by more than this.
+MOVING_THRESHOLD = 12
 
 
 def ssim_gray(generated: np.ndarray, reference: np.ndarray) -> float:
@@ -96,18 +104,54 @@ def temporal_difference_error(generated: np.ndarray, reference: np.ndarray) -> f
     Zero when the generated video changes exactly as the reference does (even with a
     constant colour offset); flicker and frozen motion both raise it.
     """
+    return float(np.mean(temporal_difference_map(generated, reference), dtype=np.float64))
+
+
+def temporal_difference_map(generated: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(T - 1, H, W) float32: |(G[t+1] - G[t]) - (R[t+1] - R[t])| averaged over the RGB
+    channels, per frame transition and pixel."""
     generated, reference = _check_pair(generated, reference)
     if len(generated) < 2:
         raise SigngenError("temporal difference error needs videos of at least 2 frames")
     generated = generated.astype(np.float32)
     reference = reference.astype(np.float32)
-    return float(np.mean(np.abs(np.diff(generated, axis=0) - np.diff(reference, axis=0)), dtype=np.float64))
+    return np.abs(np.diff(generated, axis=0) - np.diff(reference, axis=0)).mean(axis=-1)
 
 
-# Boxes smaller than the SSIM window are grown to it (11 x 11 Gaussian, sigma 1.5).
-MIN_REGION_SIDE = 11
-# A pixel moved where any channel of the reference differs from the source by more than this.
-MOVING_THRESHOLD = 12
+def region_temporal_difference_error(generated: np.ndarray, reference: np.ndarray, masks: np.ndarray) -> float | None:
+    """Mean over frame transitions of the temporal difference error inside the pixels
+    where ``masks[t]`` or ``masks[t + 1]`` holds (``masks``: (T, H, W) bool, one per
+    frame, e.g. :func:`moving_masks` or :func:`box_masks`); transitions without such
+    pixels are left out, None when none has any."""
+    errors = temporal_difference_map(generated, reference)
+    masks = np.asarray(masks, dtype=bool)
+    if masks.shape != (len(errors) + 1, *errors.shape[1:]):
+        raise SigngenError(f"region masks must be (frames, height, width) {(len(errors) + 1, *errors.shape[1:])}, got {masks.shape}")
+    regions = masks[:-1] | masks[1:]
+    scores = [float(error[region].mean(dtype=np.float64)) for error, region in zip(errors, regions) if region.any()]
+    return float(np.mean(scores)) if scores else None
+
+
+def moving_masks(reference: np.ndarray, source: np.ndarray, threshold: int = MOVING_THRESHOLD) -> np.ndarray:
+    """(T, H, W) bool: where each reference frame differs from the ``source`` frame (uint8
+    (H, W, 3)) by more than ``threshold`` in some channel, i.e. where the signer moved."""
+    reference = np.asarray(reference)
+    source = np.asarray(source)
+    if source.shape != reference.shape[1:] or source.dtype != np.uint8:
+        raise SigngenError(f"source frame must be uint8 {reference.shape[1:]}, got {source.dtype} {source.shape}")
+    return (np.abs(reference.astype(np.int16) - source.astype(np.int16)) > threshold).any(axis=-1)
+
+
+def box_masks(boxes: list, height: int, width: int) -> np.ndarray:
+    """(T, H, W) bool: the boxes of each frame (``boxes[t]``, as for :func:`region_ssim`,
+    grown the same way) as pixel masks."""
+    masks = np.zeros((len(boxes), height, width), dtype=bool)
+    for mask, frame_boxes in zip(masks, boxes):
+        for box in frame_boxes:
+            x0, y0, x1, y1 = _grown(box, width, height)
+            mask[y0:y1, x0:x1] = True
+    return masks
+
 
 
 def region_ssim(generated: np.ndarray, reference: np.ndarray, boxes: list) -> float | None:
@@ -130,10 +174,7 @@ def moving_region_psnr(generated: np.ndarray, reference: np.ndarray, source: np.
     frames without such pixels are left out, None when no frame has any. Copying the source
     frame scores low here however still the rest of the picture is."""
     generated, reference = _check_pair(generated, reference)
-    source = np.asarray(source)
-    if source.shape != reference.shape[1:] or source.dtype != np.uint8:
-        raise SigngenError(f"source frame must be uint8 {reference.shape[1:]}, got {source.dtype} {source.shape}")
-    moving = (np.abs(reference.astype(np.int16) - source.astype(np.int16)) > threshold).any(axis=-1)
+    moving = moving_masks(reference, source, threshold)
     scores = []
     for gen, ref, mask in zip(generated, reference, moving):
         if mask.any():

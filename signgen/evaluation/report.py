@@ -35,6 +35,13 @@ PROTOCOLS = {
     "tde": ("temporal difference error in [0, 255]",
             "mean over consecutive frame pairs and pixels of the absolute difference between the generated "
             "and the reference frame-to-frame change, in [0, 255], then over videos"),
+    "tde_moving": ("temporal difference error where the reference moved",
+                   "the temporal difference error of each pair of consecutive frames over the pixels where either "
+                   "reference frame differs from the source (first) frame by more than 12 in some channel, mean "
+                   "over frame pairs, then over videos"),
+    "tde_hands": ("temporal difference error inside the hand boxes",
+                  "the temporal difference error of each pair of consecutive frames inside the hand boxes (below) "
+                  "of either frame, mean over frame pairs, then over videos"),
     "hand_ssim": ("ssim_rgb inside the driving pose's hand boxes (SignViP's Hand-SSIM)",
                   "ssim_rgb (11x11 Gaussian, sigma 1.5) inside a box around each visible hand of the driving pose "
                   "(its 21 points' box grown by 20 % per side, at least 0.35 shoulder widths across), mean over "
@@ -67,7 +74,7 @@ PROTOCOLS = {
                 "(each sequence normalised on its own shoulders), pooled over the aligned pairs of all videos"),
 }
 # Paired metrics need a generated frame for every reference frame: only pose driving gives that.
-PAIRED_METRICS = ("ssim_gray", "ssim_rgb", "psnr", "hand_ssim", "hand_psnr", "moving_psnr", "tde")
+PAIRED_METRICS = ("ssim_gray", "ssim_rgb", "psnr", "hand_ssim", "hand_psnr", "moving_psnr", "tde", "tde_moving", "tde_hands")
 
 
 def protocols(split: str) -> dict[str, tuple[str, str]]:

@@ -257,15 +257,21 @@ class VideoEvaluator:
 
 def _hand_and_motion_metrics(generated: np.ndarray, reference: np.ndarray, sample) -> dict:
     """Hand-SSIM and hand-PSNR in the boxes of the reference pose's hands (scaled to the
-    frames), and PSNR where the reference moved away from its first frame."""
+    frames), PSNR where the reference moved away from its first frame, and the temporal
+    difference error in both regions."""
     from signgen.poses.regions import hand_boxes
-    from signgen.video.metrics import moving_region_psnr, region_psnr, region_ssim
+    from signgen.video.metrics import (box_masks, moving_masks, moving_region_psnr, region_psnr, region_ssim,
+                                       region_temporal_difference_error)
 
     xy, confidence, (pose_width, pose_height) = sample.pose_arrays()
     height, width = reference.shape[1:3]
     boxes = hand_boxes(xy * [width / pose_width, height / pose_height], confidence, (width, height))
-    return {"hand_ssim": region_ssim(generated, reference, boxes), "hand_psnr": region_psnr(generated, reference, boxes),
-            "moving_psnr": moving_region_psnr(generated, reference, reference[0])}
+    metrics = {"hand_ssim": region_ssim(generated, reference, boxes), "hand_psnr": region_psnr(generated, reference, boxes),
+               "moving_psnr": moving_region_psnr(generated, reference, reference[0]), "tde_moving": None, "tde_hands": None}
+    if len(reference) > 1:
+        metrics["tde_moving"] = region_temporal_difference_error(generated, reference, moving_masks(reference, reference[0]))
+        metrics["tde_hands"] = region_temporal_difference_error(generated, reference, box_masks(boxes, height, width))
+    return metrics
 
 
 def load_split(options: EvalOptions) -> tuple[Any, list]:

@@ -104,6 +104,14 @@ def blend_weights(windows: Sequence[range], num_frames: int) -> torch.Tensor:
     return weights / coverage
 
 
+def seam_transitions(windows: Sequence[range], num_frames: int) -> torch.Tensor:
+    """``(num_frames - 1,)`` bool: True for each frame transition ``t -> t + 1`` where the
+    windows holding the two frames differ (a window starts or ends between them), the
+    places a seam would show; the other transitions lie inside one set of windows."""
+    membership = blend_weights(windows, num_frames) > 0
+    return (membership[:, 1:] != membership[:, :-1]).any(dim=0)
+
+
 class WindowedPrediction:
     """The model prediction for a whole video, assembled from windows.
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from signgen.errors import SigngenError
-from signgen.pipelines.windows import WindowedPrediction, blend_weights, plan_windows
+from signgen.pipelines.windows import WindowedPrediction, blend_weights, plan_windows, seam_transitions
 
 
 def test_fifty_frames_in_windows_of_sixteen_overlapping_by_four_cover_every_frame():
@@ -97,3 +97,14 @@ def test_windowed_sampling_encodes_the_appearance_once_and_with_an_untrained_ada
     torch.testing.assert_close(video, sample_frames(model, signer, poses, **options), rtol=0, atol=1e-3)
     moved = sample_video(model, randomize(adapter), signer, poses, window_size=4, overlap=1, **options)
     assert (moved - video).abs().amax(dim=(1, 2, 3)).min() > 0.1  # every frame, seams included, sees the adapter
+
+
+def test_no_window_weight_jumps_at_a_seam():
+    windows = plan_windows(50, window_size=16, overlap=4)
+    weights = blend_weights(windows, 50)
+    # Across each overlap of 4 frames a window's share moves in steps of at most 1/5.
+    assert weights.diff(dim=1).abs().max() <= 1 / 5 + 1e-6
+    seams = seam_transitions(windows, 50)
+    expected = {w.start - 1 for w in windows[1:]} | {w.stop - 1 for w in windows[:-1]}
+    assert set(torch.nonzero(seams).flatten().tolist()) == expected
+    assert not seam_transitions([range(10)], 10).any()

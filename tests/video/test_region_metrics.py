@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from signgen.errors import SigngenError
-from signgen.video.metrics import moving_region_psnr, psnr, region_psnr, region_ssim, ssim_rgb
+from signgen.video.metrics import (box_masks, moving_masks, moving_region_psnr, psnr, region_psnr, region_ssim,
+                                   region_temporal_difference_error, ssim_rgb, temporal_difference_error)
 
 
 @pytest.fixture
@@ -54,3 +55,42 @@ def test_moving_region_psnr_scores_where_the_signer_moved():
     assert moving_region_psnr(copy[:1], reference[:1], source) is None  # no motion in frame 0
     with pytest.raises(SigngenError, match="source frame"):
         moving_region_psnr(copy, reference, source[:10])
+
+
+def flickering_hand():
+    """A still picture whose 'hand' box flickers in the generated video only."""
+    rng = np.random.default_rng(5)
+    still = rng.integers(0, 256, (60, 50, 3), dtype=np.uint8)
+    reference = np.repeat(still[None], 6, axis=0)
+    reference[:, 10:20, 30:40] = 200  # the hand, held still in the reference
+    generated = reference.copy()
+    generated[::2, 10:20, 30:40] = 80  # ... and flickering in the generated video
+    return generated, reference, [[(30, 10, 40, 20)]] * 6
+
+
+def test_a_still_background_cannot_hide_flickering_hands():
+    generated, reference, boxes = flickering_hand()
+    whole = temporal_difference_error(generated, reference)
+    hands = region_temporal_difference_error(generated, reference, box_masks(boxes, 60, 50))
+    assert 0 < whole < 5
+    assert hands > 10 * whole  # 120 inside the 10 x 10 hand, over the grown 11 x 11 box
+    assert hands == pytest.approx(120 * 100 / 121, rel=1e-5)
+
+
+def test_region_temporal_difference_over_every_pixel_is_the_whole_frame_one():
+    generated, reference, _ = flickering_hand()
+    everywhere = np.ones(reference.shape[:3], dtype=bool)
+    assert region_temporal_difference_error(generated, reference, everywhere) == pytest.approx(
+        temporal_difference_error(generated, reference), rel=1e-6)
+    assert region_temporal_difference_error(generated, reference, ~everywhere) is None
+
+
+def test_the_moving_region_is_where_the_reference_left_its_source():
+    generated, reference, _ = flickering_hand()
+    source = reference[0].copy()
+    source[40:50, 0:10] = 0  # the reference's arm moved away from here
+    masks = moving_masks(reference, source)
+    assert masks.shape == reference.shape[:3]
+    assert masks[:, 40:50, 0:10].all() and masks.sum() == 6 * 100
+    with pytest.raises(SigngenError, match="masks must be"):
+        region_temporal_difference_error(generated, reference, masks[:-1])
