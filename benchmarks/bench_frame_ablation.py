@@ -48,13 +48,15 @@ def score(generated: np.ndarray, reference: np.ndarray, source: np.ndarray, boxe
     }
 
 
-def render_with(pipeline: SignPipeline, steps: int, strength: float, seed: int):
+def render_with(pipeline: SignPipeline, steps: int, strength: float, seed: int, **options):
+    """A row's generator: the pipeline renders the target frames from the video's first
+    frame and pose (``options``: more arguments of the pipeline call)."""
     def generate(sample, frames, xy, confidence, targets):
         width, height = frames.shape[2], frames.shape[1]
         driving = pose_from_arrays(xy[targets], confidence[targets], 25.0, width, height)
         kwargs = {"strength": strength} if pipeline.frame_model.coarse_image else {}
         result = pipeline(pose=driving, signer=frames[0], signer_pose=(xy[0], confidence[0]), keep_frame=True,
-                          steps=steps, seed=seed, progress=False, **kwargs)
+                          steps=steps, seed=seed, progress=False, **kwargs, **options)
         return upscale_frames(result.frames, (height, width))
     return generate
 

@@ -1,104 +1,130 @@
-"""TDE and SSIM of one frame model with and without its trained temporal adapter (run by hand).
+"""Temporal consistency on SynthSign (or PHOENIX) held-out videos: frame-wise sampling against
+temporal adapters, each with independent and with consistent initial noise (run by hand).
 
-    python benchmarks/bench_temporal.py --frame-model RUN/model --adapter RUN_T/model \\
-        --data SYNTHSIGN --split test --frames 40 --videos 20 --steps 20 --seed 0 \\
-        [--markdown docs/temporal-results.md]
+Protocol (that of ``bench_frame_ablation.py``, on clips): for each of the first ``--videos``
+videos of a split long enough, its first ``--frames`` frames are drawn from the video's own
+pose, its first frame as the signer photo (with its corpus pose, which v2 models warp),
+with DDIM, ``--steps`` steps and the guidance of the embedded pipeline, one seed per video
+(the same for every row), upscaled to the corpus' 260 x 210 as ``signgen render`` writes
+them, and compared with the reference frames. Rows: copying the first frame into every
+frame; frame-wise (no adapter); each ``--adapter LABEL=DIR`` in windows of ``--window``
+frames overlapping by ``--overlap``; every sampled row again with ``--noise-correlation R``.
+Columns: TDE over the whole frame, in the moving region (pixels where either reference
+frame differs from the first by more than 12) and in the hand boxes; for windowed rows also
+TDE at the window seams (frame pairs where a window starts or ends) and inside windows;
+ssim_rgb, hand-SSIM and seconds per frame.
 
-Both rows render the same held-out clips from the same pose maps, signer image, frame model,
-scheduler, steps and initial noise (one seed per clip): "frame-wise" is
-``signgen.pipelines.sampling.sample_frames``; "adapter" is ``signgen.pipelines.windows.sample_video`` in windows
-of ``--window`` frames (the adapter's training clip length) overlapping by ``--overlap``. Clips longer than one
-window (``--frames`` > window) exercise the blending. Reported per row, averaged over clips:
-TDE (DESIGN.md section 5, [0, 255], lower is better), ssim_rgb and ssim_gray (higher is
-better), and seconds per clip.
+    python benchmarks/bench_temporal.py --data DIR --frame-model DIR [--adapter LABEL=DIR ...] \\
+        [--splits test test_unseen] [--videos 8] [--frames 48] [--steps 10] \\
+        [--window 8] [--overlap 2] [--noise-correlation 0.5] [--markdown OUT.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
+import torch
+
+from bench_frame_ablation import copy_source, render_with
+from signgen.corpora.phoenix import PhoenixCorpus
+from signgen.models.frame_model import FrameModel
+from signgen.models.temporal import load_adapter
+from signgen.pipelines.pipeline import PipelineDefaults, SignPipeline
+from signgen.pipelines.windows import plan_windows, seam_transitions
+from signgen.poses.regions import hand_boxes
+from signgen.video.metrics import (box_masks, moving_masks, region_ssim, region_temporal_difference_error, ssim_rgb,
+                                   temporal_difference_map)
+
+COLUMNS = ("tde", "tde_moving", "tde_hands", "tde_seams", "tde_inside", "ssim_rgb", "hand_ssim")
+
+
+def score(generated: np.ndarray, reference: np.ndarray, boxes: list, seams: np.ndarray | None) -> dict:
+    height, width = reference.shape[1:3]
+    per_transition = temporal_difference_map(generated, reference).mean(axis=(1, 2))
+    return {
+        "tde": float(per_transition.mean()),
+        "tde_moving": region_temporal_difference_error(generated, reference, moving_masks(reference, reference[0])),
+        "tde_hands": region_temporal_difference_error(generated, reference, box_masks(boxes, height, width)),
+        "tde_seams": float(per_transition[seams].mean()) if seams is not None and seams.any() else None,
+        "tde_inside": float(per_transition[~seams].mean()) if seams is not None and (~seams).any() else None,
+        "ssim_rgb": ssim_rgb(generated, reference),
+        "hand_ssim": region_ssim(generated, reference, boxes),
+    }
+
+
+def evaluate(generate, samples, num_frames: int, seams: np.ndarray | None) -> dict:
+    totals = {key: [] for key in COLUMNS}
+    for index, sample in enumerate(samples):
+        frames = sample.frames()[:num_frames]
+        xy, confidence, _ = sample.pose_arrays()
+        targets = np.arange(num_frames)
+        generated = generate(sample, frames, xy, confidence, targets, seed=index)
+        boxes = hand_boxes(xy[targets], confidence[targets], (frames.shape[2], frames.shape[1]))
+        for key, value in score(generated, frames, boxes, seams).items():
+            totals[key].append(value)
+    return {key: (float(np.mean([v for v in values if v is not None])) if any(v is not None for v in values) else None)
+            for key, values in totals.items()}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frame-model", required=True, help="trained frame model folder")
-    parser.add_argument("--adapter", required=True, help="trained temporal adapter folder (or training OUT folder)")
-    parser.add_argument("--data", required=True, help="corpus root in the PHOENIX layout (SynthSign)")
-    parser.add_argument("--split", default="test", help="held-out split (default: test)")
-    parser.add_argument("--frames", type=int, default=40, help="frames per evaluated clip")
-    parser.add_argument("--videos", type=int, default=20, help="number of clips")
-    parser.add_argument("--window", type=int, default=16, help="window length; use the adapter's training clip length (default 16)")
-    parser.add_argument("--overlap", type=int, default=4)
-    parser.add_argument("--scheduler", default="ddim")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--appearance-scale", type=float, default=1.5)
-    parser.add_argument("--full-scale", type=float, default=2.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cuda" if _cuda() else "cpu")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--frame-model", required=True, help="frame model folder")
+    parser.add_argument("--adapter", action="append", default=[], metavar="LABEL=DIR",
+                        help="a temporal adapter folder or training OUT folder (repeatable)")
+    parser.add_argument("--splits", nargs="+", default=["test", "test_unseen"])
+    parser.add_argument("--videos", type=int, default=8, help="videos per split")
+    parser.add_argument("--frames", type=int, default=48, help="frames per video (from its first)")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--strength", type=float, default=1.0)
+    parser.add_argument("--window", type=int, default=8, help="window length: the adapters' training clip length")
+    parser.add_argument("--overlap", type=int, default=2)
+    parser.add_argument("--noise-correlation", type=float, default=0.5, help="the consistent-noise rows' correlation")
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
-    import torch
+    model = FrameModel.from_pretrained(args.frame_model)
+    defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, window_size=args.window,
+                                overlap=args.overlap)
+    pipelines = {"frame-wise": SignPipeline(model, None, defaults)}
+    for item in args.adapter:
+        label, separator, folder = item.partition("=")
+        if not separator or not label or not folder:
+            parser.error(f"--adapter takes LABEL=DIR, not {item!r}")
+        pipelines[label] = SignPipeline(model, load_adapter(folder), defaults)
+    seams = seam_transitions(plan_windows(args.frames, args.window, args.overlap), args.frames).numpy()
+    rows = {"copy first frame": (lambda *a, seed: copy_source(*a), None)}
+    for label, pipeline in pipelines.items():
+        windowed = seams if pipeline.temporal_adapter is not None else None
+        for correlation in (0.0, args.noise_correlation):
+            def generate(*a, seed, pipeline=pipeline, correlation=correlation):
+                return render_with(pipeline, args.steps, args.strength, seed, noise_correlation=correlation)(*a)
+            rows[label if correlation == 0 else f"{label}, noise {correlation:g}"] = (generate, windowed)
 
-    from signgen.corpora.phoenix import clip_dataset
-    from signgen.models.frame_model import FrameModel
-    from signgen.pipelines.sampling import GuidanceScales, frames_to_uint8, sample_frames
-    from signgen.models.temporal import load_adapter
-    from signgen.video.metrics import ssim_gray, ssim_rgb, temporal_difference_error
-    from signgen.pipelines.windows import sample_video
-
-    model = FrameModel.from_pretrained(args.frame_model).to(args.device)
-    adapter = load_adapter(args.adapter).to(args.device)
-    window = args.window
-    dataset = clip_dataset(args.data, args.split, num_frames=args.frames, resolution=model.resolution, pose_channels=model.pose_channels)
-    guidance = GuidanceScales(appearance=args.appearance_scale, full=args.full_scale)
-    common = {"scheduler": args.scheduler, "num_steps": args.steps, "guidance": guidance, "progress": False}
-    renderers = {
-        "frame-wise": lambda source, poses, seed: sample_frames(model, source, poses, seed=seed, **common),
-        "adapter": lambda source, poses, seed: sample_video(
-            model, adapter, source, poses, window_size=window, overlap=args.overlap, seed=seed, **common
-        ),
-    }
-    scores = {name: {"tde": [], "ssim_rgb": [], "ssim_gray": [], "seconds": []} for name in renderers}
-    count = min(args.videos, len(dataset))
-    for index in range(count):
-        clip = dataset[index]
-        reference = frames_to_uint8(clip["frames"])
-        for name, render in renderers.items():
+    corpus = PhoenixCorpus(args.data)
+    lines = ["| split | sampling | " + " | ".join(COLUMNS) + " | s / frame |", "|---|---|" + "---:|" * (len(COLUMNS) + 1)]
+    results = {}
+    for split in args.splits:
+        samples = [s for s in corpus.split(split) if s.num_frames >= args.frames][: args.videos]
+        for name, (generate, windowed) in rows.items():
             start = time.perf_counter()
-            generated = frames_to_uint8(render(clip["source"], clip["poses"], args.seed + index))
-            scores[name]["seconds"].append(time.perf_counter() - start)
-            scores[name]["tde"].append(temporal_difference_error(generated, reference))
-            scores[name]["ssim_rgb"].append(ssim_rgb(generated, reference))
-            scores[name]["ssim_gray"].append(ssim_gray(generated, reference))
-        print(f"clip {index + 1}/{count}: " + ", ".join(f"{n} TDE {s['tde'][-1]:.2f}" for n, s in scores.items()), flush=True)
-
-    header = (
-        f"{count} {args.split} clips of {args.frames} frames, {args.scheduler} {args.steps} steps, "
-        f"guidance ({args.appearance_scale}, {args.full_scale}), window {window} overlap {args.overlap}, "
-        f"seeds {args.seed}..{args.seed + count - 1}, device {args.device}"
-    )
-    lines = [header, "", "| sampling | TDE (lower better) | ssim_rgb | ssim_gray | s / clip |", "|---|---:|---:|---:|---:|"]
-    for name, values in scores.items():
-        lines.append(
-            f"| {name} | {np.mean(values['tde']):.2f} | {np.mean(values['ssim_rgb']):.4f} | "
-            f"{np.mean(values['ssim_gray']):.4f} | {np.mean(values['seconds']):.1f} |"
-        )
-    table = "\n".join(lines) + "\n"
+            scores = evaluate(generate, samples, args.frames, windowed)
+            seconds = (time.perf_counter() - start) / (len(samples) * args.frames)
+            results[f"{split}/{name}"] = {**scores, "seconds_per_frame": seconds, "videos": len(samples)}
+            cells = " | ".join("-" if scores[k] is None else f"{scores[k]:.4f}" if "ssim" in k else f"{scores[k]:.2f}" for k in COLUMNS)
+            lines.append(f"| {split} | {name} | {cells} | {seconds:.2f} |")
+            print(lines[-1], flush=True)
+    table = "\n".join(lines)
     print(table)
+    print(json.dumps(results, indent=1))
     if args.markdown:
-        from signgen.atomic import atomic_output
-
-        with atomic_output(args.markdown) as path:
-            path.write_text(table, encoding="utf-8")
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
+        with open(args.markdown, "w") as handle:
+            handle.write(table + "\n")
 
 
 if __name__ == "__main__":
