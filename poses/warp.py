@@ -27,6 +27,10 @@ from signgen.poses import skeleton
 UPPER_ARM_HALF_WIDTH = 0.16
 FOREARM_HALF_WIDTH = 0.12
 HAND_MARGIN = 0.08
+# A part is scaled by at most this (or 1 / this): a limb seen end-on in one pose has two
+# nearly coincident keypoints, and the exact similarity would blow it up to many times its
+# width; a capped one leaves the rest of its length to the denoiser.
+MAX_PART_SCALE = 1.5
 HEAD_SCALE = 1.45  # the face contour scaled about its centre: hair, ears and chin included
 TORSO_MARGIN = 0.12
 HIP_DROP = 1.5  # where the hips are taken to be when the pose has none: this far below the shoulders
@@ -141,7 +145,8 @@ def _parts(size, source_xy, source_seen, target_xy, target_seen, unit) -> tuple[
 
 
 def _similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The 2 x 3 least-squares similarity (Umeyama) taking ``source`` points onto ``target``."""
+    """The 2 x 3 least-squares similarity (Umeyama) taking ``source`` points onto ``target``,
+    its scale within [1 / MAX_PART_SCALE, MAX_PART_SCALE] (the centroids still meet)."""
     source_mean, target_mean = source.mean(0), target.mean(0)
     source_centred, target_centred = source - source_mean, target - target_mean
     variance = (source_centred**2).sum()
@@ -152,7 +157,7 @@ def _similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     sign = np.sign(np.linalg.det(u @ vt)) or 1.0
     correction = np.diag([1.0, sign])
     rotation = u @ correction @ vt
-    scale = (singular * np.diag(correction)).sum() / variance
+    scale = float(np.clip((singular * np.diag(correction)).sum() / variance, 1 / MAX_PART_SCALE, MAX_PART_SCALE))
     translation = target_mean - scale * rotation @ source_mean
     return np.hstack([scale * rotation, translation[:, None]])
 

@@ -61,3 +61,20 @@ def test_a_part_the_photo_does_not_show_is_marked_uncovered():
     coarse = warp_to_pose(image, source_xy, source_confidence, target_xy, target_confidence)
     assert coarse.uncovered[170, 150]
     assert coarse.uncovered.sum() < 40 * 40
+
+
+def test_a_forearm_seen_end_on_is_not_blown_up_when_it_stretches_out():
+    image = np.full((200, 200, 3), 200, np.uint8)
+    elbow, wrist, stretched = (140.0, 110.0), (140.0, 115.0), (140.0, 165.0)
+    cv2.circle(image, (140, 112), 4, (255, 0, 0), -1)  # the forearm's end, 9 px across
+    source_xy, source_confidence = arm_pose(elbow, wrist)
+    target_xy, target_confidence = arm_pose(elbow, stretched)
+    coarse = warp_to_pose(image, source_xy, source_confidence, target_xy, target_confidence)
+    red = np.argwhere((coarse.image[..., 0] > 200) & (coarse.image[..., 1] < 80))
+    assert len(red) > 0
+    # The upper arm's round end keeps a copy at the elbow; the forearm's copy is centred on
+    # the stretched forearm. The exact similarity would scale it 10x (90 px across);
+    # capped, it grows at most 1.5x.
+    moved = red[red[:, 0] > 120]
+    assert len(moved) > 0 and abs(moved[:, 0].mean() - 137.5) < 3
+    assert np.ptp(moved[:, 1]) <= 9 * 1.5 + 2 and np.ptp(moved[:, 0]) <= 9 * 1.5 + 2
