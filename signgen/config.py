@@ -147,6 +147,11 @@ class LatentConfig:
     vae_path: str | None
 
 
+# What the denoiser predicts: the noise, the velocity, or the clean sample itself ("sample":
+# for pixel patches wider than the UNet, whose noise it cannot carry; see docs/frame_model.md).
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+
+
 @dataclass
 class NoiseConfig:
     num_train_timesteps: int
@@ -156,8 +161,8 @@ class NoiseConfig:
     def __post_init__(self):
         if not 1 <= self.num_train_timesteps <= 100_000:
             raise SigngenError(f"noise num_train_timesteps must be from 1 to 100000, not {self.num_train_timesteps}")
-        if self.prediction_type not in ("epsilon", "v_prediction"):
-            raise SigngenError(f"noise prediction_type must be 'epsilon' or 'v_prediction', not {self.prediction_type!r}")
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise SigngenError(f"noise prediction_type must be one of {', '.join(PREDICTION_TYPES)}, not {self.prediction_type!r}")
 
 
 @dataclass

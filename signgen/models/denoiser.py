@@ -197,3 +197,18 @@ def predict(unet: UNet2DConditionModel, sample: torch.Tensor, timesteps: torch.T
         cross_attention_kwargs=None if conditions.reference is None else {REFERENCE_KWARG: conditions.reference},
     ).sample
     return F.pixel_shuffle(output, patch_size) if patch_size > 1 else output
+
+
+def denoising_target(schedule, clean: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """What the denoiser learns to output for ``clean`` noised with ``noise`` at ``timesteps``
+    under the training ``schedule``'s prediction type: the noise, the velocity or the clean
+    sample."""
+    kind = schedule.config.prediction_type
+    if kind == "epsilon":
+        return noise
+    if kind == "v_prediction":
+        return schedule.get_velocity(clean, noise, timesteps)
+    if kind == "sample":
+        return clean
+    raise SigngenError(f"unknown prediction type {kind!r}")
+

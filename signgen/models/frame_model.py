@@ -28,7 +28,7 @@ from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
 from signgen import __version__
 from signgen.atomic import atomic_folder, is_replaceable_folder
-from signgen.config import ModelConfig
+from signgen.config import PREDICTION_TYPES, ModelConfig
 from signgen.models.denoiser import FrameConditions, build_unet, predict
 from signgen.models.reference import ReferenceState, install_reference_attention
 from signgen.models.encoders import EncoderOutput, ImageEncoder
@@ -393,7 +393,6 @@ def _load_scheduler(folder: Path) -> DDPMScheduler:
 
 # What a training noise schedule (scheduler_config.json) may hold: the choices every
 # sampling scheduler built from it understands.
-PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid")
 VARIANCE_TYPES = ("fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned", "learned_range")
 TIMESTEP_SPACINGS = ("linspace", "leading", "trailing")

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from signgen.config import DiffusionTrainConfig, FusionTrainConfig, config_to_dict
 from signgen.errors import SigngenError
-from signgen.models.denoiser import sample_training_modes
+from signgen.models.denoiser import denoising_target, sample_training_modes
 from signgen.models.frame_model import FrameModel
 from signgen.models.fusion import fusion_contrastive_loss, retrieval_hits
 from signgen.training import driver
@@ -86,10 +86,7 @@ class DiffusionObjective(torch.nn.Module):
         noise = torch.randn_like(clean)
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(clean),), device=clean.device)
         noisy = scheduler.add_noise(clean, noise, timesteps)
-        if scheduler.config.prediction_type == "v_prediction":
-            target = scheduler.get_velocity(clean, noise, timesteps)
-        else:
-            target = noise
+        target = denoising_target(scheduler, clean, noise, timesteps)
         prediction = model.predict(noisy, timesteps, conditions)
         return F.mse_loss(prediction.float(), target.float())
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from signgen.config import DiffusionTrainConfig, TemporalConfig, config_to_dict
 from signgen.errors import SigngenError
-from signgen.models.denoiser import FrameConditions, predict, sample_training_modes
+from signgen.models.denoiser import FrameConditions, denoising_target, predict, sample_training_modes
 from signgen.models.encoders import EncoderOutput
 from signgen.models.frame_model import FrameModel
 from signgen.models.temporal import TemporalAdapter, VideoUNet
@@ -80,7 +80,7 @@ def temporal_loss(
     timesteps = torch.randint(0, schedule.config.num_train_timesteps, (clips,), generator=generator, device=device)
     timesteps = timesteps.repeat_interleave(num_frames)
     noisy = schedule.add_noise(clean, noise, timesteps)
-    target = noise if schedule.config.prediction_type == "epsilon" else schedule.get_velocity(clean, noise, timesteps)
+    target = denoising_target(schedule, clean, noise, timesteps)
     with wrapper.frames(num_frames):
         prediction = predict(video_unet, noisy, timesteps, conditions, model.patch_size)
     return F.mse_loss(prediction.float(), target.float())

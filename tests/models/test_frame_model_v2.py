@@ -137,3 +137,23 @@ def test_a_coarse_residual_needs_the_coarse_image(tiny_frame_model):
 
     with pytest.raises(SigngenError, match="coarse_residual needs coarse_image"):
         tiny_frame_model(0, "model.coarse_residual=true")
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "v_prediction", "sample"])
+def test_each_prediction_type_trains_towards_its_own_target(kind):
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    from signgen.models.denoiser import denoising_target
+
+    schedule = DDPMScheduler(prediction_type=kind, clip_sample=False)
+    generator = torch.Generator().manual_seed(0)
+    clean, noise = torch.randn(2, 3, 4, 4, generator=generator), torch.randn(2, 3, 4, 4, generator=generator)
+    timesteps = torch.tensor([100, 800])
+    noisy = schedule.add_noise(clean, noise, timesteps)
+    target = denoising_target(schedule, clean, noise, timesteps)
+    # A perfect prediction of the target takes a deterministic sampler to the clean sample.
+    sampler = DDIMScheduler.from_config(schedule.config)
+    sampler.set_timesteps(1000)
+    for row, t in enumerate(timesteps.tolist()):
+        estimate = sampler.step(target[row : row + 1], t, noisy[row : row + 1]).pred_original_sample
+        assert torch.allclose(estimate, clean[row : row + 1], atol=1e-3)
