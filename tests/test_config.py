@@ -36,7 +36,7 @@ def test_shipped_configs_load_and_override_the_defaults():
     phoenix = load_frame_config(PHOENIX)
     assert isinstance(tiny, FrameConfig)
     assert tiny.model.resolution == [64, 52]
-    assert phoenix.model.resolution == defaults.model.resolution == [256, 208]
+    assert defaults.model.resolution == [256, 208] and phoenix.model.resolution == [512, 416]
     # A nested section merges key by key: tiny sets the encoder sizes, inherits the rest.
     assert tiny.model.encoder.patch_size == 4
     assert tiny.model.encoder.backbone == defaults.model.encoder.backbone == "vit"

@@ -500,9 +500,21 @@ def _vit_fields(encoder) -> dict[str, Any]:
 
 
 def _load_vae(path: str) -> AutoencoderKL:
+    """The AutoencoderKL of a local diffusers folder (a Stable Diffusion VAE, or one trained
+    here). Under ``torch.device("meta")`` only its config.json is read: the model is built
+    in shapes alone, as for sizing a configuration without its weights."""
     if not Path(path).is_dir():
         raise SigngenError(f"VAE folder not found: {path}")
+    config_path = Path(path) / CONFIG_NAME
+    if not config_path.is_file():
+        raise SigngenError(f"{path} is not a diffusers autoencoder folder: it has no {CONFIG_NAME}")
+    kind = files.read_json_object(config_path, "autoencoder config").get("_class_name", "AutoencoderKL")
+    if kind != "AutoencoderKL":
+        raise SigngenError(f"{path} holds a {kind}, not an AutoencoderKL (latent.vae_path takes a VAE folder, "
+                           f"e.g. a Stable Diffusion model's vae/)")
     try:
+        if torch.empty(0).is_meta:
+            return AutoencoderKL.from_config(AutoencoderKL.load_config(path))
         return AutoencoderKL.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as error:
         raise SigngenError(f"cannot load an AutoencoderKL from {path}: {first_line(error)}") from None

@@ -92,17 +92,40 @@ def test_tiny_config_builds_and_runs_one_frame():
     assert conditions.appearance_tokens.shape[:2] == (2, 1 + 16 * 13)
 
 
-def test_phoenix_config_builds_without_allocating(capsys):
-    config = load_frame_config(PHOENIX)
+# Stable Diffusion 1.5's vae/config.json (also sd-vae-ft-mse's), as a user's folder holds it.
+SD_VAE_CONFIG = {
+    "_class_name": "AutoencoderKL", "act_fn": "silu", "block_out_channels": [128, 256, 512, 512],
+    "down_block_types": ["DownEncoderBlock2D"] * 4, "in_channels": 3, "latent_channels": 4, "layers_per_block": 2,
+    "norm_num_groups": 32, "out_channels": 3, "sample_size": 512, "scaling_factor": 0.18215,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+}
+
+
+def test_phoenix_config_builds_v2_on_a_stable_diffusion_vae_without_allocating(tmp_path, capsys):
+    (tmp_path / "vae").mkdir()
+    (tmp_path / "vae" / "config.json").write_text(json.dumps(SD_VAE_CONFIG))  # no weights: none are read
+    config = load_frame_config(PHOENIX, [f"model.latent.vae_path={tmp_path / 'vae'}"])
     with torch.device("meta"):
         model = FrameModel.from_config(config.model)
     counts = {name: sum(p.numel() for p in module.parameters()) for name, module in model.components().items()}
     with capsys.disabled():
         print("\nfrom PHOENIX config, parameters (millions):", {k: round(v / 1e6, 1) for k, v in counts.items()}, f"total {sum(counts.values()) / 1e6:.1f}")
     assert all(p.is_meta for p in model.parameters())
-    assert model.sample_shape == (3, 256, 208)
-    assert model.unet.config.in_channels == 3 + 4 and model.unet.config.class_embed_type == "projection"
-    assert 50e6 < sum(counts.values()) < 1e9
+    assert model.coarse_image and model.reference_attention and model.coarse_residual
+    assert model.sample_shape == (4, 64, 52)  # 512 x 416 frames in the VAE's 8x smaller latent space
+    # sample + pose maps + coarse latent and its uncovered mask
+    assert model.unet.config.in_channels == 4 + 4 + 5 and model.unet.config.class_embed_type == "projection"
+    assert 500e6 < sum(counts.values()) < 2e9
+
+
+def test_a_vae_folder_of_another_kind_is_one_line(tmp_path, micro_model):
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "config.json").write_text(json.dumps({"_class_name": "UNet2DConditionModel"}))
+    with pytest.raises(SigngenError, match="holds a UNet2DConditionModel, not an AutoencoderKL"):
+        micro_model(0, f"model.latent.vae_path={tmp_path / 'unet'}")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SigngenError, match="not a diffusers autoencoder folder"):
+        micro_model(0, f"model.latent.vae_path={tmp_path / 'empty'}")
 
 
 def test_fusion_embedding_is_normalised_and_depends_on_the_pose(micro_model):
