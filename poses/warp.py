@@ -56,6 +56,7 @@ class _Part:
     source_points: np.ndarray  # (N, 2) keypoints the transform is fitted on
     target_points: np.ndarray
     mask: np.ndarray  # uint8 (H, W) region of the part in the photo
+    target_mask: np.ndarray | None = None  # uint8 (H, W) its whole region in the target pose
 
 
 def warp_to_pose(image: np.ndarray, source_xy: np.ndarray, source_confidence: np.ndarray,
@@ -77,13 +78,19 @@ def warp_to_pose(image: np.ndarray, source_xy: np.ndarray, source_confidence: np
     vacated = np.zeros((height, width), np.uint8)
     for part in parts:
         vacated |= part.mask
+    # Likewise a hand lies before everything else (a forearm or the face would otherwise
+    # carry a copy of the hand along).
+    limbs, hands = np.zeros_like(vacated), np.zeros_like(vacated)
+    for part in parts:
+        if part.name.endswith(("arm", "hand")):
+            limbs |= part.mask
+        if part.name.endswith("hand"):
+            hands |= part.mask
     for part in parts:
         if part.name == "torso":
-            limbs = np.zeros_like(vacated)
-            for other in parts:
-                if other.name.endswith(("arm", "hand")):
-                    limbs |= other.mask
             part.mask = part.mask & ~limbs
+        elif not part.name.endswith("hand"):
+            part.mask = part.mask & ~hands
     canvas = cv2.inpaint(image, vacated, 3, cv2.INPAINT_TELEA) if vacated.any() else image.copy()
     covered = np.zeros((height, width), bool)
     for part in parts:
@@ -95,6 +102,9 @@ def warp_to_pose(image: np.ndarray, source_xy: np.ndarray, source_confidence: np
         canvas[region] = moved[region]
         covered |= region
     uncovered = (vacated > 0) & ~covered
+    for part in parts:  # where a part lies in the target pose that its photo pixels (a hand before them) do not fill
+        if part.target_mask is not None:
+            uncovered |= (part.target_mask > 0) & ~covered
     for region in missing:
         uncovered |= region > 0
     return CoarseImage(image=canvas, uncovered=uncovered)
@@ -124,7 +134,8 @@ def _parts(size, source_xy, source_seen, target_xy, target_seen, unit) -> tuple[
     def add(name: str, indices: np.ndarray, mask_of) -> None:
         in_source, in_target = source_seen[indices].all(), target_seen[indices].all()
         if in_source:
-            parts.append(_Part(name, source_xy[indices], target_xy[indices] if in_target else None, mask_of(source_xy)))
+            parts.append(_Part(name, source_xy[indices], target_xy[indices] if in_target else None, mask_of(source_xy),
+                               mask_of(target_xy) if in_target else None))
         elif in_target:
             missing.append(mask_of(target_xy))
 

@@ -78,3 +78,19 @@ def test_a_forearm_seen_end_on_is_not_blown_up_when_it_stretches_out():
     moved = red[red[:, 0] > 120]
     assert len(moved) > 0 and abs(moved[:, 0].mean() - 137.5) < 3
     assert np.ptp(moved[:, 1]) <= 9 * 1.5 + 2 and np.ptp(moved[:, 0]) <= 9 * 1.5 + 2
+
+
+def test_a_hand_before_its_forearm_moves_with_the_hand_only():
+    image = np.full((200, 200, 3), 200, np.uint8)
+    source_xy, source_confidence = arm_pose((140.0, 100.0), (140.0, 160.0))
+    hand = skeleton.RIGHT_HAND
+    fingers = np.random.default_rng(1).uniform(-8, 8, (21, 2))
+    source_xy[hand], source_confidence[hand] = np.array([140.0, 140.0]) + fingers, 1.0  # a hand held before the forearm
+    cv2.circle(image, (140, 140), 8, (0, 0, 255), -1)  # ... blue
+    target_xy, target_confidence = source_xy.copy(), source_confidence.copy()
+    target_xy[hand] = np.array([40.0, 40.0]) + fingers  # the hand alone moves away
+    coarse = warp_to_pose(image, source_xy, source_confidence, target_xy, target_confidence)
+    blue = np.argwhere((coarse.image[..., 2] > 200) & (coarse.image[..., 0] < 80))[:, ::-1]  # (x, y)
+    assert len(blue) > 50
+    assert np.linalg.norm(blue - [40, 40], axis=1).max() < 14  # no copy left on the forearm
+    assert coarse.uncovered[140, 140]  # the forearm the hand hid is for the model to draw

@@ -1,0 +1,61 @@
+"""A contact sheet of frame models on one held-out video: rows reference, copying the source
+frame, the coarse image alone, then each model (``LABEL=DIR``), at the same frames, as
+``bench_frame_ablation.py`` renders them (its first frame the signer photo, 260 x 210).
+
+    python benchmarks/contact_sheet.py --data DIR --split test_unseen --video 0 \\
+        --model "v2=runs/v2/diffusion/model" [--frames 6] [--steps 10] -o sheet.png
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from bench_frame_ablation import coarse_image, copy_source, render_with
+from signgen.corpora.phoenix import PhoenixCorpus
+from signgen.models.frame_model import FrameModel
+from signgen.pipelines.pipeline import PipelineDefaults, SignPipeline
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--split", default="test_unseen")
+    parser.add_argument("--video", type=int, default=0, help="index of the video in the split")
+    parser.add_argument("--model", action="append", default=[], metavar="LABEL=DIR")
+    parser.add_argument("--frames", type=int, default=6, help="frames shown, spread over the video")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--strength", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-o", "--output", required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+
+    sample = PhoenixCorpus(args.data).split(args.split)[args.video]
+    frames = sample.frames()
+    xy, confidence, _ = sample.pose_arrays()
+    targets = np.linspace(0, len(frames) - 1, args.frames).round().astype(int)
+    rows = {"reference": frames[targets], "copy source": copy_source(sample, frames, xy, confidence, targets),
+            "coarse image": coarse_image(sample, frames, xy, confidence, targets)}
+    for item in args.model:
+        label, _, folder = item.partition("=")
+        defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5)
+        generate = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, defaults), args.steps, args.strength, args.seed)
+        rows[label] = generate(sample, frames, xy, confidence, targets)
+    height, width = frames.shape[1:3]
+    label_width = 110
+    sheet = Image.new("RGB", (label_width + width * len(targets), height * len(rows)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, (label, images) in enumerate(rows.items()):
+        draw.text((6, r * height + height // 2), label, fill="black")
+        for c, image in enumerate(images):
+            sheet.paste(Image.fromarray(image), (label_width + c * width, r * height))
+    sheet.save(args.output)
+    print(f"wrote {args.output}: {sheet.size[0]} x {sheet.size[1]}, rows {', '.join(rows)}")
+
+
+if __name__ == "__main__":
+    main()
