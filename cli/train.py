@@ -1,4 +1,4 @@
-"""``signgen train fusion|diffusion|temporal|g2p``: the four trainers, one set of options.
+"""``signgen train fusion|diffusion|temporal|g2p|autoencoder``: the trainers, one set of options.
 
 Every subcommand takes ``--out``, ``--config`` (any YAML file; without it the family's
 shipped default tier), ``--set KEY=VALUE`` and ``--resume [CHECKPOINT]``, and writes the
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-GROUP_HELP = "Train the models: fusion, diffusion, temporal, g2p"
+GROUP_HELP = "Train the models: fusion, diffusion, temporal, g2p, autoencoder"
 
 
 def register(commands) -> None:
@@ -63,6 +63,16 @@ def register(commands) -> None:
                     "`signgen poses from-gloss --g2p` and `signgen render --g2p` load.")
     _add_common(g2p, "g2p", "train.max_steps=500", "g2p-phoenix.yaml for PHOENIX")
     g2p.set_defaults(func=run_train_g2p)
+
+    autoencoder = train.add_parser(
+        "autoencoder", help="a small VAE whose latents a frame model denoises",
+        description="Train a diffusers AutoencoderKL on the frames of a corpus in the RWTH-PHOENIX-Weather "
+                    "2014T layout (PHOENIX or SynthSign) at a frame model's resolution. --out/model is a "
+                    "diffusers VAE folder, with its latent scaling factor set: give it to a frame config as "
+                    "model.latent.vae_path, as a Stable Diffusion VAE.")
+    _add_common(autoencoder, "autoencoder", "train.max_steps=500", "its model.resolution must be the frame model's")
+    autoencoder.add_argument("--split", default="train", metavar="SPLIT", help="training split (default: train)")
+    autoencoder.set_defaults(func=run_train_autoencoder)
 
 
 def _add_common(parser: argparse.ArgumentParser, family: str, example: str, variant: str) -> None:
@@ -165,3 +175,16 @@ def run_train_g2p(args: argparse.Namespace) -> None:
     examples = prepare_examples(gloss_pose_pairs(args.data, "train"))
     train_g2p(examples, args.out, config, resume=args.resume)
     _report("g2p model", args.out, f"{config.train.max_steps} steps on {len(examples)} training sentences")
+
+
+def run_train_autoencoder(args: argparse.Namespace) -> None:
+    from signgen.corpora.phoenix import frame_pair_dataset
+    from signgen.training.autoencoder import build_autoencoder, train_autoencoder
+
+    _check_out(args)
+    config = _load("autoencoder", args)
+    frames = frame_pair_dataset(args.data, args.split, resolution=tuple(config.model.resolution),
+                                colour_augment_prob=config.train.colour_augment_prob)
+    result = train_autoencoder(build_autoencoder(config.model), frames, args.out, config, resume=args.resume)
+    _report("autoencoder", args.out, f"{result.steps} steps on {len(frames)} frames; use it as model.latent.vae_path")
+

@@ -1,12 +1,13 @@
 """Configuration of every model family: YAML files validated into typed dataclasses.
 
-One loader (:func:`load_config`) for the three families, each with its dataclass and its
+One loader (:func:`load_config`) for the four families, each with its dataclass and its
 default tier, shipped in the package (``CONFIG_FOLDER``, the repository's ``configs/``):
 
     family     dataclass        default (no --config)   variants
     frame      FrameConfig      frame-tiny.yaml         frame-defaults / -embedded / -phoenix
     temporal   TemporalConfig   temporal-tiny.yaml      temporal-defaults / -embedded
     g2p        G2PConfig        g2p-tiny.yaml           g2p-phoenix
+    autoencoder AutoencoderConfig autoencoder-tiny.yaml  -
 
 As in CFLD, one defaults file (e.g. ``configs/frame-defaults.yaml``) holds every field and a
 model/training variant is a small file that names it as its base and overrides a few
@@ -45,6 +46,7 @@ CONFIG_FOLDER = Path(str(importlib.resources.files("signgen.configs")))
 DEFAULT_FRAME_CONFIG = CONFIG_FOLDER / "frame-tiny.yaml"
 DEFAULT_TEMPORAL_CONFIG = CONFIG_FOLDER / "temporal-tiny.yaml"
 DEFAULT_G2P_CONFIG = CONFIG_FOLDER / "g2p-tiny.yaml"
+DEFAULT_AUTOENCODER_CONFIG = CONFIG_FOLDER / "autoencoder-tiny.yaml"
 # diffusers.optimization.get_scheduler names that need no extra arguments.
 LR_SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
 MAX_SEED = 2**63 - 1
@@ -392,6 +394,47 @@ class G2PConfig:
     train: TrainConfig
 
 
+@dataclass
+class AutoencoderModelConfig:
+    """A diffusers AutoencoderKL for a corpus' frames (``signgen train autoencoder``): its
+    folder is what ``model.latent.vae_path`` of a frame config takes, like a Stable
+    Diffusion VAE's."""
+
+    resolution: list[int]  # height, width of the frames it is trained on (a frame model's resolution)
+    block_out_channels: list[int]  # one per level; each level after the first halves the size
+    latent_channels: int
+    layers_per_block: int
+    norm_num_groups: int
+
+    def __post_init__(self):
+        _at_least(self, "autoencoder ", 1, "latent_channels", "layers_per_block", "norm_num_groups")
+        if not self.block_out_channels or any(c < 1 or c % self.norm_num_groups for c in self.block_out_channels):
+            raise SigngenError(f"autoencoder block_out_channels must be positive multiples of norm_num_groups "
+                               f"{self.norm_num_groups}, not {self.block_out_channels}")
+        factor = 2 ** (len(self.block_out_channels) - 1)
+        if len(self.resolution) != 2 or any(side < 8 or side % factor for side in self.resolution):
+            raise SigngenError(f"autoencoder resolution must be [height, width] divisible by {factor} "
+                               f"({len(self.block_out_channels)} levels), not {self.resolution}")
+
+
+@dataclass
+class AutoencoderTrainConfig(TrainConfig):
+    kl_weight: float  # weight of the KL term against the L1 + MSE reconstruction loss
+    colour_augment_prob: float
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not (math.isfinite(self.kl_weight) and self.kl_weight >= 0):
+            raise SigngenError(f"autoencoder kl_weight must be a non-negative number, not {self.kl_weight}")
+        _share(self, "training ", "colour_augment_prob")
+
+
+@dataclass
+class AutoencoderConfig:
+    model: AutoencoderModelConfig
+    train: AutoencoderTrainConfig
+
+
 # ------------------------------------------------------------------------------ loading
 
 # The families: their dataclass and the shipped default tier used without --config.
@@ -399,6 +442,7 @@ FAMILIES: dict[str, tuple[type, Path]] = {
     "frame": (FrameConfig, DEFAULT_FRAME_CONFIG),
     "temporal": (TemporalConfig, DEFAULT_TEMPORAL_CONFIG),
     "g2p": (G2PConfig, DEFAULT_G2P_CONFIG),
+    "autoencoder": (AutoencoderConfig, DEFAULT_AUTOENCODER_CONFIG),
 }
 
 
