@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--naive-frames", type=int, help="time the naive loop on this many frames and scale (default: all)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", type=int, default=3, help="pipeline renders timed; the median is reported (default 3)")
     parser.add_argument("--steps", type=int, help="override the pipeline's denoising steps (both renders)")
     parser.add_argument("--guidance", metavar="A,F", help="override the pipeline's guidance scales (both renders)")
     parser.add_argument("--guidance-interval", type=float, help="override the share of guided steps (both renders)")
@@ -68,20 +69,16 @@ def main() -> None:
           f"adapter: {'yes' if pipeline.temporal_adapter is not None else 'no'}; {settings}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
 
-    started = time.perf_counter()
-    fast = pipeline(pose=pose, seed=args.seed, progress=False).frames
-    fast_seconds = time.perf_counter() - started
-    print(f"pipeline: {args.frames} frames in {fast_seconds:.1f} s ({args.frames / fast_seconds:.2f} frames/s)")
+    fast_seconds, fast = median_time(lambda: pipeline(pose=pose, seed=args.seed, progress=False).frames, args.runs)
+    print(f"pipeline: {args.frames} frames in {fast_seconds:.1f} s ({args.frames / fast_seconds:.2f} frames/s; median of {args.runs})")
 
     adapter = pipeline.temporal_adapter
     if adapter is not None:
         # The same pipeline, frame-wise: separates the batching gain from the adapter's cost.
         pipeline.temporal_adapter = None
-        started = time.perf_counter()
-        pipeline(pose=pose, seed=args.seed, progress=False)
-        framewise_seconds = time.perf_counter() - started
+        framewise_seconds, _ = median_time(lambda: pipeline(pose=pose, seed=args.seed, progress=False), args.runs)
         pipeline.temporal_adapter = adapter
-        print(f"pipeline without the adapter: {args.frames} frames in {framewise_seconds:.1f} s ({args.frames / framewise_seconds:.2f} frames/s)")
+        print(f"pipeline without the adapter: {args.frames} frames in {framewise_seconds:.1f} s ({args.frames / framewise_seconds:.2f} frames/s; median of {args.runs})")
 
     naive_count = min(args.naive_frames or args.frames, args.frames)
     started = time.perf_counter()
@@ -92,9 +89,20 @@ def main() -> None:
     print(f"ratio:    pipeline is {naive_seconds / fast_seconds:.1f}x faster than the naive loop")
     if adapter is not None:
         print(f"ratio:    pipeline without the adapter is {naive_seconds / framewise_seconds:.1f}x faster than the naive loop")
+    print(f"flops:    {flop_rates(pipeline, pose)}")
     if pipeline.temporal_adapter is None:
         difference = np.abs(fast[:naive_count].astype(int) - naive.astype(int)).max()
         print(f"check:    largest pixel difference pipeline vs naive: {difference} (of 255)")
+
+
+def median_time(call, runs: int):
+    """(median seconds of ``runs`` calls, the last call's result)."""
+    times, result = [], None
+    for _ in range(max(1, runs)):
+        started = time.perf_counter()
+        result = call()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times)), result
 
 
 def driving_pose(pipeline, frames: int):
@@ -114,14 +122,13 @@ def naive_render(pipeline, pose, frames: int, seed: int) -> np.ndarray:
     recomputed at every step and one UNet call per guidance mode."""
     import torch
 
-    from signgen.pipelines.signer_image import load_signer_image
     from signgen.pipelines.sampling import GUIDANCE_ORDER, frames_to_uint8, make_scheduler, scheduler_step_kwargs
-    from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO
+    from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO, DEFAULT_SIGNER_POSE
 
     model = pipeline.frame_model
     settings = pipeline.defaults
     guidance = settings.guidance
-    pose_maps = pipeline.pose_maps(pipeline.prepare_pose(pose))
+    pose_maps, coarse = prepared_inputs(pipeline, pose)
     # The same initial noise as the pipeline: drawn for the whole video from the seed.
     generator = torch.Generator("cpu").manual_seed(seed)
     noise = torch.randn((len(pose_maps), *model.sample_shape), generator=generator)
@@ -133,8 +140,10 @@ def naive_render(pipeline, pose, frames: int, seed: int) -> np.ndarray:
             step_kwargs = scheduler_step_kwargs(scheduler, generator)
             sample = noise[index : index + 1] * scheduler.init_noise_sigma
             for step, timestep in enumerate(scheduler.timesteps):
-                image = load_signer_image(DEFAULT_SIGNER_PHOTO, model.resolution)[None]
-                conditions = model.frame_conditions(model.encode_appearance(image), pose_maps[index : index + 1])
+                # Naive: the photo loaded and encoded (and its reference features computed) at every step.
+                encoding = pipeline.encode_signer(DEFAULT_SIGNER_PHOTO, signer_pose=DEFAULT_SIGNER_POSE)
+                coarse_channels = None if coarse is None else model.coarse_condition(coarse[0][index : index + 1], coarse[1][index : index + 1])
+                conditions = model.frame_conditions(encoding.appearance, pose_maps[index : index + 1], coarse_channels, encoding.reference)
                 model_input = scheduler.scale_model_input(sample, timestep)
                 scales = guidance.at_step(step, len(scheduler.timesteps))
                 if scales.is_identity:
@@ -143,8 +152,54 @@ def naive_render(pipeline, pose, frames: int, seed: int) -> np.ndarray:
                     uncond, appearance, full = (model.predict(model_input, timestep, conditions.in_modes([mode])) for mode in GUIDANCE_ORDER)
                     prediction = uncond + scales.appearance * (appearance - uncond) + scales.full * (full - appearance)
                 sample = scheduler.step(prediction, timestep, sample, **step_kwargs).prev_sample
-            rendered.append(model.from_sample_space(sample).clamp(-1, 1))
+            rendered.append(model.from_sample_space(sample + model.residual_base(conditions)).clamp(-1, 1))
     return frames_to_uint8(torch.cat(rendered))
+
+
+def prepared_inputs(pipeline, pose):
+    """The pose maps of ``pose`` as the pipeline renders it with the bundled signer, and for
+    a v2 model the photo warped to each frame (else None)."""
+    driving, photo = pipeline._photo_inputs(pipeline.encode_signer(None), pipeline.prepare_pose(pose), False, 1.0)
+    return pipeline.pose_maps(driving), photo.get("coarse")
+
+
+def flop_rates(pipeline, pose, batch: int = 16, repeats: int = 3) -> str:
+    """The denoiser's achieved FLOP rate on one full-guidance UNet call over ``batch`` frames,
+    beside a plain 3 x 3 convolution's rate (64 -> 64 channels at the UNet's working size),
+    both timed here: how far the model's mix of layers is from the CPU's convolution speed."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = pipeline.frame_model
+    encoding = pipeline.encode_signer(None)
+    pose_maps, coarse = prepared_inputs(pipeline, pose)
+    pose_maps = pose_maps[:batch]
+    coarse_channels = None if coarse is None else model.coarse_condition(coarse[0][: len(pose_maps)], coarse[1][: len(pose_maps)])
+    conditions = model.frame_conditions(encoding.appearance, pose_maps, coarse_channels, encoding.reference)
+    sample = torch.randn(len(pose_maps), *model.sample_shape)
+    timesteps = torch.full((len(pose_maps),), 500)
+
+    def rate(call, flops: float) -> float:
+        with torch.no_grad():
+            call()  # warm-up
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - started)
+        return flops / float(np.median(times)) / 1e9
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.predict(sample, timesteps, conditions)
+    unet_flops = counter.get_total_flops()
+    unet_rate = rate(lambda: model.predict(sample, timesteps, conditions), unet_flops)
+    height, width = model.unet.config.sample_size
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1)
+    features = torch.randn(len(pose_maps), 64, height, width)
+    conv_rate = rate(lambda: conv(features), 2 * 64 * 64 * 9 * height * width * len(pose_maps))
+    return (f"denoiser: {unet_flops / len(pose_maps) / 1e9:.2f} GFLOP a frame, {unet_rate:.1f} GFLOP/s on {len(pose_maps)} frames; "
+            f"plain 3x3 convolution (64 channels, {height} x {width}): {conv_rate:.1f} GFLOP/s; "
+            f"the denoiser runs at {100 * unet_rate / conv_rate:.0f} % of it")
 
 
 if __name__ == "__main__":

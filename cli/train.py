@@ -178,13 +178,14 @@ def run_train_g2p(args: argparse.Namespace) -> None:
 
 
 def run_train_autoencoder(args: argparse.Namespace) -> None:
-    from signgen.corpora.phoenix import frame_pair_dataset
+    from signgen.corpora.phoenix import frame_dataset
     from signgen.training.autoencoder import build_autoencoder, train_autoencoder
 
     _check_out(args)
     config = _load("autoencoder", args)
-    frames = frame_pair_dataset(args.data, args.split, resolution=tuple(config.model.resolution),
-                                colour_augment_prob=config.train.colour_augment_prob)
-    result = train_autoencoder(build_autoencoder(config.model), frames, args.out, config, resume=args.resume)
+    resolution = tuple(config.model.resolution)
+    frames = frame_dataset(args.data, args.split, resolution, colour_augment_prob=config.train.colour_augment_prob)
+    result = train_autoencoder(build_autoencoder(config.model), frames, args.out, config, resume=args.resume,
+                               scaling_frames=frame_dataset(args.data, args.split, resolution))
     _report("autoencoder", args.out, f"{result.steps} steps on {len(frames)} frames; use it as model.latent.vae_path")
 

@@ -2,12 +2,15 @@
 
 PCDMs' coarse-to-fine, done by geometry: the signer's photo is cut into rigid parts
 (torso, head, upper arms, forearms, hands) around the keypoints of the 178-point set,
-each part is moved by the similarity transform (rotation, uniform scale, translation)
-that takes its source keypoints to its target keypoints, and the parts are painted back
-in depth order (torso, head, upper arms, forearms, hands). Where a part moved away and
+each part is moved by the similarity transform (rotation, uniform scale capped at
+MAX_PART_SCALE, translation) that takes its source keypoints to its target keypoints, and
+the parts are painted back in depth order (torso, head, upper arms, forearms, hands). A
+photo pixel belongs to the frontmost part there: limbs before the torso, hands before
+everything, so no part carries a copy of another along. Where a part moved away and
 nothing covers its old place, the pixels are filled from their surroundings (OpenCV's
 Telea inpainting) and marked in the ``uncovered`` mask: the denoiser has to draw them.
-Parts the target shows but the photo does not are marked uncovered too.
+Parts the target shows but the photo does not, and target regions of a part its photo
+pixels do not fill (a forearm the hand hid), are marked uncovered too.
 
 Both keypoint sets are in the pixel frame of the image they belong to (the photo's pose
 in the photo's frame, the target pose in the same frame: the target is placed where the
@@ -134,24 +137,24 @@ def _parts(size, source_xy, source_seen, target_xy, target_seen, unit) -> tuple[
     def add(name: str, indices: np.ndarray, mask_of) -> None:
         in_source, in_target = source_seen[indices].all(), target_seen[indices].all()
         if in_source:
-            parts.append(_Part(name, source_xy[indices], target_xy[indices] if in_target else None, mask_of(source_xy),
-                               mask_of(target_xy) if in_target else None))
+            parts.append(_Part(name, source_xy[indices], target_xy[indices] if in_target else None,
+                               mask_of(source_xy, source_seen), mask_of(target_xy, target_seen) if in_target else None))
         elif in_target:
-            missing.append(mask_of(target_xy))
+            missing.append(mask_of(target_xy, target_seen))
 
     torso = np.array([LEFT_SHOULDER, RIGHT_SHOULDER])
-    add("torso", torso, lambda xy: _torso_mask(size, xy, source_seen, unit))
+    add("torso", torso, lambda xy, seen: _torso_mask(size, xy, seen, unit))
     face = FACE_POINTS[source_seen[FACE_POINTS] & target_seen[FACE_POINTS]]
     if len(face) >= 3:
-        add("head", face, lambda xy: _head_mask(size, xy[face]))
+        add("head", face, lambda xy, _: _head_mask(size, xy[face]))
     for side, (shoulder, elbow, wrist) in (("left", (LEFT_SHOULDER, LEFT_ELBOW, LEFT_WRIST)),
                                            ("right", (RIGHT_SHOULDER, RIGHT_ELBOW, RIGHT_WRIST))):
         add(f"{side} upper arm", np.array([shoulder, elbow]),
-            lambda xy, a=shoulder, b=elbow: _capsule_mask(size, xy[a], xy[b], UPPER_ARM_HALF_WIDTH * unit))
+            lambda xy, _, a=shoulder, b=elbow: _capsule_mask(size, xy[a], xy[b], UPPER_ARM_HALF_WIDTH * unit))
         add(f"{side} forearm", np.array([elbow, wrist]),
-            lambda xy, a=elbow, b=wrist: _capsule_mask(size, xy[a], xy[b], FOREARM_HALF_WIDTH * unit))
+            lambda xy, _, a=elbow, b=wrist: _capsule_mask(size, xy[a], xy[b], FOREARM_HALF_WIDTH * unit))
     for side, points in HAND_POINTS.items():
-        add(f"{side} hand", points, lambda xy, p=points: _hull_mask(size, xy[p], HAND_MARGIN * unit))
+        add(f"{side} hand", points, lambda xy, _, p=points: _hull_mask(size, xy[p], HAND_MARGIN * unit))
     return parts, missing
 
 

@@ -144,9 +144,18 @@ class UNetConfig:
 @dataclass
 class LatentConfig:
     """``vae_path: null`` denoises pixels; a local diffusers AutoencoderKL folder switches
-    the denoiser to that VAE's latent space."""
+    the denoiser to that VAE's latent space; ``required`` (a config made for a VAE the
+    user brings, such as frame-phoenix.yaml) refuses to build until one is given."""
 
     vae_path: str | None
+
+    def __post_init__(self):
+        if self.vae_path == VAE_REQUIRED:
+            raise SigngenError("this config denoises in a VAE's latent space: give the VAE folder (e.g. a Stable "
+                               "Diffusion model's vae/) with --set model.latent.vae_path=DIR")
+
+
+VAE_REQUIRED = "required"
 
 
 # What the denoiser predicts: the noise, the velocity, or the clean sample itself ("sample":
@@ -447,7 +456,7 @@ FAMILIES: dict[str, tuple[type, Path]] = {
 
 
 def load_config(family: str, path: str | Path | None = None, overrides: Iterable[str] = ()) -> Any:
-    """The config of model ``family`` (``frame``, ``temporal`` or ``g2p``): ``path`` (any
+    """The config of model ``family`` (``frame``, ``temporal``, ``g2p`` or ``autoencoder``): ``path`` (any
     file; None takes the family's shipped default) merged onto its ``base`` files,
     ``KEY=VALUE`` overrides applied last, validated into the family's dataclass."""
     if family not in FAMILIES:

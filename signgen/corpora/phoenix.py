@@ -479,6 +479,41 @@ def frame_pair_dataset(root: str | os.PathLike, split: str, resolution: Sequence
     return FramePairDataset(_samples_with_poses(root, split, cache_dir), resolution, seed, colour_augment_prob, coarse_image)
 
 
+class FrameDataset:
+    """Every frame of a split: see :func:`frame_dataset`."""
+
+    def __init__(self, samples: list[VideoSample], resolution: tuple[int, int], seed: int, colour_augment_prob: float):
+        self.samples = samples
+        self.resolution = resolution
+        self.seed = int(seed)
+        self.colour_augment_prob = float(colour_augment_prob)
+        self._ends = np.cumsum([sample.num_frames for sample in samples])
+
+    def __len__(self) -> int:
+        return int(self._ends[-1]) if len(self._ends) else 0
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"frame {index} out of range (0..{len(self) - 1})")
+        video = int(np.searchsorted(self._ends, index, side="right"))
+        start = int(self._ends[video - 1]) if video else 0
+        image = to_model_image(self.samples[video].frame(int(index) - start), self.resolution)
+        colours = _colour_augmentation(self.colour_augment_prob, [self.seed, int(index), 1])
+        return {"target": image if colours is None else recolour(image, colours)}
+
+
+def frame_dataset(root: str | os.PathLike, split: str, resolution: Sequence[int] = (64, 52), seed: int = 0,
+                  colour_augment_prob: float = 0.0) -> FrameDataset:
+    """Every frame of ``split`` alone, ``{"target": (3, H, W)}`` in [-1, 1] (an autoencoder's
+    training frames; no poses are read or extracted); ``colour_augment_prob`` as for
+    :func:`frame_pair_dataset`."""
+    from signgen.poses.raster import POSE_MAP_CHANNELS
+
+    resolution = _check_sampler_arguments(resolution, POSE_MAP_CHANNELS)  # the resolution check; no pose maps drawn
+    _check_probability(colour_augment_prob)
+    return FrameDataset(PhoenixCorpus(root).split(split), resolution, seed, colour_augment_prob)
+
+
 def coarse_image_of(sample: VideoSample, source: int, target: int, resolution: tuple[int, int],
                     frame: np.ndarray | None = None):
     """The source frame (``frame``, when the caller has read it already) warped to the

@@ -366,6 +366,10 @@ class SignPipeline:
             raise SigngenError("give either glosses or a pose to render, not both or neither")
         settings = self.defaults
         num_steps, scheduler, guidance, seed = self._sampling_settings(steps, scheduler, guidance, seed)
+        if noise_correlation is not None:
+            from signgen.pipelines.windows import check_noise_correlation
+
+            check_noise_correlation(noise_correlation)  # before any work
         if glosses is not None:
             from signgen.poses.stitch import parse_glosses
 
@@ -518,11 +522,15 @@ def read_manifest(folder: Path) -> dict:
     return read_model_manifest(folder, KIND, FORMAT_VERSION, "signgen pipeline")
 
 
+# Settings newer than some saved pipelines, with the value they had before they existed.
+ADDED_SETTINGS = {"noise_correlation": 0.0}
+
+
 def read_defaults(path: Path) -> PipelineDefaults:
     if not path.is_file():
         raise SigngenError(f"pipeline folder is incomplete: {path} is missing")
     try:
-        return from_dict(PipelineDefaults, read_json_object(path, "pipeline settings"))
+        return from_dict(PipelineDefaults, {**ADDED_SETTINGS, **read_json_object(path, "pipeline settings")})
     except SigngenError as error:
         raise SigngenError(f"{path}: {error}") from None
 

@@ -15,6 +15,7 @@ the temporal adapter's overlapping windows, is :func:`signgen.pipelines.windows.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 from dataclasses import dataclass
@@ -95,6 +96,15 @@ def set_timesteps(scheduler: SchedulerMixin, num_steps: int, num_train_timesteps
         scheduler.set_timesteps(num_steps, device=device)
     except (ValueError, TypeError, IndexError, ZeroDivisionError) as error:
         raise SigngenError(f"{type(scheduler).__name__} cannot take {num_steps} steps: {first_line(error)}") from None
+    # One step of a copy on a tiny sample: some samplers refuse a prediction type (Euler
+    # ancestral, KDPM2 and PNDM cannot take "sample") only when they step, after the work.
+    probe, tiny = copy.deepcopy(scheduler), torch.zeros(1, 1, 2, 2, device=device)
+    try:
+        probe.step(tiny, probe.timesteps[0], tiny)
+    except (NotImplementedError, ValueError) as error:
+        kind = scheduler.config.get("prediction_type", "epsilon")
+        raise SigngenError(f"the {type(scheduler).__name__} sampler cannot sample a model that predicts {kind!r} "
+                           f"({first_line(error)}); use ddim, dpm, unipc or euler") from None
 
 
 def check_seed(seed) -> int:

@@ -229,6 +229,7 @@ def denoise(
     the work is in the helpers below.)
     """
     sampler, guidance, seed = _checked_settings(model, pose_maps, scheduler, num_steps, guidance, seed, frame_batch_size)
+    noise_correlation = check_noise_correlation(noise_correlation)
     device, dtype = model.unet.device, model.unet.dtype
     if isinstance(appearance, torch.Tensor):
         image = appearance.unsqueeze(0) if appearance.dim() == 3 else appearance
@@ -274,15 +275,20 @@ def denoise(
     )
 
 
+def check_noise_correlation(value) -> float:
+    """``value`` as a float from 0 to 1, else one SigngenError line."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise SigngenError(f"noise correlation must be a number from 0 to 1, not {value!r}")
+    return float(value)
+
+
 def initial_noise(num_frames: int, shape: Sequence[int], generator: torch.Generator, correlation: float = 0.0) -> torch.Tensor:
     """Initial noise (T, *shape), unit variance per frame, with correlation ``correlation``
     between any two frames: ``sqrt(R) * shared + sqrt(1 - R) * own`` (PYoCo's mixed noise). R = 0
     is independent noise (the same draws as before this option existed), R = 1 one noise for
     every frame. The shared part is one draw for the whole video, so windows overlapping
     each other start from the same consistent noise."""
-    correlation = float(correlation)
-    if not 0.0 <= correlation <= 1.0:
-        raise SigngenError(f"noise correlation must be from 0 to 1, not {correlation}")
+    correlation = check_noise_correlation(correlation)
     own = torch.randn((num_frames, *shape), generator=generator, dtype=torch.float32)
     if correlation == 0.0:
         return own

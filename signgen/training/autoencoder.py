@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from signgen.atomic import atomic_output
 from signgen.config import AutoencoderConfig, AutoencoderModelConfig, AutoencoderTrainConfig
 from signgen.errors import SigngenError
+from signgen.models.loading import load_module
 from signgen.training import driver
 
 # Frames whose latents set the scaling factor.
@@ -88,13 +89,19 @@ def train_autoencoder(
     *,
     resume: bool | str | Path = False,
     progress: bool = True,
+    scaling_frames: Dataset | None = None,
 ) -> driver.TrainResult:
     """Train ``vae`` on the ``target`` frames of ``dataset`` into ``out_dir``; ``OUT/model``
-    (EMA weights when EMA is on) then gets its latent scaling factor."""
+    (EMA weights when EMA is on) then gets its latent scaling factor, measured on
+    ``scaling_frames`` (default ``dataset``; pass the frames without colour augmentation).
+    Checkpoints' ``model/`` folders keep the default factor: use ``OUT/model``."""
     train: AutoencoderTrainConfig = config.train
 
+    def load(folder: Path) -> AutoencoderKL:
+        return load_module(AutoencoderKL, folder / "config.json", folder / "diffusion_pytorch_model.safetensors")
+
     def load_model(folder: Path) -> None:
-        vae.load_state_dict(AutoencoderKL.from_pretrained(folder, use_safetensors=True).state_dict())
+        vae.load_state_dict(load(folder).state_dict())
 
     stage = driver.Stage(
         name="autoencoder",
@@ -106,8 +113,8 @@ def train_autoencoder(
         items="frames",
     )
     result = driver.train(stage, dataset, out_dir, train, config, resume=resume, progress=progress)
-    final = AutoencoderKL.from_pretrained(result.model_folder, use_safetensors=True).eval()
-    final.register_to_config(scaling_factor=latent_scaling_factor(final, dataset))
+    final = load(result.model_folder).eval()
+    final.register_to_config(scaling_factor=latent_scaling_factor(final, scaling_frames or dataset))
     with atomic_output(result.model_folder / "config.json") as path:  # the weights stay as saved
         path.write_text(final.to_json_string(), encoding="utf-8")
     return result

@@ -104,6 +104,8 @@ SD_VAE_CONFIG = {
 def test_phoenix_config_builds_v2_on_a_stable_diffusion_vae_without_allocating(tmp_path, capsys):
     (tmp_path / "vae").mkdir()
     (tmp_path / "vae" / "config.json").write_text(json.dumps(SD_VAE_CONFIG))  # no weights: none are read
+    with pytest.raises(SigngenError, match="--set model.latent.vae_path=DIR"):
+        load_frame_config(PHOENIX)
     config = load_frame_config(PHOENIX, [f"model.latent.vae_path={tmp_path / 'vae'}"])
     with torch.device("meta"):
         model = FrameModel.from_config(config.model)

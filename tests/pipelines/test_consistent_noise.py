@@ -32,7 +32,7 @@ def test_the_correlation_between_frames_is_the_one_asked_for():
 
 @pytest.mark.parametrize("correlation", [-0.1, 1.5])
 def test_a_correlation_outside_zero_to_one_is_refused(correlation):
-    with pytest.raises(SigngenError, match="noise correlation must be from 0 to 1"):
+    with pytest.raises(SigngenError, match="noise correlation must be a number from 0 to 1"):
         draw(correlation)
 
 
@@ -61,3 +61,16 @@ def test_the_render_option_outside_zero_to_one_is_one_line(tiny_pipelines, tmp_p
     code, _, err = run_cli("render", "--gloss", "A", "--model", tiny_pipelines["frame_only"], f"--noise-correlation={value}", "-o", out)
     assert code == 2 and "argument --noise-correlation" in cli_error_line(err)
     assert not out.exists()
+
+
+def test_a_pipeline_saved_before_the_setting_existed_loads_with_independent_noise(tiny_pipelines, tmp_path):
+    import json
+    import shutil
+
+    from signgen.pipelines.pipeline import load_pipeline
+
+    folder = shutil.copytree(tiny_pipelines["frame_only"], tmp_path / "old")
+    settings = json.loads((folder / "pipeline.json").read_text())
+    settings.pop("noise_correlation", None)
+    (folder / "pipeline.json").write_text(json.dumps(settings))
+    assert load_pipeline(folder).defaults.noise_correlation == 0.0
