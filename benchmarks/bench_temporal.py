@@ -16,7 +16,7 @@ ssim_rgb, hand-SSIM and seconds per frame.
 
     python benchmarks/bench_temporal.py --data DIR --frame-model DIR [--adapter LABEL=DIR ...] \\
         [--splits test test_unseen] [--videos 8] [--frames 48] [--steps 10] \\
-        [--window 8] [--overlap 2] [--noise-correlation 0.5] [--markdown OUT.md]
+        [--window 16] [--overlap 4] [--noise-correlation 0.5] [--markdown OUT.md]
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=48, help="frames per video (from its first)")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--strength", type=float, default=1.0)
-    parser.add_argument("--window", type=int, default=8, help="window length: the adapters' training clip length")
-    parser.add_argument("--overlap", type=int, default=2)
+    parser.add_argument("--window", type=int, default=16, help="window length: the adapters' training clip length (default 16)")
+    parser.add_argument("--overlap", type=int, default=4)
     parser.add_argument("--noise-correlation", type=float, default=0.5, help="the consistent-noise rows' correlation")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")
@@ -123,8 +123,10 @@ def main() -> None:
     print(table)
     print(json.dumps(results, indent=1))
     if args.markdown:
-        with open(args.markdown, "w") as handle:
-            handle.write(table + "\n")
+        from signgen.atomic import atomic_output
+
+        with atomic_output(args.markdown) as path:
+            path.write_text(table + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

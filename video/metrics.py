@@ -1,8 +1,8 @@
 """Video quality metrics, each with its protocol named (DESIGN.md section 5).
 
 Paired metrics compare a generated video with its reference, frame by frame; both are
-uint8 RGB (T, H, W, 3) of one shape, and each function returns the mean over frames
-(average over videos yourself):
+uint8 RGB (T, H, W, 3) of one shape, and each metric returns the mean over frames (or
+frame transitions; average over videos yourself):
 
 - :func:`ssim_gray`: grayscale uint8, scikit-image defaults (7x7 uniform window, sample
   covariance), DisCo's convention.
