@@ -91,18 +91,20 @@ class DiffusionObjective(torch.nn.Module):
         return F.mse_loss(prediction.float(), target.float())
 
 
-def v2_conditions(model: FrameModel, batch: dict, appearance) -> tuple:
-    """The coarse-image channels and the reference state of a batch of pairs, for the
-    frame models that read them (None otherwise). The reference bank is computed without
-    a graph: the denoiser learns to read it, with its own weights at timestep 0 writing it."""
+def v2_conditions(model: FrameModel, batch: dict, appearance, rows: torch.Tensor | None = None) -> tuple:
+    """The coarse-image channels and the reference state of a batch of pairs (``coarse``,
+    ``uncovered``: one per target; ``source``: the photos), for the frame models that read
+    them (None otherwise). ``rows`` gives each target's photo (default: one photo per
+    target). The reference bank is computed without a graph: the denoiser learns to read
+    it, with its own weights at timestep 0 writing it."""
     coarse = reference = None
     if model.coarse_image:
-        if "coarse" not in batch or "uncovered" not in batch:
-            raise SigngenError("this frame model reads coarse images: build the pairs with coarse_image=True")
+        if batch.get("coarse") is None or batch.get("uncovered") is None:
+            raise SigngenError("this frame model reads coarse images: build the training items with coarse_image=True")
         coarse = model.coarse_condition(batch["coarse"], batch["uncovered"])
     if model.reference_attention:
         reference = model.reference_features(batch["source"], appearance)
-        reference.rows = torch.arange(len(batch["source"]), device=batch["source"].device)
+        reference.rows = torch.arange(len(batch["source"]), device=batch["source"].device) if rows is None else rows
     return coarse, reference
 
 

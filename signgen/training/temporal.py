@@ -28,6 +28,7 @@ from signgen.models.encoders import EncoderOutput
 from signgen.models.frame_model import FrameModel
 from signgen.models.temporal import TemporalAdapter, VideoUNet
 from signgen.training import driver
+from signgen.training.frame import v2_conditions
 
 
 # ---- the objective --------------------------------------------------------------------
@@ -42,14 +43,10 @@ def clip_conditions(model: FrameModel, sources: torch.Tensor, poses: torch.Tenso
     clips, num_frames = poses.shape[:2]
     appearance = model.encode_appearance(sources)
     flat_poses = poses.flatten(0, 1)
-    coarse_channels = reference = None
-    if model.coarse_image:
-        if coarse is None or uncovered is None:
-            raise SigngenError("this frame model reads coarse images: build the clips with coarse_image=True")
-        coarse_channels = model.coarse_condition(coarse.flatten(0, 1), uncovered.flatten(0, 1))
-    if model.reference_attention:
-        reference = model.reference_features(sources, appearance)
-        reference.rows = torch.arange(clips, device=sources.device).repeat_interleave(num_frames)
+    flat = {"source": sources, "coarse": None if coarse is None else coarse.flatten(0, 1),
+            "uncovered": None if uncovered is None else uncovered.flatten(0, 1)}
+    rows = torch.arange(clips, device=sources.device).repeat_interleave(num_frames)
+    coarse_channels, reference = v2_conditions(model, flat, appearance, rows)
     appearance = EncoderOutput(tokens=appearance.tokens.repeat_interleave(num_frames, dim=0),
                                embedding=appearance.embedding.repeat_interleave(num_frames, dim=0))
     return model.frame_conditions(appearance, flat_poses, coarse_channels, reference)
