@@ -41,7 +41,9 @@ def main() -> None:
     rows = {"reference": frames[targets], "copy source": copy_source(sample, frames, xy, confidence, targets),
             "coarse image": coarse_image(sample, frames, xy, confidence, targets)}
     for item in args.model:
-        label, _, folder = item.partition("=")
+        label, separator, folder = item.partition("=")
+        if not separator or not label or not folder:
+            parser.error(f"--model takes LABEL=DIR, not {item!r}")
         defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5)
         generate = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, defaults), args.steps, args.strength, args.seed)
         rows[label] = generate(sample, frames, xy, confidence, targets)

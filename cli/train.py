@@ -188,4 +188,3 @@ def run_train_autoencoder(args: argparse.Namespace) -> None:
     result = train_autoencoder(build_autoencoder(config.model), frames, args.out, config, resume=args.resume,
                                scaling_frames=frame_dataset(args.data, args.split, resolution))
     _report("autoencoder", args.out, f"{result.steps} steps on {len(frames)} frames; use it as model.latent.vae_path")
-

@@ -153,7 +153,6 @@ def box_masks(boxes: list, height: int, width: int) -> np.ndarray:
     return masks
 
 
-
 def region_ssim(generated: np.ndarray, reference: np.ndarray, boxes: list) -> float | None:
     """Mean of :func:`ssim_rgb` over every box of every frame (``boxes[t]``: the boxes of
     frame ``t``, pixel ``(x0, y0, x1, y1)``, end exclusive); None when no frame has a box."""

@@ -211,4 +211,3 @@ def denoising_target(schedule, clean: torch.Tensor, noise: torch.Tensor, timeste
     if kind == "sample":
         return clean
     raise SigngenError(f"unknown prediction type {kind!r}")
-
