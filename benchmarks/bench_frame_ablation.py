@@ -14,7 +14,7 @@ stride above 1 it compares every stride-th frame).
 
     python benchmarks/bench_frame_ablation.py --data DIR --model "v2=runs/v2/diffusion/model" \
         [--model LABEL=DIR ...] [--splits test test_unseen] [--videos 8] [--stride 1] \
-        [--steps 10] [--strength 1.0] [--markdown OUT.md]
+        [--steps 10] [--strength 1.0] [--guidance 1.5,2.0] [--markdown OUT.md]
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--strength", type=float, default=1.0, help="for v2 models: start from the warped photo noised to this")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--guidance", default="1.5,2.0", metavar="A,F", help="guidance scales on the first half of the steps")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
@@ -112,7 +113,9 @@ def main() -> None:
         label, separator, folder = item.partition("=")
         if not separator or not label or not folder:
             parser.error(f"--model takes LABEL=DIR, not {item!r}")
-        defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5)
+        appearance, full = (float(v) for v in args.guidance.split(","))
+        defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, appearance_scale=appearance,
+                                    full_scale=full)
         methods[label] = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, defaults), args.steps, args.strength, args.seed)
     corpus = PhoenixCorpus(args.data)
     header = "| split | method | " + " | ".join(COLUMNS) + " | s / frame |"
