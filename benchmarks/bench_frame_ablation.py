@@ -103,6 +103,8 @@ def main() -> None:
     parser.add_argument("--strength", type=float, default=1.0, help="for v2 models: start from the warped photo noised to this")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--guidance", default="1.5,2.0", metavar="A,F", help="guidance scales on the first half of the steps")
+    parser.add_argument("--keep-coarse", action="append", default=[], metavar="LABEL",
+                        help="render the v2 model LABEL with the coarse image kept where it covers the frame (repeatable)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
@@ -115,7 +117,7 @@ def main() -> None:
             parser.error(f"--model takes LABEL=DIR, not {item!r}")
         appearance, full = (float(v) for v in args.guidance.split(","))
         defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, appearance_scale=appearance,
-                                    full_scale=full)
+                                    full_scale=full, keep_coarse=label in args.keep_coarse)
         methods[label] = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, defaults), args.steps, args.strength, args.seed)
     corpus = PhoenixCorpus(args.data)
     header = "| split | method | " + " | ".join(COLUMNS) + " | s / frame |"

@@ -83,6 +83,9 @@ class PipelineDefaults:
     and ``overlap`` apply with a temporal adapter: ``window_size`` should be the adapter's
     training clip length. ``frame_batch_size`` frames (each times three guidance modes)
     go through the UNet at once without an adapter; ``windows_per_batch`` windows with one.
+    ``noise_correlation`` shares the initial noise across frames
+    (:func:`signgen.pipelines.windows.initial_noise`); ``keep_coarse`` (v2 models) keeps
+    the coarse image wherever it covers the frame (:func:`keep_coarse_pixels`).
     """
 
     scheduler: str = "dpm"
@@ -95,6 +98,7 @@ class PipelineDefaults:
     frame_batch_size: int = 16
     windows_per_batch: int = 1
     noise_correlation: float = 0.0
+    keep_coarse: bool = False
 
     def __post_init__(self):
         """Every setting checked on its own (types, finite numbers, ranges); what depends on
@@ -119,6 +123,8 @@ class PipelineDefaults:
                     or not -MAX_GUIDANCE <= value <= MAX_GUIDANCE:
                 raise SigngenError(f"pipeline setting {name} must be a finite number from {-MAX_GUIDANCE:g} to "
                                    f"{MAX_GUIDANCE:g}, not {value!r}")
+        if not isinstance(self.keep_coarse, bool):
+            raise SigngenError(f"pipeline setting keep_coarse must be true or false, not {self.keep_coarse!r}")
         correlation = self.noise_correlation
         if isinstance(correlation, bool) or not isinstance(correlation, (int, float)) or not 0.0 <= correlation <= 1.0:
             raise SigngenError(f"pipeline setting noise_correlation is the correlation of the initial noise between "
@@ -404,6 +410,8 @@ class SignPipeline:
                 frames = sample_video(self.frame_model, self.temporal_adapter, appearance, pose_maps,
                                       window_size=settings.window_size, overlap=settings.overlap,
                                       windows_per_batch=settings.windows_per_batch, **options)
+            if settings.keep_coarse and "coarse" in photo:
+                frames = keep_coarse_pixels(frames, photo["coarse"])
         return RenderResult(frames=frames_to_uint8(frames), pose=driving, fps=float(driving.body.fps))
 
     def _sampling_settings(self, steps, scheduler, guidance, seed) -> tuple[int, str, GuidanceScales, int]:
@@ -523,7 +531,7 @@ def read_manifest(folder: Path) -> dict:
 
 
 # Settings newer than some saved pipelines, with the value they had before they existed.
-ADDED_SETTINGS = {"noise_correlation": 0.0}
+ADDED_SETTINGS = {"noise_correlation": 0.0, "keep_coarse": False}
 
 
 def read_defaults(path: Path) -> PipelineDefaults:
@@ -553,6 +561,24 @@ def _adapter_window_settings(adapter_dir: Path) -> dict:
 
 
 # -------------------------------------------------------------------- writing
+
+
+# The uncovered region grows by this many model pixels before the coarse image is kept around it.
+KEEP_COARSE_GROW = 2
+
+
+def keep_coarse_pixels(frames: torch.Tensor, coarse: tuple[torch.Tensor, torch.Tensor], grow: int = KEEP_COARSE_GROW) -> torch.Tensor:
+    """``frames`` (T, 3, H, W) in [-1, 1] with the coarse image (``coarse``: images and
+    uncovered masks, as :meth:`SignPipeline.coarse_images` gives them) kept wherever it
+    covers the frame: the drawn frame shows only in its uncovered pixels, grown by ``grow``
+    pixels, with a feathered edge. The coarse image is the photo's own pixels moved rigidly;
+    a small model redraws them softer (docs/frame_model.md)."""
+    import torch.nn.functional as F
+
+    images, uncovered = (tensor.to(frames) for tensor in coarse)
+    region = F.max_pool2d((uncovered > 0).float(), 2 * grow + 1, stride=1, padding=grow)
+    weight = F.avg_pool2d(region, 3, stride=1, padding=1, count_include_pad=False)
+    return images + weight * (frames - images)
 
 
 def upscale_frames(frames: np.ndarray, size: tuple[int, int] = OUTPUT_SIZE, progress: bool = False) -> np.ndarray:

@@ -98,3 +98,21 @@ def test_strength_outside_its_range_is_one_line(v2_pipelines, tmp_path, run_cli,
                             f"--strength={strength}", "-o", str(out)])
     assert code == 2 and "argument --strength" in cli_error_line(err)
     assert not out.exists()
+
+
+def test_keeping_the_coarse_image_leaves_the_model_only_its_uncovered_pixels():
+    import torch
+
+    from signgen.pipelines.pipeline import PipelineDefaults, keep_coarse_pixels
+
+    generator = torch.Generator().manual_seed(0)
+    frames, images = torch.rand(2, 2, 3, 20, 16, generator=generator) * 2 - 1
+    uncovered = torch.zeros(2, 1, 20, 16)
+    uncovered[:, :, 8:12, 6:10] = 1
+    kept = keep_coarse_pixels(frames, (images, uncovered), grow=2)
+    assert torch.equal(kept[..., :4, :], images[..., :4, :])  # far from the uncovered block: the coarse image
+    assert torch.allclose(kept[..., 8:12, 6:10], frames[..., 8:12, 6:10])  # inside it: the drawn frame
+    edge = kept[..., 8:12, 3] - images[..., 8:12, 3]  # a feathered edge just past the grown block
+    assert edge.abs().max() > 0 and not torch.allclose(kept[..., 8:12, 3], frames[..., 8:12, 3])
+    with pytest.raises(SigngenError, match="keep_coarse"):
+        PipelineDefaults(keep_coarse="yes")
