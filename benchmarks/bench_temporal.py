@@ -16,7 +16,7 @@ ssim_rgb, hand-SSIM and seconds per frame.
 
     python benchmarks/bench_temporal.py --data DIR --frame-model DIR [--adapter LABEL=DIR ...] \\
         [--splits test test_unseen] [--videos 8] [--frames 48] [--steps 10] \\
-        [--window 16] [--overlap 4] [--noise-correlation 0.5] [--markdown OUT.md]
+        [--window 16] [--overlap 4] [--noise-correlation 0.5] [--keep-coarse] [--markdown OUT.md]
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=16, help="window length: the adapters' training clip length (default 16)")
     parser.add_argument("--overlap", type=int, default=4)
     parser.add_argument("--noise-correlation", type=float, default=0.5, help="the consistent-noise rows' correlation")
+    parser.add_argument("--keep-coarse", action="store_true", help="v2 models: keep the coarse image where it covers the frame")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
@@ -90,7 +91,7 @@ def main() -> None:
 
     model = FrameModel.from_pretrained(args.frame_model)
     defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, window_size=args.window,
-                                overlap=args.overlap)
+                                overlap=args.overlap, keep_coarse=args.keep_coarse)
     pipelines = {"frame-wise": SignPipeline(model, None, defaults)}
     for item in args.adapter:
         label, separator, folder = item.partition("=")
