@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--strength", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep-coarse", action="append", default=[], metavar="LABEL",
+                        help="render the v2 model LABEL with the coarse image kept where it covers the frame")
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -44,7 +46,7 @@ def main() -> None:
         label, separator, folder = item.partition("=")
         if not separator or not label or not folder:
             parser.error(f"--model takes LABEL=DIR, not {item!r}")
-        defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5)
+        defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, keep_coarse=label in args.keep_coarse)
         generate = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, defaults), args.steps, args.strength, args.seed)
         rows[label] = generate(sample, frames, xy, confidence, targets)
     height, width = frames.shape[1:3]
