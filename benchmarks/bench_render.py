@@ -122,7 +122,9 @@ def naive_render(pipeline, pose, frames: int, seed: int) -> np.ndarray:
     recomputed at every step and one UNet call per guidance mode."""
     import torch
 
+    from signgen.pipelines.pipeline import keep_coarse_pixels
     from signgen.pipelines.sampling import GUIDANCE_ORDER, frames_to_uint8, make_scheduler, scheduler_step_kwargs
+    from signgen.pipelines.windows import initial_noise
     from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO, DEFAULT_SIGNER_POSE
 
     model = pipeline.frame_model
@@ -131,7 +133,7 @@ def naive_render(pipeline, pose, frames: int, seed: int) -> np.ndarray:
     pose_maps, coarse = prepared_inputs(pipeline, pose)
     # The same initial noise as the pipeline: drawn for the whole video from the seed.
     generator = torch.Generator("cpu").manual_seed(seed)
-    noise = torch.randn((len(pose_maps), *model.sample_shape), generator=generator)
+    noise = initial_noise(len(pose_maps), model.sample_shape, generator, settings.noise_correlation)
     rendered = []
     with torch.no_grad():
         for index in range(frames):
@@ -153,7 +155,10 @@ def naive_render(pipeline, pose, frames: int, seed: int) -> np.ndarray:
                     prediction = uncond + scales.appearance * (appearance - uncond) + scales.full * (full - appearance)
                 sample = scheduler.step(prediction, timestep, sample, **step_kwargs).prev_sample
             rendered.append(model.from_sample_space(sample + model.residual_base(conditions)).clamp(-1, 1))
-    return frames_to_uint8(torch.cat(rendered))
+    frames = torch.cat(rendered)
+    if settings.keep_coarse and coarse is not None:
+        frames = keep_coarse_pixels(frames, (coarse[0][: len(frames)], coarse[1][: len(frames)]))
+    return frames_to_uint8(frames)
 
 
 def prepared_inputs(pipeline, pose):
