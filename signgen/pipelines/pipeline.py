@@ -23,6 +23,7 @@ every step (``signgen.pipelines.windows``). Frames come out at the model's resol
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -530,15 +531,17 @@ def read_manifest(folder: Path) -> dict:
     return read_model_manifest(folder, KIND, FORMAT_VERSION, "signgen pipeline")
 
 
-# Settings newer than some saved pipelines, with the value they had before they existed.
-ADDED_SETTINGS = {"noise_correlation": 0.0, "keep_coarse": False}
+# Settings newer than some saved pipelines: absent from a pipeline.json, they take their
+# default, which is how such a pipeline rendered before they existed.
+ADDED_SETTINGS = ("noise_correlation", "keep_coarse")
 
 
 def read_defaults(path: Path) -> PipelineDefaults:
     if not path.is_file():
         raise SigngenError(f"pipeline folder is incomplete: {path} is missing")
     try:
-        return from_dict(PipelineDefaults, {**ADDED_SETTINGS, **read_json_object(path, "pipeline settings")})
+        before = {field.name: field.default for field in dataclasses.fields(PipelineDefaults) if field.name in ADDED_SETTINGS}
+        return from_dict(PipelineDefaults, {**before, **read_json_object(path, "pipeline settings")})
     except SigngenError as error:
         raise SigngenError(f"{path}: {error}") from None
 
