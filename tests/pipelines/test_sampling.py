@@ -205,3 +205,16 @@ def test_frame_wise_sampling_predicts_every_frame_once_per_step(model, inputs):
     assert torch.equal(frames, looped)
     with pytest.raises(SigngenError, match="frame_batch_size"):
         sample_frames(model, source, poses, num_steps=1, frame_batch_size=0, progress=False)
+
+
+@pytest.mark.parametrize("name", ["euler_a", "PNDMScheduler"])
+def test_a_sampler_that_cannot_take_the_prediction_type_is_one_line_before_any_work(name):
+    from diffusers import DDPMScheduler
+
+    from signgen.errors import SigngenError
+    from signgen.pipelines.sampling import make_scheduler, set_timesteps
+
+    config = DDPMScheduler(prediction_type="sample").config
+    with pytest.raises(SigngenError, match="cannot sample a model that predicts 'sample'"):
+        set_timesteps(make_scheduler(name, config), 10, 1000)
+    set_timesteps(make_scheduler("ddim", config), 10, 1000)  # a sampler that can: no error
