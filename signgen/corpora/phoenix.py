@@ -416,6 +416,15 @@ def _samples_with_poses(root, split: str, cache_dir=None) -> list[VideoSample]:
     return corpus.split(split)
 
 
+def _video_and_frame(ends: np.ndarray, index: int, what: str) -> tuple[int, int]:
+    """(video, frame in it) of item ``index`` of the frames of all videos in a row, the
+    videos ending at the cumulative frame counts ``ends``."""
+    if not 0 <= index < (int(ends[-1]) if len(ends) else 0):
+        raise IndexError(f"{what} {index} out of range (0..{(int(ends[-1]) if len(ends) else 0) - 1})")
+    video = int(np.searchsorted(ends, index, side="right"))
+    return video, index - (int(ends[video - 1]) if video else 0)
+
+
 class FramePairDataset:
     """Frame pairs of one video: see :func:`frame_pair_dataset`."""
 
@@ -438,12 +447,8 @@ class FramePairDataset:
 
     def locate(self, index: int) -> tuple[int, int, int]:
         """(video, target frame, source frame) of item ``index``."""
-        if not 0 <= index < len(self):
-            raise IndexError(f"frame pair {index} out of range (0..{len(self) - 1})")
-        video = int(np.searchsorted(self._ends, index, side="right"))
-        start = int(self._ends[video - 1]) if video else 0
-        target = index - start
-        count = int(self._ends[video]) - start
+        video, target = _video_and_frame(self._ends, index, "frame pair")
+        count = self.samples[video].num_frames
         source = target
         if count > 1:  # any other frame of the video
             draw = int(np.random.default_rng([self.seed, self.epoch, index]).integers(count - 1))
@@ -493,11 +498,8 @@ class FrameDataset:
         return int(self._ends[-1]) if len(self._ends) else 0
 
     def __getitem__(self, index: int) -> dict:
-        if not 0 <= index < len(self):
-            raise IndexError(f"frame {index} out of range (0..{len(self) - 1})")
-        video = int(np.searchsorted(self._ends, index, side="right"))
-        start = int(self._ends[video - 1]) if video else 0
-        image = to_model_image(self.samples[video].frame(int(index) - start), self.resolution)
+        video, frame = _video_and_frame(self._ends, int(index), "frame")
+        image = to_model_image(self.samples[video].frame(frame), self.resolution)
         colours = _colour_augmentation(self.colour_augment_prob, [self.seed, int(index), 1])
         return {"target": image if colours is None else recolour(image, colours)}
 
