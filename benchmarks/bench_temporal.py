@@ -7,16 +7,18 @@ pose, its first frame as the signer photo (with its corpus pose, which v2 models
 with DDIM, ``--steps`` steps and the guidance of the embedded pipeline, one seed per video
 (the same for every row), upscaled to the corpus' 260 x 210 as ``signgen render`` writes
 them, and compared with the reference frames. Rows: copying the first frame into every
-frame; frame-wise (no adapter); each ``--adapter LABEL=DIR`` in windows of ``--window``
-frames overlapping by ``--overlap``; every sampled row again with ``--noise-correlation R``.
-Columns: TDE over the whole frame, in the moving region (pixels where either reference
-frame differs from the first by more than 12) and in the hand boxes; for windowed rows also
-TDE at the window seams (frame pairs where a window starts or ends) and inside windows;
-ssim_rgb, hand-SSIM and seconds per frame.
+frame; for v2 models the coarse image alone (the photo warped to each pose); frame-wise
+(no adapter); each ``--adapter LABEL=DIR`` in windows of ``--window`` frames overlapping
+by ``--overlap``; every sampled row at each ``--noise-correlation R`` and each
+``--steady-torso S`` (the pipeline settings). Columns: TDE over the whole frame, in the
+moving region (pixels where either reference frame differs from the first by more than 12)
+and in the hand boxes; for windowed rows also TDE at the window seams (frame pairs where a
+window starts or ends) and inside windows; ssim_rgb and hand-SSIM (over the frames after
+the photo's own), seconds per frame.
 
     python benchmarks/bench_temporal.py --data DIR --frame-model DIR [--adapter LABEL=DIR ...] \\
         [--splits test test_unseen] [--videos 8] [--frames 48] [--steps 10] \\
-        [--window 16] [--overlap 4] [--noise-correlation 0.5] [--keep-coarse] [--markdown OUT.md]
+        [--window 16] [--overlap 4] [--noise-correlation 0 0.5] [--steady-torso 0] [--keep-coarse] [--markdown OUT.md]
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import time
 import numpy as np
 import torch
 
-from bench_frame_ablation import copy_source, render_with
+from bench_frame_ablation import coarse_image, copy_source, render_with
 from signgen.corpora.phoenix import PhoenixCorpus
 from signgen.models.frame_model import FrameModel
 from signgen.models.temporal import load_adapter
@@ -50,8 +52,8 @@ def score(generated: np.ndarray, reference: np.ndarray, boxes: list, seams: np.n
         "tde_hands": region_temporal_difference_error(generated, reference, box_masks(boxes, height, width)),
         "tde_seams": float(per_transition[seams].mean()) if seams is not None and seams.any() else None,
         "tde_inside": float(per_transition[~seams].mean()) if seams is not None and (~seams).any() else None,
-        "ssim_rgb": ssim_rgb(generated, reference),
-        "hand_ssim": region_ssim(generated, reference, boxes),
+        "ssim_rgb": ssim_rgb(generated[1:], reference[1:]),
+        "hand_ssim": region_ssim(generated[1:], reference[1:], boxes[1:]),
     }
 
 
@@ -82,7 +84,10 @@ def main() -> None:
     parser.add_argument("--strength", type=float, default=1.0)
     parser.add_argument("--window", type=int, default=16, help="window length: the adapters' training clip length (default 16)")
     parser.add_argument("--overlap", type=int, default=4)
-    parser.add_argument("--noise-correlation", type=float, default=0.5, help="the consistent-noise rows' correlation")
+    parser.add_argument("--noise-correlation", type=float, nargs="+", default=[0.0, 0.5], metavar="R",
+                        help="the initial noise's correlation between frames, a row each (default 0 and 0.5)")
+    parser.add_argument("--steady-torso", type=float, nargs="+", default=[0.0], metavar="S",
+                        help="v2 models: smoothing of the torso and head keypoints in frames, a row each (default 0)")
     parser.add_argument("--keep-coarse", action="store_true", help="v2 models: keep the coarse image where it covers the frame")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")
@@ -90,22 +95,26 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     model = FrameModel.from_pretrained(args.frame_model)
-    defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, window_size=args.window,
-                                overlap=args.overlap, keep_coarse=args.keep_coarse)
-    pipelines = {"frame-wise": SignPipeline(model, None, defaults)}
+    adapters = {"frame-wise": None}
     for item in args.adapter:
         label, separator, folder = item.partition("=")
         if not separator or not label or not folder:
             parser.error(f"--adapter takes LABEL=DIR, not {item!r}")
-        pipelines[label] = SignPipeline(model, load_adapter(folder), defaults)
+        adapters[label] = load_adapter(folder)
     seams = seam_transitions(plan_windows(args.frames, args.window, args.overlap), args.frames).numpy()
     rows = {"copy first frame": (lambda *a, seed: copy_source(*a), None)}
-    for label, pipeline in pipelines.items():
-        windowed = seams if pipeline.temporal_adapter is not None else None
-        for correlation in (0.0, args.noise_correlation):
-            def generate(*a, seed, pipeline=pipeline, correlation=correlation):
-                return render_with(pipeline, args.steps, args.strength, seed, noise_correlation=correlation)(*a)
-            rows[label if correlation == 0 else f"{label}, noise {correlation:g}"] = (generate, windowed)
+    if model.coarse_image:
+        for steady in args.steady_torso:
+            rows[_label("coarse image alone", 0, steady)] = (lambda *a, seed, steady=steady: coarse_image(*a, steady_torso=steady), None)
+    for label, adapter in adapters.items():
+        for steady in args.steady_torso:
+            defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, window_size=args.window,
+                                        overlap=args.overlap, keep_coarse=args.keep_coarse, steady_torso=steady)
+            pipeline = SignPipeline(model, adapter, defaults)
+            for correlation in args.noise_correlation:
+                def generate(*a, seed, pipeline=pipeline, correlation=correlation):
+                    return render_with(pipeline, args.steps, args.strength, seed, noise_correlation=correlation)(*a)
+                rows[_label(label, correlation, steady)] = (generate, seams if adapter is not None else None)
 
     corpus = PhoenixCorpus(args.data)
     lines = ["| split | sampling | " + " | ".join(COLUMNS) + " | s / frame |", "|---|---|" + "---:|" * (len(COLUMNS) + 1)]
@@ -128,6 +137,10 @@ def main() -> None:
 
         with atomic_output(args.markdown) as path:
             path.write_text(table + "\n", encoding="utf-8")
+
+
+def _label(name: str, correlation: float, steady: float) -> str:
+    return name + (f", noise {correlation:g}" if correlation else "") + (f", steady torso {steady:g}" if steady else "")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from signgen.errors import SigngenError
 from signgen.poses import skeleton
 
 # Sizes in shoulder widths of the photo's pose.
@@ -37,6 +38,7 @@ MAX_PART_SCALE = 1.5
 HEAD_SCALE = 1.45  # the face contour scaled about its centre: hair, ears and chin included
 TORSO_MARGIN = 0.12
 HIP_DROP = 1.5  # where the hips are taken to be when the pose has none: this far below the shoulders
+MAX_STEADY_SIGMA = 25.0  # frames: a second at 25 fps
 
 LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_ELBOW, RIGHT_ELBOW, LEFT_WRIST, RIGHT_WRIST, LEFT_HIP, RIGHT_HIP = range(8)
 HAND_POINTS = {"left": np.arange(skeleton.LEFT_HAND.start, skeleton.LEFT_HAND.stop),
@@ -111,6 +113,34 @@ def warp_to_pose(image: np.ndarray, source_xy: np.ndarray, source_confidence: np
     for region in missing:
         uncovered |= region > 0
     return CoarseImage(image=canvas, uncovered=uncovered)
+
+
+def steady_rigid_points(xy: np.ndarray, confidence: np.ndarray, sigma: float) -> np.ndarray:
+    """``xy`` (T, 178, 2) with the points that move the torso and the head (shoulders,
+    hips, face) smoothed over time by a Gaussian of ``sigma`` frames, each point over the
+    frames it is seen in (``confidence`` (T, 178) > 0); arms and hands are left as they are.
+
+    A video's coarse images are warped frame by frame, and the torso follows the similarity
+    of its two shoulder points: the few pixels a pose estimator's shoulders jitter from frame
+    to frame move the whole torso, and a patterned garment shimmers where the signer sits
+    still. Signers' torsos and heads move slowly; their hands do not."""
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 <= sigma <= MAX_STEADY_SIGMA:
+        raise SigngenError(f"the smoothing of the torso and head is a number of frames from 0 to {MAX_STEADY_SIGMA:g}, "
+                           f"not {sigma!r}")
+    xy = np.asarray(xy, np.float64)
+    if sigma == 0 or len(xy) < 2:
+        return xy.copy()
+    from scipy.ndimage import gaussian_filter1d
+
+    points = np.concatenate([[LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP], FACE_POINTS])
+    seen = (np.asarray(confidence)[:, points] > 0).astype(np.float64)[..., None]
+    # Normalised convolution: an unseen frame neither pulls a point towards its stored (0, 0)
+    # nor is given a position.
+    total = gaussian_filter1d(xy[:, points] * seen, sigma, axis=0, mode="nearest")
+    weight = gaussian_filter1d(seen, sigma, axis=0, mode="nearest")
+    steady = xy.copy()
+    steady[:, points] = np.where(seen > 0, total / np.maximum(weight, 1e-12), xy[:, points])
+    return steady
 
 
 def _with_wrists(xy: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -86,7 +86,9 @@ class PipelineDefaults:
     go through the UNet at once without an adapter; ``windows_per_batch`` windows with one.
     ``noise_correlation`` shares the initial noise across frames
     (:func:`signgen.pipelines.windows.initial_noise`); ``keep_coarse`` (v2 models) keeps
-    the coarse image wherever it covers the frame (:func:`keep_coarse_pixels`).
+    the coarse image wherever it covers the frame (:func:`keep_coarse_pixels`);
+    ``steady_torso`` (v2 models) warps the torso and head of the coarse images by their
+    keypoints smoothed over that many frames (:func:`signgen.poses.warp.steady_rigid_points`).
     """
 
     scheduler: str = "dpm"
@@ -100,6 +102,7 @@ class PipelineDefaults:
     windows_per_batch: int = 1
     noise_correlation: float = 0.0
     keep_coarse: bool = False
+    steady_torso: float = 0.0
 
     def __post_init__(self):
         """Every setting checked on its own (types, finite numbers, ranges); what depends on
@@ -124,6 +127,12 @@ class PipelineDefaults:
                     or not -MAX_GUIDANCE <= value <= MAX_GUIDANCE:
                 raise SigngenError(f"pipeline setting {name} must be a finite number from {-MAX_GUIDANCE:g} to "
                                    f"{MAX_GUIDANCE:g}, not {value!r}")
+        from signgen.poses.warp import MAX_STEADY_SIGMA  # cv2 comes with it: only when a pipeline is set up
+
+        steady = self.steady_torso
+        if isinstance(steady, bool) or not isinstance(steady, (int, float)) or not 0.0 <= steady <= MAX_STEADY_SIGMA:
+            raise SigngenError(f"pipeline setting steady_torso is the smoothing of the torso and head keypoints in frames, "
+                               f"a number from 0 to {MAX_STEADY_SIGMA:g}, not {steady!r}")
         if not isinstance(self.keep_coarse, bool):
             raise SigngenError(f"pipeline setting keep_coarse must be true or false, not {self.keep_coarse!r}")
         correlation = self.noise_correlation
@@ -243,9 +252,10 @@ class SignPipeline:
     def coarse_images(self, encoding: SignerEncoding, pose: Pose) -> tuple[torch.Tensor, torch.Tensor]:
         """The photo warped to every frame of ``pose`` (placed in the photo's frame) at the
         model's resolution: images (T, 3, H, W) in [-1, 1] and uncovered masks (T, 1, H, W)."""
-        from signgen.poses.warp import warp_to_pose
+        from signgen.poses.warp import steady_rigid_points, warp_to_pose
 
         xy, confidence = self._model_pixels(pose)
+        xy = steady_rigid_points(xy, confidence, self.defaults.steady_torso)
         photo = ((encoding.photo.image.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
         source_xy, source_confidence = encoding.keypoints
         warped = [warp_to_pose(photo, source_xy, source_confidence, xy[t], confidence[t]) for t in range(len(xy))]
@@ -533,7 +543,7 @@ def read_manifest(folder: Path) -> dict:
 
 # Settings newer than some saved pipelines: absent from a pipeline.json, they take their
 # default, which is how such a pipeline rendered before they existed.
-ADDED_SETTINGS = ("noise_correlation", "keep_coarse")
+ADDED_SETTINGS = ("noise_correlation", "keep_coarse", "steady_torso")
 
 
 def read_defaults(path: Path) -> PipelineDefaults:

@@ -63,14 +63,16 @@ def test_the_render_option_outside_zero_to_one_is_one_line(tiny_pipelines, tmp_p
     assert not out.exists()
 
 
-def test_a_pipeline_saved_before_the_setting_existed_loads_with_independent_noise(tiny_pipelines, tmp_path):
+def test_a_pipeline_saved_before_the_newer_settings_existed_loads_rendering_as_it_did(tiny_pipelines, tmp_path):
     import json
     import shutil
 
-    from signgen.pipelines.pipeline import load_pipeline
+    from signgen.pipelines.pipeline import ADDED_SETTINGS, load_pipeline
 
     folder = shutil.copytree(tiny_pipelines["frame_only"], tmp_path / "old")
     settings = json.loads((folder / "pipeline.json").read_text())
-    settings.pop("noise_correlation", None)
+    for name in ADDED_SETTINGS:
+        settings.pop(name, None)
     (folder / "pipeline.json").write_text(json.dumps(settings))
-    assert load_pipeline(folder).defaults.noise_correlation == 0.0
+    defaults = load_pipeline(folder).defaults
+    assert (defaults.noise_correlation, defaults.keep_coarse, defaults.steady_torso) == (0.0, False, 0.0)

@@ -116,3 +116,32 @@ def test_keeping_the_coarse_image_leaves_the_model_only_its_uncovered_pixels():
     assert edge.abs().max() > 0 and not torch.allclose(kept[..., 8:12, 3], frames[..., 8:12, 3])
     with pytest.raises(SigngenError, match="keep_coarse"):
         PipelineDefaults(keep_coarse="yes")
+
+
+def test_a_steady_torso_keeps_the_coarse_images_of_a_jittering_still_pose_still(v2_pipelines):
+    import dataclasses
+
+    import torch
+
+    from signgen.pipelines.pipeline import PipelineDefaults, SignPipeline, load_pipeline
+    from signgen.poses.holistic import pose_from_arrays
+    from signgen.poses.warp import FACE_POINTS
+
+    pipeline = load_pipeline(v2_pipelines / "frame_only")
+    encoding = pipeline.encode_signer()
+    still, confidence = encoding.keypoints
+    rng = np.random.default_rng(0)
+    xy = np.repeat(still[None], 12, axis=0)
+    rigid = np.r_[0, 1, FACE_POINTS]
+    xy[:, rigid] += rng.normal(0, 0.7, (12, len(rigid), 2))  # a pose estimator's jitter, in model pixels
+    height, width = pipeline.resolution
+    jittering = pose_from_arrays(xy, np.repeat(confidence[None], 12, axis=0), 25.0, width, height)
+
+    def flicker(steady: float) -> float:
+        steadied = SignPipeline(pipeline.frame_model, None, dataclasses.replace(pipeline.defaults, steady_torso=steady))
+        images, _ = steadied.coarse_images(encoding, jittering)
+        return float(torch.diff(images, dim=0).abs().mean())
+
+    assert flicker(3.0) < 0.6 * flicker(0.0)
+    with pytest.raises(SigngenError, match="steady_torso"):
+        PipelineDefaults(steady_torso=-1.0)

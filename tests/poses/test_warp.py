@@ -94,3 +94,31 @@ def test_a_hand_before_its_forearm_moves_with_the_hand_only():
     assert len(blue) > 50
     assert np.linalg.norm(blue - [40, 40], axis=1).max() < 14  # no copy left on the forearm
     assert coarse.uncovered[140, 140]  # the forearm the hand hid is for the model to draw
+
+
+def test_steadying_smooths_the_torso_and_head_points_over_time_and_leaves_arms_and_hands():
+    import pytest
+
+    from signgen.errors import SigngenError
+    from signgen.poses.warp import FACE_POINTS, steady_rigid_points
+
+    rng = np.random.default_rng(0)
+    still, confidence = arm_pose((140.0, 110.0), (140.0, 160.0))
+    confidence[FACE_POINTS] = 1.0
+    still[FACE_POINTS] = rng.uniform(80, 120, (len(FACE_POINTS), 2))
+    xy = np.repeat(still[None], 30, axis=0) + rng.normal(0, 1.5, (30, skeleton.NUM_POINTS, 2))  # a pose estimator's jitter
+    confidences = np.repeat(confidence[None], 30, axis=0)
+    confidences[10, 1] = 0.0  # the right shoulder lost in one frame: its stored (0, 0) must not pull the others
+    steady = steady_rigid_points(xy, confidences, 3.0)
+
+    rigid = np.r_[0, 1, FACE_POINTS]
+    seen = confidences[:, rigid] > 0
+    assert np.abs(steady - still)[:, rigid][seen].mean() < 0.5 * np.abs(xy - still)[:, rigid][seen].mean()
+    assert np.abs(steady[:, 1] - still[1]).max() < 3.0  # no frame pulled towards the lost point's (0, 0)
+    assert np.array_equal(steady[10, 1], xy[10, 1])  # an unseen point keeps what it had
+    arms_and_hands = np.r_[2:6, skeleton.LEFT_HAND.start:skeleton.RIGHT_HAND.stop]
+    assert np.array_equal(steady[:, arms_and_hands], xy[:, arms_and_hands])
+    assert np.array_equal(steady_rigid_points(xy, confidences, 0), xy)
+    for bad in (-1.0, 100.0, True):
+        with pytest.raises(SigngenError, match="smoothing of the torso"):
+            steady_rigid_points(xy, confidences, bad)
