@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 
+from bench_frame_ablation import weighted_mean
 from signgen.corpora.phoenix import PhoenixCorpus
 from signgen.models.frame_model import _load_vae
 from signgen.pipelines.pipeline import upscale_frames
@@ -70,12 +71,7 @@ def evaluate(vae, samples, stride: int, size: tuple[int, int]) -> dict:
         for key, value in scores.items():
             totals[key].append(value)
         weights.append(len(targets))
-    return {key: _mean(values, weights) for key, values in totals.items()}
-
-
-def _mean(values, weights):
-    pairs = [(v, w) for v, w in zip(values, weights) if v is not None]
-    return float(np.average([v for v, _ in pairs], weights=[w for _, w in pairs])) if pairs else None
+    return {key: weighted_mean(values, weights) for key, values in totals.items()}
 
 
 def main() -> None:

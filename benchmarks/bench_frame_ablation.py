@@ -91,10 +91,10 @@ def evaluate(generate, samples, stride: int, max_frames: int | None = None) -> d
         for key, value in score(generated, reference, frames[0], boxes).items():
             totals[key].append(value)
         weights.append(len(targets))
-    return {key: _mean(values, weights) for key, values in totals.items()}
+    return {key: weighted_mean(values, weights) for key, values in totals.items()}
 
 
-def _mean(values, weights):
+def weighted_mean(values, weights):
     pairs = [(v, w) for v, w in zip(values, weights) if v is not None]
     return float(np.average([v for v, _ in pairs], weights=[w for _, w in pairs])) if pairs else None
 
