@@ -17,16 +17,15 @@ against the resized frame (the autoencoder's error alone).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import cv2
 import numpy as np
 import torch
 
-from bench_frame_ablation import weighted_mean
+from bench_frame_ablation import finish_table, table_row, weighted_mean
 from signgen.corpora.phoenix import PhoenixCorpus
-from signgen.models.frame_model import _load_vae
+from signgen.models.frame_model import load_vae
 from signgen.pipelines.pipeline import upscale_frames
 from signgen.poses.regions import hand_boxes
 from signgen.video.metrics import psnr, region_psnr, region_ssim, ssim_rgb
@@ -93,7 +92,7 @@ def main() -> None:
         label, separator, folder = item.partition("=")
         if not separator or not label or not folder:
             parser.error(f"--vae takes LABEL=DIR, not {item!r}")
-        autoencoders[label] = _load_vae(folder).eval()
+        autoencoders[label] = load_vae(folder).eval()
     size = tuple(args.resolution)
     methods = {f"resize only ({size[0]} x {size[1]})": None, **autoencoders}
     corpus = PhoenixCorpus(args.data)
@@ -108,15 +107,9 @@ def main() -> None:
             scores = evaluate(vae, samples, args.stride, size)
             milliseconds = 1000 * (time.perf_counter() - start) / frames
             results[f"{split}/{name}"] = {**scores, "ms_per_frame": milliseconds, "frames": frames}
-            cells = " | ".join("-" if scores[k] is None else f"{scores[k]:.4f}" if "ssim" in k else f"{scores[k]:.2f}" for k in COLUMNS)
-            lines.append(f"| {split} | {name} | {cells} | {milliseconds:.1f} |")
+            lines.append(table_row(split, name, scores, COLUMNS, f"{milliseconds:.1f}"))
             print(lines[-1], flush=True)
-    table = "\n".join(lines)
-    print(table)
-    print(json.dumps(results, indent=1))
-    if args.markdown:
-        with open(args.markdown, "w") as handle:
-            handle.write(table + "\n")
+    finish_table(lines, results, args.markdown)
 
 
 if __name__ == "__main__":

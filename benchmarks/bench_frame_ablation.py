@@ -17,7 +17,7 @@ was scored too, which gave the copy and coarse-image rows one perfect frame a vi
 
     python benchmarks/bench_frame_ablation.py --data DIR --model "v2=runs/v2/diffusion/model" \
         [--model LABEL=DIR ...] [--splits test test_unseen] [--videos 8] [--stride 1] [--frames 48] \
-        [--steps 10] [--strength 1.0] [--guidance 1.5,2.0] [--steady-torso 0] [--markdown OUT.md]
+        [--steps 10] [--strength 1.0] [--guidance 1.5,2.0] [--steady-torso 0] [--noise-correlation 0] [--markdown OUT.md]
 """
 
 from __future__ import annotations
@@ -94,6 +94,25 @@ def evaluate(generate, samples, stride: int, max_frames: int | None = None) -> d
     return {key: weighted_mean(values, weights) for key, values in totals.items()}
 
 
+def table_row(split: str, name: str, scores: dict, columns, cost: str) -> str:
+    """A markdown row: SSIM columns to 4 decimals, the others to 2, None as "-", then ``cost``."""
+    cells = " | ".join("-" if scores[k] is None else f"{scores[k]:.4f}" if "ssim" in k else f"{scores[k]:.2f}" for k in columns)
+    return f"| {split} | {name} | {cells} | {cost} |"
+
+
+def finish_table(lines: list[str], results: dict, markdown: str | None) -> None:
+    """Print the table and the figures as JSON; also write the table to ``markdown``
+    (atomically) when given."""
+    table = "\n".join(lines)
+    print(table)
+    print(json.dumps(results, indent=1))
+    if markdown:
+        from signgen.atomic import atomic_output
+
+        with atomic_output(markdown) as path:
+            path.write_text(table + "\n", encoding="utf-8")
+
+
 def weighted_mean(values, weights):
     pairs = [(v, w) for v, w in zip(values, weights) if v is not None]
     return float(np.average([v for v, _ in pairs], weights=[w for _, w in pairs])) if pairs else None
@@ -115,6 +134,8 @@ def main() -> None:
                         help="render the v2 model LABEL with the coarse image kept where it covers the frame (repeatable)")
     parser.add_argument("--steady-torso", type=float, default=0.0, metavar="FRAMES",
                         help="v2 models and the coarse image row: smooth the torso and head keypoints over this many frames")
+    parser.add_argument("--noise-correlation", type=float, default=0.0, metavar="R",
+                        help="the initial noise's correlation between frames (the embedded pipeline's: 0.5)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
@@ -128,7 +149,8 @@ def main() -> None:
             parser.error(f"--model takes LABEL=DIR, not {item!r}")
         appearance, full = (float(v) for v in args.guidance.split(","))
         defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, appearance_scale=appearance,
-                                    full_scale=full, keep_coarse=label in args.keep_coarse, steady_torso=args.steady_torso)
+                                    full_scale=full, keep_coarse=label in args.keep_coarse, steady_torso=args.steady_torso,
+                                    noise_correlation=args.noise_correlation)
         methods[label] = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, defaults), args.steps, args.strength, args.seed)
     corpus = PhoenixCorpus(args.data)
     header = "| split | method | " + " | ".join(COLUMNS) + " | s / frame |"
@@ -142,15 +164,9 @@ def main() -> None:
             scores = evaluate(generate, samples, args.stride, args.frames)
             seconds = (time.perf_counter() - start) / frames
             results[f"{split}/{name}"] = {**scores, "seconds_per_frame": seconds, "frames": frames}
-            cells = " | ".join("-" if scores[k] is None else f"{scores[k]:.4f}" if "ssim" in k else f"{scores[k]:.2f}" for k in COLUMNS)
-            lines.append(f"| {split} | {name} | {cells} | {seconds:.2f} |")
+            lines.append(table_row(split, name, scores, COLUMNS, f"{seconds:.2f}"))
             print(lines[-1], flush=True)
-    table = "\n".join(lines)
-    print(table)
-    print(json.dumps(results, indent=1))
-    if args.markdown:
-        with open(args.markdown, "w") as handle:
-            handle.write(table + "\n")
+    finish_table(lines, results, args.markdown)
 
 
 if __name__ == "__main__":

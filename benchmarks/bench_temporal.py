@@ -24,13 +24,12 @@ the photo's own), seconds per frame.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 import torch
 
-from bench_frame_ablation import coarse_image, copy_source, render_with
+from bench_frame_ablation import coarse_image, copy_source, finish_table, render_with, table_row
 from signgen.corpora.phoenix import PhoenixCorpus
 from signgen.models.frame_model import FrameModel
 from signgen.models.temporal import load_adapter
@@ -126,17 +125,9 @@ def main() -> None:
             scores = evaluate(generate, samples, args.frames, windowed)
             seconds = (time.perf_counter() - start) / (len(samples) * args.frames)
             results[f"{split}/{name}"] = {**scores, "seconds_per_frame": seconds, "videos": len(samples)}
-            cells = " | ".join("-" if scores[k] is None else f"{scores[k]:.4f}" if "ssim" in k else f"{scores[k]:.2f}" for k in COLUMNS)
-            lines.append(f"| {split} | {name} | {cells} | {seconds:.2f} |")
+            lines.append(table_row(split, name, scores, COLUMNS, f"{seconds:.2f}"))
             print(lines[-1], flush=True)
-    table = "\n".join(lines)
-    print(table)
-    print(json.dumps(results, indent=1))
-    if args.markdown:
-        from signgen.atomic import atomic_output
-
-        with atomic_output(args.markdown) as path:
-            path.write_text(table + "\n", encoding="utf-8")
+    finish_table(lines, results, args.markdown)
 
 
 def _label(name: str, correlation: float, steady: float) -> str:

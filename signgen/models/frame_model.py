@@ -121,7 +121,7 @@ class FrameModel(torch.nn.Module):
         to the encoders and fusion module this model already holds."""
         vae = None
         if config.latent.vae_path:
-            vae = _load_vae(config.latent.vae_path)
+            vae = load_vae(config.latent.vae_path)
         self.vae = vae
         self.use_fusion_embedding = config.use_fusion_embedding
         self.coarse_image = config.coarse_image
@@ -499,7 +499,7 @@ def _vit_fields(encoder) -> dict[str, Any]:
     }
 
 
-def _load_vae(path: str) -> AutoencoderKL:
+def load_vae(path: str) -> AutoencoderKL:
     """The AutoencoderKL of a local diffusers folder (a Stable Diffusion VAE, or one trained
     here). Under ``torch.device("meta")`` only its config.json is read: the model is built
     in shapes alone, as for sizing a configuration without its weights."""
