@@ -10,7 +10,7 @@ them, and compared with the reference frames. Rows: copying the first frame into
 frame; for v2 models the coarse image alone (the photo warped to each pose); frame-wise
 (no adapter); each ``--adapter LABEL=DIR`` in windows of ``--window`` frames overlapping
 by ``--overlap``; every sampled row at each ``--noise-correlation R`` and each
-``--steady-torso S`` (the pipeline settings). Columns: TDE over the whole frame, in the
+``--steady-torso S`` and each ``--deflicker D`` (the pipeline settings). Columns: TDE over the whole frame, in the
 moving region (pixels where either reference frame differs from the first by more than 12)
 and in the hand boxes; for windowed rows also TDE at the window seams (frame pairs where a
 window starts or ends) and inside windows; ssim_rgb and hand-SSIM (over the frames after
@@ -18,12 +18,13 @@ the photo's own), seconds per frame.
 
     python benchmarks/bench_temporal.py --data DIR --frame-model DIR [--adapter LABEL=DIR ...] \\
         [--splits test test_unseen] [--videos 8] [--frames 48] [--steps 10] \\
-        [--window 16] [--overlap 4] [--noise-correlation 0 0.5] [--steady-torso 0] [--keep-coarse] [--markdown OUT.md]
+        [--window 16] [--overlap 4] [--noise-correlation 0 0.5] [--steady-torso 0] [--deflicker 0] [--keep-coarse] [--markdown OUT.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 import numpy as np
@@ -87,6 +88,8 @@ def main() -> None:
                         help="the initial noise's correlation between frames, a row each (default 0 and 0.5)")
     parser.add_argument("--steady-torso", type=float, nargs="+", default=[0.0], metavar="S",
                         help="v2 models: smoothing of the torso and head keypoints in frames, a row each (default 0)")
+    parser.add_argument("--deflicker", type=float, nargs="+", default=[0.0], metavar="D",
+                        help="the deflickering filter's reach in frames, a row each (default 0)")
     parser.add_argument("--keep-coarse", action="store_true", help="v2 models: keep the coarse image where it covers the frame")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")
@@ -106,14 +109,14 @@ def main() -> None:
         for steady in args.steady_torso:
             rows[_label("coarse image alone", 0, steady)] = (lambda *a, seed, steady=steady: coarse_image(*a, steady_torso=steady), None)
     for label, adapter in adapters.items():
-        for steady in args.steady_torso:
+        for steady, deflicker in itertools.product(args.steady_torso, args.deflicker):
             defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, window_size=args.window,
-                                        overlap=args.overlap, keep_coarse=args.keep_coarse, steady_torso=steady)
+                                        overlap=args.overlap, keep_coarse=args.keep_coarse, steady_torso=steady, deflicker=deflicker)
             pipeline = SignPipeline(model, adapter, defaults)
             for correlation in args.noise_correlation:
                 def generate(*a, seed, pipeline=pipeline, correlation=correlation):
                     return render_with(pipeline, args.steps, args.strength, seed, noise_correlation=correlation)(*a)
-                rows[_label(label, correlation, steady)] = (generate, seams if adapter is not None else None)
+                rows[_label(label, correlation, steady, deflicker)] = (generate, seams if adapter is not None else None)
 
     corpus = PhoenixCorpus(args.data)
     lines = ["| split | sampling | " + " | ".join(COLUMNS) + " | s / frame |", "|---|---|" + "---:|" * (len(COLUMNS) + 1)]
@@ -130,8 +133,9 @@ def main() -> None:
     finish_table(lines, results, args.markdown)
 
 
-def _label(name: str, correlation: float, steady: float) -> str:
-    return name + (f", noise {correlation:g}" if correlation else "") + (f", steady torso {steady:g}" if steady else "")
+def _label(name: str, correlation: float, steady: float, deflicker: float = 0.0) -> str:
+    return (name + (f", noise {correlation:g}" if correlation else "") + (f", steady torso {steady:g}" if steady else "")
+            + (f", deflicker {deflicker:g}" if deflicker else ""))
 
 
 if __name__ == "__main__":

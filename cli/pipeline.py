@@ -32,7 +32,7 @@ def register(commands) -> None:
     assemble.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                           help="a pipeline default, e.g. num_steps=10; fields: scheduler, num_steps, appearance_scale, "
                                "full_scale, guidance_interval, window_size, overlap, frame_batch_size, windows_per_batch, "
-                               "noise_correlation, keep_coarse, steady_torso")
+                               "noise_correlation, keep_coarse, steady_torso, deflicker")
     assemble.set_defaults(func=run_assemble)
 
 

@@ -22,7 +22,7 @@ EXAMPLE = 'example: signgen render --gloss "H A L L O" --signer me.png -o hallo.
 
 def register(commands) -> None:
     from signgen.cli import options
-    from signgen.pipelines.limits import MAX_STEPS
+    from signgen.pipelines.limits import MAX_DEFLICKER_SIGMA, MAX_STEPS
     from signgen.poses.stitch import ON_MISSING
 
     parser = commands.command("render", SUMMARY)
@@ -63,6 +63,8 @@ def register(commands) -> None:
     parser.add_argument("--noise-correlation", metavar="R", type=options.share,
                         help="correlation of the initial noise between frames, 0 (independent) to 1 (one noise for every "
                              "frame); default: the model's")
+    parser.add_argument("--deflicker", metavar="FRAMES", type=options.float_in(0, MAX_DEFLICKER_SIGMA, " frames"),
+                        help="smooth flicker over this many frames, moving edges kept (0: off); default: the model's")
     parser.add_argument("--side-by-side", action="store_true", help="write the driving skeleton and the generated video side by side")
     parser.add_argument("-o", "--output", metavar="OUT.mp4", type=Path, required=True, help="video to write (.mp4, or .gif for a preview)")
     parser.set_defaults(func=run_render)
@@ -103,6 +105,7 @@ def run_render(args: argparse.Namespace) -> None:
         signer_pose=args.signer_pose,
         strength=args.strength,
         noise_correlation=args.noise_correlation,
+        deflicker=args.deflicker,
     )
     write_render(result, args.output, side_by_side=args.side_by_side, progress=True)
     elapsed = time.perf_counter() - started

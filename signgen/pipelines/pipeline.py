@@ -45,6 +45,8 @@ from signgen.files import MANIFEST_NAME, read_json_object
 from signgen.files import read_manifest as read_model_manifest
 from signgen.models.frame_model import KIND as FRAME_MODEL_KIND
 from signgen.models.frame_model import FrameModel
+from signgen.pipelines.deflicker import check_deflicker
+from signgen.pipelines.deflicker import deflicker as deflicker_frames
 from signgen.pipelines.sampling import (
     GuidanceScales,
     check_seed,
@@ -88,7 +90,9 @@ class PipelineDefaults:
     (:func:`signgen.pipelines.windows.initial_noise`); ``keep_coarse`` (v2 models) keeps
     the coarse image wherever it covers the frame (:func:`keep_coarse_pixels`);
     ``steady_torso`` (v2 models) warps the torso and head of the coarse images by their
-    keypoints smoothed over that many frames (:func:`signgen.poses.warp.steady_rigid_points`).
+    keypoints smoothed over that many frames (:func:`signgen.poses.warp.steady_rigid_points`);
+    ``deflicker`` filters the rendered frames over time, reaching that many frames
+    (:func:`signgen.pipelines.deflicker.deflicker`).
     """
 
     scheduler: str = "dpm"
@@ -103,6 +107,7 @@ class PipelineDefaults:
     noise_correlation: float = 0.0
     keep_coarse: bool = False
     steady_torso: float = 0.0
+    deflicker: float = 0.0
 
     def __post_init__(self):
         """Every setting checked on its own (types, finite numbers, ranges); what depends on
@@ -133,6 +138,7 @@ class PipelineDefaults:
         if isinstance(steady, bool) or not isinstance(steady, (int, float)) or not 0.0 <= steady <= MAX_STEADY_SIGMA:
             raise SigngenError(f"pipeline setting steady_torso is the smoothing of the torso and head keypoints in frames, "
                                f"a number from 0 to {MAX_STEADY_SIGMA:g}, not {steady!r}")
+        check_deflicker(self.deflicker)
         if not isinstance(self.keep_coarse, bool):
             raise SigngenError(f"pipeline setting keep_coarse must be true or false, not {self.keep_coarse!r}")
         correlation = self.noise_correlation
@@ -362,6 +368,7 @@ class SignPipeline:
         signer_pose: Any = None,
         strength: float = 1.0,
         noise_correlation: float | None = None,
+        deflicker: float | None = None,
     ) -> RenderResult:
         """Render ``glosses`` (a string such as ``"H A L L O"`` or a list) or a ``pose``
         (``Pose`` or ``.pose`` path; give exactly one of the two) as signed by ``signer``
@@ -377,7 +384,8 @@ class SignPipeline:
         pose (see :meth:`encode_signer`), and ``strength`` S in (0, 1]: below 1, sampling
         starts from the photo warped to each pose, noised to S, instead of pure noise.
         ``noise_correlation`` (default: the pipeline's) shares the initial noise across
-        frames (:func:`signgen.pipelines.windows.initial_noise`).
+        frames (:func:`signgen.pipelines.windows.initial_noise`); ``deflicker`` (default: the
+        pipeline's) the reach in frames of the filter over time (:mod:`signgen.pipelines.deflicker`).
         (Over 60 lines for its arguments and this description; the steps are methods.)"""
         if (glosses is None) == (pose is None):
             raise SigngenError("give either glosses or a pose to render, not both or neither")
@@ -387,6 +395,7 @@ class SignPipeline:
             from signgen.pipelines.windows import check_noise_correlation
 
             check_noise_correlation(noise_correlation)  # before any work
+        deflicker_reach = settings.deflicker if deflicker is None else check_deflicker(deflicker)
         if glosses is not None:
             from signgen.poses.stitch import parse_glosses
 
@@ -423,6 +432,7 @@ class SignPipeline:
                                       windows_per_batch=settings.windows_per_batch, **options)
             if settings.keep_coarse and "coarse" in photo:
                 frames = keep_coarse_pixels(frames, photo["coarse"])
+            frames = deflicker_frames(frames, deflicker_reach)
         return RenderResult(frames=frames_to_uint8(frames), pose=driving, fps=float(driving.body.fps))
 
     def _sampling_settings(self, steps, scheduler, guidance, seed) -> tuple[int, str, GuidanceScales, int]:
@@ -543,7 +553,7 @@ def read_manifest(folder: Path) -> dict:
 
 # Settings newer than some saved pipelines: absent from a pipeline.json, they take their
 # default, which is how such a pipeline rendered before they existed.
-ADDED_SETTINGS = ("noise_correlation", "keep_coarse", "steady_torso")
+ADDED_SETTINGS = ("noise_correlation", "keep_coarse", "steady_torso", "deflicker")
 
 
 def read_defaults(path: Path) -> PipelineDefaults:

@@ -75,4 +75,4 @@ def test_a_pipeline_saved_before_the_newer_settings_existed_loads_rendering_as_i
         settings.pop(name, None)
     (folder / "pipeline.json").write_text(json.dumps(settings))
     defaults = load_pipeline(folder).defaults
-    assert (defaults.noise_correlation, defaults.keep_coarse, defaults.steady_torso) == (0.0, False, 0.0)
+    assert (defaults.noise_correlation, defaults.keep_coarse, defaults.steady_torso, defaults.deflicker) == (0.0, False, 0.0, 0.0)

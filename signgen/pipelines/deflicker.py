@@ -1,0 +1,64 @@
+"""Deflickering a rendered video: an edge-preserving filter over time.
+
+Frames drawn one by one (or window by window) differ a little where the reference does not
+change at all: the diffusion model's own noise in the pixels it draws, a warped texture
+shimmering with its keypoints. :func:`deflicker` averages each pixel with the same pixel
+in nearby frames, weighted by their distance in time (a Gaussian of ``sigma`` frames) and
+by how alike the two frames look around that pixel (a Gaussian of :data:`RANGE_SIGMA` on
+the difference of the frames blurred over :data:`GUIDE_BLUR` pixels): a pixel that only
+shimmers is averaged over time, a pixel that a moving arm or hand crosses is not, so that
+the motion keeps its edges (a temporal bilateral filter, with the blurred frames as guide
+so that the noise being removed does not decide the weights). It costs a few milliseconds
+per frame at the model's resolution. Measured in docs/temporal.md ("Deflickering").
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from signgen.errors import SigngenError
+from signgen.pipelines.limits import MAX_DEFLICKER_SIGMA
+# How unalike two frames may look around a pixel before they are no longer averaged there:
+# 24 of 255 grey levels (mean over the channels), on frames in [-1, 1].
+RANGE_SIGMA = 24 / 127.5
+# The guide is the frames box-blurred over this many model pixels (odd).
+GUIDE_BLUR = 3
+
+
+def check_deflicker(sigma) -> float:
+    """``sigma`` as a float, or a one-line error naming the setting."""
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) \
+            or not 0.0 <= sigma <= MAX_DEFLICKER_SIGMA:
+        raise SigngenError(f"deflicker (the deflickering filter's reach over time) must be a number of frames from 0 to "
+                           f"{MAX_DEFLICKER_SIGMA:g}, not {sigma!r}")
+    return float(sigma)
+
+
+def deflicker(frames: torch.Tensor, sigma: float, range_sigma: float = RANGE_SIGMA, guide_blur: int = GUIDE_BLUR) -> torch.Tensor:
+    """``frames`` (T, C, H, W), values in [-1, 1], filtered over time (see the module
+    docstring); ``sigma`` 0 returns them unchanged. Frames beyond the video's ends do not
+    count (the weights are normalised over the frames there are), so the first and last
+    frames are not pulled towards themselves."""
+    sigma = check_deflicker(sigma)
+    if sigma == 0 or len(frames) < 2:
+        return frames
+    if frames.ndim != 4:
+        raise SigngenError(f"deflicker takes frames (T, C, H, W), got shape {tuple(frames.shape)}")
+    reach = min(int(math.ceil(2 * sigma)), len(frames) - 1)
+    dtype, frames = frames.dtype, frames.float()
+    guide = F.avg_pool2d(frames, guide_blur, stride=1, padding=guide_blur // 2, count_include_pad=False)
+    total = frames.clone()  # the frame itself, weight 1
+    weights = torch.ones_like(frames[:, :1])
+    for shift in range(1, reach + 1):
+        closeness = math.exp(-0.5 * (shift / sigma) ** 2)
+        # The pairs (t, t + shift): each pair's weight serves both of its frames.
+        alike = (guide[shift:] - guide[:-shift]).abs().mean(dim=1, keepdim=True)
+        weight = closeness * torch.exp(-0.5 * (alike / range_sigma) ** 2)
+        total[:-shift] += weight * frames[shift:]
+        weights[:-shift] += weight
+        total[shift:] += weight * frames[:-shift]
+        weights[shift:] += weight
+    return (total / weights).to(dtype)
