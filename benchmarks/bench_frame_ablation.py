@@ -17,7 +17,7 @@ was scored too, which gave the copy and coarse-image rows one perfect frame a vi
 
     python benchmarks/bench_frame_ablation.py --data DIR --model "v2=runs/v2/diffusion/model" \
         [--model LABEL=DIR ...] [--splits test test_unseen] [--videos 8] [--stride 1] [--frames 48] \
-        [--steps 10] [--strength 1.0] [--guidance 1.5,2.0] [--steady-torso 0] [--noise-correlation 0] [--markdown OUT.md]
+        [--steps 10] [--strength 1.0] [--guidance 1.5,2.0] [--steady-torso 0] [--noise-correlation 0] [--deflicker 0] [--markdown OUT.md]
 """
 
 from __future__ import annotations
@@ -136,6 +136,8 @@ def main() -> None:
                         help="v2 models and the coarse image row: smooth the torso and head keypoints over this many frames")
     parser.add_argument("--noise-correlation", type=float, default=0.0, metavar="R",
                         help="the initial noise's correlation between frames (the embedded pipeline's: 0.5)")
+    parser.add_argument("--deflicker", type=float, default=0.0, metavar="FRAMES",
+                        help="the deflickering filter's reach over time in frames (the embedded pipeline's: see its pipeline.json)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
@@ -150,7 +152,7 @@ def main() -> None:
         appearance, full = (float(v) for v in args.guidance.split(","))
         defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, appearance_scale=appearance,
                                     full_scale=full, keep_coarse=label in args.keep_coarse, steady_torso=args.steady_torso,
-                                    noise_correlation=args.noise_correlation)
+                                    noise_correlation=args.noise_correlation, deflicker=args.deflicker)
         methods[label] = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, defaults), args.steps, args.strength, args.seed)
     corpus = PhoenixCorpus(args.data)
     header = "| split | method | " + " | ".join(COLUMNS) + " | s / frame |"

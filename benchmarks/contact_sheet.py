@@ -1,9 +1,12 @@
 """A contact sheet of frame models on one held-out video: rows reference, copying the source
 frame, the coarse image alone, then each model (``LABEL=DIR``), at the same frames, as
 ``bench_frame_ablation.py`` renders them (its first frame the signer photo, 260 x 210).
+The frames are spread over the video, or with ``--start S`` consecutive from frame S (to
+see flicker: each row is then rendered as one clip of those frames).
 
     python benchmarks/contact_sheet.py --data DIR --split test_unseen --video 0 \\
-        --model "v2=runs/v2/diffusion/model" [--frames 6] [--steps 10] -o sheet.png
+        --model "v2=runs/v2/diffusion/model" [--frames 6] [--start S] [--steps 10] \\
+        [--keep-coarse LABEL] [--deflicker LABEL=FRAMES] [--steady-torso 0] [--noise-correlation 0] -o sheet.png
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep-coarse", action="append", default=[], metavar="LABEL",
                         help="render the v2 model LABEL with the coarse image kept where it covers the frame")
+    parser.add_argument("--start", type=int, help="show consecutive frames from this one")
+    parser.add_argument("--deflicker", action="append", default=[], metavar="LABEL=FRAMES",
+                        help="render the model LABEL with the deflickering filter of this reach (repeatable)")
+    parser.add_argument("--steady-torso", type=float, default=0.0, metavar="FRAMES")
+    parser.add_argument("--noise-correlation", type=float, default=0.0, metavar="R")
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -39,14 +47,27 @@ def main() -> None:
     sample = PhoenixCorpus(args.data).split(args.split)[args.video]
     frames = sample.frames()
     xy, confidence, _ = sample.pose_arrays()
-    targets = np.linspace(0, len(frames) - 1, args.frames).round().astype(int)
+    if args.start is None:
+        targets = np.linspace(0, len(frames) - 1, args.frames).round().astype(int)
+    elif 0 <= args.start <= len(frames) - args.frames:
+        targets = np.arange(args.start, args.start + args.frames)
+    else:
+        parser.error(f"--start must be from 0 to {len(frames) - args.frames} for {args.frames} frames of this video")
+    deflicker = {}
+    for item in args.deflicker:
+        label, separator, reach = item.partition("=")
+        if not separator:
+            parser.error(f"--deflicker takes LABEL=FRAMES, not {item!r}")
+        deflicker[label] = float(reach)
     rows = {"reference": frames[targets], "copy source": copy_source(sample, frames, xy, confidence, targets),
-            "coarse image": coarse_image(sample, frames, xy, confidence, targets)}
+            "coarse image": coarse_image(sample, frames, xy, confidence, targets, steady_torso=args.steady_torso)}
     for item in args.model:
         label, separator, folder = item.partition("=")
         if not separator or not label or not folder:
             parser.error(f"--model takes LABEL=DIR, not {item!r}")
-        defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, keep_coarse=label in args.keep_coarse)
+        defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, keep_coarse=label in args.keep_coarse,
+                                    steady_torso=args.steady_torso, noise_correlation=args.noise_correlation,
+                                    deflicker=deflicker.get(label, 0.0))
         generate = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, defaults), args.steps, args.strength, args.seed)
         rows[label] = generate(sample, frames, xy, confidence, targets)
     height, width = frames.shape[1:3]

@@ -39,6 +39,7 @@ HEAD_SCALE = 1.45  # the face contour scaled about its centre: hair, ears and ch
 TORSO_MARGIN = 0.12
 HIP_DROP = 1.5  # where the hips are taken to be when the pose has none: this far below the shoulders
 MAX_STEADY_SIGMA = 25.0  # frames: a second at 25 fps
+LIMB_REGION_GROW = 0.1  # shoulder widths around each arm and hand part: see limb_regions
 
 LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_ELBOW, RIGHT_ELBOW, LEFT_WRIST, RIGHT_WRIST, LEFT_HIP, RIGHT_HIP = range(8)
 HAND_POINTS = {"left": np.arange(skeleton.LEFT_HAND.start, skeleton.LEFT_HAND.stop),
@@ -141,6 +142,29 @@ def steady_rigid_points(xy: np.ndarray, confidence: np.ndarray, sigma: float) ->
     steady = xy.copy()
     steady[:, points] = np.where(seen > 0, total / np.maximum(weight, 1e-12), xy[:, points])
     return steady
+
+
+def limb_regions(xy: np.ndarray, confidence: np.ndarray, size: tuple[int, int], grow: float = LIMB_REGION_GROW) -> np.ndarray:
+    """(T, H, W) bool: where each frame of the pose ``xy`` (T, 178, 2) in pixels of a frame of
+    ``size`` (H, W) has its arms and hands (the warp's part regions, each grown by ``grow``
+    shoulder widths, as a drawn limb may lie a little off its keypoints); what a filter
+    over time must not average with other frames, or a moving hand turns into a ghost."""
+    xy, confidence = np.asarray(xy, np.float64), np.asarray(confidence)
+    if xy.ndim != 3 or xy.shape[1:] != (skeleton.NUM_POINTS, 2) or confidence.shape != xy.shape[:2]:
+        raise SigngenError(f"expected xy (T, {skeleton.NUM_POINTS}, 2) and confidence (T, {skeleton.NUM_POINTS}), "
+                           f"got {xy.shape} and {confidence.shape}")
+    regions = np.zeros((len(xy), *size), bool)
+    for region, points, scores in zip(regions, xy, confidence):
+        points, seen = _with_wrists(points, scores > 0)
+        unit = _shoulder_width(points, seen, size[1])
+        for shoulder, elbow, wrist in ((LEFT_SHOULDER, LEFT_ELBOW, LEFT_WRIST), (RIGHT_SHOULDER, RIGHT_ELBOW, RIGHT_WRIST)):
+            for (a, b), half_width in (((shoulder, elbow), UPPER_ARM_HALF_WIDTH), ((elbow, wrist), FOREARM_HALF_WIDTH)):
+                if seen[a] and seen[b]:
+                    region |= _capsule_mask(size, points[a], points[b], (half_width + grow) * unit) > 0
+        for hand in HAND_POINTS.values():
+            if seen[hand].all():
+                region |= _hull_mask(size, points[hand], (HAND_MARGIN + grow) * unit) > 0
+    return regions
 
 
 def _with_wrists(xy: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

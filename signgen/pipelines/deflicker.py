@@ -8,7 +8,9 @@ by how alike the two frames look around that pixel (a Gaussian of :data:`RANGE_S
 the difference of the frames blurred over :data:`GUIDE_BLUR` pixels): a pixel that only
 shimmers is averaged over time, a pixel that a moving arm or hand crosses is not, so that
 the motion keeps its edges (a temporal bilateral filter, with the blurred frames as guide
-so that the noise being removed does not decide the weights). It costs a few milliseconds
+so that the noise being removed does not decide the weights). The arms and hands are left
+out altogether (``keep``): they move, and before a face or a garment of their own colour
+the range weight alone would let a moving hand fade into a ghost. It costs a few milliseconds
 per frame at the model's resolution. Measured in docs/temporal.md ("Deflickering").
 """
 
@@ -37,11 +39,16 @@ def check_deflicker(sigma) -> float:
     return float(sigma)
 
 
-def deflicker(frames: torch.Tensor, sigma: float, range_sigma: float = RANGE_SIGMA, guide_blur: int = GUIDE_BLUR) -> torch.Tensor:
+def deflicker(frames: torch.Tensor, sigma: float, keep: torch.Tensor | None = None, range_sigma: float = RANGE_SIGMA,
+              guide_blur: int = GUIDE_BLUR) -> torch.Tensor:
     """``frames`` (T, C, H, W), values in [-1, 1], filtered over time (see the module
-    docstring); ``sigma`` 0 returns them unchanged. Frames beyond the video's ends do not
-    count (the weights are normalised over the frames there are), so the first and last
-    frames are not pulled towards themselves."""
+    docstring); ``sigma`` 0 returns them unchanged. ``keep`` (T, H, W) bool: pixels of
+    each frame that are neither averaged with other frames nor lent to them (the arms and
+    hands, :func:`signgen.poses.warp.limb_regions`: a hand before a face or a sleeve before
+    the torso differs from them by less than the range weight can tell, and would turn into
+    a ghost). Frames beyond the video's ends do not
+    count: the weights are normalised over the frames there are, no edge frame is repeated
+    to fill the reach."""
     sigma = check_deflicker(sigma)
     if sigma == 0 or len(frames) < 2:
         return frames
@@ -50,6 +57,12 @@ def deflicker(frames: torch.Tensor, sigma: float, range_sigma: float = RANGE_SIG
     reach = min(int(math.ceil(2 * sigma)), len(frames) - 1)
     dtype, frames = frames.dtype, frames.float()
     guide = F.avg_pool2d(frames, guide_blur, stride=1, padding=guide_blur // 2, count_include_pad=False)
+    if keep is not None:
+        keep = torch.as_tensor(keep, dtype=torch.bool, device=frames.device)
+        if keep.shape != (frames.shape[0], *frames.shape[2:]):
+            raise SigngenError(f"deflicker: keep must be (frames, height, width) {(frames.shape[0], *frames.shape[2:])}, "
+                               f"got {tuple(keep.shape)}")
+        keep = keep[:, None]
     total = frames.clone()  # the frame itself, weight 1
     weights = torch.ones_like(frames[:, :1])
     for shift in range(1, reach + 1):
@@ -57,6 +70,8 @@ def deflicker(frames: torch.Tensor, sigma: float, range_sigma: float = RANGE_SIG
         # The pairs (t, t + shift): each pair's weight serves both of its frames.
         alike = (guide[shift:] - guide[:-shift]).abs().mean(dim=1, keepdim=True)
         weight = closeness * torch.exp(-0.5 * (alike / range_sigma) ** 2)
+        if keep is not None:
+            weight = weight.masked_fill(keep[shift:] | keep[:-shift], 0.0)
         total[:-shift] += weight * frames[shift:]
         weights[:-shift] += weight
         total[shift:] += weight * frames[:-shift]
