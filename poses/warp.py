@@ -40,6 +40,7 @@ TORSO_MARGIN = 0.12
 HIP_DROP = 1.5  # where the hips are taken to be when the pose has none: this far below the shoulders
 MAX_STEADY_SIGMA = 25.0  # frames: a second at 25 fps
 LIMB_REGION_GROW = 0.1  # shoulder widths around each arm and hand part: see limb_regions
+LIMB_STILL = 0.05  # shoulder widths: a part whose keypoints stay this close is resting (limb_regions)
 
 LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_ELBOW, RIGHT_ELBOW, LEFT_WRIST, RIGHT_WRIST, LEFT_HIP, RIGHT_HIP = range(8)
 HAND_POINTS = {"left": np.arange(skeleton.LEFT_HAND.start, skeleton.LEFT_HAND.stop),
@@ -144,26 +145,42 @@ def steady_rigid_points(xy: np.ndarray, confidence: np.ndarray, sigma: float) ->
     return steady
 
 
-def limb_regions(xy: np.ndarray, confidence: np.ndarray, size: tuple[int, int], grow: float = LIMB_REGION_GROW) -> np.ndarray:
+def limb_regions(xy: np.ndarray, confidence: np.ndarray, size: tuple[int, int], reach: int = 0,
+                 grow: float = LIMB_REGION_GROW, still: float = LIMB_STILL) -> np.ndarray:
     """(T, H, W) bool: where each frame of the pose ``xy`` (T, 178, 2) in pixels of a frame of
-    ``size`` (H, W) has its arms and hands (the warp's part regions, each grown by ``grow``
-    shoulder widths, as a drawn limb may lie a little off its keypoints); what a filter
-    over time must not average with other frames, or a moving hand turns into a ghost."""
+    ``size`` (H, W) has an arm or hand part (upper arm, forearm, hand: the warp's part
+    regions, each grown by ``grow`` shoulder widths, as a drawn limb may lie a little off
+    its keypoints) that moves within ``reach`` frames either side: one whose keypoints
+    leave their place in that frame by more than ``still`` shoulder widths. What a filter
+    over time must not average across frames, or a moving hand turns into a ghost; a
+    resting arm is left out, so that its shimmer can be averaged away. ``reach`` 0: every
+    arm and hand part."""
     xy, confidence = np.asarray(xy, np.float64), np.asarray(confidence)
     if xy.ndim != 3 or xy.shape[1:] != (skeleton.NUM_POINTS, 2) or confidence.shape != xy.shape[:2]:
         raise SigngenError(f"expected xy (T, {skeleton.NUM_POINTS}, 2) and confidence (T, {skeleton.NUM_POINTS}), "
                            f"got {xy.shape} and {confidence.shape}")
+    poses = [_with_wrists(points, scores > 0) for points, scores in zip(xy, confidence)]
+    xy, seen = np.stack([p[0] for p in poses]), np.stack([p[1] for p in poses])
+    parts = []
+    for shoulder, elbow, wrist in ((LEFT_SHOULDER, LEFT_ELBOW, LEFT_WRIST), (RIGHT_SHOULDER, RIGHT_ELBOW, RIGHT_WRIST)):
+        parts.append((np.array([shoulder, elbow]), UPPER_ARM_HALF_WIDTH))
+        parts.append((np.array([elbow, wrist]), FOREARM_HALF_WIDTH))
+    parts += [(hand, None) for hand in HAND_POINTS.values()]
     regions = np.zeros((len(xy), *size), bool)
-    for region, points, scores in zip(regions, xy, confidence):
-        points, seen = _with_wrists(points, scores > 0)
-        unit = _shoulder_width(points, seen, size[1])
-        for shoulder, elbow, wrist in ((LEFT_SHOULDER, LEFT_ELBOW, LEFT_WRIST), (RIGHT_SHOULDER, RIGHT_ELBOW, RIGHT_WRIST)):
-            for (a, b), half_width in (((shoulder, elbow), UPPER_ARM_HALF_WIDTH), ((elbow, wrist), FOREARM_HALF_WIDTH)):
-                if seen[a] and seen[b]:
-                    region |= _capsule_mask(size, points[a], points[b], (half_width + grow) * unit) > 0
-        for hand in HAND_POINTS.values():
-            if seen[hand].all():
-                region |= _hull_mask(size, points[hand], (HAND_MARGIN + grow) * unit) > 0
+    for t, region in enumerate(regions):
+        unit = _shoulder_width(xy[t], seen[t], size[1])
+        nearby = slice(max(0, t - reach), t + reach + 1)
+        for indices, half_width in parts:
+            if not seen[t, indices].all():
+                continue
+            shown = seen[nearby][:, indices].all(axis=1)
+            moved = np.linalg.norm(xy[nearby][shown][:, indices] - xy[t, indices], axis=-1).max() if reach else np.inf
+            if moved <= still * unit:
+                continue
+            if half_width is None:
+                region |= _hull_mask(size, xy[t, indices], (HAND_MARGIN + grow) * unit) > 0
+            else:
+                region |= _capsule_mask(size, xy[t, indices[0]], xy[t, indices[1]], (half_width + grow) * unit) > 0
     return regions
 
 

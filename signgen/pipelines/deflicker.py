@@ -39,6 +39,11 @@ def check_deflicker(sigma) -> float:
     return float(sigma)
 
 
+def filter_reach(sigma: float) -> int:
+    """How many frames either side the filter of ``sigma`` looks at (two sigmas)."""
+    return int(math.ceil(2 * sigma))
+
+
 def deflicker(frames: torch.Tensor, sigma: float, keep: torch.Tensor | None = None, range_sigma: float = RANGE_SIGMA,
               guide_blur: int = GUIDE_BLUR) -> torch.Tensor:
     """``frames`` (T, C, H, W), values in [-1, 1], filtered over time (see the module
@@ -54,7 +59,7 @@ def deflicker(frames: torch.Tensor, sigma: float, keep: torch.Tensor | None = No
         return frames
     if frames.ndim != 4:
         raise SigngenError(f"deflicker takes frames (T, C, H, W), got shape {tuple(frames.shape)}")
-    reach = min(int(math.ceil(2 * sigma)), len(frames) - 1)
+    reach = min(filter_reach(sigma), len(frames) - 1)
     dtype, frames = frames.dtype, frames.float()
     guide = F.avg_pool2d(frames, guide_blur, stride=1, padding=guide_blur // 2, count_include_pad=False)
     if keep is not None:

@@ -268,13 +268,15 @@ class SignPipeline:
         images = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
         return images, torch.from_numpy(np.stack([w.uncovered for w in warped])[:, None].astype(np.float32))
 
-    def limb_regions(self, pose: Pose) -> torch.Tensor:
+    def limb_regions(self, pose: Pose, deflicker: float) -> torch.Tensor:
         """(T, H, W) bool: the arms and hands of every frame of ``pose`` at the model's
-        resolution (:func:`signgen.poses.warp.limb_regions`), which deflickering leaves alone."""
+        resolution that move within the reach of a ``deflicker`` filter
+        (:func:`signgen.poses.warp.limb_regions`), which deflickering leaves alone."""
+        from signgen.pipelines.deflicker import filter_reach
         from signgen.poses.warp import limb_regions
 
         xy, confidence = self._model_pixels(pose)
-        return torch.from_numpy(limb_regions(xy, confidence, self.resolution))
+        return torch.from_numpy(limb_regions(xy, confidence, self.resolution, reach=filter_reach(deflicker)))
 
     def place_at_signer(self, pose: Pose, encoding: SignerEncoding) -> Pose:
         """``pose`` moved and scaled so that its first frame's shoulders lie on the photo's:
@@ -441,7 +443,7 @@ class SignPipeline:
             if settings.keep_coarse and "coarse" in photo:
                 frames = keep_coarse_pixels(frames, photo["coarse"])
             if deflicker_reach:
-                frames = deflicker_frames(frames, deflicker_reach, keep=self.limb_regions(driving))
+                frames = deflicker_frames(frames, deflicker_reach, keep=self.limb_regions(driving, deflicker_reach))
         return RenderResult(frames=frames_to_uint8(frames), pose=driving, fps=float(driving.body.fps))
 
     def _sampling_settings(self, steps, scheduler, guidance, seed) -> tuple[int, str, GuidanceScales, int]:

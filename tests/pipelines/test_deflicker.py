@@ -98,3 +98,20 @@ def test_render_refuses_a_bad_deflicker_in_one_line(tiny_pipelines, run_cli, cli
     code, _, err = run_cli("render", "--gloss", "A", "--model", tiny_pipelines["frame_only"], f"--deflicker={value}", "-o", out)
     assert code == 2 and "argument --deflicker" in cli_error_line(err)
     assert not out.exists()
+
+
+def test_a_moving_hand_of_nearly_the_backgrounds_colour_is_left_whole_where_kept():
+    # A hand before a face: a few grey levels apart, well inside the range weight.
+    video = torch.full((12, 3, 32, 48), 0.30)
+    keep = torch.zeros(12, 32, 48, dtype=torch.bool)
+    for t in range(12):
+        video[t, :, 10:18, 2 + 3 * t: 8 + 3 * t] = 0.40
+        keep[t, 8:20, 3 * t: 10 + 3 * t] = True
+    ghosted = deflicker(video, 6.0)
+    assert float((ghosted - video).abs().max()) > 0.05  # without keep the hand fades into the face
+    kept = deflicker(video, 6.0, keep=keep)
+    assert torch.equal(kept[keep[:, None].expand_as(video)], video[keep[:, None].expand_as(video)])
+    # Where the hand passed but is gone, the face is not darkened or lightened by it either.
+    assert float((kept - video).abs().max()) < 1e-5
+    with pytest.raises(SigngenError, match="keep must be"):
+        deflicker(video, 6.0, keep=keep[:4])

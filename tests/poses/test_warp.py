@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from signgen.poses import skeleton
 from signgen.poses.warp import warp_to_pose
@@ -122,3 +123,42 @@ def test_steadying_smooths_the_torso_and_head_points_over_time_and_leaves_arms_a
     for bad in (-1.0, 100.0, True):
         with pytest.raises(SigngenError, match="smoothing of the torso"):
             steady_rigid_points(xy, confidences, bad)
+
+
+def test_limb_regions_cover_each_frames_arms_and_hand_and_nothing_far_from_them():
+    from signgen.errors import SigngenError
+    from signgen.poses.warp import limb_regions
+
+    frames = [arm_pose((140.0, 110.0), (140.0, 160.0)), arm_pose((140.0, 110.0), (180.0, 80.0))]
+    xy = np.stack([f[0] for f in frames])
+    confidence = np.stack([f[1] for f in frames])
+    hand = skeleton.RIGHT_HAND
+    xy[1, hand] = np.array([185.0, 70.0]) + np.random.default_rng(0).uniform(-6, 6, (21, 2))
+    confidence[1, hand] = 1.0
+    regions = limb_regions(xy, confidence, (200, 200))
+    assert regions.shape == (2, 200, 200) and regions.dtype == bool
+    assert regions[0, 135, 140] and regions[0, 155, 140]  # the hanging forearm (y, x)
+    assert not regions[1, 155, 140]  # ... gone once it is raised
+    assert regions[1, 80, 180] and regions[1, 70, 185]  # the raised wrist and its hand
+    assert not regions[:, 20, 100].any() and not regions[:, 190, 10].any()  # above the head, a far corner
+    # No arm points at all: nothing to leave alone.
+    assert not limb_regions(np.zeros((1, skeleton.NUM_POINTS, 2)), np.zeros((1, skeleton.NUM_POINTS)), (50, 40)).any()
+    with pytest.raises(SigngenError, match="expected xy"):
+        limb_regions(xy[0], confidence[0], (200, 200))
+
+
+def test_with_a_reach_only_the_limb_parts_that_move_are_covered():
+    from signgen.poses.warp import limb_regions
+
+    rng = np.random.default_rng(1)
+    poses = []
+    for t in range(9):
+        xy, confidence = arm_pose((140.0, 110.0), (140.0 + 8 * t, 160.0 - 6 * t))  # the right forearm swings up
+        xy[[2, 4]] += rng.normal(0, 0.3, (2, 2))  # the left arm rests, jittering a little
+        poses.append((xy, confidence))
+    xy, confidence = np.stack([p[0] for p in poses]), np.stack([p[1] for p in poses])
+    every_part = limb_regions(xy, confidence, (200, 200))
+    moving = limb_regions(xy, confidence, (200, 200), reach=2)
+    assert every_part[4, 130, 60] and not moving[4, 130, 60]  # the resting left forearm
+    assert moving[4, 123, 156]  # the swinging right forearm's middle, (y, x)
+    assert not (moving & ~every_part).any()
