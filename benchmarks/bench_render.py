@@ -91,8 +91,15 @@ def main() -> None:
         print(f"ratio:    pipeline without the adapter is {naive_seconds / framewise_seconds:.1f}x faster than the naive loop")
     print(f"flops:    {flop_rates(pipeline, pose)}")
     if pipeline.temporal_adapter is None:
-        difference = np.abs(fast[:naive_count].astype(int) - naive.astype(int)).max()
-        print(f"check:    largest pixel difference pipeline vs naive: {difference} (of 255)")
+        # Deflickering looks ahead: a frame compares only once its reach lies inside the naive frames.
+        from signgen.pipelines.deflicker import filter_reach
+
+        compared = naive_count if naive_count == args.frames else naive_count - filter_reach(settings.deflicker)
+        if compared > 0:
+            difference = np.abs(fast[:compared].astype(int) - naive[:compared].astype(int)).max()
+            print(f"check:    largest pixel difference pipeline vs naive over the first {compared} frames: {difference} (of 255)")
+        else:
+            print(f"check:    skipped: deflicker reaches past the {naive_count} naive frames")
 
 
 def median_time(call, runs: int):
@@ -130,7 +137,7 @@ def naive_render(pipeline, pose, frames: int, seed: int) -> np.ndarray:
     model = pipeline.frame_model
     settings = pipeline.defaults
     guidance = settings.guidance
-    pose_maps, coarse = prepared_inputs(pipeline, pose)
+    pose_maps, coarse, driving = prepared_inputs(pipeline, pose)
     # The same initial noise as the pipeline: drawn for the whole video from the seed.
     generator = torch.Generator("cpu").manual_seed(seed)
     noise = initial_noise(len(pose_maps), model.sample_shape, generator, settings.noise_correlation)
@@ -158,14 +165,18 @@ def naive_render(pipeline, pose, frames: int, seed: int) -> np.ndarray:
     frames = torch.cat(rendered)
     if settings.keep_coarse and coarse is not None:
         frames = keep_coarse_pixels(frames, (coarse[0][: len(frames)], coarse[1][: len(frames)]))
+    if settings.deflicker:
+        from signgen.pipelines.deflicker import deflicker
+
+        frames = deflicker(frames, settings.deflicker, keep=pipeline.limb_regions(driving, settings.deflicker)[: len(frames)])
     return frames_to_uint8(frames)
 
 
 def prepared_inputs(pipeline, pose):
-    """The pose maps of ``pose`` as the pipeline renders it with the bundled signer, and for
-    a v2 model the photo warped to each frame (else None)."""
+    """The pose maps of ``pose`` as the pipeline renders it with the bundled signer, for
+    a v2 model the photo warped to each frame (else None), and the driving pose itself."""
     driving, photo = pipeline._photo_inputs(pipeline.encode_signer(None), pipeline.prepare_pose(pose), False, 1.0)
-    return pipeline.pose_maps(driving), photo.get("coarse")
+    return pipeline.pose_maps(driving), photo.get("coarse"), driving
 
 
 def flop_rates(pipeline, pose, batch: int = 16, repeats: int = 3) -> str:
@@ -177,7 +188,7 @@ def flop_rates(pipeline, pose, batch: int = 16, repeats: int = 3) -> str:
 
     model = pipeline.frame_model
     encoding = pipeline.encode_signer(None)
-    pose_maps, coarse = prepared_inputs(pipeline, pose)
+    pose_maps, coarse, _ = prepared_inputs(pipeline, pose)
     pose_maps = pose_maps[:batch]
     coarse_channels = None if coarse is None else model.coarse_condition(coarse[0][: len(pose_maps)], coarse[1][: len(pose_maps)])
     conditions = model.frame_conditions(encoding.appearance, pose_maps, coarse_channels, encoding.reference)

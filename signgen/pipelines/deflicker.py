@@ -2,16 +2,17 @@
 
 Frames drawn one by one (or window by window) differ a little where the reference does not
 change at all: the diffusion model's own noise in the pixels it draws, a warped texture
-shimmering with its keypoints. :func:`deflicker` averages each pixel with the same pixel
-in nearby frames, weighted by their distance in time (a Gaussian of ``sigma`` frames) and
-by how alike the two frames look around that pixel (a Gaussian of :data:`RANGE_SIGMA` on
-the difference of the frames blurred over :data:`GUIDE_BLUR` pixels): a pixel that only
-shimmers is averaged over time, a pixel that a moving arm or hand crosses is not, so that
-the motion keeps its edges (a temporal bilateral filter, with the blurred frames as guide
-so that the noise being removed does not decide the weights). The arms and hands are left
-out altogether (``keep``): they move, and before a face or a garment of their own colour
-the range weight alone would let a moving hand fade into a ghost. It costs a few milliseconds
-per frame at the model's resolution. Measured in docs/temporal.md ("Deflickering").
+shimmering with its keypoints. :func:`deflicker` averages each pixel with the same pixel in
+nearby frames, weighted by their distance in time (a Gaussian of ``sigma`` frames) and by
+how alike the two frames look around that pixel (a Gaussian of :data:`RANGE_SIGMA` on the
+difference of the frames blurred over :data:`GUIDE_BLUR` pixels): a pixel that only shimmers
+is averaged over time, a pixel that something of a clearly other colour crosses is not, so
+that the motion keeps its edges (a temporal bilateral filter, with the blurred frames as
+guide so that the noise being removed does not decide the weights). Moving arms and hands
+are left out altogether (``keep``): before a face or a garment of about their own colour the
+range weight alone lets a moving hand fade into a ghost (seen, and rewarded by the metrics:
+docs/temporal.md). It costs a few milliseconds per frame at the model's resolution. Measured
+in docs/temporal.md ("Deflickering").
 """
 
 from __future__ import annotations
