@@ -64,7 +64,8 @@ def register(commands) -> None:
                         help="correlation of the initial noise between frames, 0 (independent) to 1 (one noise for every "
                              "frame); default: the model's")
     parser.add_argument("--deflicker", metavar="FRAMES", type=options.float_in(0, MAX_DEFLICKER_SIGMA, " frames"),
-                        help="smooth flicker over this many frames, moving edges kept (0: off); default: the model's")
+                        help="filter flicker over time, a Gaussian of this many frames; moving arms and hands are left as "
+                             "drawn (0: off); default: the model's")
     parser.add_argument("--side-by-side", action="store_true", help="write the driving skeleton and the generated video side by side")
     parser.add_argument("-o", "--output", metavar="OUT.mp4", type=Path, required=True, help="video to write (.mp4, or .gif for a preview)")
     parser.set_defaults(func=run_render)

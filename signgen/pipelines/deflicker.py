@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from signgen.errors import SigngenError
 from signgen.pipelines.limits import MAX_DEFLICKER_SIGMA
+
 # How unalike two frames may look around a pixel before they are no longer averaged there:
 # 24 of 255 grey levels (mean over the channels), on frames in [-1, 1].
 RANGE_SIGMA = 24 / 127.5
@@ -49,12 +50,11 @@ def deflicker(frames: torch.Tensor, sigma: float, keep: torch.Tensor | None = No
               guide_blur: int = GUIDE_BLUR) -> torch.Tensor:
     """``frames`` (T, C, H, W), values in [-1, 1], filtered over time (see the module
     docstring); ``sigma`` 0 returns them unchanged. ``keep`` (T, H, W) bool: pixels of
-    each frame that are neither averaged with other frames nor lent to them (the arms and
-    hands, :func:`signgen.poses.warp.limb_regions`: a hand before a face or a sleeve before
-    the torso differs from them by less than the range weight can tell, and would turn into
-    a ghost). Frames beyond the video's ends do not
-    count: the weights are normalised over the frames there are, no edge frame is repeated
-    to fill the reach."""
+    each frame that are neither averaged with other frames nor lent to them (the moving
+    arms and hands, :func:`signgen.poses.warp.limb_regions`: a hand before a face or a
+    sleeve before the torso differs from them by less than the range weight can tell, and
+    would turn into a ghost). Frames beyond the video's ends do not count: the weights are
+    normalised over the frames there are, no edge frame is repeated to fill the reach."""
     sigma = check_deflicker(sigma)
     if sigma == 0 or len(frames) < 2:
         return frames

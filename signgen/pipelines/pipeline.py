@@ -91,8 +91,8 @@ class PipelineDefaults:
     the coarse image wherever it covers the frame (:func:`keep_coarse_pixels`);
     ``steady_torso`` (v2 models) warps the torso and head of the coarse images by their
     keypoints smoothed over that many frames (:func:`signgen.poses.warp.steady_rigid_points`);
-    ``deflicker`` filters the rendered frames over time, reaching that many frames
-    (:func:`signgen.pipelines.deflicker.deflicker`).
+    ``deflicker`` filters the rendered frames over time with a Gaussian of that many frames,
+    moving arms and hands left as drawn (:func:`signgen.pipelines.deflicker.deflicker`).
     """
 
     scheduler: str = "dpm"
@@ -395,7 +395,7 @@ class SignPipeline:
         starts from the photo warped to each pose, noised to S, instead of pure noise.
         ``noise_correlation`` (default: the pipeline's) shares the initial noise across
         frames (:func:`signgen.pipelines.windows.initial_noise`); ``deflicker`` (default: the
-        pipeline's) the reach in frames of the filter over time (:mod:`signgen.pipelines.deflicker`).
+        pipeline's) the width in frames of the filter over time (:mod:`signgen.pipelines.deflicker`).
         (Over 60 lines for its arguments and this description; the steps are methods.)"""
         if (glosses is None) == (pose is None):
             raise SigngenError("give either glosses or a pose to render, not both or neither")
@@ -405,7 +405,7 @@ class SignPipeline:
             from signgen.pipelines.windows import check_noise_correlation
 
             check_noise_correlation(noise_correlation)  # before any work
-        deflicker_reach = settings.deflicker if deflicker is None else check_deflicker(deflicker)
+        deflicker_sigma = settings.deflicker if deflicker is None else check_deflicker(deflicker)
         if glosses is not None:
             from signgen.poses.stitch import parse_glosses
 
@@ -442,8 +442,8 @@ class SignPipeline:
                                       windows_per_batch=settings.windows_per_batch, **options)
             if settings.keep_coarse and "coarse" in photo:
                 frames = keep_coarse_pixels(frames, photo["coarse"])
-            if deflicker_reach:
-                frames = deflicker_frames(frames, deflicker_reach, keep=self.limb_regions(driving, deflicker_reach))
+            if deflicker_sigma:
+                frames = deflicker_frames(frames, deflicker_sigma, keep=self.limb_regions(driving, deflicker_sigma))
         return RenderResult(frames=frames_to_uint8(frames), pose=driving, fps=float(driving.body.fps))
 
     def _sampling_settings(self, steps, scheduler, guidance, seed) -> tuple[int, str, GuidanceScales, int]:
