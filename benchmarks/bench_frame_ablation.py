@@ -137,10 +137,13 @@ def main() -> None:
     parser.add_argument("--noise-correlation", type=float, default=0.0, metavar="R",
                         help="the initial noise's correlation between frames (the embedded pipeline's: 0.5)")
     parser.add_argument("--deflicker", type=float, default=0.0, metavar="FRAMES",
-                        help="the deflickering filter's reach over time in frames (the embedded pipeline's: see its pipeline.json)")
+                        help="the deflickering filter's width in frames, a Gaussian's sigma (the embedded pipeline's: see its "
+                             "pipeline.json); needs --stride 1")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
+    if args.deflicker and args.stride != 1:
+        parser.error("--deflicker filters consecutive frames: use --stride 1")
     torch.set_num_threads(args.threads)
 
     methods = {"copy source frame": copy_source,

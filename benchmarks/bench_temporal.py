@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--steady-torso", type=float, nargs="+", default=[0.0], metavar="S",
                         help="v2 models: smoothing of the torso and head keypoints in frames, a row each (default 0)")
     parser.add_argument("--deflicker", type=float, nargs="+", default=[0.0], metavar="D",
-                        help="the deflickering filter's reach in frames, a row each (default 0)")
+                        help="the deflickering filter's width in frames (a Gaussian's sigma), a row each (default 0)")
     parser.add_argument("--keep-coarse", action="store_true", help="v2 models: keep the coarse image where it covers the frame")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")

@@ -37,7 +37,7 @@ def main() -> None:
                         help="render the v2 model LABEL with the coarse image kept where it covers the frame")
     parser.add_argument("--start", type=int, help="show consecutive frames from this one")
     parser.add_argument("--deflicker", action="append", default=[], metavar="LABEL=FRAMES",
-                        help="render the model LABEL with the deflickering filter of this reach (repeatable)")
+                        help="render the model LABEL with the deflickering filter of this width (repeatable; needs --start)")
     parser.add_argument("--steady-torso", type=float, default=0.0, metavar="FRAMES")
     parser.add_argument("--noise-correlation", type=float, default=0.0, metavar="R")
     parser.add_argument("-o", "--output", required=True)
@@ -55,10 +55,15 @@ def main() -> None:
         parser.error(f"--start must be from 0 to {len(frames) - args.frames} for {args.frames} frames of this video")
     deflicker = {}
     for item in args.deflicker:
-        label, separator, reach = item.partition("=")
-        if not separator:
+        label, separator, width = item.partition("=")
+        try:
+            deflicker[label] = float(width) if separator else None
+        except ValueError:
+            deflicker[label] = None
+        if deflicker[label] is None:
             parser.error(f"--deflicker takes LABEL=FRAMES, not {item!r}")
-        deflicker[label] = float(reach)
+    if deflicker and args.start is None:
+        parser.error("--deflicker filters consecutive frames: give --start")
     rows = {"reference": frames[targets], "copy source": copy_source(sample, frames, xy, confidence, targets),
             "coarse image": coarse_image(sample, frames, xy, confidence, targets, steady_torso=args.steady_torso)}
     for item in args.model:

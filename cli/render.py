@@ -63,7 +63,7 @@ def register(commands) -> None:
     parser.add_argument("--noise-correlation", metavar="R", type=options.share,
                         help="correlation of the initial noise between frames, 0 (independent) to 1 (one noise for every "
                              "frame); default: the model's")
-    parser.add_argument("--deflicker", metavar="FRAMES", type=options.float_in(0, MAX_DEFLICKER_SIGMA, " frames"),
+    parser.add_argument("--deflicker", metavar="FRAMES", type=options.float_in(0, MAX_DEFLICKER_SIGMA, "frames"),
                         help="filter flicker over time, a Gaussian of this many frames; moving arms and hands are left as "
                              "drawn (0: off); default: the model's")
     parser.add_argument("--side-by-side", action="store_true", help="write the driving skeleton and the generated video side by side")

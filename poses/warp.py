@@ -153,8 +153,8 @@ def limb_regions(xy: np.ndarray, confidence: np.ndarray, size: tuple[int, int], 
     its keypoints) that moves within ``reach`` frames either side: one whose keypoints
     leave their place in that frame by more than ``still`` shoulder widths. What a filter
     over time must not average across frames, or a moving hand turns into a ghost; a
-    resting arm is left out, so that its shimmer can be averaged away. ``reach`` 0: every
-    arm and hand part."""
+    resting arm is left out, so that its shimmer can be averaged away; a part missing from
+    some frame within the reach counts as moving. ``reach`` 0: every arm and hand part."""
     xy, confidence = np.asarray(xy, np.float64), np.asarray(confidence)
     if xy.ndim != 3 or xy.shape[1:] != (skeleton.NUM_POINTS, 2) or confidence.shape != xy.shape[:2]:
         raise SigngenError(f"expected xy (T, {skeleton.NUM_POINTS}, 2) and confidence (T, {skeleton.NUM_POINTS}), "
@@ -174,7 +174,8 @@ def limb_regions(xy: np.ndarray, confidence: np.ndarray, size: tuple[int, int], 
             if not seen[t, indices].all():
                 continue
             shown = seen[nearby][:, indices].all(axis=1)
-            moved = np.linalg.norm(xy[nearby][shown][:, indices] - xy[t, indices], axis=-1).max() if reach else np.inf
+            # A part that appears or disappears within the reach moves as much as any.
+            moved = np.linalg.norm(xy[nearby][:, indices] - xy[t, indices], axis=-1).max() if reach and shown.all() else np.inf
             if moved <= still * unit:
                 continue
             if half_width is None:

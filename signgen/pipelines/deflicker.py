@@ -36,7 +36,7 @@ def check_deflicker(sigma) -> float:
     """``sigma`` as a float, or a one-line error naming the setting."""
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) \
             or not 0.0 <= sigma <= MAX_DEFLICKER_SIGMA:
-        raise SigngenError(f"deflicker (the deflickering filter's reach over time) must be a number of frames from 0 to "
+        raise SigngenError(f"deflicker (the filter's width over time, a Gaussian's sigma) must be a number of frames from 0 to "
                            f"{MAX_DEFLICKER_SIGMA:g}, not {sigma!r}")
     return float(sigma)
 
@@ -56,26 +56,26 @@ def deflicker(frames: torch.Tensor, sigma: float, keep: torch.Tensor | None = No
     would turn into a ghost). Frames beyond the video's ends do not count: the weights are
     normalised over the frames there are, no edge frame is repeated to fill the reach."""
     sigma = check_deflicker(sigma)
-    if sigma == 0 or len(frames) < 2:
-        return frames
     if frames.ndim != 4:
         raise SigngenError(f"deflicker takes frames (T, C, H, W), got shape {tuple(frames.shape)}")
-    reach = min(filter_reach(sigma), len(frames) - 1)
-    dtype, frames = frames.dtype, frames.float()
-    guide = F.avg_pool2d(frames, guide_blur, stride=1, padding=guide_blur // 2, count_include_pad=False)
     if keep is not None:
         keep = torch.as_tensor(keep, dtype=torch.bool, device=frames.device)
         if keep.shape != (frames.shape[0], *frames.shape[2:]):
             raise SigngenError(f"deflicker: keep must be (frames, height, width) {(frames.shape[0], *frames.shape[2:])}, "
                                f"got {tuple(keep.shape)}")
         keep = keep[:, None]
+    if sigma == 0 or len(frames) < 2:
+        return frames
+    reach = min(filter_reach(sigma), len(frames) - 1)
+    dtype, frames = frames.dtype, frames.float()
+    guide = F.avg_pool2d(frames, guide_blur, stride=1, padding=guide_blur // 2, count_include_pad=False)
     total = frames.clone()  # the frame itself, weight 1
     weights = torch.ones_like(frames[:, :1])
     for shift in range(1, reach + 1):
         closeness = math.exp(-0.5 * (shift / sigma) ** 2)
         # The pairs (t, t + shift): each pair's weight serves both of its frames.
-        alike = (guide[shift:] - guide[:-shift]).abs().mean(dim=1, keepdim=True)
-        weight = closeness * torch.exp(-0.5 * (alike / range_sigma) ** 2)
+        difference = (guide[shift:] - guide[:-shift]).abs().mean(dim=1, keepdim=True)
+        weight = closeness * torch.exp(-0.5 * (difference / range_sigma) ** 2)
         if keep is not None:
             weight = weight.masked_fill(keep[shift:] | keep[:-shift], 0.0)
         total[:-shift] += weight * frames[shift:]

@@ -7,7 +7,8 @@ MAX_GUIDANCE = 30.0
 # The most denoising steps the command line takes; a model also caps them at its
 # training noise schedule's num_train_timesteps.
 MAX_STEPS = 1000
-# The deflickering filter's reach (pipeline setting deflicker, render --deflicker): a second at 25 fps.
+# The deflickering filter's width in frames, a Gaussian's sigma (pipeline setting deflicker, render
+# --deflicker): a second at 25 fps; the filter looks twice as far.
 MAX_DEFLICKER_SIGMA = 25.0
 # Random seeds: what torch.Generator.manual_seed and numpy take.
 MAX_SEED = 2**63 - 1

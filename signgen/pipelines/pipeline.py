@@ -268,15 +268,17 @@ class SignPipeline:
         images = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
         return images, torch.from_numpy(np.stack([w.uncovered for w in warped])[:, None].astype(np.float32))
 
-    def limb_regions(self, pose: Pose, deflicker: float) -> torch.Tensor:
+    def limb_regions(self, pose: Pose, sigma: float) -> torch.Tensor:
         """(T, H, W) bool: the arms and hands of every frame of ``pose`` at the model's
-        resolution that move within the reach of a ``deflicker`` filter
-        (:func:`signgen.poses.warp.limb_regions`), which deflickering leaves alone."""
+        resolution that move within the reach of a deflicker filter of width ``sigma``
+        (:func:`signgen.poses.warp.limb_regions`; shoulders steadied as the coarse images'
+        are), which deflickering leaves alone."""
         from signgen.pipelines.deflicker import filter_reach
-        from signgen.poses.warp import limb_regions
+        from signgen.poses.warp import limb_regions, steady_rigid_points
 
         xy, confidence = self._model_pixels(pose)
-        return torch.from_numpy(limb_regions(xy, confidence, self.resolution, reach=filter_reach(deflicker)))
+        xy = steady_rigid_points(xy, confidence, self.defaults.steady_torso)
+        return torch.from_numpy(limb_regions(xy, confidence, self.resolution, reach=filter_reach(sigma)))
 
     def place_at_signer(self, pose: Pose, encoding: SignerEncoding) -> Pose:
         """``pose`` moved and scaled so that its first frame's shoulders lie on the photo's:

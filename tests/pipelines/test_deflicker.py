@@ -32,7 +32,7 @@ def frame_to_frame_change(video: torch.Tensor) -> float:
     return float(torch.diff(video, dim=0).abs().mean())
 
 
-def test_reach_zero_returns_the_frames_untouched():
+def test_width_zero_returns_the_frames_untouched():
     _, video = still_scene_with_noise()
     assert deflicker(video, 0) is video
 
@@ -69,15 +69,15 @@ def test_the_frames_dtype_is_kept():
     assert deflicker(video.double(), 2.0).dtype == torch.float64
 
 
-@pytest.mark.parametrize("reach", [-1.0, math.nan, math.inf, 26.0, True, "6"])
-def test_a_bad_reach_is_one_line_naming_the_setting(reach):
+@pytest.mark.parametrize("width", [-1.0, math.nan, math.inf, 26.0, True, "6"])
+def test_a_bad_width_is_one_line_naming_the_setting(width):
     _, video = still_scene_with_noise(frames=4)
     with pytest.raises(SigngenError, match="deflicker") as error:
-        deflicker(video, reach)
+        deflicker(video, width)
     assert "\n" not in str(error.value)
 
 
-def test_a_render_call_overrides_the_pipelines_reach(tiny_pipelines):
+def test_a_render_call_overrides_the_pipelines_width(tiny_pipelines):
     import numpy as np
 
     from signgen.pipelines.pipeline import load_pipeline

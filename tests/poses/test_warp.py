@@ -161,4 +161,8 @@ def test_with_a_reach_only_the_limb_parts_that_move_are_covered():
     moving = limb_regions(xy, confidence, (200, 200), reach=2)
     assert every_part[4, 130, 60] and not moving[4, 130, 60]  # the resting left forearm
     assert moving[4, 123, 156]  # the swinging right forearm's middle, (y, x)
-    assert not (moving & ~every_part).any()
+    # A hand that comes into view within the reach is moving, even where it is still.
+    xy[:, skeleton.RIGHT_HAND] = np.array([150.0, 170.0]) + rng.uniform(-6, 6, (21, 2))
+    confidence[3:, skeleton.RIGHT_HAND] = 1.0
+    appearing = limb_regions(xy, confidence, (200, 200), reach=2)
+    assert appearing[3, 170, 150] and not appearing[1, 170, 150]
