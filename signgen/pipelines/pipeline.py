@@ -258,10 +258,9 @@ class SignPipeline:
     def coarse_images(self, encoding: SignerEncoding, pose: Pose) -> tuple[torch.Tensor, torch.Tensor]:
         """The photo warped to every frame of ``pose`` (placed in the photo's frame) at the
         model's resolution: images (T, 3, H, W) in [-1, 1] and uncovered masks (T, 1, H, W)."""
-        from signgen.poses.warp import steady_rigid_points, warp_to_pose
+        from signgen.poses.warp import warp_to_pose
 
-        xy, confidence = self._model_pixels(pose)
-        xy = steady_rigid_points(xy, confidence, self.defaults.steady_torso)
+        xy, confidence = self._steadied_model_pixels(pose)
         photo = ((encoding.photo.image.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
         source_xy, source_confidence = encoding.keypoints
         warped = [warp_to_pose(photo, source_xy, source_confidence, xy[t], confidence[t]) for t in range(len(xy))]
@@ -274,10 +273,9 @@ class SignPipeline:
         (:func:`signgen.poses.warp.limb_regions`; shoulders steadied as the coarse images'
         are), which deflickering leaves alone."""
         from signgen.pipelines.deflicker import filter_reach
-        from signgen.poses.warp import limb_regions, steady_rigid_points
+        from signgen.poses.warp import limb_regions
 
-        xy, confidence = self._model_pixels(pose)
-        xy = steady_rigid_points(xy, confidence, self.defaults.steady_torso)
+        xy, confidence = self._steadied_model_pixels(pose)
         return torch.from_numpy(limb_regions(xy, confidence, self.resolution, reach=filter_reach(sigma)))
 
     def place_at_signer(self, pose: Pose, encoding: SignerEncoding) -> Pose:
@@ -298,6 +296,14 @@ class SignPipeline:
         dims = pose.header.dimensions
         height, width = self.resolution
         return pose_from_arrays(placed * [dims.width / width, dims.height / height], confidence, float(pose.body.fps), dims.width, dims.height)
+
+    def _steadied_model_pixels(self, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
+        """``pose`` in model pixels, its torso and head keypoints steadied by the pipeline's
+        ``steady_torso``: where the coarse images and the deflicker's limb regions put them."""
+        from signgen.poses.warp import steady_rigid_points
+
+        xy, confidence = self._model_pixels(pose)
+        return steady_rigid_points(xy, confidence, self.defaults.steady_torso), confidence
 
     def _model_pixels(self, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
         from signgen.poses.holistic import pose_arrays
