@@ -51,12 +51,12 @@ def run_synth(args: argparse.Namespace) -> None:
 
 
 def run_signer_photo(args: argparse.Namespace) -> None:
+    from signgen.atomic import check_output_path
     from signgen.corpora.signer_photo import write_signer_photo
     from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO
 
-    output = DEFAULT_SIGNER_PHOTO if args.output is None else args.output
-    if output.suffix.lower() != ".png":
-        raise SigngenError(f"-o must name a .png file, got {output}")
+    output = check_output_path(DEFAULT_SIGNER_PHOTO if args.output is None else args.output, (".png",))
+    check_output_path(output.with_suffix(".pose"), (".pose",))  # its pose is written beside it
     garment = None
     if args.garment is not None:
         try:

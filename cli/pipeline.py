@@ -15,6 +15,8 @@ ASSEMBLE_EXAMPLE = (
 
 
 def register(commands) -> None:
+    from signgen.pipelines.settings import names
+
     pipeline = commands.group("pipeline", "Render pipelines: assemble one from a trained frame model and temporal adapter")
     assemble = pipeline.add_parser(
         "assemble", help="build a pipeline folder from a trained frame model and temporal adapter",
@@ -30,16 +32,16 @@ def register(commands) -> None:
     assemble.add_argument("--adapter", dest="adapter_option", metavar="DIR", type=Path, help="the same as ADAPTER")
     assemble.add_argument("-o", "--output", metavar="DIR", type=Path, required=True, help="pipeline folder to write")
     assemble.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                          help="a pipeline default, e.g. num_steps=10; fields: scheduler, num_steps, appearance_scale, "
-                               "full_scale, guidance_interval, window_size, overlap, frame_batch_size, windows_per_batch, "
-                               "noise_correlation, keep_coarse, steady_torso, deflicker")
+                          help=f"a render setting the pipeline uses unless a render says otherwise, e.g. num_steps=10; "
+                               f"settings: {', '.join(names())}")
     assemble.set_defaults(func=run_assemble)
 
 
 def run_assemble(args: argparse.Namespace) -> None:
+    from signgen.cli.settings import parse_set_items
     from signgen.pipelines.pipeline import SignPipeline
 
-    overrides = parse_settings(args.settings)
+    overrides = parse_set_items(args.settings)
     if args.adapter is not None and args.adapter_option is not None:
         raise SigngenError("give the temporal adapter once: as ADAPTER or as --adapter DIR")
     adapter = args.adapter if args.adapter is not None else args.adapter_option
@@ -49,20 +51,4 @@ def run_assemble(args: argparse.Namespace) -> None:
         raise SigngenError(f"temporal adapter folder not found: {adapter}")
     pipeline = SignPipeline.assemble(args.frame_model, adapter, args.output, **overrides)
     kind = "with a temporal adapter" if pipeline.temporal_adapter is not None else "frame-wise, no temporal adapter"
-    print(f"wrote pipeline {args.output} ({kind}; {pipeline.defaults.scheduler}, {pipeline.defaults.num_steps} steps)")
-
-
-def parse_settings(items: list[str]) -> dict:
-    """``--set KEY=VALUE`` items as a dict, each value read as YAML (``10``, ``0.5``, ``ddim``)."""
-    import yaml
-
-    settings = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SigngenError(f"--set needs KEY=VALUE, not {item!r}")
-        try:
-            settings[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise SigngenError(f"--set {key.strip()}: value {value!r} is not valid YAML") from None
-    return settings
+    print(f"wrote pipeline {args.output} ({kind}; {pipeline.settings.scheduler}, {pipeline.settings.num_steps} steps)")

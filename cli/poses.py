@@ -6,13 +6,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import os
 from pathlib import Path
 
 from signgen.errors import SigngenError
-
-VIDEO_SUFFIXES = (".mp4", ".gif")
-
 
 def register(commands) -> None:
     from signgen.cli import options
@@ -56,12 +52,13 @@ def register(commands) -> None:
 
 
 def run_extract(args: argparse.Namespace) -> None:
-    from signgen.atomic import atomic_output
+    from signgen.atomic import atomic_output, check_output_path
     from signgen.poses.extract import extract_pose
     from signgen.poses.io import write_pose
     from signgen.poses.summary import summarize
 
     # Claim the output first: an unwritable destination fails before minutes of extraction.
+    check_output_path(args.output, (".pose",), inputs=[args.input])
     with atomic_output(args.output) as tmp:
         pose = extract_pose(args.input, progress=True, fps=args.fps)
         write_pose(pose, tmp)
@@ -73,41 +70,26 @@ def run_extract(args: argparse.Namespace) -> None:
 
 
 def run_show(args: argparse.Namespace) -> None:
-    from signgen.atomic import atomic_output
-    from signgen.poses.draw import render_skeleton_video
+    from signgen.atomic import atomic_output, check_output_path
+    from signgen.files import VIDEO_OUTPUT_SUFFIXES
+    from signgen.poses.draw import check_drawable, render_skeleton_video
     from signgen.poses.io import read_pose
 
     output = Path(args.output)
-    if output.suffix.lower() not in VIDEO_SUFFIXES:
-        raise SigngenError(f"output must end in .mp4 or .gif, got {output.name}")
     if args.gif and output.suffix.lower() == ".gif":
         raise SigngenError("--gif adds a GIF beside an .mp4 output; the output is already a GIF")
     outputs = [output, output.with_suffix(".gif")] if args.gif else [output]
     for path in outputs:  # every output checked before any is written: no mp4 left when the gif cannot be
-        _check_output(path)
+        check_output_path(path, VIDEO_OUTPUT_SUFFIXES, inputs=[args.input])
     pose = read_pose(args.input)
+    for path in outputs:
+        check_drawable(pose, gif=path.suffix.lower() == ".gif")
     # Each drawn into its temporary, renamed into place only once all are drawn.
     with contextlib.ExitStack() as stack:
         for path in outputs:
             render_skeleton_video(pose, stack.enter_context(atomic_output(path)))
     written = outputs
     print(f"wrote {' and '.join(map(str, written))}: {len(pose.body.data)} frames at {float(pose.body.fps):g} fps")
-
-
-def _check_output(path: Path) -> None:
-    """Refuse, before any work, an output file that cannot be written: in a folder that is
-    missing or not writable, or a name taken by a folder, device or pipe."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if folder.exists() and not folder.is_dir():
-        raise SigngenError(f"output folder is not a folder: {folder}")
-    if not folder.is_dir():
-        raise SigngenError(f"output folder does not exist: {folder}")
-    if path.is_dir():
-        raise SigngenError(f"output path is a folder: {path}")
-    if path.exists() and not path.is_file():
-        raise SigngenError(f"refusing to write {path}: it exists and is not a regular file")
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise SigngenError(f"output path is not writable: {path}")
 
 
 def run_info(args: argparse.Namespace) -> None:

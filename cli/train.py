@@ -1,4 +1,4 @@
-"""``signgen train fusion|diffusion|temporal|g2p|autoencoder``: the trainers, one set of options.
+"""``signgen train fusion|diffusion|temporal|g2p|autoencoder|recogniser``: the trainers, one set of options.
 
 Every subcommand takes ``--out``, ``--config`` (any YAML file; without it the family's
 shipped default tier), ``--set KEY=VALUE`` and ``--resume [CHECKPOINT]``, and writes the
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-GROUP_HELP = "Train the models: fusion, diffusion, temporal, g2p, autoencoder"
+GROUP_HELP = "Train the models: fusion, diffusion, temporal, g2p, autoencoder, recogniser"
 
 
 def register(commands) -> None:
@@ -74,6 +74,17 @@ def register(commands) -> None:
     autoencoder.add_argument("--split", default="train", metavar="SPLIT", help="training split (default: train)")
     autoencoder.set_defaults(func=run_train_autoencoder)
 
+    recogniser = train.add_parser(
+        "recogniser", help="a CTC sign reader (video or pose) for back-translation",
+        description="Train a continuous sign recogniser with CTC over the glosses of a corpus in the "
+                    "RWTH-PHOENIX-Weather 2014T layout (PHOENIX or SynthSign): model.reader video (hand crops "
+                    "and the whole frame through a small CNN) or pose (the 178 points). Its train split's "
+                    "glosses are the vocabulary. --out/model is what `signgen recognise --recogniser` and "
+                    "`signgen eval --recogniser` load.")
+    _add_common(recogniser, "recogniser", "model.reader=pose",
+                "recogniser-pose-tiny.yaml for the pose reader, recogniser-phoenix.yaml for PHOENIX")
+    recogniser.set_defaults(func=run_train_recogniser)
+
 
 def _add_common(parser: argparse.ArgumentParser, family: str, example: str, variant: str) -> None:
     from signgen.config import FAMILIES
@@ -100,8 +111,12 @@ def _check_out(args: argparse.Namespace) -> None:
 
 def _load(family: str, args: argparse.Namespace, overrides: list[str] | None = None):
     from signgen.config import load_config
+    from signgen.training.driver import check_resumed_config
 
-    return load_config(family, args.config, args.overrides if overrides is None else overrides)
+    config = load_config(family, args.config, args.overrides if overrides is None else overrides)
+    if args.resume:  # before any data is read; train() checks again for API callers
+        check_resumed_config(args.out, config)
+    return config
 
 
 def _frame_pairs(args: argparse.Namespace, split: str, model_config, colour_augment_prob: float = 0.0, coarse_image: bool = False):
@@ -188,3 +203,13 @@ def run_train_autoencoder(args: argparse.Namespace) -> None:
     result = train_autoencoder(build_autoencoder(config.model), frames, args.out, config, resume=args.resume,
                                scaling_frames=frame_dataset(args.data, args.split, resolution))
     _report("autoencoder", args.out, f"{result.steps} steps on {len(frames)} frames; use it as model.latent.vae_path")
+
+
+def run_train_recogniser(args: argparse.Namespace) -> None:
+    from signgen.training.recogniser import train_recogniser
+
+    _check_out(args)
+    config = _load("recogniser", args)
+    model = train_recogniser(args.data, args.out, config, resume=args.resume)
+    _report(f"{model.config.reader} recogniser", args.out,
+            f"{config.train.max_steps} steps, {len(model.glosses)} glosses; dev WER in the log")

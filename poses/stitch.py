@@ -47,13 +47,12 @@ from signgen.errors import SigngenError
 from signgen.poses import skeleton
 from signgen.poses.holistic import pose_arrays, pose_from_arrays, reduce_to_178
 from signgen.poses.lexicon import UMLAUT_SPELLINGS, Lexicon, LexiconEntry, default_lexicon
-from signgen.poses.transform import PHOENIX_FRAMING, TARGET_FPS, Framing, prepare
+from signgen.poses.transform import PHOENIX_FRAMING, TARGET_FPS, Framing, check_video_length, prepare
 
 ON_MISSING = ("fingerspell", "skip", "error")
-# Size limits: a gloss string this long, or a video this long, is a mistake or an attack
-# (100,000 characters of glosses would be 25 hours of video and gigabytes of memory).
+# Size limits: a gloss string this long is a mistake or an attack (the video's length
+# limit, transform.MAX_VIDEO_SECONDS, is checked where any pose is resampled).
 MAX_GLOSSES = 1000
-MAX_VIDEO_SECONDS = 30 * 60
 MAX_TRANSITION_SECONDS = 5.0
 
 logger = logging.getLogger(__name__)
@@ -99,13 +98,6 @@ def _shown(words: Sequence[str], limit: int = 80) -> str:
     """Words of user input for a message, at most ``limit`` characters (an ellipsis marks a cut)."""
     text = " ".join(words)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def check_video_length(frames: int, fps: float = TARGET_FPS) -> None:
-    """Refuse a video longer than :data:`MAX_VIDEO_SECONDS`."""
-    if frames > MAX_VIDEO_SECONDS * fps:
-        raise SigngenError(f"the video would be {frames / fps / 60:.1f} minutes long ({frames} frames); "
-                           f"at most {MAX_VIDEO_SECONDS // 60} minutes are rendered at once")
 
 
 def spell(gloss: str, lexicon: Lexicon, language: str = "gsg") -> tuple[list[LexiconEntry], list[str]]:

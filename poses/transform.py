@@ -6,6 +6,7 @@ Every function takes and returns a 178-point ``Pose`` (see ``holistic.reduce_to_
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,22 @@ from signgen.poses import skeleton
 from signgen.poses.holistic import pose_arrays, pose_from_arrays
 
 TARGET_FPS = 25.0
+# The longest video made at once: a longer pose is a mistake or an attack (100,000
+# characters of glosses would be 25 hours of video and gigabytes of memory).
+MAX_VIDEO_SECONDS = 30 * 60
+
+
+def check_video_length(frames: int, fps: float = TARGET_FPS) -> None:
+    """Refuse a video of ``frames`` at ``fps`` longer than :data:`MAX_VIDEO_SECONDS`, or
+    with a frame rate that is not a positive finite number. Checked in seconds, before a
+    pose is resampled: 50 frames at 0.001 fps would become 1.25 million frames."""
+    fps = float(fps)
+    if not math.isfinite(fps) or fps <= 0:
+        raise SigngenError(f"the pose's frame rate is {fps:g}, not a positive finite number")
+    seconds = frames / fps
+    if seconds > MAX_VIDEO_SECONDS:
+        raise SigngenError(f"the video would be {seconds / 60:.4g} minutes long ({frames} frames at {fps:g} fps); "
+                           f"at most {MAX_VIDEO_SECONDS // 60} minutes are made at once")
 
 
 @dataclass(frozen=True)
@@ -75,11 +92,12 @@ def resample(pose: Pose, fps: float = TARGET_FPS) -> Pose:
     A point is present in an output frame only if it is present in both source frames it
     is interpolated from.
     """
-    if fps <= 0:
-        raise SigngenError(f"frame rate must be positive, got {fps}")
+    if not math.isfinite(fps) or fps <= 0:
+        raise SigngenError(f"frame rate must be a positive finite number, got {fps}")
     source_fps = float(pose.body.fps)
     xy, confidence = pose_arrays(pose)
     frames = xy.shape[0]
+    check_video_length(frames, source_fps)
     if frames == 0 or abs(source_fps - fps) < 1e-9:
         return pose_from_arrays(xy, confidence, fps, pose.header.dimensions.width, pose.header.dimensions.height)
     count = max(1, int(round(frames * fps / source_fps)))

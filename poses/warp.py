@@ -26,6 +26,16 @@ import numpy as np
 
 from signgen.errors import SigngenError
 from signgen.poses import skeleton
+from signgen.poses.skeleton import (
+    LEFT_ELBOW,
+    LEFT_HIP,
+    LEFT_SHOULDER,
+    LEFT_WRIST,
+    RIGHT_ELBOW,
+    RIGHT_HIP,
+    RIGHT_SHOULDER,
+    RIGHT_WRIST,
+)
 
 # Sizes in shoulder widths of the photo's pose.
 UPPER_ARM_HALF_WIDTH = 0.16
@@ -38,11 +48,9 @@ MAX_PART_SCALE = 1.5
 HEAD_SCALE = 1.45  # the face contour scaled about its centre: hair, ears and chin included
 TORSO_MARGIN = 0.12
 HIP_DROP = 1.5  # where the hips are taken to be when the pose has none: this far below the shoulders
-MAX_STEADY_SIGMA = 25.0  # frames: a second at 25 fps
 LIMB_REGION_GROW = 0.1  # shoulder widths around each arm and hand part: see limb_regions
 LIMB_STILL = 0.05  # shoulder widths: a part whose keypoints stay this close is resting (limb_regions)
 
-LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_ELBOW, RIGHT_ELBOW, LEFT_WRIST, RIGHT_WRIST, LEFT_HIP, RIGHT_HIP = range(8)
 HAND_POINTS = {"left": np.arange(skeleton.LEFT_HAND.start, skeleton.LEFT_HAND.stop),
                "right": np.arange(skeleton.RIGHT_HAND.start, skeleton.RIGHT_HAND.stop)}
 FACE_POINTS = np.arange(skeleton.FACE.start, skeleton.FACE.stop)
@@ -117,18 +125,16 @@ def warp_to_pose(image: np.ndarray, source_xy: np.ndarray, source_confidence: np
     return CoarseImage(image=canvas, uncovered=uncovered)
 
 
-def steady_rigid_points(xy: np.ndarray, confidence: np.ndarray, sigma: float) -> np.ndarray:
+def steady_torso(xy: np.ndarray, confidence: np.ndarray, sigma: float) -> np.ndarray:
     """``xy`` (T, 178, 2) with the points that move the torso and the head (shoulders,
     hips, face) smoothed over time by a Gaussian of ``sigma`` frames, each point over the
     frames it is seen in (``confidence`` (T, 178) > 0); arms and hands are left as they are.
+    ``sigma`` 0 leaves every point as it is (the render setting ``steady_torso``).
 
     A video's coarse images are warped frame by frame, and the torso follows the similarity
     of its two shoulder points: the few pixels a pose estimator's shoulders jitter from frame
     to frame move the whole torso, and a patterned garment shimmers where the signer sits
     still. Signers' torsos and heads move slowly; their hands do not."""
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 <= sigma <= MAX_STEADY_SIGMA:
-        raise SigngenError(f"the smoothing of the torso and head is a number of frames from 0 to {MAX_STEADY_SIGMA:g}, "
-                           f"not {sigma!r}")
     xy = np.asarray(xy, np.float64)
     if sigma == 0 or len(xy) < 2:
         return xy.copy()

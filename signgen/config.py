@@ -8,6 +8,7 @@ default tier, shipped in the package (``CONFIG_FOLDER``, the repository's ``conf
     temporal   TemporalConfig   temporal-tiny.yaml      temporal-defaults / -embedded
     g2p        G2PConfig        g2p-tiny.yaml           g2p-phoenix
     autoencoder AutoencoderConfig autoencoder-tiny.yaml  -
+    recogniser RecogniserConfig recogniser-tiny.yaml    recogniser-defaults / -video-tiny / -pose-tiny / -phoenix
 
 As in CFLD, one defaults file (e.g. ``configs/frame-defaults.yaml``) holds every field and a
 model/training variant is a small file that names it as its base and overrides a few
@@ -47,6 +48,7 @@ DEFAULT_FRAME_CONFIG = CONFIG_FOLDER / "frame-tiny.yaml"
 DEFAULT_TEMPORAL_CONFIG = CONFIG_FOLDER / "temporal-tiny.yaml"
 DEFAULT_G2P_CONFIG = CONFIG_FOLDER / "g2p-tiny.yaml"
 DEFAULT_AUTOENCODER_CONFIG = CONFIG_FOLDER / "autoencoder-tiny.yaml"
+DEFAULT_RECOGNISER_CONFIG = CONFIG_FOLDER / "recogniser-tiny.yaml"
 # diffusers.optimization.get_scheduler names that need no extra arguments.
 LR_SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial")
 MAX_SEED = 2**63 - 1
@@ -444,6 +446,70 @@ class AutoencoderConfig:
     train: AutoencoderTrainConfig
 
 
+# ------------------------------------------------------------------------------ recogniser
+
+
+@dataclass
+class RecogniserModelConfig:
+    """A CTC sign reader (``signgen.models.recogniser``): ``reader`` video or pose."""
+
+    reader: str
+    hidden_size: int
+    conv_layers: int
+    temporal_layers: int
+    dropout: float
+    cnn_channels: list[int]  # per level of the per-frame CNN (video reader); each level halves the size
+    hand_size: int  # pixels of a hand crop's side (video reader)
+    frame_size: list[int]  # height, width of the whole frame (video reader)
+    hand_box: float  # a hand crop's side in shoulder widths (video reader)
+    frame_stride: int  # every n-th frame is read
+
+    def __post_init__(self):
+        if self.reader not in ("video", "pose"):
+            raise SigngenError(f"recogniser model reader must be 'video' or 'pose', not {self.reader!r}")
+        _at_least(self, "recogniser model ", 1, "hidden_size", "temporal_layers", "cnn_channels", "frame_stride")
+        _at_least(self, "recogniser model ", 0, "conv_layers")
+        _at_least(self, "recogniser model ", 8, "hand_size", "frame_size")
+        _share(self, "recogniser model ", "dropout", below_one=True)
+        if not self.cnn_channels or len(self.frame_size) != 2:
+            raise SigngenError("recogniser model needs cnn_channels (one per level) and frame_size [height, width]")
+        if not (math.isfinite(self.hand_box) and self.hand_box > 0):
+            raise SigngenError(f"recogniser model hand_box must be a positive number of shoulder widths, not {self.hand_box}")
+
+
+@dataclass
+class RecogniserTrainConfig(TrainConfig):
+    split: str  # training split; its glosses are the vocabulary
+    eval_split: str  # held-out split read every eval_every steps ("none": no evaluation)
+    eval_every: int
+    still_prob: float  # share of items shown as one frame held still, to be read as no glosses
+    speed: float  # playback speed drawn from [1/speed, speed]
+    shift: float  # hand crops and frame moved by up to this share of their size
+    scale: float  # ... and zoomed by up to this share
+    rotation_degrees: float
+    colour: float  # brightness, contrast and channel gains varied by up to this share
+    hue_prob: float  # share of items whose colours are turned by a random hue rotation
+    pose_noise: float  # per-point noise in shoulder widths (pose reader)
+    hand_drop_prob: float  # share of frames whose hands are taken as undetected (pose reader)
+
+    def __post_init__(self):
+        super().__post_init__()
+        _share(self, "training ", "still_prob", "hue_prob", "hand_drop_prob")
+        _at_least(self, "training ", 1, "eval_every")
+        for name in ("shift", "scale", "rotation_degrees", "colour", "pose_noise"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 <= value < (180 if name == "rotation_degrees" else 1)):
+                raise SigngenError(f"training {name} must be a number in [0, {180 if name == 'rotation_degrees' else 1}), not {value}")
+        if not (math.isfinite(self.speed) and 1 <= self.speed <= 4):
+            raise SigngenError(f"training speed must be in [1, 4] (1: no change), not {self.speed}")
+
+
+@dataclass
+class RecogniserConfig:
+    model: RecogniserModelConfig
+    train: RecogniserTrainConfig
+
+
 # ------------------------------------------------------------------------------ loading
 
 # The families: their dataclass and the shipped default tier used without --config.
@@ -452,11 +518,12 @@ FAMILIES: dict[str, tuple[type, Path]] = {
     "temporal": (TemporalConfig, DEFAULT_TEMPORAL_CONFIG),
     "g2p": (G2PConfig, DEFAULT_G2P_CONFIG),
     "autoencoder": (AutoencoderConfig, DEFAULT_AUTOENCODER_CONFIG),
+    "recogniser": (RecogniserConfig, DEFAULT_RECOGNISER_CONFIG),
 }
 
 
 def load_config(family: str, path: str | Path | None = None, overrides: Iterable[str] = ()) -> Any:
-    """The config of model ``family`` (``frame``, ``temporal``, ``g2p`` or ``autoencoder``): ``path`` (any
+    """The config of model ``family`` (``frame``, ``temporal``, ``g2p``, ``autoencoder`` or ``recogniser``): ``path`` (any
     file; None takes the family's shipped default) merged onto its ``base`` files,
     ``KEY=VALUE`` overrides applied last, validated into the family's dataclass."""
     if family not in FAMILIES:

@@ -11,7 +11,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -19,6 +19,8 @@ from signgen.errors import SigngenError, first_line
 
 # Image files read as frames or photos, lower case.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+# Video files signgen writes (the suffix picks the format: H.264 mp4 or a GIF preview).
+VIDEO_OUTPUT_SUFFIXES = (".mp4", ".gif")
 
 
 def natural_key(name: str) -> list:
@@ -46,9 +48,12 @@ def to_rgb(image: Any) -> Any:
     return image.convert("RGB")
 
 
-def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
-    """The image file ``path`` as uint8 RGB (H, W, 3); a missing, truncated or non-image
-    file is one SigngenError line naming ``what``."""
+def open_image(path: str | os.PathLike, what: str = "image", check_size: Callable[[tuple[int, int]], None] | None = None) -> Any:
+    """The image file ``path`` as a loaded PIL image, upright: a camera's EXIF orientation
+    (a phone photo stored sideways with "rotate 90" in its tag) is applied, as every viewer
+    does, so that a signer is never read lying on its side. ``check_size(size)`` may refuse
+    the stored size before the pixels are decoded. A missing, truncated or non-image file
+    is one SigngenError line naming ``what``."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -56,12 +61,31 @@ def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
         raise SigngenError(f"{what} not found: {path}")
     try:
         with Image.open(path) as image:
-            return np.asarray(to_rgb(image))
+            if check_size is not None:
+                check_size(image.size)
+            image.load()
+            return upright(image)
     except UnidentifiedImageError:
         raise SigngenError(f"{what} {path} is not an image file (or an unsupported format)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         # PIL's ways of saying truncated, corrupt or absurdly large
         raise SigngenError(f"cannot read {what} {path}: {first_line(error)}") from None
+
+
+def upright(image: Any) -> Any:
+    """A PIL image turned as its EXIF orientation tag says (a copy; the tag removed)."""
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError):  # a damaged EXIF block: the pixels as stored
+        return image.copy()
+
+
+def read_image(path: str | os.PathLike, what: str = "image") -> np.ndarray:
+    """The image file ``path`` as uint8 RGB (H, W, 3), upright (:func:`open_image`); a
+    missing, truncated or non-image file is one SigngenError line naming ``what``."""
+    return np.asarray(to_rgb(open_image(path, what)))
 
 
 def read_json_object(path: str | os.PathLike, what: str = "JSON file") -> dict:

@@ -11,17 +11,19 @@ PyAV; previews as GIF with imageio. Every writer goes through
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from signgen.atomic import atomic_output
 from signgen.errors import SigngenError, first_line
-from signgen.files import IMAGE_SUFFIXES, natural_key, read_image
+from signgen.files import IMAGE_SUFFIXES, natural_key, open_image, read_image
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -64,14 +66,8 @@ def read_frame_folder(path: str | os.PathLike) -> np.ndarray:
 def video_info(path: str | os.PathLike) -> VideoInfo:
     """Frame count, frame rate and size, without decoding the whole video where possible."""
     if _is_frame_folder(path):
-        from PIL import Image
-
         files = _frame_files(os.fspath(path))
-        try:
-            with Image.open(files[0]) as image:
-                width, height = image.size
-        except (OSError, SyntaxError) as error:
-            raise SigngenError(f"cannot read frame {files[0]}: {error}") from None
+        width, height = open_image(files[0], "frame").size  # upright, as read_video reads it
         return VideoInfo(len(files), None, height, width)
     path = Path(path)
     if not path.is_file():
@@ -91,35 +87,58 @@ def video_info(path: str | os.PathLike) -> VideoInfo:
         raise SigngenError(f"cannot read video {path}: {first_line(error)}") from None
 
 
-def write_video(frames: np.ndarray, path: str | os.PathLike, fps: float = 25, crf: int = 18) -> None:
+def write_video(frames: np.ndarray | Iterator[np.ndarray], path: str | os.PathLike, fps: float = 25, crf: int = 18) -> None:
     """Write uint8 RGB frames (T, H, W, 3) as an H.264 mp4 (yuv420p).
 
-    yuv420p needs even sizes: an odd height or width is padded by one replicated row or
-    column. ``crf`` 18 is visually lossless; lower is larger and closer to the input.
+    ``frames`` may also be an iterator of (H, W, 3) frames, encoded as they come: a long
+    video is then never held in memory whole. yuv420p needs even sizes: an odd height or
+    width is padded by one replicated row or column. ``crf`` 18 is visually lossless;
+    lower is larger and closer to the input.
     """
     import av
 
-    frames = _check_frames(frames, "frames to write")
-    height, width = frames.shape[1:3]
-    pad = ((0, 0), (0, height % 2), (0, width % 2), (0, 0))
-    if any(after for _, after in pad):
-        frames = np.pad(frames, pad, mode="edge")
+    frames = _frame_iterator(frames)
+    first = next(frames)
+    height, width = first.shape[:2]
+    pad = ((0, height % 2), (0, width % 2), (0, 0))
     rate = Fraction(fps).limit_denominator(1001)
     with atomic_output(path) as tmp:
         with av.open(str(tmp), mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=rate)
-            stream.width, stream.height = frames.shape[2], frames.shape[1]
+            stream.width, stream.height = width + width % 2, height + height % 2
             stream.pix_fmt = "yuv420p"
             # "The same seed gives the same video" covers the file: with x264's macroblock-tree
             # rate control on, the same frames gave other bytes (up to 36/255 apart decoded)
             # from one write to the next, even on one thread; with it off they do not. One
             # thread makes the bytes independent of the machine's core count too.
             stream.options = {"crf": str(crf), "threads": "1", "x264-params": "mbtree=0"}
-            for index, frame in enumerate(frames):
+            for index, frame in enumerate(itertools.chain([first], frames)):
+                if pad[0][1] or pad[1][1]:
+                    frame = np.pad(frame, pad, mode="edge")
                 video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
                 video_frame.pts = index
                 container.mux(stream.encode(video_frame))
             container.mux(stream.encode())
+
+
+def _frame_iterator(frames) -> Iterator[np.ndarray]:
+    """``frames`` (an array, a list or an iterator) as checked (H, W, 3) uint8 frames of
+    one size; an empty or malformed one is a SigngenError, before anything is written."""
+    if not isinstance(frames, Iterator):
+        return iter(_check_frames(frames, "frames to write"))
+    first = next(frames, None)
+    if first is None:
+        raise SigngenError("frames to write must be a non-empty (T, H, W, 3) array, got none")
+    shape = _check_frames(np.asarray(first)[None], "frames to write").shape[1:]
+
+    def checked() -> Iterator[np.ndarray]:
+        yield np.ascontiguousarray(first)
+        for frame in frames:
+            if frame.shape != shape or frame.dtype != np.uint8:
+                raise SigngenError(f"frames to write must all be uint8 {shape}, got {frame.dtype} {frame.shape}")
+            yield np.ascontiguousarray(frame)
+
+    return checked()
 
 
 def write_gif(frames: np.ndarray, path: str | os.PathLike, fps: float = 25) -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from signgen.atomic import atomic_output
+from signgen.atomic import LOCK_NAME, atomic_output, check_output_folder, folder_lock
 from signgen.corpora.cartoon import CartoonRenderer, Identity
 from signgen.corpora.phoenix import (CSV_COLUMNS, CSV_SEPARATOR, FRAMES_DIR, annotation_path, frame_file_name, frame_folder,
                           pose_path)
@@ -65,16 +65,28 @@ class SynthSignSettings:
     transition_seconds: float = 0.2
 
     def __post_init__(self):
-        if self.unseen_signers is None:
-            object.__setattr__(self, "unseen_signers", max(1, self.signers // 4))
         if not 1 <= self.signers <= MAX_SIGNERS:
             raise SigngenError(f"--signers must be from 1 to {MAX_SIGNERS}, got {self.signers}")
-        if not 1 <= self.unseen_signers <= MAX_SIGNERS:
-            raise SigngenError(f"--unseen-signers must be from 1 to {MAX_SIGNERS}, got {self.unseen_signers}")
         if self.videos < len(SPLITS):
             raise SigngenError(f"--videos must be at least {len(SPLITS)} (one per split: {', '.join(SPLITS)}), got {self.videos}")
         if self.videos > MAX_VIDEOS:
             raise SigngenError(f"--videos must be at most {MAX_VIDEOS:,} (the size limit of a SynthSign corpus), got {self.videos:,}")
+        # A signer is drawn, and checked against every other, only to appear in a video:
+        # signers beyond the videos are work for nothing (1000 unseen signers for 4 videos
+        # took 47 s). test_unseen's videos go to its signers in turn, so each of up to that
+        # many appears; the default is held to it.
+        unseen_videos = split_sizes(self.videos)["test_unseen"]
+        if self.unseen_signers is None:
+            object.__setattr__(self, "unseen_signers", min(max(1, self.signers // 4), unseen_videos))
+        if not 1 <= self.unseen_signers <= MAX_SIGNERS:
+            raise SigngenError(f"--unseen-signers must be from 1 to {MAX_SIGNERS}, got {self.unseen_signers}")
+        if self.unseen_signers > unseen_videos:
+            raise SigngenError(f"--unseen-signers {self.unseen_signers} is more than the {unseen_videos} test_unseen "
+                               f"video{'s' * (unseen_videos != 1)} of --videos {self.videos}; each unseen signer needs "
+                               f"one (raise --videos or lower --unseen-signers)")
+        if self.signers > self.videos:
+            raise SigngenError(f"--signers {self.signers} is more than --videos {self.videos}: most signers would appear "
+                               f"in no video (raise --videos or lower --signers)")
         if not 1 <= self.min_glosses <= self.max_glosses:
             raise SigngenError(f"gloss counts must satisfy 1 <= min <= max, got {self.min_glosses}..{self.max_glosses}")
         if self.seed < 0:
@@ -181,11 +193,11 @@ def manifest(settings: SynthSignSettings, identities: list[Identity]) -> dict:
 def read_identities(root: str | os.PathLike) -> dict[str, Identity]:
     """The signers of the SynthSign corpus at ``root``, by speaker name (``Signer01`` ...)."""
     path = Path(root) / MANIFEST
-    data = _read_manifest(path)
+    data = _read_corpus_manifest(path)
     return {name: Identity.from_dict(fields) for name, fields in data["signers"].items()}
 
 
-def _read_manifest(path: Path) -> dict:
+def _read_corpus_manifest(path: Path) -> dict:
     if not path.is_file():
         raise SigngenError(f"not a SynthSign corpus ({path.name} missing): {path.parent}")
     data = read_json_object(path, "SynthSign manifest")
@@ -267,14 +279,13 @@ def write_csvs(root: Path, videos: list[PlannedVideo]) -> None:
 
 
 def _prepare_output(root: Path, expected: dict) -> None:
-    """Create ``root`` with its manifest, or accept it for resuming; refuse anything else."""
-    if root.exists() and not root.is_dir():
-        raise SigngenError(f"--out is not a folder: {root}")
-    if root.is_dir() and any(root.iterdir()):
+    """Give the folder ``root`` (created, and locked by this process) its manifest, or
+    accept it for resuming; refuse anything else."""
+    if any(path.name != LOCK_NAME for path in root.iterdir()):
         path = root / MANIFEST
         if not path.is_file():
             raise SigngenError(f"{root} is not empty and holds no SynthSign corpus ({MANIFEST} missing); choose a new or empty --out")
-        existing = _read_manifest(path)
+        existing = _read_corpus_manifest(path)
         if existing != expected:
             differ = sorted(k for k in set(existing.get("settings", {})) | set(expected["settings"])
                             if existing.get("settings", {}).get(k) != expected["settings"].get(k))
@@ -285,10 +296,6 @@ def _prepare_output(root: Path, expected: dict) -> None:
             for stale in (root / FRAMES_DIR / split).glob(f".*{_PARTIAL_SUFFIX}"):
                 shutil.rmtree(stale)
         return
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise SigngenError(f"cannot create --out {root} ({error.strerror})") from None
     with atomic_output(root / MANIFEST) as tmp:
         tmp.write_text(json.dumps(expected, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -299,14 +306,31 @@ def write_synthsign(out: str | os.PathLike, settings: SynthSignSettings, workers
 
     ``workers`` > 1 renders videos in that many processes; the files are the same.
     """
-    from tqdm.auto import tqdm
-
     if workers < 1:
         raise SigngenError(f"--workers must be at least 1, got {workers}")
-    root = Path(out)
+    root = check_output_folder(out)
     identities = plan_identities(settings)
     videos = plan_videos(settings, gloss_alphabet())
-    _prepare_output(root, manifest(settings, identities))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SigngenError(f"cannot create --out {root} ({error.strerror})") from None
+    # Locked from before the stale files of an interrupted run are removed: a second run
+    # at once would take the first one's half-written video for such a file.
+    with folder_lock(root):
+        _prepare_output(root, manifest(settings, identities))
+        frames, pending = _write_pending(root, settings, identities, videos, workers, progress)
+        write_csvs(root, videos)
+    per_split = {split: sum(v.split == split for v in videos) for split in SPLITS}
+    return SynthSignSummary(root=root, written=len(pending), kept=len(videos) - len(pending), frames=frames,
+                            videos_per_split=per_split)
+
+
+def _write_pending(root: Path, settings: SynthSignSettings, identities: list[Identity], videos: list[PlannedVideo],
+                   workers: int, progress: bool) -> tuple[int, list[PlannedVideo]]:
+    """Render the videos not yet complete; returns the frames written and those videos."""
+    from tqdm.auto import tqdm
+
     pending = [video for video in videos if not _is_complete(root, video)]
     jobs = [(str(root), video, identities[video.signer], settings.transition_seconds) for video in pending]
     frames = 0
@@ -327,7 +351,4 @@ def write_synthsign(out: str | os.PathLike, settings: SynthSignSettings, workers
                 for count in pool.map(_write_one, jobs, chunksize=1):
                     frames += count
                     bar.update(1)
-    write_csvs(root, videos)
-    per_split = {split: sum(v.split == split for v in videos) for split in SPLITS}
-    return SynthSignSummary(root=root, written=len(pending), kept=len(videos) - len(pending), frames=frames,
-                            videos_per_split=per_split)
+    return frames, pending

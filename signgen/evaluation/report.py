@@ -125,7 +125,14 @@ def summarize(rows: list[dict], statistics: FeatureStatistics, skipped: dict[str
         "pose_fidelity": _pose_fidelity_metric(ok, options.pose_fidelity),
         "dtw_mje": _dtw_mje_metric(ok, options.drive),
     }
+    from signgen.evaluation.back_translation import PROTOCOL, summarize_readability
+
+    readability = summarize_readability(ok)
+    if readability is not None:
+        metrics["readability"] = {**readability, "protocol": PROTOCOL[1]}
     for name, entry in metrics.items():
+        if name == "readability":
+            continue
         entry["protocol"] = texts[name][1]
     return {
         "run": config,
@@ -259,6 +266,10 @@ def summary_table_rows(summary: dict) -> list[tuple[str, str, str]]:
     else:
         for which, what in (("driving", "gloss-to-pose output"), ("generated", "re-extracted from the video")):
             table.append((f"DTW-MJE, {what}", _format(dtw[which]["value"]), texts["dtw_mje"][0]))
+    if "readability" in metrics:
+        from signgen.evaluation.back_translation import PROTOCOL, readability_table_rows
+
+        table += readability_table_rows(metrics["readability"], PROTOCOL[0])
     return table
 
 
@@ -280,6 +291,8 @@ def summary_markdown(summary: dict) -> str:
     ]
     lines += [f"| {_cell(name)} | {_cell(value)} | {_cell(protocol)} |" for name, value, protocol in summary_table_rows(summary)]
     lines += ["", "## Protocols", ""] + [f"- **{name}**: {full}" for name, (_, full) in protocols(str(run["split"])).items()]
+    if "readability" in summary["metrics"]:
+        lines.append(f"- **readability**: {summary['metrics']['readability']['protocol']}")
     if summary["failed"]:
         lines += ["", "## Failed videos", ""] + [f"- {f['name']}: {f['reason']}" for f in summary["failed"]]
     return "\n".join(lines) + "\n"

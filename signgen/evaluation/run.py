@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from signgen.atomic import remove_stale_temporaries
+from signgen.atomic import check_output_folder, remove_stale_temporaries
 from signgen.errors import SigngenError
 from signgen.evaluation.report import evenly_spaced, summary_paths, write_summary
 from signgen.evaluation.shards import (
@@ -61,6 +61,7 @@ class EvalOptions:
     fid_vid_weights: Path | None = None
     fvd_weights: Path | None = None
     pose_fidelity: bool = True
+    recogniser: Path | None = None  # back-translation readers; None: the embedded ones on SynthSign
     device: str | None = None  # None: this process's GPU if there is one, else the CPU
     progress: bool = True
 
@@ -76,6 +77,8 @@ class EvalOptions:
         for flag, path in (("--fid-vid-weights", self.fid_vid_weights), ("--fvd-weights", self.fvd_weights)):
             if path is not None and not Path(path).is_file():
                 raise SigngenError(f"{flag}: weights file not found: {path}")
+        # --data (and the model) are only read: a run folder inside would change the corpus.
+        check_output_folder(self.out, read_only=(self.data, self.model))
 
     def run_config(self, model_fingerprint: str) -> dict[str, Any]:
         """What decides the results, stored in run.json (``limit`` and the device do not)."""
@@ -96,6 +99,7 @@ class EvalOptions:
             "fid_vid_weights": resolved(self.fid_vid_weights),
             "fvd_weights": resolved(self.fvd_weights),
             "pose_fidelity": self.pose_fidelity,
+            **({"recogniser": resolved(self.recogniser)} if self.recogniser is not None else {}),
         }
 
 
@@ -130,6 +134,7 @@ class VideoEvaluator:
         self.feature_extractors: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
         self.skipped: dict[str, str] = {}
         self._load_feature_extractors()
+        self.readers = None  # back-translation (evaluation.back_translation.Readers), set by run_evaluation
         self.gloss_to_pose = None  # None: the pipeline's lexicon stitching
         if options.drive == "gloss" and options.g2p != LEXICON:
             from signgen.pipelines.gloss_to_pose import load_gloss_to_pose
@@ -176,11 +181,13 @@ class VideoEvaluator:
         dimensions = reference_pose.header.dimensions
         framing = Framing(width=int(dimensions.width), height=int(dimensions.height),
                           shoulder_center=(float(center[0]), float(center[1])), shoulder_width=shoulder_width)
-        return place(self.pipeline.pose_from_glosses(sample.glosses, g2p=self.gloss_to_pose), framing)
+        from signgen.pipelines.driving import GlossOptions, pose_from_glosses
+
+        return place(pose_from_glosses(sample.glosses, GlossOptions(g2p=self.gloss_to_pose)), framing)
 
     def __call__(self, sample) -> tuple[dict, dict[tuple[str, str], np.ndarray]]:
         """The video's row and its features for the Fréchet metrics."""
-        from signgen.pipelines.pipeline import upscale_frames
+        from signgen.pipelines.postprocess import upscale_frames
         from signgen.video.io import write_video
         from signgen.video.metrics import psnr, ssim_gray, ssim_rgb, temporal_difference_error
 
@@ -191,7 +198,7 @@ class VideoEvaluator:
         seed = video_seed(self.options.seed, sample.name)
         # keep_frame: the pose drives where it lies in the reference frame, so that the
         # generated signer stands where the reference signer (and the photo) does.
-        result = self.pipeline(pose=driving, signer=reference[0], steps=self.options.steps, seed=seed,
+        result = self.pipeline(pose=driving, signer=reference[0], num_steps=self.options.steps, seed=seed,
                                progress=False, keep_frame=True, signer_pose=reference_pose)
         height, width = reference.shape[1:3]
         generated = upscale_frames(np.asarray(result.frames), (height, width))
@@ -218,6 +225,15 @@ class VideoEvaluator:
             row["pose_fidelity"] = {part: value.to_dict() for part, value in parts.items()}
         if self.options.drive == "gloss":
             row["dtw_mje"] = self._dtw_rows(result.pose, extracted, reference_pose)
+        if self.readers:
+            from signgen.evaluation.back_translation import read_video_row
+
+            if extracted is None:  # the readers read the generated video through its re-extracted pose
+                from signgen.poses.extract import extract_pose_from_frames
+                from signgen.poses.holistic import reduce_to_178
+
+                extracted = reduce_to_178(extract_pose_from_frames(generated, fps=float(result.fps), progress=False))
+            row["readability"] = read_video_row(self.readers, sample, reference, generated, extracted, result.pose)
 
         features = {}
         for metric, extractor in self.feature_extractors.items():
@@ -316,7 +332,7 @@ def _device_for(workers: Workers, requested: str | None) -> str:
     """The torch device of this process: ``requested`` (``--device``) checked, one line if
     it does not exist here; by default this process's GPU if any, else the CPU."""
     if requested is not None:
-        from signgen.pipelines.limits import check_device
+        from signgen.pipelines.devices import check_device
 
         return check_device(requested)
     import torch
@@ -336,11 +352,16 @@ def run_evaluation(options: EvalOptions, workers: Workers | None = None) -> dict
     run_dir = Path(options.out)
     device = _device_for(workers, options.device)  # a device that is not there: refused before any work
     corpus, videos = load_split(options)
+    from signgen.evaluation.back_translation import check_vocabulary, load_readers
+
+    readers = load_readers(options.recogniser, options.data)  # a bad folder or vocabulary: refused before any work
+    check_vocabulary(readers, videos)
     pipeline, fingerprint = load_pipeline_for(options)
     config = options.run_config(fingerprint)
     check_run_folder(run_dir, config)  # every process refuses alike, before anything is written
     pipeline.to(device)
     evaluator = VideoEvaluator(options, pipeline, run_dir, device)
+    evaluator.readers = readers
     workers.barrier()  # every process has checked the folder before rank 0 writes to it
     if workers.is_main:
         start_run_folder(run_dir, config)

@@ -247,7 +247,7 @@ class FrameModel(torch.nn.Module):
         """The reference bank of source images (R, 3, H, W): one UNet pass on their clean
         sample at timestep 0 with their own appearance tokens and no other condition.
         Compute once per video (or per batch of training pairs)."""
-        self._require_denoiser()
+        self.require_denoiser()
         sample = self.to_sample_space(images, deterministic=True)
         state = ReferenceState("write")
         count = len(images)
@@ -263,7 +263,7 @@ class FrameModel(torch.nn.Module):
         return ReferenceState("read", state.bank)
 
     def predict(self, sample: torch.Tensor, timesteps: torch.Tensor, conditions: FrameConditions) -> torch.Tensor:
-        self._require_denoiser()
+        self.require_denoiser()
         return predict(self.unet, sample, timesteps, conditions, self.patch_size)
 
     def to_sample_space(self, images: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
@@ -280,7 +280,7 @@ class FrameModel(torch.nn.Module):
             return samples
         return self.vae.decode(samples.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
 
-    def _require_denoiser(self) -> None:
+    def require_denoiser(self) -> None:
         if self.unet is None or self.noise_scheduler is None:
             raise SigngenError("this frame model holds only the fusion stage; train the denoiser first (signgen train diffusion)")
 
@@ -326,7 +326,7 @@ class FrameModel(torch.nn.Module):
     def from_pretrained(cls, folder: str | os.PathLike) -> "FrameModel":
         """Load a folder written by :meth:`save_pretrained`; every problem is a SigngenError."""
         folder = Path(folder)
-        manifest = read_manifest(folder)
+        manifest = read_frame_model_manifest(folder)
         names = manifest["components"]
         modules = {name: _load_component(folder, name, class_name) for name, class_name in names.items()}
         noise_scheduler = None
@@ -348,7 +348,7 @@ class FrameModel(torch.nn.Module):
         return model.eval()
 
 
-def read_manifest(folder: Path) -> dict[str, Any]:
+def read_frame_model_manifest(folder: Path) -> dict[str, Any]:
     """The validated manifest of a frame-model folder."""
     manifest = files.read_manifest(folder, KIND, FORMAT_VERSION, "signgen frame model")
     path = folder / MANIFEST_NAME

@@ -1,2 +1,3 @@
-"""Inference: the one sampling loop (frame-wise or in windows), guidance, signer-image and
-gloss-to-pose loading, ``SignPipeline`` and writing renders. Never imports ``signgen.training``."""
+"""Inference: ``SignPipeline`` and the steps of a render, one module each (settings,
+driving pose, signer photo, conditions, schedulers, denoising, post-processing, folder).
+Never imports ``signgen.training``."""

@@ -9,7 +9,7 @@ difference of the frames blurred over :data:`GUIDE_BLUR` pixels): a pixel that o
 is averaged over time, a pixel that something of a clearly other colour crosses is not, so
 that the motion keeps its edges (a temporal bilateral filter, with the blurred frames as
 guide so that the noise being removed does not decide the weights). Moving arms and hands
-are left out altogether (``keep``): before a face or a garment of about their own colour the
+are left out altogether (``moving_limbs``): before a face or a garment of about their own colour the
 range weight alone lets a moving hand fade into a ghost (seen, and rewarded by the metrics:
 docs/temporal.md). It costs a few milliseconds per frame at the model's resolution. Measured
 in docs/temporal.md ("Deflickering").
@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 
 from signgen.errors import SigngenError
-from signgen.pipelines.limits import MAX_DEFLICKER_SIGMA
 
 # How unalike two frames may look around a pixel before they are no longer averaged there:
 # 24 of 255 grey levels (mean over the channels), on frames in [-1, 1].
@@ -32,36 +31,27 @@ RANGE_SIGMA = 24 / 127.5
 GUIDE_BLUR = 3
 
 
-def check_deflicker(sigma) -> float:
-    """``sigma`` as a float, or a one-line error naming the setting."""
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) \
-            or not 0.0 <= sigma <= MAX_DEFLICKER_SIGMA:
-        raise SigngenError(f"deflicker (the filter's width over time, a Gaussian's sigma) must be a number of frames from 0 to "
-                           f"{MAX_DEFLICKER_SIGMA:g}, not {sigma!r}")
-    return float(sigma)
-
-
 def filter_reach(sigma: float) -> int:
     """How many frames either side the filter of ``sigma`` looks at (two sigmas)."""
     return int(math.ceil(2 * sigma))
 
 
-def deflicker(frames: torch.Tensor, sigma: float, keep: torch.Tensor | None = None, range_sigma: float = RANGE_SIGMA,
+def deflicker(frames: torch.Tensor, sigma: float, moving_limbs: torch.Tensor | None = None, range_sigma: float = RANGE_SIGMA,
               guide_blur: int = GUIDE_BLUR) -> torch.Tensor:
     """``frames`` (T, C, H, W), values in [-1, 1], filtered over time (see the module
-    docstring); ``sigma`` 0 returns them unchanged. ``keep`` (T, H, W) bool: pixels of
+    docstring); ``sigma`` 0 returns them unchanged. ``moving_limbs`` (T, H, W) bool: pixels of
     each frame that are neither averaged with other frames nor lent to them (the moving
     arms and hands, :func:`signgen.poses.warp.limb_regions`: a hand before a face or a
     sleeve before the torso differs from them by less than the range weight can tell, and
     would turn into a ghost). Frames beyond the video's ends do not count: the weights are
     normalised over the frames there are, no edge frame is repeated to fill the reach."""
-    sigma = check_deflicker(sigma)
     if frames.ndim != 4:
         raise SigngenError(f"deflicker takes frames (T, C, H, W), got shape {tuple(frames.shape)}")
-    if keep is not None:
-        keep = torch.as_tensor(keep, dtype=torch.bool, device=frames.device)
+    keep = None
+    if moving_limbs is not None:
+        keep = torch.as_tensor(moving_limbs, dtype=torch.bool, device=frames.device)
         if keep.shape != (frames.shape[0], *frames.shape[2:]):
-            raise SigngenError(f"deflicker: keep must be (frames, height, width) {(frames.shape[0], *frames.shape[2:])}, "
+            raise SigngenError(f"deflicker: moving_limbs must be (frames, height, width) {(frames.shape[0], *frames.shape[2:])}, "
                                f"got {tuple(keep.shape)}")
         keep = keep[:, None]
     if sigma == 0 or len(frames) < 2:
@@ -72,7 +62,8 @@ def deflicker(frames: torch.Tensor, sigma: float, keep: torch.Tensor | None = No
     total = frames.clone()  # the frame itself, weight 1
     weights = torch.ones_like(frames[:, :1])
     for shift in range(1, reach + 1):
-        closeness = math.exp(-0.5 * (shift / sigma) ** 2)
+        ratio = shift / sigma
+        closeness = math.exp(-0.5 * ratio * ratio)  # not ratio ** 2: that raises where a tiny sigma overflows it
         # The pairs (t, t + shift): each pair's weight serves both of its frames.
         difference = (guide[shift:] - guide[:-shift]).abs().mean(dim=1, keepdim=True)
         weight = closeness * torch.exp(-0.5 * (difference / range_sigma) ** 2)

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from signgen.errors import SigngenError, first_line
-from signgen.files import to_rgb
+from signgen.errors import SigngenError
+from signgen.files import open_image, to_rgb, upright
 from signgen.poses import skeleton
 
 DEFAULT_SIGNER_PHOTO = Path(__file__).resolve().parents[1] / "assets" / "signer.png"
@@ -58,24 +58,16 @@ class SignerPhoto:
 def signer_photo(image: Any, resolution: tuple[int, int], fit: str = "pad") -> SignerPhoto:
     """The photo ``image`` read, checked and fitted to ``resolution`` as
     :func:`load_signer_image` describes, with where its pixels went."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if fit not in ("pad", "crop"):
         raise SigngenError(f"fit must be 'pad' or 'crop', not {fit!r}")
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
-        if not path.is_file():
-            raise SigngenError(f"signer image not found: {path}")
-        try:
-            with Image.open(path) as opened:
-                _check_signer_size(opened.size, path)
-                pil = opened.copy()
-        except UnidentifiedImageError:
-            raise SigngenError(f"not an image file (or an unsupported format): {path}") from None
-        except (OSError, Image.DecompressionBombError) as error:
-            raise SigngenError(f"cannot read signer image {path}: {first_line(error)}") from None
+        # The stored size is checked before decoding (a huge file never reaches memory).
+        pil = open_image(path, "signer image", check_size=lambda size: _check_signer_size(size, path))
     elif isinstance(image, Image.Image):
-        pil = image
+        pil = upright(image)  # an opened camera photo still carries its orientation tag
     elif isinstance(image, np.ndarray):
         if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
             raise SigngenError(f"a signer image array must be uint8 (H, W), (H, W, 3) or (H, W, 4), got {image.dtype} {image.shape}")
@@ -103,13 +95,16 @@ def photo_keypoints(photo: SignerPhoto, signer_pose: Any = None) -> tuple[np.nda
     """The photo's pose in model pixels: ``xy`` (178, 2) and ``confidence`` (178,).
 
     ``signer_pose`` is a ``pose_format.Pose`` or ``.pose`` file of the photo (its first
-    frame, in the photo's pixels; a header of another frame size is scaled to the photo),
-    or ``(xy, confidence)`` arrays in the photo's pixels; ``None`` runs MediaPipe Holistic on
-    the photo. A photo in which no shoulders are found is one SigngenError line: the
-    coarse image needs to know where the signer stands."""
+    frame, in the photo's pixels: a header of another frame size is refused, as the pose
+    of another picture), or ``(xy, confidence)`` arrays in the photo's pixels; ``None`` runs
+    MediaPipe Holistic on the photo. Points more than a frame's width or height outside
+    the photo are taken as missing. A pose without shoulders is one SigngenError line
+    saying what is wrong with the pose given: the coarse image needs to know where the
+    signer stands."""
     from signgen.poses.holistic import pose_arrays, reduce_to_178
 
     height, width = photo.pixels.shape[:2]
+    given = "the signer pose" + (f" {signer_pose}" if isinstance(signer_pose, (str, os.PathLike)) else "")
     if isinstance(signer_pose, tuple):
         xy, confidence = (np.asarray(a, np.float64) for a in signer_pose)
     else:
@@ -123,19 +118,44 @@ def photo_keypoints(photo: SignerPhoto, signer_pose: Any = None) -> tuple[np.nda
             pose = read_pose(signer_pose)
         else:
             pose = signer_pose
+        dims = pose.header.dimensions
+        if (dims.width, dims.height) != (width, height):
+            # Scaling a pose of another picture onto this one smears the render.
+            raise SigngenError(f"{given} is of a {dims.width} x {dims.height} picture, the signer photo is {width} x "
+                               f"{height}; give the photo's own pose (signgen poses extract PHOTO -o IN.pose)")
         xy, confidence = pose_arrays(reduce_to_178(pose))
         if len(xy) == 0:
-            raise SigngenError("the signer's pose has no frames")
-        dims = pose.header.dimensions
+            raise SigngenError(f"{given} has no frames")
         xy, confidence = xy[0].astype(np.float64), confidence[0].astype(np.float64)
-        if dims.width > 0 and dims.height > 0 and (dims.width, dims.height) != (width, height):
-            xy = xy * [width / dims.width, height / dims.height]
     if xy.shape != (skeleton.NUM_POINTS, 2) or confidence.shape != (skeleton.NUM_POINTS,):
-        raise SigngenError(f"the signer's pose must have {skeleton.NUM_POINTS} points, got {xy.shape}")
-    if not (confidence[[skeleton.LEFT_SHOULDER, skeleton.RIGHT_SHOULDER]] > 0).all() or not np.isfinite(xy[confidence > 0]).all():
-        raise SigngenError("no person found in the signer photo (no shoulders); give its pose with --signer-pose "
-                           "(signgen poses extract) or use a photo that shows the signer's upper body")
-    return photo.to_model(xy), confidence
+        raise SigngenError(f"{given} must have {skeleton.NUM_POINTS} points, got {xy.shape}")
+    visible = confidence > 0
+    inside = visible & _near_frame(xy, width, height)
+    confidence = np.where(inside, confidence, 0.0)
+    shoulders = inside[[skeleton.LEFT_SHOULDER, skeleton.RIGHT_SHOULDER]].all()
+    if signer_pose is None:
+        if not shoulders:
+            raise SigngenError("no person found in the signer photo (no shoulders); give its pose with --signer-pose "
+                               "(signgen poses extract) or use a photo that shows the signer's upper body")
+    elif not visible.any():
+        raise SigngenError(f"{given} has no visible keypoints in its first frame (every confidence is 0); "
+                           f"extract it again from the photo (signgen poses extract PHOTO -o IN.pose)")
+    elif not inside.any():
+        raise SigngenError(f"{given} has no keypoint within its {width} x {height} picture (coordinates far outside "
+                           f"it); extract it again from the photo (signgen poses extract PHOTO -o IN.pose)")
+    elif not shoulders:
+        raise SigngenError(f"{given} shows no shoulders within its {width} x {height} picture; the signer's "
+                           f"upper body must be seen (signgen poses extract PHOTO -o IN.pose)")
+    return photo.to_model(np.where(inside[:, None], xy, 0.0)), confidence
+
+
+def _near_frame(xy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Which points lie within one frame's width and height of a ``width`` x ``height``
+    frame: a hand just out of the picture is kept, a coordinate of 1e6 (which would ask
+    OpenCV for gigabytes when the photo is warped) is not."""
+    with np.errstate(invalid="ignore"):
+        return (np.isfinite(xy).all(axis=-1) & (xy[:, 0] >= -width) & (xy[:, 0] <= 2 * width)
+                & (xy[:, 1] >= -height) & (xy[:, 1] <= 2 * height))
 
 
 def _check_signer_size(size: tuple[int, int], what: Any) -> None:

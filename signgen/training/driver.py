@@ -132,6 +132,66 @@ def check_out_dir(out_dir: str | Path, resume: bool | str | Path = False) -> Non
     checkpoints.checkpoint_to_resume(out_dir / CHECKPOINTS_FOLDER, resume)
 
 
+# The config sections that shape the network (frame, g2p, autoencoder: model; temporal:
+# adapter): a checkpoint's weights fit only the section it was trained with.
+MODEL_SECTIONS = ("model", "adapter")
+
+
+def check_resumed_config(out_dir: str | Path, run_config: Any) -> None:
+    """Refuse, in one SigngenError line naming the keys, to resume the run in ``out_dir``
+    with a model config other than the one in its ``OUT/config.yaml``: the checkpoint's
+    network would be trained on while config.yaml recorded another. A key the saved config
+    lacks (it predates the key) counts as the key's shipped default."""
+    import yaml
+
+    from signgen.config import config_to_dict
+
+    path = Path(out_dir) / CONFIG_NAME
+    if not path.is_file():
+        return
+    try:
+        saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        raise SigngenError(f"cannot read the config of the run to resume: {path}") from None
+    saved = saved if isinstance(saved, dict) else {}
+    # Compared as config.yaml would hold it (tuples as lists, numbers as YAML reads them).
+    new = yaml.safe_load(yaml.safe_dump(run_config if isinstance(run_config, dict) else config_to_dict(run_config)))
+    defaults = _shipped_defaults(run_config)
+    changed = []
+    for section in MODEL_SECTIONS:
+        if not isinstance(saved.get(section), dict):  # a run saved without it: nothing to hold it to
+            continue
+        before = {**_flatten(defaults.get(section), section), **_flatten(saved.get(section), section)}
+        for key, value in _flatten(new.get(section), section).items():
+            if key in before and before[key] != value:
+                changed.append(f"{key} {before[key]!r} -> {value!r}")
+    if changed:
+        raise SigngenError(f"--resume keeps the model the checkpoints in {out_dir} were trained as, but the model config "
+                           f"changed: {'; '.join(changed)}; resume with the saved {path.name} or start a new --out")
+
+
+def _shipped_defaults(run_config: Any) -> dict:
+    """The merged YAML of the shipped config of ``run_config``'s family that holds every
+    field (``<family>-defaults.yaml``, else its default tier); {} for a plain dict."""
+    from signgen.config import CONFIG_FOLDER, FAMILIES, load_config_dict
+
+    for family, (cls, tier) in FAMILIES.items():
+        if type(run_config) is cls:
+            full = CONFIG_FOLDER / f"{family}-defaults.yaml"
+            return load_config_dict(full if full.is_file() else tier)
+    return {}
+
+
+def _flatten(data: Any, prefix: str) -> dict:
+    """Nested mappings as ``{"model.unet.block_out_channels": [...], ...}``."""
+    if not isinstance(data, dict):
+        return {}
+    flat = {}
+    for key, value in data.items():
+        name = f"{prefix}.{key}"
+        flat.update(_flatten(value, name) if isinstance(value, dict) else {name: value})
+    return flat
+
 def train(
     stage: Stage,
     dataset: Dataset,
@@ -150,6 +210,8 @@ def train(
     created it), so an error leaves nothing behind."""
     out_dir = Path(out_dir)
     check_out_dir(out_dir, resume)
+    if resume is not False:
+        check_resumed_config(out_dir, run_config)
     created = not out_dir.exists()
     try:
         return Trainer(stage, dataset, out_dir, config, run_config, resume).fit(progress)
@@ -176,6 +238,7 @@ class Trainer:
         from diffusers.training_utils import EMAModel
 
         self.stage, self.config, self.out_dir = stage, config, out_dir
+        self.dataset = dataset
         checkpoint = find_checkpoint(out_dir, resume)
         if len(dataset) < config.batch_size:
             raise SigngenError(f"the training set has {len(dataset)} {stage.items}, fewer than batch_size {config.batch_size}")
@@ -225,6 +288,10 @@ class Trainer:
         try:
             while self.step < config.max_steps:
                 self.loader.set_epoch(epoch)
+                # accelerate passes the epoch to its seedable sampler only, not on to a dataset
+                # that draws per epoch (FramePairDataset, RecognitionDataset).
+                if hasattr(self.dataset, "set_epoch"):
+                    self.dataset.set_epoch(epoch)
                 batches = accelerator.skip_first_batches(self.loader, skip) if skip else self.loader
                 skip = 0
                 for batch in batches:

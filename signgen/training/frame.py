@@ -67,7 +67,7 @@ class DiffusionObjective(torch.nn.Module):
 
     def __init__(self, model: FrameModel, config: DiffusionTrainConfig):
         super().__init__()
-        model._require_denoiser()
+        model.require_denoiser()
         self.unet = model.unet
         self.__dict__["frame_model"] = model
         self.config = config

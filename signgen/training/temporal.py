@@ -131,7 +131,7 @@ def train_temporal(
     driver.check_out_dir(out, resume)  # before the frame model and the clips are loaded
     train = config.train
     model = FrameModel.from_pretrained(frame_model_dir)
-    model._require_denoiser()
+    model.require_denoiser()
     model.requires_grad_(False)
     from signgen.corpora.phoenix import clip_dataset  # the data room's loader, imported only when training
 

@@ -70,7 +70,7 @@ BAD_INPUTS = {
     "show a truncated pose": (lambda f: ["show", f["truncated_pose_path"], "-o", f["tmp"] / "out.mp4"], "truncated"),
     "show into a missing folder": (lambda f: ["show", GSG_A, "-o", f["tmp"] / "nowhere" / "out.mp4"], "output folder"),
     "show under a regular file": (lambda f: ["show", GSG_A, "-o", f["file_as_folder"] / "out.mp4"], "output folder"),
-    "show into an unknown format": (lambda f: ["show", GSG_A, "-o", f["tmp"] / "out.avi"], ".mp4 or .gif"),
+    "show into an unknown format": (lambda f: ["show", GSG_A, "-o", f["tmp"] / "out.avi"], "must name an .mp4 (or .gif) file"),
     "info on a missing file": (lambda f: ["info", f["tmp"] / "missing.pose"], "not found"),
     "info on a truncated pose": (lambda f: ["info", f["truncated_pose_path"]], "truncated"),
 }

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from signgen.errors import SigngenError
-from signgen.pipelines.limits import check_device
+from signgen.pipelines.devices import check_device
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

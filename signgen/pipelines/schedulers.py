@@ -1,16 +1,13 @@
-"""Sampling frames from a frame model: any diffusers scheduler, multi-condition guidance.
+"""Schedulers by name and FPDM's three-mode guidance: the leaf of sampling.
 
 Guidance follows FPDM's three modes, all computed in ONE batched UNet call per step::
 
     eps = eps_uncond + s_app * (eps_app - eps_uncond) + s_full * (eps_full - eps_app)
 
 where ``eps_app`` sees only the appearance tokens and ``eps_full`` also the pose map and
-fusion embedding. The appearance is encoded once per video; the frames of a video are a
-batch (``frame_batch_size`` at a time), each with its own pose map and fusion embedding.
-
-Here: schedulers by name, guidance scales and their one parser (:func:`parse_guidance`),
-the guided prediction, and :func:`sample_frames`. The one sampling loop, frame-wise or in
-the temporal adapter's overlapping windows, is :func:`signgen.pipelines.windows.denoise`.
+fusion embedding. :func:`prepare_sampler` builds a render's scheduler once, with its steps
+set and checked against the model; the loop that uses both is
+:func:`signgen.pipelines.denoising.denoise`.
 """
 
 from __future__ import annotations
@@ -19,9 +16,6 @@ import copy
 import inspect
 import math
 from dataclasses import dataclass
-from typing import Sequence
-
-import numpy as np
 import torch
 from diffusers import (
     DDIMScheduler,
@@ -34,10 +28,9 @@ from diffusers import (
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from signgen.models.denoiser import FrameConditions
-from signgen.models.encoders import EncoderOutput
 from signgen.errors import SigngenError
 from signgen.models.frame_model import FrameModel
-from signgen.pipelines.limits import MAX_GUIDANCE, MAX_SEED
+from signgen.pipelines.settings import RenderSettings
 
 # Short names; a diffusers scheduler class made for DDPM-trained models (one of
 # DDPMScheduler.compatibles, e.g. "HeunDiscreteScheduler") works too.
@@ -107,14 +100,6 @@ def set_timesteps(scheduler: SchedulerMixin, num_steps: int, num_train_timesteps
                            f"({first_line(error)}); use ddim, dpm, unipc or euler") from None
 
 
-def check_seed(seed) -> int:
-    """``seed`` as an int from 0 to 2**63 - 1 (what torch and numpy generators take)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) <= MAX_SEED:
-        shown = repr(seed) if len(repr(seed)) <= 40 else repr(seed)[:39] + "…"
-        raise SigngenError(f"seed must be a whole number from 0 to 2**63-1, not {shown}")
-    return int(seed)
-
-
 @dataclass(frozen=True)
 class GuidanceScales:
     """``appearance`` (s_app) and ``full`` (s_full); both 1.0 is plain conditional sampling.
@@ -122,20 +107,17 @@ class GuidanceScales:
     ``interval`` is the share of the denoising steps, noisiest first, that are guided; the
     rest take the full-condition prediction alone, one third of the UNet work. Layout and
     colours are settled in the noisy steps, where guidance acts; late steps only refine
-    detail (guidance in a limited interval: Kynkäänniemi et al., NeurIPS 2024).
+    detail (guidance in a limited interval: Kynkäänniemi et al., NeurIPS 2024). Built from
+    checked :class:`RenderSettings` (:meth:`of`).
     """
 
     appearance: float = 1.5
     full: float = 2.0
     interval: float = 1.0
 
-    def __post_init__(self):
-        for name in ("appearance", "full"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and -MAX_GUIDANCE <= value <= MAX_GUIDANCE):
-                raise SigngenError(f"guidance scale {name} must be a finite number from {-MAX_GUIDANCE:g} to {MAX_GUIDANCE:g}, not {value!r}")
-        if not (isinstance(self.interval, (int, float)) and 0.0 <= self.interval <= 1.0):
-            raise SigngenError(f"the guidance interval is a share of the steps in [0, 1], got {self.interval}")
+    @classmethod
+    def of(cls, settings: RenderSettings) -> "GuidanceScales":
+        return cls(settings.appearance_scale, settings.full_scale, settings.guidance_interval)
 
     @property
     def is_identity(self) -> bool:
@@ -146,21 +128,6 @@ class GuidanceScales:
         if index < math.ceil(self.interval * num_steps - 1e-9):
             return self
         return GuidanceScales(appearance=1.0, full=1.0)
-
-
-def parse_guidance(value: GuidanceScales | str | Sequence[float], interval: float = 1.0) -> GuidanceScales:
-    """Guidance scales from what a caller gives: ``GuidanceScales`` as they are, or the
-    ``(appearance, full)`` scales, as two numbers or the text ``"A,F"`` (``signgen render
-    --guidance``), guided over ``interval`` (a pipeline passes its ``guidance_interval``)."""
-    if isinstance(value, GuidanceScales):
-        return value
-    parts = value.split(",") if isinstance(value, str) else value
-    try:
-        appearance, full = (float(part) for part in parts)
-    except (TypeError, ValueError):
-        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:79] + "…"
-        raise SigngenError(f"guidance needs two numbers A,F (appearance, full), e.g. 1.5,2.0; got {shown}") from None
-    return GuidanceScales(appearance=appearance, full=full, interval=interval)
 
 
 def guided_prediction(model: FrameModel, sample: torch.Tensor, timestep, conditions: FrameConditions, scales: GuidanceScales) -> torch.Tensor:
@@ -174,44 +141,21 @@ def guided_prediction(model: FrameModel, sample: torch.Tensor, timestep, conditi
     return uncond + scales.appearance * (appearance - uncond) + scales.full * (full - appearance)
 
 
-def sample_frames(
-    model: FrameModel,
-    appearance: EncoderOutput | torch.Tensor,
-    pose_maps: torch.Tensor,
-    *,
-    scheduler: str = "dpm",
-    num_steps: int = 25,
-    guidance: GuidanceScales = GuidanceScales(),
-    seed: int = 0,
-    frame_batch_size: int = 16,
-    progress: bool = True,
-    **photo,
-) -> torch.Tensor:
-    """Frames (F, 3, H, W) in [-1, 1], one per pose map (F, C, H, W) in [0, 1], each frame
-    denoised by itself (``photo``: the coarse images, reference and strength of a v2 model,
-    as :func:`signgen.pipelines.windows.denoise` takes them).
-
-    ``appearance`` is either a signer image (3, H, W) or (1, 3, H, W) in [-1, 1], or its
-    encoding from :meth:`FrameModel.encode_appearance` (reuse it across videos of one
-    signer). This is the one sampling loop (:func:`signgen.pipelines.windows.denoise`)
-    without a temporal adapter, its windows the contiguous batches of ``frame_batch_size``
-    frames. The initial noise of all frames is drawn from ``seed`` up front, so the frames
-    do not depend on ``frame_batch_size`` for deterministic schedulers (DDIM, DPM-Solver++).
-    """
-    # windows.py builds on this module (guidance, schedulers): import its loop when called.
-    from signgen.pipelines.windows import denoise, plan_chunks
-
-    return denoise(model, None, appearance, pose_maps, plan_chunks(len(pose_maps), frame_batch_size),
-                   scheduler=scheduler, num_steps=num_steps, guidance=guidance, seed=seed,
-                   frame_batch_size=frame_batch_size, progress=progress, **photo)
-
-
-def frames_to_uint8(frames: torch.Tensor) -> np.ndarray:
-    """(F, 3, H, W) in [-1, 1] -> uint8 RGB (F, H, W, 3), the video boundary format."""
-    return ((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
 def scheduler_step_kwargs(scheduler: SchedulerMixin, generator: torch.Generator) -> dict:
     # Stochastic schedulers (DDPM, Euler ancestral) take the seeded generator; DDIM runs with eta 0.
     accepted = inspect.signature(scheduler.step).parameters
     return {"generator": generator} if "generator" in accepted else {}
+
+
+def prepare_sampler(model: FrameModel, settings: RenderSettings) -> SchedulerMixin:
+    """The render's sampling scheduler: ``settings.scheduler`` built from the model's
+    training noise schedule, its ``num_steps`` set on the model's device and checked (steps
+    within the training timesteps, a sampler that can take the model's prediction type);
+    one SigngenError line naming the settings otherwise."""
+    noise_config = model.noise_scheduler.config
+    try:
+        sampler = make_scheduler(settings.scheduler, noise_config)
+        set_timesteps(sampler, settings.num_steps, int(noise_config.num_train_timesteps), device=model.unet.device)
+    except SigngenError as error:
+        raise SigngenError(f"render settings (scheduler {settings.scheduler!r}, num_steps {settings.num_steps}): {error}") from None
+    return sampler

@@ -1,0 +1,124 @@
+"""The signer photo's geometry in a render: its encoding and where the driving pose meets it.
+
+A render reads the photo once (:func:`encode_signer`: the appearance tokens; for v2 models
+also the photo at the model's resolution, its pose there and its reference features), puts
+the driving pose where the photo's signer stands (:func:`place_at_signer`), warps the photo
+to every frame of it (:func:`coarse_images`) and knows where its arms and hands move
+(:func:`limb_regions`, which the deflicker filter leaves alone). Torso and head keypoints
+are steadied over time (``steady_torso``, :func:`signgen.poses.warp.steady_torso`) for both,
+so that the warp and the regions agree. Reading and fitting the photo itself is
+:mod:`signgen.pipelines.signer_image`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from pose_format import Pose
+
+from signgen.errors import SigngenError
+from signgen.models.encoders import EncoderOutput
+from signgen.models.frame_model import FrameModel
+from signgen.models.reference import ReferenceState
+from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO, DEFAULT_SIGNER_POSE, SignerPhoto, photo_keypoints, signer_photo
+
+
+@dataclass
+class SignerEncoding:
+    """A signer photo as a pipeline renders from it, computed once: the appearance tokens;
+    for v2 models also the photo at the model's resolution, its pose there (``keypoints``:
+    xy (178, 2) in model pixels and confidence (178,)) and its reference features."""
+
+    appearance: EncoderOutput
+    photo: SignerPhoto | None = None
+    keypoints: tuple[np.ndarray, np.ndarray] | None = None
+    reference: ReferenceState | None = None
+
+
+def encode_signer(model: FrameModel, signer: Any = None, fit: str = "pad", signer_pose: Any = None) -> SignerEncoding:
+    """Everything ``model`` reads of a signer photo (path, PIL image or uint8 array; ``None``
+    = the bundled signer), computed once; an encoding is returned as it is.
+
+    A v2 model also needs the photo's pose (:func:`signgen.pipelines.signer_image.photo_keypoints`:
+    ``signer_pose`` a Pose, a ``.pose`` file or arrays; the bundled signer's ships with it;
+    otherwise MediaPipe finds it) and computes the photo's reference features."""
+    if isinstance(signer, SignerEncoding):
+        return signer
+    if isinstance(signer, EncoderOutput):
+        if model.coarse_image or model.reference_attention:
+            raise SigngenError("this model reads the signer photo itself, not only its encoding: pass the photo")
+        return SignerEncoding(signer)
+    if signer is None and signer_pose is None:
+        signer_pose = DEFAULT_SIGNER_POSE
+    photo = signer_photo(DEFAULT_SIGNER_PHOTO if signer is None else signer, model.resolution, fit=fit)
+    image = photo.image[None].to(model.unet.device, model.unet.dtype)
+    with torch.no_grad():
+        appearance = model.encode_appearance(image)
+        reference = model.reference_features(image, appearance) if model.reference_attention else None
+    keypoints = photo_keypoints(photo, signer_pose) if model.coarse_image else None
+    return SignerEncoding(appearance, photo, keypoints, reference)
+
+
+def model_pixels(pose: Pose, resolution: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``pose`` as (T, 178, 2) float64 pixels of a frame of ``resolution`` (H, W) and (T, 178) confidence."""
+    from signgen.poses.holistic import pose_arrays
+
+    xy, confidence = pose_arrays(pose)
+    dims = pose.header.dimensions
+    height, width = resolution
+    return xy.astype(np.float64) * [width / dims.width, height / dims.height], confidence
+
+
+def place_at_signer(pose: Pose, encoding: SignerEncoding, resolution: tuple[int, int]) -> Pose:
+    """``pose`` moved and scaled so that its first seen shoulders lie on the photo's: the
+    signer signs where the photo shows them standing."""
+    from signgen.poses import skeleton
+    from signgen.poses.holistic import pose_from_arrays
+
+    xy, confidence = model_pixels(pose, resolution)
+    shoulders = list(skeleton.SHOULDERS)
+    seen = np.flatnonzero((confidence[:, shoulders] > 0).all(axis=1))
+    if len(seen) == 0:
+        return pose
+    source = encoding.keypoints[0][shoulders]
+    target = xy[seen[0]][shoulders]
+    scale = np.linalg.norm(source[0] - source[1]) / max(np.linalg.norm(target[0] - target[1]), 1e-6)
+    placed = (xy - target.mean(0)) * scale + source.mean(0)
+    dims = pose.header.dimensions
+    height, width = resolution
+    return pose_from_arrays(placed * [dims.width / width, dims.height / height], confidence, float(pose.body.fps), dims.width, dims.height)
+
+
+def coarse_images(encoding: SignerEncoding, pose: Pose, resolution: tuple[int, int],
+                  steady_torso: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The photo warped to every frame of ``pose`` (placed in the photo's frame) at
+    ``resolution``: images (T, 3, H, W) in [-1, 1] and uncovered masks (T, 1, H, W)."""
+    from signgen.poses.warp import warp_to_pose
+
+    xy, confidence = _steadied(pose, resolution, steady_torso)
+    photo = ((encoding.photo.image.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+    source_xy, source_confidence = encoding.keypoints
+    warped = [warp_to_pose(photo, source_xy, source_confidence, xy[t], confidence[t]) for t in range(len(xy))]
+    images = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    return images, torch.from_numpy(np.stack([w.uncovered for w in warped])[:, None].astype(np.float32))
+
+
+def limb_regions(pose: Pose, resolution: tuple[int, int], steady_torso: float, deflicker: float) -> torch.Tensor:
+    """(T, H, W) bool: the arms and hands of every frame of ``pose`` at ``resolution`` that
+    move within the reach of a deflicker filter of width ``deflicker``
+    (:func:`signgen.poses.warp.limb_regions`, shoulders steadied as the coarse images' are)."""
+    from signgen.pipelines.deflicker import filter_reach
+    from signgen.poses.warp import limb_regions as regions
+
+    xy, confidence = _steadied(pose, resolution, steady_torso)
+    return torch.from_numpy(regions(xy, confidence, resolution, reach=filter_reach(deflicker)))
+
+
+def _steadied(pose: Pose, resolution: tuple[int, int], steady_torso: float) -> tuple[np.ndarray, np.ndarray]:
+    from signgen.poses.warp import steady_torso as steady
+
+    xy, confidence = model_pixels(pose, resolution)
+    return steady(xy, confidence, steady_torso), confidence
