@@ -136,7 +136,7 @@ def main(argv=None) -> int:
         parser.error("give --out (train a model) or --model (evaluate one)")
     torch.set_num_threads(args.threads)
 
-    from signgen.corpora.phoenix import gloss_pose_pairs
+    from signgen.corpora.samplers import gloss_pose_pairs
     from signgen.models.g2p import load_model
     from signgen.config import load_g2p_config
     from signgen.training.g2p import prepare_examples, train_g2p

@@ -23,7 +23,8 @@ import numpy as np
 
 
 def bench_rendering(frames: int) -> None:
-    from signgen.corpora.cartoon import PATTERNS, CartoonRenderer, Identity
+    from signgen.corpora.cartoon import CartoonRenderer
+    from signgen.corpora.identity import PATTERNS, Identity
     from signgen.poses.holistic import pose_arrays
     from signgen.poses.stitch import glosses_to_pose
     from signgen.corpora.synthsign import encode_png, gloss_alphabet

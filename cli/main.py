@@ -8,6 +8,7 @@ turns user errors into one line and exit code 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import re
@@ -169,6 +170,13 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except SigngenError as error:
         print_error(str(error), stderr)
+        return EXIT_USER_ERROR
+    except OSError as error:
+        # A path too long for the file system is the user's, wherever it is first touched
+        # (a stat() of it raises); any other OSError is a bug and keeps its traceback.
+        if error.errno != errno.ENAMETOOLONG:
+            raise
+        print_error(f"file name too long for the file system: {error.filename}", stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         close_progress_bars()

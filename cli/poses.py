@@ -114,8 +114,10 @@ def run_info(args: argparse.Namespace) -> None:
 
 
 def run_compact_lexicon(args: argparse.Namespace) -> None:
+    from signgen.atomic import check_output_folder
     from signgen.poses.lexicon import Lexicon, write_compact_lexicon
 
+    check_output_folder(args.out_folder, what="OUT_FOLDER")
     index = write_compact_lexicon(args.source_csv, args.out_folder, args.language)
     print(f"wrote {index} ({len(Lexicon.from_csv(index))} entries)")
 

@@ -54,7 +54,11 @@ def register(commands) -> None:
     temporal.add_argument("--frames", type=options.int_in(2, 1024), metavar="F", default=None,
                           help="frames per training clip, also the inference window (default: the config's)")
     temporal.set_defaults(func=run_train_temporal)
+    _register_other_models(train)
 
+
+def _register_other_models(train) -> None:
+    """The models beside the frame model: gloss-to-pose, autoencoder, recogniser."""
     g2p = train.add_parser(
         "g2p", help="the gloss-to-pose transformer (glosses -> 178-point poses)",
         description="Train the non-autoregressive gloss-to-pose transformer on a corpus in the "
@@ -120,7 +124,7 @@ def _load(family: str, args: argparse.Namespace, overrides: list[str] | None = N
 
 
 def _frame_pairs(args: argparse.Namespace, split: str, model_config, colour_augment_prob: float = 0.0, coarse_image: bool = False):
-    from signgen.corpora.phoenix import frame_pair_dataset
+    from signgen.corpora.samplers import frame_pair_dataset
 
     return frame_pair_dataset(args.data, split, resolution=tuple(model_config.resolution), pose_channels=model_config.pose_channels,
                               colour_augment_prob=colour_augment_prob, coarse_image=coarse_image)
@@ -182,7 +186,7 @@ def run_train_temporal(args: argparse.Namespace) -> None:
 
 
 def run_train_g2p(args: argparse.Namespace) -> None:
-    from signgen.corpora.phoenix import gloss_pose_pairs
+    from signgen.corpora.samplers import gloss_pose_pairs
     from signgen.training.g2p import prepare_examples, train_g2p
 
     _check_out(args)
@@ -193,7 +197,7 @@ def run_train_g2p(args: argparse.Namespace) -> None:
 
 
 def run_train_autoencoder(args: argparse.Namespace) -> None:
-    from signgen.corpora.phoenix import frame_dataset
+    from signgen.corpora.samplers import frame_dataset
     from signgen.training.autoencoder import build_autoencoder, train_autoencoder
 
     _check_out(args)

@@ -42,15 +42,14 @@ from scipy.spatial import Delaunay
 from signgen.errors import SigngenError
 from signgen.poses import skeleton
 from signgen.poses.warp import (FACE_POINTS, FOREARM_HALF_WIDTH, HAND_MARGIN, HAND_POINTS, HEAD_SCALE, HIP_DROP,
-                                LEFT_ELBOW, LEFT_HIP, LEFT_SHOULDER, LEFT_WRIST, RIGHT_ELBOW, RIGHT_HIP, RIGHT_SHOULDER,
-                                RIGHT_WRIST, TORSO_MARGIN, UPPER_ARM_HALF_WIDTH, CoarseImage, _capsule_mask, _head_mask,
-                                _hull_mask, _shoulder_width, _similarity, _torso_mask, _with_wrists)
+                                LEFT_ELBOW, LEFT_HIP, LEFT_SHOULDER, LEFT_WRIST, MAX_PART_SCALE, RIGHT_ELBOW, RIGHT_HIP,
+                                RIGHT_SHOULDER, RIGHT_WRIST, TORSO_MARGIN, UPPER_ARM_HALF_WIDTH, CoarseImage, _capsule_mask,
+                                _head_mask, _hull_mask, _shoulder_width, _torso_mask, _with_wrists)
 
 # Sizes in shoulder widths of the photo's pose (its ``unit``).
 MESH_SPACING = 1 / 16  # grid step on the body: about 5 px at 260 x 210
 HAND_SPACING = 1 / 40  # ... on the hands, so that a finger is a strip of triangles of its own
-FINGER_HALF_WIDTH = 0.035
-PALM_MARGIN = 0.03
+FINGER_HALF_WIDTH = 0.045
 CORE_HALF_WIDTH = 0.04  # the skeleton always in the mask: a limb is at least this wide about its bone
 # How far from the joint two parts share vertices. Each must reach past where the child's
 # region meets the parent's (the forearm's round end, 0.12, inside the upper arm's, 0.16),
@@ -212,9 +211,9 @@ class MeshWarp:
             drawn = shown[self.labels]
             covered = _rasterise(vertices, self.vertices, self.triangles[drawn], level[self.labels[drawn]],
                                  self.mask, map_x, map_y)
-            for p, part in enumerate(self.parts):  # a bone of the target the mesh does not reach
-                if shown[p]:
-                    uncovered |= (_core_shape(part, (height, width), xy, seen, self.unit) > 0) & ~covered
+            # A bone of the target the mesh does not reach (a limb the photo shows only in part).
+            uncovered |= (_core_mask([part for part, show in zip(self.parts, shown) if show], (height, width), xy, seen,
+                                     self.unit) > 0) & ~covered
             # The photo's person where nothing covers it now: an arm moved away from the torso.
             uncovered |= self.mask & ~covered
         for name, points, shape in self._absent:
@@ -292,8 +291,10 @@ def _parts(xy: np.ndarray, seen: np.ndarray, unit: float) -> list[_Part]:
                             lambda size, p, s, a=elbow, b=wrist: _capsule_mask(size, p[a], p[b], FOREARM_HALF_WIDTH * unit),
                             parent=upper, joint=elbow, weld=WELD_RADIUS["elbow"], handles=_bone_handles([elbow, wrist])))
         hand = HAND_POINTS[side]
+        # The palm's region is the whole hand's (warp.py's): what no finger claims is the palm's,
+        # never the forearm's that the hand lies before.
         palm = add(_Part(f"{side} palm", "palm", side, hand, hand[PALM],
-                         lambda size, p, s, q=hand[PALM]: _hull_mask(size, p[q], PALM_MARGIN * unit),
+                         lambda size, p, s, q=hand: _hull_mask(size, p[q], HAND_MARGIN * unit),
                          parent=forearm, joint=wrist, weld=WELD_RADIUS["wrist"],
                          handles=[(k, k, 0.0) for k in hand[PALM]]))
         if palm is None:
@@ -340,6 +341,20 @@ def _absent_parts(seen: np.ndarray) -> list:
         if not seen[hand].all():
             absent.append(("hand", hand, lambda size, p, s, u, q=hand: _hull_mask(size, p[q], HAND_MARGIN * u)))
     return absent
+
+
+def _core_mask(parts: list[_Part], size, xy: np.ndarray, seen: np.ndarray, unit: float) -> np.ndarray:
+    """uint8: the skeletons of ``parts``, drawn into one image (per frame: no image per part)."""
+    mask = np.zeros(size, np.uint8)
+    for part in parts:
+        if part.kind in ("upper arm", "forearm", "finger"):
+            chain = xy[part.points if part.kind != "finger" else part.fit]
+            half_width = CORE_HALF_WIDTH * unit if part.kind != "finger" else 0.5
+            pixels = np.round(chain).astype(np.int32)
+            cv2.polylines(mask, [pixels], False, 1, max(1, int(round(2 * half_width))), cv2.LINE_8)
+        else:
+            mask |= _core_shape(part, size, xy, seen, unit)
+    return mask
 
 
 def _core_shape(part: _Part, size, xy: np.ndarray, seen: np.ndarray, unit: float) -> np.ndarray:
@@ -474,8 +489,8 @@ def _label_map(regions: list[np.ndarray], ranks: list[int]) -> np.ndarray:
 
 def _triangulate(mask: np.ndarray, hands: np.ndarray, unit: float) -> tuple[np.ndarray, np.ndarray]:
     """Points (N, 2) and triangles (T, 3) covering ``mask``: a grid (finer on ``hands``) and
-    the outline of the mask grown by a little, so that every pixel centre of the mask lies
-    in a triangle; triangles whose middle is off the grown mask are dropped."""
+    the outline of the mask grown by a little, Delaunay-triangulated; triangles whose middle
+    is off the grown mask are dropped."""
     spacing = max(MESH_SPACING * unit, 2.0)
     fine = max(HAND_SPACING * unit, 1.5)
     grow = int(np.ceil(fine / 2)) + 1
@@ -497,15 +512,17 @@ def _triangulate(mask: np.ndarray, hands: np.ndarray, unit: float) -> tuple[np.n
     points = np.unique(np.round(np.concatenate(points), 3), axis=0)
     if len(points) < 3:
         return points, np.zeros((0, 3), np.int64)
-    triangles = Delaunay(points).simplices.astype(np.int64)
+    delaunay = Delaunay(points)
+    triangles = delaunay.simplices.astype(np.int64)
     corners = points[triangles]
-    keep = np.ones(len(triangles), bool)
-    # The middle and the three edge midpoints on the grown mask: a triangle bridging a gap
-    # (between an arm and the torso, between two fingers) has one of them off it.
-    for probe in (corners.mean(1), (corners[:, 0] + corners[:, 1]) / 2, (corners[:, 1] + corners[:, 2]) / 2,
-                  (corners[:, 2] + corners[:, 0]) / 2):
-        ij = np.round(probe).astype(int)
-        keep &= region[ij[:, 1].clip(0, height - 1), ij[:, 0].clip(0, width - 1)]
+    middle = np.round(corners.mean(1)).astype(int)
+    keep = region[middle[:, 1].clip(0, height - 1), middle[:, 0].clip(0, width - 1)]
+    # ... and every triangle that holds a pixel centre of the mask, so that the mesh covers
+    # all of it (a triangle bridging a gap, between an arm and the torso, draws nothing
+    # there: only photo pixels of the person are drawn).
+    ys, xs = np.nonzero(mask)
+    holding = delaunay.find_simplex(np.stack([xs, ys], 1).astype(np.float64))
+    keep[holding[holding >= 0]] = True
     d1, d2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
     keep &= np.abs(d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]) > 1e-6
     return points, triangles[keep]
@@ -664,6 +681,23 @@ class _Arap:
         return self._step2.solve(rhs)
 
 
+def _similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``signgen.poses.warp``'s capped least-squares similarity (2 x 3), in the closed form
+    that 2D allows (a tenth of the SVD's cost, and a frame fits one per part)."""
+    source_mean, target_mean = source.mean(0), target.mean(0)
+    s, t = source - source_mean, target - target_mean
+    variance = float((s**2).sum())
+    if len(source) < 2 or variance < 1e-9:
+        return np.array([[1.0, 0.0, target_mean[0] - source_mean[0]], [0.0, 1.0, target_mean[1] - source_mean[1]]])
+    along = float((s * t).sum())
+    across = float((s[:, 0] * t[:, 1] - s[:, 1] * t[:, 0]).sum())
+    length = np.hypot(along, across)
+    cos, sin = (along / length, across / length) if length > 0 else (1.0, 0.0)
+    scale = float(np.clip(length / variance, 1 / MAX_PART_SCALE, MAX_PART_SCALE))
+    linear = scale * np.array([[cos, -sin], [sin, cos]])
+    return np.hstack([linear, (target_mean - linear @ source_mean)[:, None]])
+
+
 def _apply(transforms: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.einsum("nij,nj->ni", transforms[:, :, :2], points) + transforms[:, :, 2]
 
@@ -677,41 +711,61 @@ def _rasterise(target: np.ndarray, source: np.ndarray, triangles: np.ndarray, le
     is a little larger than the person, and its rim of background is not drawn."""
     height, width = person.shape
     covered = np.zeros((height, width), bool)
-    if not len(triangles):
-        return covered
-    order = np.argsort(levels, kind="stable")
-    triangles, levels = triangles[order], levels[order]
     corners, photo = target[triangles], source[triangles]
     a, d, e = corners[:, 0], corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
     det = d[:, 0] * e[:, 1] - d[:, 1] * e[:, 0]
-    eps = 1e-6
-    x0 = np.maximum(np.ceil(corners[..., 0].min(1) - eps), 0).astype(np.int64)
-    x1 = np.minimum(np.floor(corners[..., 0].max(1) + eps), width - 1).astype(np.int64)
-    y0 = np.maximum(np.ceil(corners[..., 1].min(1) - eps), 0).astype(np.int64)
-    y1 = np.minimum(np.floor(corners[..., 1].max(1) + eps), height - 1).astype(np.int64)
-    spans = np.maximum(x1 - x0 + 1, 0)
-    counts = np.where(np.abs(det) > 1e-9, spans * np.maximum(y1 - y0 + 1, 0), 0)
-    total = int(counts.sum())
-    if not total:
+    keep = np.abs(det) > 1e-9
+    order = np.argsort(levels[keep], kind="stable")
+    corners, photo, levels = corners[keep][order], photo[keep][order], levels[keep][order]
+    a, d, e, det = a[keep][order], d[keep][order], e[keep][order], det[keep][order]
+    if not len(corners):
         return covered
-    tri = np.repeat(np.arange(len(triangles)), counts)
-    local = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    span = spans[tri]
-    px, py = x0[tri] + local % span, y0[tri] + local // span
-    rx, ry = px - a[tri, 0], py - a[tri, 1]
-    inv = 1.0 / det[tri]
-    l1 = (rx * e[tri, 1] - ry * e[tri, 0]) * inv
-    l2 = (d[tri, 0] * ry - d[tri, 1] * rx) * inv
-    inside = (l1 >= -eps) & (l2 >= -eps) & (l1 + l2 <= 1 + eps)
-    tri, px, py, l1, l2 = tri[inside], px[inside], py[inside], l1[inside], l2[inside]
-    p0 = photo[tri, 0]
-    sx = p0[:, 0] + l1 * (photo[tri, 1, 0] - p0[:, 0]) + l2 * (photo[tri, 2, 0] - p0[:, 0])
-    sy = p0[:, 1] + l1 * (photo[tri, 1, 1] - p0[:, 1]) + l2 * (photo[tri, 2, 1] - p0[:, 1])
+    # Scanlines: each triangle's rows, each row's span between its long edge (top to bottom
+    # corner) and one of its short ones. Every edge is walked from its upper end, so the two
+    # triangles that share it find the same crossings and no pixel centre falls between them;
+    # and never past its ends (a row let in by the tolerance must not extrapolate an edge that
+    # is nearly level).
+    eps = 1e-6
+    by_height = np.argsort(corners[..., 1], axis=1, kind="stable")
+    top, middle, bottom = (np.take_along_axis(corners, by_height[:, i, None, None], 1)[:, 0] for i in range(3))
+
+    def edge(upper, lower):
+        rise = lower[:, 1] - upper[:, 1]
+        return [upper[:, 0], upper[:, 1], lower[:, 0] - upper[:, 0], np.divide(1.0, rise, out=np.zeros_like(rise), where=rise > 0)]
+
+    edges = np.stack(edge(top, bottom) + edge(top, middle) + edge(middle, bottom), 1)
+    y0 = np.maximum(np.ceil(top[:, 1] - eps), 0).astype(np.int64)
+    y1 = np.minimum(np.floor(bottom[:, 1] + eps), height - 1).astype(np.int64)
+    rows = np.maximum(y1 - y0 + 1, 0)
+    tri = np.repeat(np.arange(len(corners)), rows)
+    y = (y0[tri] + np.arange(len(tri)) - np.repeat(np.cumsum(rows) - rows, rows)).astype(np.float64)
+    e_ = edges[tri].T
+    along_long = e_[0] + np.clip((y - e_[1]) * e_[3], 0, 1) * e_[2]
+    upper = e_[4] + np.clip((y - e_[5]) * e_[7], 0, 1) * e_[6]
+    lower = e_[8] + np.clip((y - e_[9]) * e_[11], 0, 1) * e_[10]
+    along_short = np.where(y < e_[9], upper, lower)
+    left, right = np.minimum(along_long, along_short), np.maximum(along_long, along_short)
+    x0 = np.maximum(np.ceil(left - eps), 0)
+    x1 = np.minimum(np.floor(right + eps), width - 1)
+    count = np.maximum(x1 - x0 + 1, 0).astype(np.int64)
+    pixel_tri = np.repeat(tri, count)
+    py = np.repeat(y, count).astype(np.int64)
+    px = (np.repeat(x0, count) + np.arange(len(pixel_tri)) - np.repeat(np.cumsum(count) - count, count)).astype(np.int64)
+    # Each triangle's affine map from the frame to the photo, through barycentric coordinates.
+    inverse = 1.0 / det
+    k1 = np.stack([e[:, 1], -e[:, 0], a[:, 1] * e[:, 0] - a[:, 0] * e[:, 1]], 1) * inverse[:, None]
+    k2 = np.stack([-d[:, 1], d[:, 0], a[:, 0] * d[:, 1] - a[:, 1] * d[:, 0]], 1) * inverse[:, None]
+    base = np.zeros((len(corners), 3, 2))
+    base[:, 2] = photo[:, 0]
+    affine = base + k1[:, :, None] * (photo[:, 1] - photo[:, 0])[:, None] + k2[:, :, None] * (photo[:, 2] - photo[:, 0])[:, None]
+    c = affine.reshape(-1, 6)[pixel_tri].T
+    sx = c[0] * px + c[2] * py + c[4]
+    sy = c[1] * px + c[3] * py + c[5]
     on_person = person[np.round(sy).astype(np.int64).clip(0, height - 1), np.round(sx).astype(np.int64).clip(0, width - 1)]
-    tri, px, py, sx, sy = tri[on_person], px[on_person], py[on_person], sx[on_person], sy[on_person]
+    pixel_tri, px, py, sx, sy = pixel_tri[on_person], px[on_person], py[on_person], sx[on_person], sy[on_person]
     # Painted a level at a time, back to front: within one assignment NumPy does not promise
     # which of two writes to a pixel wins.
-    pixel_level = levels[tri]
+    pixel_level = levels[pixel_tri]
     bounds = np.flatnonzero(np.r_[True, pixel_level[1:] != pixel_level[:-1], True])
     for start, end in zip(bounds[:-1], bounds[1:]):
         ys, xs = py[start:end], px[start:end]

@@ -257,7 +257,7 @@ class FusionTrainConfig(TrainConfig):
     source_enhancement: bool
     eval_every: int
     eval_batch_size: int
-    colour_augment_prob: float  # share of training pairs recoloured (signgen.corpora.phoenix.frame_pair_dataset)
+    colour_augment_prob: float  # share of training pairs recoloured (signgen.corpora.samplers.frame_pair_dataset)
 
     def __post_init__(self):
         super().__post_init__()
@@ -383,19 +383,6 @@ class G2PLossConfig:
         negative = [name for name, value in vars(self).items() if value < 0]
         if negative:
             raise SigngenError(f"loss weights must be non-negative: {', '.join(negative)}")
-
-    def point_weights(self):
-        """The per-point loss weights, a (178,) tensor: body, face and hand weights."""
-        import torch
-
-        from signgen.poses import skeleton
-
-        weights = torch.empty(skeleton.NUM_POINTS)
-        weights[skeleton.BODY] = self.body_weight
-        weights[skeleton.FACE] = self.face_weight
-        weights[skeleton.LEFT_HAND] = self.hand_weight
-        weights[skeleton.RIGHT_HAND] = self.hand_weight
-        return weights
 
 
 @dataclass

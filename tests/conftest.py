@@ -2,8 +2,9 @@
 command line run in-process, and one factory for tiny models, pipelines and corpora.
 
 Tests get these as fixtures (never by importing a helper module): ``tiny_frame_config``,
-``tiny_frame_model``, ``tiny_adapter``, ``randomize``, ``tiny_pipelines`` (with
-``tiny_pipeline_settings``), ``synthsign_corpus`` (with ``small_synthsign_settings`` and
+``tiny_frame_model``, ``tiny_adapter``, ``randomize``, ``sample_frames`` (a model's frames
+through the render's public pieces), ``tiny_pipelines`` (with ``tiny_pipeline_settings``),
+``synthsign_corpus`` (with ``small_synthsign_settings`` and
 ``phoenix_fixture``), ``run_cli`` / ``run_cli_fd``, ``cli_error_line`` and ``one_torch_thread``."""
 
 from __future__ import annotations
@@ -267,6 +268,45 @@ def tiny_adapter():
 def randomize():
     """``randomize(module, seed=1, std=0.05)``: every weight moved by noise, in place."""
     return randomize_
+
+
+# ------------------------------------------------------------------ sampling a model's frames
+
+# What the sampling tests were written against: the defaults sampling had before one render
+# path (issue #23), frame-wise DPM-Solver++ with every step guided and nothing after it.
+SAMPLING_DEFAULTS = {"scheduler": "dpm", "num_steps": 25, "appearance_scale": 1.5, "full_scale": 2.0,
+                     "guidance_interval": 1.0, "noise_correlation": 0.0, "deflicker": 0.0, "keep_coarse": False,
+                     "steady_torso": 0.0}
+
+
+def sample_video_frames(model, image, poses, adapter=None, coarse=None, reference=None, seed: int = 0, **settings):
+    """Frames (T, 3, H, W) in [-1, 1] that ``model`` (with the temporal ``adapter``, if any)
+    draws for pose maps ``poses`` (T, C, H, W) from a signer ``image`` (3, H, W) in [-1, 1]
+    or its encoding (``model.encode_appearance``), and for v2 models the ``coarse`` images
+    and ``reference`` features: the render's own pieces (video_conditions, prepare_sampler,
+    denoise) with ``settings`` (RenderSettings fields) over :data:`SAMPLING_DEFAULTS`."""
+    from signgen.models.encoders import EncoderOutput
+    from signgen.pipelines.conditions import video_conditions
+    from signgen.pipelines.denoising import denoise
+    from signgen.pipelines.schedulers import prepare_sampler
+    from signgen.pipelines.settings import RenderSettings, check_seed
+
+    settings = RenderSettings(**{**SAMPLING_DEFAULTS, **settings})
+    seed = check_seed(seed)
+    if isinstance(image, EncoderOutput):
+        appearance = image
+    else:
+        with torch.no_grad():
+            appearance = model.encode_appearance(image[None])
+    conditions = video_conditions(model, appearance, poses, coarse, reference, settings.frame_batch_size)
+    return denoise(model, adapter, conditions, prepare_sampler(model, settings), settings, seed)
+
+
+@pytest.fixture(scope="session")
+def sample_frames():
+    """``sample_frames(model, image, poses, adapter=None, coarse=None, reference=None, seed=0,
+    **settings)``: see :func:`sample_video_frames`."""
+    return sample_video_frames
 
 
 # ------------------------------------------------------------------ tiny pipelines

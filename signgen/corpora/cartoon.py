@@ -20,26 +20,15 @@ through a video.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from signgen.corpora.identity import Color, Identity, mix, shade
 from signgen.errors import SigngenError
 from signgen.poses import skeleton
 from signgen.poses.transform import shoulder_reference
-
-PATTERNS = ("solid", "stripes", "checks", "dots", "letters")
-HAIR_STYLES = ("short", "long", "bun")
-
-Color = tuple[int, int, int]
-
-# Fitzpatrick-like skin tones, light to dark (RGB).
-SKIN_TONES: tuple[Color, ...] = ((255, 224, 196), (245, 206, 170), (234, 192, 150), (224, 172, 120),
-                                 (198, 140, 90), (170, 115, 75), (141, 90, 55), (110, 70, 45), (84, 55, 38))
-HAIR_COLORS: tuple[Color, ...] = ((28, 24, 24), (58, 40, 30), (102, 70, 45), (150, 90, 50), (200, 165, 100),
-                                  (226, 200, 140), (165, 60, 30), (170, 170, 170), (235, 235, 230))
-EYE_COLORS: tuple[Color, ...] = ((75, 50, 30), (110, 75, 40), (60, 100, 150), (80, 120, 80), (110, 110, 120))
 
 # MediaPipe face-mesh indices of the closed contours and paths drawn, in drawing order
 # along each contour (all of them are among the 128 face-contour points).
@@ -83,78 +72,9 @@ _LEFT_BROW, _RIGHT_BROW = _face_index(LEFT_BROW), _face_index(RIGHT_BROW)
 _OUTER_LIPS, _INNER_LIPS = _face_index(OUTER_LIPS), _face_index(INNER_LIPS)
 _LIP_TOP = _face_index((UPPER_LIP_TOP,))[0]
 _L_SHOULDER, _R_SHOULDER = skeleton.LEFT_SHOULDER, skeleton.RIGHT_SHOULDER
-_L_ELBOW, _R_ELBOW = skeleton.BODY_POINTS.index("LEFT_ELBOW"), skeleton.BODY_POINTS.index("RIGHT_ELBOW")
+_L_ELBOW, _R_ELBOW = skeleton.LEFT_ELBOW, skeleton.RIGHT_ELBOW
 _L_WRIST, _R_WRIST = skeleton.LEFT_WRIST, skeleton.RIGHT_WRIST
-_L_HIP, _R_HIP = skeleton.BODY_POINTS.index("LEFT_HIP"), skeleton.BODY_POINTS.index("RIGHT_HIP")
-
-
-@dataclass(frozen=True)
-class Identity:
-    """How one cartoon signer looks (colours RGB 0-255)."""
-
-    skin: Color
-    hair: Color
-    hair_style: str
-    eyes: Color
-    garment: Color
-    garment_accent: Color
-    pattern: str
-    pattern_scale: int  # period of the pattern in pixels
-    pattern_text: str  # the letters printed by the "letters" pattern
-    background: Color
-
-    def __post_init__(self):
-        if self.pattern not in PATTERNS:
-            raise SigngenError(f"unknown garment pattern {self.pattern!r} (one of {', '.join(PATTERNS)})")
-        if self.hair_style not in HAIR_STYLES:
-            raise SigngenError(f"unknown hair style {self.hair_style!r} (one of {', '.join(HAIR_STYLES)})")
-        if self.pattern_scale < 2:
-            raise SigngenError(f"pattern scale must be at least 2 pixels, got {self.pattern_scale}")
-
-    @classmethod
-    def sample(cls, rng: np.random.Generator) -> "Identity":
-        """A random signer whose garment, skin and hair stand out from the background."""
-        skin = SKIN_TONES[rng.integers(len(SKIN_TONES))]
-        hair = HAIR_COLORS[rng.integers(len(HAIR_COLORS))]
-        while True:
-            hue = rng.random()
-            garment = _hsv(hue, rng.uniform(0.35, 0.9), rng.uniform(0.25, 0.85))
-            accent = _hsv((hue + rng.uniform(0.3, 0.7)) % 1.0, rng.uniform(0.2, 0.8), rng.uniform(0.3, 1.0))
-            background = _hsv(rng.random(), rng.uniform(0.0, 0.3), rng.uniform(0.45, 0.95))
-            if min(_distance(background, other) for other in (skin, hair, garment)) > 70 and _distance(garment, accent) > 60:
-                break
-        letters = "".join(chr(ord("A") + int(i)) for i in rng.integers(26, size=3))
-        return cls(skin=skin, hair=hair, hair_style=HAIR_STYLES[rng.integers(len(HAIR_STYLES))],
-                   eyes=EYE_COLORS[rng.integers(len(EYE_COLORS))], garment=garment, garment_accent=accent,
-                   pattern=PATTERNS[rng.integers(len(PATTERNS))], pattern_scale=int(rng.integers(7, 15)),
-                   pattern_text=letters, background=background)
-
-    def to_dict(self) -> dict:
-        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Identity":
-        names = {f.name for f in fields(cls)}
-        if set(data) != names:
-            raise SigngenError(f"signer identity needs exactly the fields {', '.join(sorted(names))}")
-        return cls(**{key: tuple(int(c) for c in value) if isinstance(value, list) else value for key, value in data.items()})
-
-
-def _hsv(hue: float, saturation: float, value: float) -> Color:
-    pixel = np.array([[[hue * 180, saturation * 255, value * 255]]], dtype=np.float32).round().astype(np.uint8)
-    return tuple(int(c) for c in cv2.cvtColor(pixel, cv2.COLOR_HSV2RGB)[0, 0])
-
-
-def _distance(a: Color, b: Color) -> float:
-    return float(np.linalg.norm(np.subtract(a, b, dtype=np.float64)))
-
-
-def _shade(color: Color, factor: float) -> Color:
-    return tuple(int(round(min(255.0, c * factor))) for c in color)
-
-
-def _mix(a: Color, b: Color, weight: float) -> Color:
-    return tuple(int(round(x * (1 - weight) + y * weight)) for x, y in zip(a, b))
+_L_HIP, _R_HIP = skeleton.LEFT_HIP, skeleton.RIGHT_HIP
 
 
 class CartoonRenderer:
@@ -172,11 +92,11 @@ class CartoonRenderer:
         self._texture = garment_texture(identity, (2 * self.height, 2 * self.width))
         self._sleeve_texture = (self._texture.astype(np.float32) * 0.85).round().astype(np.uint8)
         self._mask = np.zeros((self.height, self.width), np.uint8)
-        self._outline = _shade(identity.garment, 0.55)
-        self._skin_outline = _shade(identity.skin, 0.72)
-        self._lips = _mix(identity.skin, (170, 40, 60), 0.45)
-        self._brows = _shade(identity.hair, 0.8)
-        self._hair_outline = _shade(identity.hair, 0.7)
+        self._outline = shade(identity.garment, 0.55)
+        self._skin_outline = shade(identity.skin, 0.72)
+        self._lips = mix(identity.skin, (170, 40, 60), 0.45)
+        self._brows = shade(identity.hair, 0.8)
+        self._hair_outline = shade(identity.hair, 0.7)
 
     def render(self, xy: np.ndarray, confidence: np.ndarray,
                hand_colors: tuple[Color, Color] | None = None) -> np.ndarray:
@@ -242,7 +162,7 @@ class CartoonRenderer:
             cv2.fillPoly(canvas, [_fixed(head.bun())], identity.hair, _AA, _SHIFT)
         if body is not None:
             neck = body.neck_polygon(head, sizes)
-            cv2.fillPoly(canvas, [_fixed(neck)], _shade(identity.skin, 0.92), _AA, _SHIFT)
+            cv2.fillPoly(canvas, [_fixed(neck)], shade(identity.skin, 0.92), _AA, _SHIFT)
             cv2.polylines(canvas, [_fixed(neck[2:5])], False, self._outline, 1, _AA, _SHIFT)
         outline = head.outline()
         cv2.fillPoly(canvas, [_fixed(outline)], identity.skin, _AA, _SHIFT)
@@ -491,7 +411,7 @@ def garment_texture(identity: Identity, size: tuple[int, int]) -> np.ndarray:
     if identity.pattern == "stripes":
         texture[(y % period) < max(1, period // 3)] = accent
     elif identity.pattern == "checks":
-        texture[((y // period) + (x // period)) % 2 == 1] = _mix(identity.garment, accent, 0.6)
+        texture[((y // period) + (x // period)) % 2 == 1] = mix(identity.garment, accent, 0.6)
     elif identity.pattern == "dots":
         radius = max(1, period // 4)
         for row, top in enumerate(range(period // 2, height + period, period)):

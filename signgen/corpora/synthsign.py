@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from signgen.atomic import LOCK_NAME, atomic_output, check_output_folder, folder_lock
-from signgen.corpora.cartoon import CartoonRenderer, Identity
+from signgen.corpora.cartoon import CartoonRenderer
+from signgen.corpora.identity import Identity
 from signgen.corpora.phoenix import (CSV_COLUMNS, CSV_SEPARATOR, FRAMES_DIR, annotation_path, frame_file_name, frame_folder,
                           pose_path)
 from signgen.errors import SigngenError

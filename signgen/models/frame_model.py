@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
 from signgen import __version__
 from signgen.atomic import atomic_folder, is_replaceable_folder
-from signgen.config import PREDICTION_TYPES, ModelConfig
+from signgen.config import ModelConfig
 from signgen.models.denoiser import FrameConditions, build_unet, predict
 from signgen.models.reference import ReferenceState, install_reference_attention
 from signgen.models.encoders import EncoderOutput, ImageEncoder
@@ -36,7 +37,8 @@ from signgen import files
 from signgen.errors import SigngenError, first_line
 from signgen.files import MANIFEST_NAME
 from signgen.models.fusion import FusionModule
-from signgen.models.loading import check_positive, load_module
+from signgen.models.loading import load_module
+from signgen.models.noise_schedule import load_noise_scheduler
 
 KIND = "signgen-frame-model"
 FORMAT_VERSION = 1
@@ -56,6 +58,24 @@ REQUIRED_COMPONENTS = ("image_encoder", "pose_encoder", "fusion")
 IMAGE_CHANNELS = 3
 
 
+@dataclass(frozen=True)
+class Conditioning:
+    """What a frame model's denoiser reads besides the pose map and appearance tokens
+    (``model_index.json`` keeps the same keys): FPDM's fusion embedding, the photo warped
+    to the pose (v2), the photo's self-attention features (v2), and whether it draws the
+    residual from the warped photo."""
+
+    use_fusion_embedding: bool = True
+    coarse_image: bool = False
+    reference_attention: bool = False
+    coarse_residual: bool = False
+
+    @classmethod
+    def from_manifest(cls, manifest: dict) -> "Conditioning":
+        defaults = cls()
+        return cls(**{name: bool(manifest.get(name, getattr(defaults, name))) for name in cls.__dataclass_fields__})
+
+
 class FrameModel(torch.nn.Module):
     """Encoders + fusion (stage 1) and, once stage 2 is attached, UNet + noise schedule.
 
@@ -71,10 +91,7 @@ class FrameModel(torch.nn.Module):
         unet: UNet2DConditionModel | None = None,
         noise_scheduler: DDPMScheduler | None = None,
         vae: AutoencoderKL | None = None,
-        use_fusion_embedding: bool = True,
-        coarse_image: bool = False,
-        reference_attention: bool = False,
-        coarse_residual: bool = False,
+        conditioning: Conditioning = Conditioning(),
     ):
         super().__init__()
         self.image_encoder = image_encoder
@@ -83,15 +100,15 @@ class FrameModel(torch.nn.Module):
         self.unet = unet
         self.vae = vae
         self.noise_scheduler = noise_scheduler
-        self.use_fusion_embedding = use_fusion_embedding
-        self.coarse_image = coarse_image
-        self.reference_attention = reference_attention
-        if coarse_residual and not coarse_image:
+        self.use_fusion_embedding = conditioning.use_fusion_embedding
+        self.coarse_image = conditioning.coarse_image
+        self.reference_attention = conditioning.reference_attention
+        if conditioning.coarse_residual and not conditioning.coarse_image:
             raise SigngenError("a frame model drawing the residual from the coarse image needs the coarse image")
-        self.coarse_residual = coarse_residual
+        self.coarse_residual = conditioning.coarse_residual
         if vae is not None:
             vae.requires_grad_(False)
-        if unet is not None and reference_attention:
+        if unet is not None and conditioning.reference_attention:
             install_reference_attention(unet)
 
     # ----------------------------------------------------------------- building
@@ -331,7 +348,7 @@ class FrameModel(torch.nn.Module):
         modules = {name: _load_component(folder, name, class_name) for name, class_name in names.items()}
         noise_scheduler = None
         if "unet" in modules:
-            noise_scheduler = _load_scheduler(folder)
+            noise_scheduler = load_noise_scheduler(folder / SCHEDULER_FOLDER / DDPMScheduler.config_name)
         model = cls(
             modules["image_encoder"],
             modules["pose_encoder"],
@@ -339,10 +356,7 @@ class FrameModel(torch.nn.Module):
             unet=modules.get("unet"),
             noise_scheduler=noise_scheduler,
             vae=modules.get("vae"),
-            use_fusion_embedding=bool(manifest.get("use_fusion_embedding", True)),
-            coarse_image=bool(manifest.get("coarse_image", False)),
-            reference_attention=bool(manifest.get("reference_attention", False)),
-            coarse_residual=bool(manifest.get("coarse_residual", False)),
+            conditioning=Conditioning.from_manifest(manifest),
         )
         _check_consistency(model, manifest, folder)
         return model.eval()
@@ -371,85 +385,6 @@ def _load_component(folder: Path, name: str, class_name: str) -> torch.nn.Module
         raise SigngenError(f"{folder}: component {name!r} is a {class_name}, expected {cls.__name__}")
     subfolder = folder / name
     return load_module(cls, subfolder / CONFIG_NAME, subfolder / WEIGHTS_NAME)
-
-
-def _load_scheduler(folder: Path) -> DDPMScheduler:
-    path = folder / SCHEDULER_FOLDER / DDPMScheduler.config_name
-    if not path.is_file():
-        raise SigngenError(f"model folder is incomplete: {path} is missing")
-    config = files.read_json_object(path, "noise-scheduler config")
-    check_positive(config, path)
-    check_noise_schedule(config, path)
-    try:
-        scheduler = DDPMScheduler.from_config(DDPMScheduler.load_config(path.parent))
-    except (OSError, ValueError, TypeError, ArithmeticError, NotImplementedError) as error:
-        raise SigngenError(f"{path} is not a noise-scheduler config: {first_line(error)}") from None
-    alphas = scheduler.alphas_cumprod
-    if not (torch.isfinite(alphas).all() and (alphas > 0).all() and (alphas < 1).all()):
-        raise SigngenError(f"{path}: the noise schedule it describes is not a valid one (its cumulative alphas "
-                           "leave (0, 1)); check beta_start, beta_end, beta_schedule and trained_betas")
-    return scheduler
-
-
-# What a training noise schedule (scheduler_config.json) may hold: the choices every
-# sampling scheduler built from it understands.
-BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid")
-VARIANCE_TYPES = ("fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned", "learned_range")
-TIMESTEP_SPACINGS = ("linspace", "leading", "trailing")
-# More training timesteps than this is no DDPM schedule signgen trains (1000 is usual).
-MAX_TRAIN_TIMESTEPS = 100_000
-
-
-def check_noise_schedule(config: dict, path: Path) -> None:
-    """Refuse a noise-scheduler config whose values diffusers would take and then fail on at
-    render time, or turn into a schedule that gives non-finite samples: one line naming
-    ``path`` and the field."""
-    import math
-
-    def number(value) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-    def refuse(key: str, must: str) -> None:
-        value = repr(config.get(key))
-        value = value if len(value) <= 60 else value[:59] + "…"
-        raise SigngenError(f"{path}: {key} must be {must}, not {value}")
-
-    def choice(key: str, choices: tuple[str, ...]) -> None:
-        if key in config and config[key] not in choices:
-            refuse(key, "one of " + ", ".join(choices))
-
-    if config.get("_class_name", "DDPMScheduler") != "DDPMScheduler":
-        refuse("_class_name", "DDPMScheduler (the training noise schedule)")
-    choice("prediction_type", PREDICTION_TYPES)
-    choice("beta_schedule", BETA_SCHEDULES)
-    choice("variance_type", VARIANCE_TYPES)
-    choice("timestep_spacing", TIMESTEP_SPACINGS)
-    steps = config.get("num_train_timesteps", 1000)
-    if not (isinstance(steps, int) and not isinstance(steps, bool) and 1 <= steps <= MAX_TRAIN_TIMESTEPS):
-        refuse("num_train_timesteps", f"a whole number from 1 to {MAX_TRAIN_TIMESTEPS}")
-    trained = config.get("trained_betas")
-    if trained is not None:
-        if not (isinstance(trained, list) and len(trained) == steps and all(number(b) and 0 < b < 1 for b in trained)):
-            raise SigngenError(f"{path}: trained_betas must be null or {steps} numbers in (0, 1), one per training timestep")
-    elif config.get("beta_schedule", "linear") != "squaredcos_cap_v2":
-        start, end = config.get("beta_start", 0.0001), config.get("beta_end", 0.02)
-        for key, value in (("beta_start", start), ("beta_end", end)):
-            if not (number(value) and 0 < value < 1):
-                refuse(key, "a finite number in (0, 1)")
-        if start > end:
-            raise SigngenError(f"{path}: beta_start {start!r} must not exceed beta_end {end!r}")
-    offset = config.get("steps_offset", 0)
-    if not (isinstance(offset, int) and not isinstance(offset, bool) and 0 <= offset < steps):
-        refuse("steps_offset", f"a whole number from 0 to {steps - 1}")
-    for key in ("clip_sample_range", "sample_max_value"):
-        if key in config and not (number(config[key]) and config[key] > 0):
-            refuse(key, "a finite positive number")
-    if "dynamic_thresholding_ratio" in config and not (number(config["dynamic_thresholding_ratio"])
-                                                      and 0 < config["dynamic_thresholding_ratio"] <= 1):
-        refuse("dynamic_thresholding_ratio", "a number in (0, 1]")
-    for key in ("clip_sample", "thresholding", "rescale_betas_zero_snr"):
-        if key in config and not isinstance(config[key], bool):
-            refuse(key, "true or false")
 
 
 def _check_consistency(model: FrameModel, manifest: dict, folder: Path) -> None:

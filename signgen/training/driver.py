@@ -53,7 +53,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from signgen.atomic import atomic_folder
+from signgen.atomic import FOLDER_TEMPORARY_EXTRA, atomic_folder, check_name_length
 from signgen.config import TrainConfig, save_config
 from signgen.errors import SigngenError
 from signgen.training import checkpoints
@@ -110,6 +110,7 @@ def check_out_dir(out_dir: str | Path, resume: bool | str | Path = False) -> Non
     a folder without ``checkpoints/`` (or a checkpoint that is not one) for a resumed run.
     Reads only: the command line calls it before any data is read."""
     out_dir = Path(out_dir)
+    check_name_length(out_dir, FOLDER_TEMPORARY_EXTRA)  # before a stat() of it raises
     existing = next((path for path in (out_dir, *out_dir.parents) if path.exists()), None)
     if existing is not None and not existing.is_dir():
         where = "" if existing == out_dir else f" ({existing} is a file)"

@@ -188,7 +188,7 @@ def g2p_losses(model: GlossToPoseModel, batch: dict[str, torch.Tensor], loss: G2
     bin_loss = -_weighted_mean(hard, frame_mask.float())
 
     coordinates, confidence_logits, _, log_durations = model(gloss_ids, gloss_mask, durations)
-    weights = loss.point_weights().to(poses.device)
+    weights = point_weights(loss).to(poses.device)
     point_weight = present.float() * weights
     position = _weighted_mean((coordinates - poses).abs().mean(-1), point_weight)
 
@@ -274,3 +274,15 @@ def train_g2p(examples: Sequence[Example], out: str | os.PathLike, config: G2PCo
     batch_size = min(train.batch_size, len(dataset))
     driver.train(stage, dataset, out, dataclasses.replace(train, batch_size=batch_size), config, resume=resume, progress=progress)
     return model.eval()
+
+
+def point_weights(loss: G2PLossConfig) -> torch.Tensor:
+    """The per-point loss weights, a (178,) tensor: body, face and hand weights."""
+    from signgen.poses import skeleton
+
+    weights = torch.empty(skeleton.NUM_POINTS)
+    weights[skeleton.BODY] = loss.body_weight
+    weights[skeleton.FACE] = loss.face_weight
+    weights[skeleton.LEFT_HAND] = loss.hand_weight
+    weights[skeleton.RIGHT_HAND] = loss.hand_weight
+    return weights

@@ -115,7 +115,7 @@ def _warp(images: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
 def _colour_change(rng: np.random.Generator, settings: RecogniserTrainConfig):
     """One colour change drawn for a whole item (hands and frame alike): a function of
     images (..., 3, H, W) in [-1, 1]."""
-    from signgen.corpora.phoenix import hue_rotation
+    from signgen.corpora.samplers import hue_rotation
 
     hue = hue_rotation(rng.uniform(-math.pi, math.pi)) if rng.random() < settings.hue_prob else None
     c = settings.colour

@@ -126,16 +126,16 @@ def train_temporal(
     progress: bool = True,
 ) -> TemporalAdapter:
     """Train the adapter of the frame model in ``frame_model_dir`` on the clips of
-    ``data_dir`` (``signgen.corpora.phoenix.clip_dataset``, split ``train``) into ``out``; returns the
+    ``data_dir`` (``signgen.corpora.samplers.clip_dataset``, split ``train``) into ``out``; returns the
     final adapter (EMA weights when EMA is on), also saved to ``out/model``."""
     driver.check_out_dir(out, resume)  # before the frame model and the clips are loaded
     train = config.train
     model = FrameModel.from_pretrained(frame_model_dir)
     model.require_denoiser()
     model.requires_grad_(False)
-    from signgen.corpora.phoenix import clip_dataset  # the data room's loader, imported only when training
+    from signgen.corpora.samplers import clip_dataset  # the data room's loader, imported only when training
 
-    dataset = clip_dataset(data_dir, "train", num_frames=train.num_frames, resolution=model.resolution, pose_channels=model.pose_channels,
+    dataset = clip_dataset(data_dir, "train", num_frames=train.num_frames, resolution=model.resolution,
                            colour_augment_prob=train.colour_augment_prob, coarse_image=model.coarse_image)
     torch.manual_seed(train.seed)
     adapter = TemporalAdapter.for_unet(model.unet, **config_to_dict(config.adapter)).train()

@@ -6,6 +6,8 @@ than the file system takes, and control bytes echoed from user input. Each is on
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import GSG_A
 
@@ -13,6 +15,7 @@ from signgen.atomic import atomic_folder, atomic_output, check_output_path
 from signgen.cli.main import one_line
 from signgen.errors import SigngenError
 
+LEXICON = Path(__file__).parents[1] / "data" / "lexicon"
 
 def snapshot(folder) -> dict:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
@@ -89,12 +92,21 @@ def test_a_300_character_output_name_is_one_line(command, inputs, run_cli_fd, cl
     assert f"is {300 + len(suffix)} bytes long; at most" in line and "File name too long" not in line
 
 
-@pytest.mark.parametrize("args", [["data", "synth", "--videos", "4", "--out"], ["eval", "--data", "DATA", "--out"]])
+@pytest.mark.parametrize("args", [["data", "synth", "--videos", "4", "--out"], ["eval", "--data", "DATA", "--out"],
+                                  ["train", "g2p", "--data", "DATA", "--out"],
+                                  ["poses", "compact-lexicon", LEXICON / "index.csv"]])
 def test_a_300_character_output_folder_is_one_line(args, inputs, run_cli_fd, cli_error_line):
     before = snapshot(inputs)
     args = [inputs if a == "DATA" else a for a in args]
     line = refused(run_cli_fd, cli_error_line, [*args, inputs.parent / ("c" * 300)], inputs, before)
     assert "is 300 bytes long; at most" in line
+
+
+def test_a_path_too_long_anywhere_else_is_one_line_too(tmp_path, run_cli_fd, cli_error_line):
+    """The command line's net for a name no guard saw (an input here): never a traceback."""
+    code, _, err = run_cli_fd("poses", "info", tmp_path / ("p" * 300 + ".pose"))
+    assert code == 2
+    assert cli_error_line(err).startswith(f"signgen: error: file name too long for the file system: {tmp_path}")
 
 
 def test_the_guard_and_the_writers_refuse_a_long_name_through_the_api(tmp_path):

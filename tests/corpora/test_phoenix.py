@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from signgen.corpora.phoenix import PhoenixCorpus, clip_dataset, frame_pair_dataset, gloss_pose_pairs
+from signgen.corpora.phoenix import PhoenixCorpus
+from signgen.corpora.samplers import clip_dataset, frame_pair_dataset, gloss_pose_pairs
 from signgen.errors import SigngenError
 from signgen.poses import skeleton
 from signgen.poses.holistic import pose_from_arrays
@@ -195,7 +196,7 @@ def test_frame_pairs_come_from_one_video_and_match_frames_and_poses(synthsign_co
 
 
 def test_hue_rotation_keeps_greys_and_turns_hues():
-    from signgen.corpora.phoenix import hue_rotation, recolour
+    from signgen.corpora.samplers import hue_rotation, recolour
 
     greys = torch.linspace(-1, 1, 5).view(1, 5, 1).expand(3, 5, 4)
     assert torch.allclose(recolour(greys, hue_rotation(1.3)), greys, atol=1e-6)
@@ -206,7 +207,7 @@ def test_hue_rotation_keeps_greys_and_turns_hues():
 
 
 def test_colour_augmentation_recolours_source_and_target_together(synthsign_corpus):
-    from signgen.corpora.phoenix import recolour
+    from signgen.corpora.samplers import recolour
 
     plain = frame_pair_dataset(synthsign_corpus, "dev", resolution=(32, 26), seed=3)
     always = frame_pair_dataset(synthsign_corpus, "dev", resolution=(32, 26), seed=3, colour_augment_prob=1.0)

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signgen.corpora.cartoon import PATTERNS, CartoonRenderer, Identity
+from signgen.corpora.cartoon import CartoonRenderer
+from signgen.corpora.identity import PATTERNS, Identity
 from signgen.corpora.phoenix import PhoenixCorpus
 from signgen.errors import SigngenError
 from signgen.poses import skeleton

@@ -101,12 +101,17 @@ def test_a_pose_longer_than_its_frames_fails_that_video_and_every_run_writes_the
     assert not (out / "videos" / "long-pose.mp4").exists()
 
 
-def test_a_run_whose_every_pose_is_too_long_still_writes_its_summary(tmp_path, source, tiny_pipelines, run_cli):
+def test_a_run_whose_every_pose_is_too_long_is_an_error_that_still_writes_its_summary(
+        tmp_path, source, tiny_pipelines, run_cli, cli_error_line):
     corpus = tmp_path / "corpus"
     add_video(corpus, "test", "long-pose", source, pose_frames=FRAMES + 3)
     out = tmp_path / "run"
-    code, _, err = run_eval(run_cli, corpus, tiny_pipelines["frame_only"], out)
-    assert code == 0, err
+    for attempt in range(2):  # a resumed run that still measured nothing fails alike
+        code, stdout, err = run_eval(run_cli, corpus, tiny_pipelines["frame_only"], out)
+        assert code == 2, err
+        line = cli_error_line(err)
+        assert "no video was evaluated (1 of 1 failed, the first (long-pose) with: video long-pose: its pose has 11" in line
+        assert str(out / "summary.md") in line and "evaluated 0 of 1" not in stdout
     summary = summary_of(out)
     assert summary["videos"]["failed"] == 1 and summary["failed"][0]["name"] == "long-pose"
     for name in ("ssim_gray", "psnr", "tde"):
@@ -223,6 +228,19 @@ def test_unreadable_weights_through_eval_are_one_line_and_nothing_written(tmp_pa
     assert code == 2 and "Traceback" not in err
     assert "not a readable PyTorch checkpoint" in cli_error_line(err)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("where", ["inside", "itself"])
+def test_an_out_folder_inside_the_read_only_corpus_is_refused(where, tmp_path, source, tiny_pipelines, run_cli, cli_error_line):
+    corpus = tmp_path / "corpus"
+    add_video(corpus, "test", "good", source)
+    (tmp_path / "link").symlink_to(corpus)  # the same corpus by another name
+    before = snapshot(corpus)
+    out = {"inside": tmp_path / "link" / "runs" / "r1", "itself": corpus}[where]
+    code, _, err = run_eval(run_cli, corpus, tiny_pipelines["frame_only"], out)
+    assert code == 2
+    assert f"--out {out} is inside {corpus}, which is only read" in cli_error_line(err)
+    assert snapshot(corpus) == before
 
 
 def test_an_out_folder_that_cannot_be_created_is_one_line(tmp_path, source, tiny_pipelines, run_cli, cli_error_line):

@@ -76,7 +76,7 @@ def test_a_v2_model_saves_and_loads_bit_identically(tiny_frame_model, tmp_path):
 
 
 def test_v2_pairs_train_the_denoiser(tiny_frame_model, synthsign_corpus):
-    from signgen.corpora.phoenix import frame_pair_dataset
+    from signgen.corpora.samplers import frame_pair_dataset
     from signgen.training.frame import DiffusionObjective
 
     model = tiny_frame_model(0, *V2, train=True)
@@ -95,7 +95,7 @@ def test_v2_pairs_train_the_denoiser(tiny_frame_model, synthsign_corpus):
 
 
 def test_a_coarse_residual_model_trains_on_the_difference_from_the_coarse_image(tiny_frame_model, synthsign_corpus):
-    from signgen.corpora.phoenix import frame_pair_dataset
+    from signgen.corpora.samplers import frame_pair_dataset
     from signgen.training.frame import DiffusionObjective
 
     model = tiny_frame_model(0, *V2, "model.coarse_residual=true", train=True)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from signgen.errors import SigngenError
-from signgen.pipelines.windows import initial_noise
+from signgen.pipelines.denoising import initial_noise
 
 
 def draw(correlation: float, frames: int = 6, seed: int = 0) -> torch.Tensor:
@@ -30,10 +30,14 @@ def test_the_correlation_between_frames_is_the_one_asked_for():
     assert abs(torch.corrcoef(noise)[0, 1].item() - 0.6) < 0.05
 
 
-@pytest.mark.parametrize("correlation", [-0.1, 1.5])
+@pytest.mark.parametrize("correlation", [-0.1, 1.5, float("nan"), True])
 def test_a_correlation_outside_zero_to_one_is_refused(correlation):
-    with pytest.raises(SigngenError, match="noise correlation must be a number from 0 to 1"):
-        draw(correlation)
+    """Checked once, by the render settings (initial_noise takes checked settings)."""
+    from signgen.pipelines.settings import RenderSettings
+
+    with pytest.raises(SigngenError, match="render setting noise_correlation") as error:
+        RenderSettings(noise_correlation=correlation)
+    assert "\n" not in str(error.value)
 
 
 def test_a_pipeline_renders_one_video_per_seed_with_consistent_noise(tiny_pipelines):
@@ -42,24 +46,35 @@ def test_a_pipeline_renders_one_video_per_seed_with_consistent_noise(tiny_pipeli
     pipeline = load_pipeline(tiny_pipelines["with_adapter"])
     first = pipeline(glosses="A", seed=4, noise_correlation=0.8, progress=False).frames
     again = pipeline(glosses="A", seed=4, noise_correlation=0.8, progress=False).frames
-    independent = pipeline(glosses="A", seed=4, progress=False).frames
+    independent = pipeline(glosses="A", seed=4, noise_correlation=0.0, progress=False).frames
     assert np.array_equal(first, again)
     assert not np.array_equal(first, independent)
-    assert np.array_equal(independent, pipeline(glosses="A", seed=4, noise_correlation=0.0, progress=False).frames)
+    # The pipeline's own setting (the shipped default, 0.5) is what a render without one uses.
+    own = pipeline.settings.noise_correlation
+    assert own not in (0.0, 0.8)
+    assert np.array_equal(pipeline(glosses="A", seed=4, progress=False).frames,
+                          pipeline(glosses="A", seed=4, noise_correlation=own, progress=False).frames)
+    assert not np.array_equal(pipeline(glosses="A", seed=4, progress=False).frames, independent)
 
 
-def test_a_pipeline_setting_outside_zero_to_one_is_refused():
-    from signgen.pipelines.pipeline import PipelineDefaults
+def test_a_pipeline_setting_outside_zero_to_one_is_refused(tiny_pipelines):
+    from signgen.pipelines.pipeline import load_pipeline
+    from signgen.pipelines.settings import RenderSettings
 
     with pytest.raises(SigngenError, match="noise_correlation"):
-        PipelineDefaults(noise_correlation=2.0)
+        RenderSettings(noise_correlation=2.0)
+    with pytest.raises(SigngenError, match="render setting noise_correlation"):
+        load_pipeline(tiny_pipelines["frame_only"])(glosses="A", noise_correlation=-0.1, progress=False)
 
 
 @pytest.mark.parametrize("value", ["-1", "1.01", "nan", "x"])
 def test_the_render_option_outside_zero_to_one_is_one_line(tiny_pipelines, tmp_path, run_cli, cli_error_line, value):
     out = tmp_path / "out.mp4"
     code, _, err = run_cli("render", "--gloss", "A", "--model", tiny_pipelines["frame_only"], f"--noise-correlation={value}", "-o", out)
-    assert code == 2 and "argument --noise-correlation" in cli_error_line(err)
+    line = cli_error_line(err)
+    # Text that is no number is the flag's to refuse; a number out of range the settings'.
+    expected = "argument --noise-correlation" if value == "x" else "render setting noise_correlation"
+    assert code == 2 and expected in line
     assert not out.exists()
 
 
@@ -67,12 +82,14 @@ def test_a_pipeline_saved_before_the_newer_settings_existed_loads_rendering_as_i
     import json
     import shutil
 
-    from signgen.pipelines.pipeline import ADDED_SETTINGS, load_pipeline
+    from signgen.pipelines.pipeline import load_pipeline
 
+    # The settings newer than the first pipelines, as a pipeline.json of that time lacks them.
+    added = ("noise_correlation", "keep_coarse", "steady_torso", "deflicker", "strength")
     folder = shutil.copytree(tiny_pipelines["frame_only"], tmp_path / "old")
     settings = json.loads((folder / "pipeline.json").read_text())
-    for name in ADDED_SETTINGS:
-        settings.pop(name, None)
+    for name in added:
+        settings.pop(name)
     (folder / "pipeline.json").write_text(json.dumps(settings))
-    defaults = load_pipeline(folder).defaults
-    assert (defaults.noise_correlation, defaults.keep_coarse, defaults.steady_torso, defaults.deflicker) == (0.0, False, 0.0, 0.0)
+    loaded = load_pipeline(folder).settings
+    assert (loaded.noise_correlation, loaded.keep_coarse, loaded.steady_torso, loaded.deflicker, loaded.strength) == (0.0, False, 0.0, 0.0, 1.0)

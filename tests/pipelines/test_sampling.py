@@ -1,4 +1,5 @@
-"""Sampling: schedulers by name, batched multi-condition guidance, batched frames."""
+"""Sampling: schedulers by name, batched multi-condition guidance, batched frames (the render's
+pieces, :mod:`signgen.pipelines.schedulers` and :func:`signgen.pipelines.denoising.denoise`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteS
 from signgen.models.denoiser import FrameConditions, sample_training_modes
 from signgen.errors import SigngenError
 from signgen.models.frame_model import FrameModel
-from signgen.pipelines.sampling import GuidanceScales, frames_to_uint8, guided_prediction, make_scheduler, parse_guidance, sample_frames
+from signgen.pipelines.postprocess import frames_to_uint8
+from signgen.pipelines.schedulers import GuidanceScales, guided_prediction, make_scheduler
+from signgen.pipelines.settings import RenderSettings
 
 
 @pytest.fixture(scope="module")
@@ -110,11 +113,11 @@ def test_unit_guidance_is_a_single_conditional_call(model, inputs):
 
 
 @pytest.mark.parametrize("scheduler", ["ddim", "dpm", "euler_a"])
-def test_sampling_is_seeded_and_batched(model, inputs, scheduler):
+def test_sampling_is_seeded_and_batched(model, inputs, scheduler, sample_frames):
     source, poses = inputs[0], inputs[1][:3]
 
     def sample(seed):
-        return sample_frames(model, source, poses, scheduler=scheduler, num_steps=2, seed=seed, frame_batch_size=2, progress=False)
+        return sample_frames(model, source, poses, scheduler=scheduler, num_steps=2, seed=seed, frame_batch_size=2)
 
     with CountingCalls(model.image_encoder) as encoder, CountingCalls(model.unet) as unet:
         frames = sample(11)
@@ -125,49 +128,56 @@ def test_sampling_is_seeded_and_batched(model, inputs, scheduler):
     assert not torch.allclose(frames, sample(12))
 
 
-def test_guidance_applies_only_within_its_interval(model, inputs):
+def test_guidance_applies_only_within_its_interval(model, inputs, sample_frames):
     source, poses = inputs[0], inputs[1][:2]
     scales = GuidanceScales(1.5, 2.0, interval=0.5)
     assert [scales.at_step(i, 4).is_identity for i in range(4)] == [False, False, True, True]
     assert [scales.at_step(i, 3).is_identity for i in range(3)] == [False, False, True]  # a started half counts
     assert GuidanceScales(1.5, 2.0, interval=0.0).at_step(0, 5).is_identity
 
-    def sample(guidance):
-        return sample_frames(model, source, poses, scheduler="ddim", num_steps=4, seed=2, guidance=guidance, progress=False)
+    def sample(guidance: GuidanceScales):
+        return sample_frames(model, source, poses, scheduler="ddim", num_steps=4, seed=2, appearance_scale=guidance.appearance,
+                             full_scale=guidance.full, guidance_interval=guidance.interval)
 
     with CountingCalls(model.unet) as unet:
         half = sample(scales)
     assert unet.batch_sizes == [6, 6, 2, 2], "guided steps take the three modes at once, the others one call"
     assert torch.equal(sample(GuidanceScales(1.5, 2.0, interval=0.0)), sample(GuidanceScales(1.0, 1.0)))
     assert not torch.allclose(half, sample(GuidanceScales(1.5, 2.0)))
-    with pytest.raises(SigngenError, match="guidance interval"):
-        GuidanceScales(1.5, 2.0, interval=1.5)
+    # The scales a render uses are its settings'; the interval's range is checked there, once.
+    assert GuidanceScales.of(RenderSettings(appearance_scale=1.2, full_scale=1.4, guidance_interval=0.3)) == GuidanceScales(1.2, 1.4, 0.3)
+    with pytest.raises(SigngenError, match="render setting guidance_interval"):
+        sample(GuidanceScales(1.5, 2.0, interval=1.5))
 
 
-def test_deterministic_samplers_do_not_depend_on_the_frame_batch(model, inputs):
+def test_deterministic_samplers_do_not_depend_on_the_frame_batch(model, inputs, sample_frames):
     source, poses = inputs
-    one_batch = sample_frames(model, source, poses, scheduler="ddim", num_steps=3, seed=5, frame_batch_size=8, progress=False)
-    small_batches = sample_frames(model, source, poses, scheduler="ddim", num_steps=3, seed=5, frame_batch_size=2, progress=False)
+    one_batch = sample_frames(model, source, poses, scheduler="ddim", num_steps=3, seed=5, frame_batch_size=8)
+    small_batches = sample_frames(model, source, poses, scheduler="ddim", num_steps=3, seed=5, frame_batch_size=2)
     torch.testing.assert_close(one_batch, small_batches, atol=1e-3, rtol=0)
 
 
-def test_a_precomputed_appearance_encoding_is_reused(model, inputs):
+def test_a_precomputed_appearance_encoding_is_reused(model, inputs, sample_frames):
     source, poses = inputs
     with torch.no_grad():
         appearance = model.encode_appearance(source[None])
-    from_encoding = sample_frames(model, appearance, poses[:2], num_steps=2, seed=3, progress=False)
-    from_image = sample_frames(model, source, poses[:2], num_steps=2, seed=3, progress=False)
+    with CountingCalls(model.image_encoder) as encoder:
+        from_encoding = sample_frames(model, appearance, poses[:2], num_steps=2, seed=3)
+    assert encoder.calls == 0
+    from_image = sample_frames(model, source, poses[:2], num_steps=2, seed=3)
     assert torch.equal(from_encoding, from_image)
 
 
-def test_bad_sampling_inputs_are_user_errors(model, inputs):
+def test_bad_sampling_inputs_are_user_errors(model, inputs, sample_frames):
     source, poses = inputs
     with pytest.raises(SigngenError, match="pose map must have shape"):
-        sample_frames(model, source, torch.rand(2, 3, 32, 24), num_steps=1, progress=False)
+        sample_frames(model, source, torch.rand(2, 3, 32, 24), num_steps=1)
+    with pytest.raises(SigngenError, match="pose maps must have shape"):
+        sample_frames(model, source, torch.rand(4, 32, 24), num_steps=1)
     with pytest.raises(SigngenError, match="signer image must have shape"):
-        sample_frames(model, torch.rand(3, 64, 52), poses, num_steps=1, progress=False)
+        sample_frames(model, torch.rand(3, 64, 52), poses, num_steps=1)
     with pytest.raises(SigngenError, match="num_steps"):
-        sample_frames(model, source, poses, num_steps=0, progress=False)
+        sample_frames(model, source, poses, num_steps=0)
 
 
 def test_frames_to_uint8():
@@ -177,34 +187,40 @@ def test_frames_to_uint8():
     assert video[0, :, :, 0].tolist() == [[0, 128], [255, 255]]
 
 
-def test_one_guidance_parser_for_text_pairs_and_scales():
-    assert parse_guidance("1.5,2.0", interval=0.5) == GuidanceScales(1.5, 2.0, interval=0.5)
-    assert parse_guidance((1, 3), interval=0.25) == GuidanceScales(1.0, 3.0, interval=0.25)
-    assert parse_guidance(" 1 , 1 ").is_identity
-    given = GuidanceScales(1.2, 1.4, interval=0.3)
-    assert parse_guidance(given, interval=1.0) is given
-    for bad in ("strong", "1.5", "1,2,3", (1.0,), None, "1,x"):
-        with pytest.raises(SigngenError, match="guidance needs two numbers"):
-            parse_guidance(bad)
+def test_one_guidance_parser_for_the_command_lines_text_pair():
+    """The guidance scales are two settings (appearance_scale, full_scale); ``--guidance A,F``
+    is their one text shorthand, read by one parser, the range left to the settings."""
+    import argparse
+
+    from signgen.cli.options import guidance_pair
+
+    assert guidance_pair("1.5,2.0") == (1.5, 2.0)
+    assert guidance_pair(" 1 , 3 ") == (1.0, 3.0)
+    assert guidance_pair("1e30,1") == (1e30, 1.0)  # the settings refuse it, not the parser
+    for bad in ("strong", "1.5", "1,2,3", "", "1,x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="guidance needs two numbers"):
+            guidance_pair(bad)
+    scales = GuidanceScales.of(RenderSettings().replace(appearance_scale=1.0, full_scale=1.0))
+    assert scales.is_identity and scales.interval == RenderSettings().guidance_interval
+    with pytest.raises(SigngenError, match="render setting full_scale"):
+        RenderSettings(full_scale=1e30)
 
 
-def test_frame_wise_sampling_predicts_every_frame_once_per_step(model, inputs):
+def test_frame_wise_sampling_predicts_every_frame_once_per_step(model, inputs, sample_frames):
     """Frame-wise sampling is the windowed loop with contiguous, non-overlapping windows
     of frame_batch_size frames, the last one short: no frame is predicted twice."""
-    from signgen.pipelines.windows import denoise, plan_chunks
+    from signgen.pipelines.denoising import plan_chunks
 
     source, poses = inputs
     assert plan_chunks(5, 2) == [range(0, 2), range(2, 4), range(4, 5)]
     assert plan_chunks(3, 8) == [range(3)]
     with CountingCalls(model.unet) as unet:
         frames = sample_frames(model, source, poses, scheduler="ddim", num_steps=2, seed=4, frame_batch_size=2,
-                               guidance=GuidanceScales(1.0, 1.0), progress=False)
+                               appearance_scale=1.0, full_scale=1.0)
     assert unet.batch_sizes == [2, 2, 1] * 2
-    looped = denoise(model, None, source, poses, plan_chunks(5, 2), scheduler="ddim", num_steps=2, seed=4,
-                     frame_batch_size=2, guidance=GuidanceScales(1.0, 1.0), progress=False)
-    assert torch.equal(frames, looped)
+    assert frames.shape == (5, 3, 32, 24)
     with pytest.raises(SigngenError, match="frame_batch_size"):
-        sample_frames(model, source, poses, num_steps=1, frame_batch_size=0, progress=False)
+        sample_frames(model, source, poses, num_steps=1, frame_batch_size=0)
 
 
 @pytest.mark.parametrize("name", ["euler_a", "PNDMScheduler"])
@@ -212,7 +228,7 @@ def test_a_sampler_that_cannot_take_the_prediction_type_is_one_line_before_any_w
     from diffusers import DDPMScheduler
 
     from signgen.errors import SigngenError
-    from signgen.pipelines.sampling import make_scheduler, set_timesteps
+    from signgen.pipelines.schedulers import make_scheduler, set_timesteps
 
     config = DDPMScheduler(prediction_type="sample").config
     with pytest.raises(SigngenError, match="cannot sample a model that predicts 'sample'"):

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from signgen.errors import SigngenError
-from signgen.pipelines.windows import WindowedPrediction, blend_weights, plan_windows, seam_transitions
+from signgen.pipelines.denoising import WindowedPrediction, blend_weights, plan_windows, seam_transitions
 
 
 def test_fifty_frames_in_windows_of_sixteen_overlapping_by_four_cover_every_frame():
@@ -74,20 +74,17 @@ def test_impossible_window_plans_are_user_errors(window_size, overlap):
 
 
 def test_windowed_sampling_encodes_the_appearance_once_and_with_an_untrained_adapter_equals_frame_wise_sampling(
-        tiny_frame_model, tiny_adapter, randomize):
-    from signgen.pipelines.sampling import sample_frames
-    from signgen.pipelines.windows import sample_video
-
+        tiny_frame_model, tiny_adapter, randomize, sample_frames):
     model = tiny_frame_model()
     generator = torch.Generator().manual_seed(0)
     signer = torch.rand(3, *model.resolution, generator=generator) * 2 - 1
     poses = torch.rand(9, model.pose_channels, *model.resolution, generator=generator)
-    options = {"scheduler": "ddim", "num_steps": 2, "seed": 3, "progress": False}
+    options = {"scheduler": "ddim", "num_steps": 2, "seed": 3}
     adapter = tiny_adapter(model)
     encodings = []
     hook = model.image_encoder.register_forward_hook(lambda *_: encodings.append(1))
     try:
-        video = sample_video(model, adapter, signer, poses, window_size=4, overlap=1, windows_per_batch=2, **options)
+        video = sample_frames(model, signer, poses, adapter, window_size=4, overlap=1, windows_per_batch=2, **options)
     finally:
         hook.remove()
 
@@ -95,7 +92,7 @@ def test_windowed_sampling_encodes_the_appearance_once_and_with_an_untrained_ada
     assert video.shape == (9, 3, *model.resolution)
     # Float noise only: windows batch frames differently from frame-wise sampling.
     torch.testing.assert_close(video, sample_frames(model, signer, poses, **options), rtol=0, atol=1e-3)
-    moved = sample_video(model, randomize(adapter), signer, poses, window_size=4, overlap=1, **options)
+    moved = sample_frames(model, signer, poses, randomize(adapter), window_size=4, overlap=1, **options)
     assert (moved - video).abs().amax(dim=(1, 2, 3)).min() > 0.1  # every frame, seams included, sees the adapter
 
 

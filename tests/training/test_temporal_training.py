@@ -20,8 +20,9 @@ def test_training_saves_resumes_and_produces_a_loadable_adapter(tmp_path, monkey
     model.save_pretrained(tmp_path / "frame-model")
     height, width = model.resolution
 
-    def clip_dataset(root, split, num_frames=16, resolution=(64, 52), pose_channels=4, **_):
-        assert split == "train" and tuple(resolution) == (height, width) and pose_channels == model.pose_channels
+    def clip_dataset(corpus, split, num_frames=16, resolution=(64, 52), **_):
+        assert split == "train" and tuple(resolution) == (height, width)
+        pose_channels = model.pose_channels
         generator = torch.Generator().manual_seed(0)
         return [
             {
@@ -32,7 +33,7 @@ def test_training_saves_resumes_and_produces_a_loadable_adapter(tmp_path, monkey
             for _ in range(4)
         ]
 
-    monkeypatch.setitem(sys.modules, "signgen.corpora.phoenix", types.SimpleNamespace(clip_dataset=clip_dataset))
+    monkeypatch.setitem(sys.modules, "signgen.corpora.samplers", types.SimpleNamespace(clip_dataset=clip_dataset))
     overrides = ["train.max_steps=2", "train.checkpoint_every=1", "train.batch_size=2", "train.num_frames=3", "train.log_every=1", "windows.overlap=1"]
     config = load_temporal_config(CONFIG_FOLDER / "temporal-tiny.yaml", overrides)
     config.adapter.levels = [1]
@@ -54,7 +55,7 @@ def test_training_saves_resumes_and_produces_a_loadable_adapter(tmp_path, monkey
 
 
 def test_a_v2_frame_model_trains_its_adapter_on_clips_with_coarse_images(tiny_frame_model, tiny_adapter, synthsign_corpus):
-    from signgen.corpora.phoenix import clip_dataset
+    from signgen.corpora.samplers import clip_dataset
     from signgen.models.temporal import VideoUNet
     from signgen.training.temporal import temporal_loss
 

@@ -1,0 +1,142 @@
+"""Readability benchmark: can the recognisers read what is shown to them?
+
+On the first N whole videos of each SynthSign split given, four videos per reference:
+
+    ground truth       the corpus video itself
+    copy photo         its first frame repeated (a still: should read as nothing)
+    stick figure       the driving pose drawn as a skeleton (signgen.poses.draw)
+    embedded render    the embedded default pipeline (signgen.load_pipeline(None)) driven by
+                       the video's pose with its first frame as the photo, as `signgen eval` does
+
+and per row: WER of the video reader (hand crops placed by the pose MediaPipe re-extracts
+from the row's own frames), WER of the pose reader on that re-extracted pose, DTW-MJE of
+the re-extracted against the driving pose (shoulder widths), and hand-SSIM against the
+ground-truth frames. The ground-truth readings with the corpus pose (the readers' input in
+training, and `signgen eval`'s for the reference video) are printed too.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_readability.py --data runs/synth --videos 8 \\
+        --out runs/readability-bench
+
+Writes OUT/rows.jsonl (one line per video and row), OUT/table.md and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROWS = ("ground truth", "copy photo", "stick figure", "embedded render")
+
+
+def upscale(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Frames resized (Lanczos, as `signgen render` writes them) to (height, width)."""
+    from PIL import Image
+
+    height, width = size
+    if frames.shape[1:3] == (height, width):
+        return frames
+    return np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.LANCZOS)) for f in frames])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="a SynthSign corpus")
+    parser.add_argument("--splits", nargs="+", default=["test", "test_unseen"])
+    parser.add_argument("--videos", type=int, default=8, help="first N videos of each split")
+    parser.add_argument("--recogniser", type=Path, default=None, help="default: the embedded readers")
+    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--steps", type=int, default=None, help="sampling steps of the render (default: the pipeline's)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    import signgen
+    from signgen.corpora.phoenix import PhoenixCorpus
+    from signgen.evaluation.back_translation import EMBEDDED_RECOGNISERS, load_readers
+    from signgen.evaluation.run import video_seed
+    from signgen.poses.draw import draw_skeleton_frames
+    from signgen.poses.dtw import pose_dtw_alignment
+    from signgen.poses.extract import extract_pose_from_frames
+    from signgen.poses.holistic import pose_arrays, reduce_to_178
+    from signgen.poses.regions import hand_boxes
+    from signgen.video.metrics import region_ssim
+    from signgen.video.readability import pool_readings, reading_row
+
+    readers = load_readers(args.recogniser if args.recogniser is not None else EMBEDDED_RECOGNISERS)
+    pipeline = signgen.load_pipeline(None) if "embedded render" in args.rows else None
+    corpus = PhoenixCorpus(args.data)
+    args.out.mkdir(parents=True, exist_ok=True)
+    records = []
+    with open(args.out / "rows.jsonl", "w", encoding="utf-8") as log:
+        for split in args.splits:
+            for sample in corpus.split(split)[: args.videos]:
+                reference = sample.frames()
+                pose = sample.pose()
+                xy, confidence, pose_size = sample.pose_arrays()
+                glosses = list(sample.glosses)
+                height, width = reference.shape[1:3]
+                boxes = hand_boxes(xy * [width / pose_size[0], height / pose_size[1]], confidence, (width, height))
+                truth = {"video": reading_row(glosses, readers.video.read(xy, confidence, reference, pose_size)),
+                         "pose": reading_row(glosses, readers.pose.read(xy, confidence))}
+                record = {"split": split, "name": sample.name, "row": "ground truth, corpus pose", **truth}
+                records.append(record)
+                log.write(json.dumps(record, ensure_ascii=False) + "\n")
+                for row in args.rows:
+                    started = time.perf_counter()
+                    if row == "ground truth":
+                        frames = reference
+                    elif row == "copy photo":
+                        frames = np.repeat(reference[:1], len(reference), axis=0)
+                    elif row == "stick figure":
+                        frames = draw_skeleton_frames(pose, size=(width, height))
+                    else:
+                        result = pipeline(pose=pose, signer=reference[0], seed=video_seed(0, sample.name), progress=False,
+                                          keep_frame=True, signer_pose=pose,
+                                          **({"num_steps": args.steps} if args.steps else {}))
+                        frames = upscale(np.asarray(result.frames), (height, width))
+                    extracted = reduce_to_178(extract_pose_from_frames(frames, progress=False))
+                    e_xy, e_conf = pose_arrays(extracted)
+                    record = {"split": split, "name": sample.name, "row": row}
+                    for reader, read in (("video", lambda: readers.video.read(e_xy, e_conf, frames, (width, height))),
+                                         ("pose", lambda: readers.pose.read(e_xy, e_conf))):
+                        try:
+                            record[reader] = reading_row(glosses, read())
+                        except signgen.SigngenError as error:  # no shoulders re-extracted: nothing read
+                            record[reader] = {**reading_row(glosses, []), "reason": str(error)}
+                    try:
+                        alignment = pose_dtw_alignment(extracted, pose)
+                        record["dtw"] = {"sum": alignment.joint_error_sum, "count": alignment.joint_count}
+                    except signgen.SigngenError as error:
+                        record["dtw"] = {"sum": 0.0, "count": 0, "reason": str(error)}
+                    record["hand_ssim"] = region_ssim(frames, reference, boxes)
+                    record["seconds"] = round(time.perf_counter() - started, 1)
+                    records.append(record)
+                    log.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    log.flush()
+                    print(f"{split} {sample.name} {row}: video {' '.join(record['video']['glosses'])!r} "
+                          f"pose {' '.join(record['pose']['glosses'])!r} (truth {' '.join(glosses)!r}) {record['seconds']} s",
+                          flush=True)
+    lines = ["| split | row | videos | WER video reader | WER pose reader (re-extracted) | DTW-MJE | hand-SSIM |",
+             "|---|---|---|---|---|---|---|"]
+    for split in args.splits:
+        for row in ("ground truth, corpus pose", *args.rows):
+            mine = [r for r in records if r["split"] == split and r["row"] == row]
+            if not mine:
+                continue
+            video, pose = pool_readings([r["video"] for r in mine]), pool_readings([r["pose"] for r in mine])
+            count = sum(r["dtw"]["count"] for r in mine) if "dtw" in mine[0] else 0
+            dtw = f"{sum(r['dtw']['sum'] for r in mine) / count:.3f}" if count else "-"
+            ssim = f"{np.mean([r['hand_ssim'] for r in mine]):.3f}" if "hand_ssim" in mine[0] else "-"
+            pose_label = "pose reader (corpus pose)" if row.endswith("corpus pose") else ""
+            lines.append(f"| {split} | {row} | {len(mine)} | {100 * video['wer']:.1f} % | {100 * pose['wer']:.1f} %"
+                         f"{' ' + pose_label if pose_label else ''} | {dtw} | {ssim} |")
+    table = "\n".join(lines) + "\n"
+    (args.out / "table.md").write_text(table, encoding="utf-8")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
