@@ -30,8 +30,6 @@ import numpy as np
 import torch
 
 from signgen.corpora.phoenix import PhoenixCorpus
-from signgen.models.frame_model import FrameModel
-from signgen.pipelines.pipeline import PipelineDefaults, SignPipeline, upscale_frames
 from signgen.poses.holistic import pose_from_arrays
 from signgen.poses.regions import hand_boxes
 from signgen.video.metrics import moving_region_psnr, psnr, region_psnr, region_ssim, ssim_gray, ssim_rgb, temporal_difference_error
@@ -51,9 +49,13 @@ def score(generated: np.ndarray, reference: np.ndarray, source: np.ndarray, boxe
     }
 
 
-def render_with(pipeline: SignPipeline, steps: int, strength: float, seed: int, **options):
+def render_with(pipeline, steps: int, strength: float, seed: int, **options):
     """A row's generator: the pipeline renders the target frames from the video's first
     frame and pose (``options``: more arguments of the pipeline call)."""
+    # Imported here, not above: the measurement functions (bench_mesh_warp.py imports them)
+    # need no pipeline.
+    from signgen.pipelines.pipeline import upscale_frames
+
     def generate(sample, frames, xy, confidence, targets):
         width, height = frames.shape[2], frames.shape[1]
         driving = pose_from_arrays(xy[targets], confidence[targets], 25.0, width, height)
@@ -72,9 +74,9 @@ def coarse_image(sample, frames, xy, confidence, targets, steady_torso: float = 
     """The v2 models' coarse image alone: the source frame warped to each target pose (its
     torso and head keypoints smoothed over the targets by ``steady_torso`` frames, as the
     pipeline setting does)."""
-    from signgen.poses.warp import steady_rigid_points, warp_to_pose
+    from signgen.poses.warp import steady_torso as steady_points, warp_to_pose
 
-    steady = steady_rigid_points(xy[targets], confidence[targets], steady_torso)
+    steady = steady_points(xy[targets], confidence[targets], steady_torso)
     return np.stack([warp_to_pose(frames[0], xy[0], confidence[0], point, confidence[t]).image
                      for point, t in zip(steady, targets)])
 
@@ -119,6 +121,9 @@ def weighted_mean(values, weights):
 
 
 def main() -> None:
+    from signgen.models.frame_model import FrameModel
+    from signgen.pipelines.pipeline import PipelineDefaults, SignPipeline
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--model", action="append", default=[], metavar="LABEL=DIR", help="a frame model folder (repeatable)")

@@ -18,6 +18,8 @@ training, and `signgen eval`'s for the reference video) are printed too.
         --out runs/readability-bench
 
 Writes OUT/rows.jsonl (one line per video and row), OUT/table.md and prints the table.
+Renders are cached in OUT/renders/ (``--render-only`` makes them alone, e.g. while a
+recogniser still trains); ``--steps`` sets the render's sampling steps.
 """
 
 from __future__ import annotations
@@ -42,6 +44,49 @@ def upscale(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.LANCZOS)) for f in frames])
 
 
+class _Lazy:
+    """The pipeline, loaded on first use (cached renders need none)."""
+
+    def __init__(self, load):
+        self.load, self.pipeline = load, None
+
+    def __call__(self, **kwargs):
+        if self.pipeline is None:
+            self.pipeline = self.load(None)
+        return self.pipeline(**kwargs)
+
+
+def render(pipeline, sample, reference: np.ndarray, pose, args) -> np.ndarray:
+    """The embedded render of ``sample`` at the model's resolution, cached in
+    OUT/renders/<name>.npy (the seed is `signgen eval`'s for run seed 0)."""
+    from signgen.evaluation.run import video_seed
+
+    cache = args.out / "renders" / f"{sample.name}-steps{args.steps or 'default'}.npy"
+    if cache.is_file():
+        return np.load(cache)
+    result = pipeline(pose=pose, signer=reference[0], seed=video_seed(0, sample.name), progress=False, keep_frame=True,
+                      signer_pose=pose, **({"num_steps": args.steps} if args.steps else {}))
+    frames = np.asarray(result.frames)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_suffix(".partial.npy")
+    np.save(partial, frames)
+    partial.replace(cache)
+    return frames
+
+
+def render_all(args) -> None:
+    import signgen
+    from signgen.corpora.phoenix import PhoenixCorpus
+
+    pipeline = _Lazy(signgen.load_pipeline)
+    corpus = PhoenixCorpus(args.data)
+    for split in args.splits:
+        for sample in corpus.split(split)[: args.videos]:
+            started = time.perf_counter()
+            render(pipeline, sample, sample.frames(), sample.pose(), args)
+            print(f"rendered {split} {sample.name} in {time.perf_counter() - started:.0f} s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="a SynthSign corpus")
@@ -51,12 +96,16 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     parser.add_argument("--steps", type=int, default=None, help="sampling steps of the render (default: the pipeline's)")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--render-only", action="store_true",
+                        help="only render the embedded-render rows into OUT/renders/ (reused by a later full run)")
     args = parser.parse_args()
+    if args.render_only:
+        render_all(args)
+        return
 
     import signgen
     from signgen.corpora.phoenix import PhoenixCorpus
     from signgen.evaluation.back_translation import EMBEDDED_RECOGNISERS, load_readers
-    from signgen.evaluation.run import video_seed
     from signgen.poses.draw import draw_skeleton_frames
     from signgen.poses.dtw import pose_dtw_alignment
     from signgen.poses.extract import extract_pose_from_frames
@@ -66,7 +115,7 @@ def main() -> None:
     from signgen.video.readability import pool_readings, reading_row
 
     readers = load_readers(args.recogniser if args.recogniser is not None else EMBEDDED_RECOGNISERS)
-    pipeline = signgen.load_pipeline(None) if "embedded render" in args.rows else None
+    pipeline = _Lazy(signgen.load_pipeline)
     corpus = PhoenixCorpus(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     records = []
@@ -93,10 +142,7 @@ def main() -> None:
                     elif row == "stick figure":
                         frames = draw_skeleton_frames(pose, size=(width, height))
                     else:
-                        result = pipeline(pose=pose, signer=reference[0], seed=video_seed(0, sample.name), progress=False,
-                                          keep_frame=True, signer_pose=pose,
-                                          **({"num_steps": args.steps} if args.steps else {}))
-                        frames = upscale(np.asarray(result.frames), (height, width))
+                        frames = upscale(render(pipeline, sample, reference, pose, args), (height, width))
                     extracted = reduce_to_178(extract_pose_from_frames(frames, progress=False))
                     e_xy, e_conf = pose_arrays(extracted)
                     record = {"split": split, "name": sample.name, "row": row}

@@ -81,10 +81,11 @@ def run_render(args: argparse.Namespace) -> None:
         settings.update(appearance_scale=args.guidance[0], full_scale=args.guidance[1])
 
     pipeline = load_pipeline(args.model)
-    result = pipeline(glosses=args.gloss, pose=args.pose, signer=args.signer, seed=args.seed, progress=True,
-                      signer_pose=args.signer_pose, g2p=g2p, lexicon=args.lexicon, language=args.language,
-                      on_missing=args.on_missing, **settings)
-    write_render(result, args.output, side_by_side=args.side_by_side, progress=True)
+    # Streamed: the frames are drawn chunk by chunk as they are encoded, never held whole.
+    result = pipeline.stream(glosses=args.gloss, pose=args.pose, signer=args.signer, seed=args.seed, progress=True,
+                             signer_pose=args.signer_pose, g2p=g2p, lexicon=args.lexicon, language=args.language,
+                             on_missing=args.on_missing, **settings)
+    write_render(result, args.output, side_by_side=args.side_by_side)
     elapsed = time.perf_counter() - started
     frames = len(result)
     print(f"rendered {frames} frames ({frames / result.fps:.2f} s of video) in {elapsed:.1f} s, "

@@ -82,9 +82,9 @@ def warp_to_pose(image: np.ndarray, source_xy: np.ndarray, source_confidence: np
     height, width = image.shape[:2]
     # Confidence 0 marks a missing point; MediaPipe's low visibility (an elbow below the
     # frame) still comes with a usable estimate.
-    source_xy, source_seen = _with_wrists(np.asarray(source_xy, np.float64), np.asarray(source_confidence) > 0)
-    target_xy, target_seen = _with_wrists(np.asarray(target_xy, np.float64), np.asarray(target_confidence) > 0)
-    unit = _shoulder_width(source_xy, source_seen, width)
+    source_xy, source_seen = with_wrists(np.asarray(source_xy, np.float64), np.asarray(source_confidence) > 0)
+    target_xy, target_seen = with_wrists(np.asarray(target_xy, np.float64), np.asarray(target_confidence) > 0)
+    unit = shoulder_width(source_xy, source_seen, width)
     parts, missing = _parts((height, width), source_xy, source_seen, target_xy, target_seen, unit)
 
     # A pixel of the photo where an arm or hand lies before the torso belongs to the limb,
@@ -165,7 +165,7 @@ def limb_regions(xy: np.ndarray, confidence: np.ndarray, size: tuple[int, int], 
     if xy.ndim != 3 or xy.shape[1:] != (skeleton.NUM_POINTS, 2) or confidence.shape != xy.shape[:2]:
         raise SigngenError(f"expected xy (T, {skeleton.NUM_POINTS}, 2) and confidence (T, {skeleton.NUM_POINTS}), "
                            f"got {xy.shape} and {confidence.shape}")
-    poses = [_with_wrists(points, scores > 0) for points, scores in zip(xy, confidence)]
+    poses = [with_wrists(points, scores > 0) for points, scores in zip(xy, confidence)]
     xy, seen = np.stack([p[0] for p in poses]), np.stack([p[1] for p in poses])
     parts = []
     for shoulder, elbow, wrist in ((LEFT_SHOULDER, LEFT_ELBOW, LEFT_WRIST), (RIGHT_SHOULDER, RIGHT_ELBOW, RIGHT_WRIST)):
@@ -174,7 +174,7 @@ def limb_regions(xy: np.ndarray, confidence: np.ndarray, size: tuple[int, int], 
     parts += [(hand, None) for hand in HAND_POINTS.values()]
     regions = np.zeros((len(xy), *size), bool)
     for t, region in enumerate(regions):
-        unit = _shoulder_width(xy[t], seen[t], size[1])
+        unit = shoulder_width(xy[t], seen[t], size[1])
         nearby = slice(max(0, t - reach), t + reach + 1)
         for indices, half_width in parts:
             if not seen[t, indices].all():
@@ -185,13 +185,13 @@ def limb_regions(xy: np.ndarray, confidence: np.ndarray, size: tuple[int, int], 
             if moved <= still * unit:
                 continue
             if half_width is None:
-                region |= _hull_mask(size, xy[t, indices], (HAND_MARGIN + grow) * unit) > 0
+                region |= hull_mask(size, xy[t, indices], (HAND_MARGIN + grow) * unit) > 0
             else:
-                region |= _capsule_mask(size, xy[t, indices[0]], xy[t, indices[1]], (half_width + grow) * unit) > 0
+                region |= capsule_mask(size, xy[t, indices[0]], xy[t, indices[1]], (half_width + grow) * unit) > 0
     return regions
 
 
-def _with_wrists(xy: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def with_wrists(xy: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The pose with each missing body wrist taken from its hand's wrist point, where seen."""
     xy, seen = xy.copy(), seen.copy()
     for wrist, hand in ((LEFT_WRIST, HAND_POINTS["left"][0]), (RIGHT_WRIST, HAND_POINTS["right"][0])):
@@ -200,7 +200,7 @@ def _with_wrists(xy: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return xy, seen
 
 
-def _shoulder_width(xy: np.ndarray, seen: np.ndarray, image_width: int) -> float:
+def shoulder_width(xy: np.ndarray, seen: np.ndarray, image_width: int) -> float:
     if seen[LEFT_SHOULDER] and seen[RIGHT_SHOULDER]:
         return max(float(np.linalg.norm(xy[LEFT_SHOULDER] - xy[RIGHT_SHOULDER])), 1.0)
     return image_width / 4.0
@@ -221,18 +221,18 @@ def _parts(size, source_xy, source_seen, target_xy, target_seen, unit) -> tuple[
             missing.append(mask_of(target_xy, target_seen))
 
     torso = np.array([LEFT_SHOULDER, RIGHT_SHOULDER])
-    add("torso", torso, lambda xy, seen: _torso_mask(size, xy, seen, unit))
+    add("torso", torso, lambda xy, seen: torso_mask(size, xy, seen, unit))
     face = FACE_POINTS[source_seen[FACE_POINTS] & target_seen[FACE_POINTS]]
     if len(face) >= 3:
-        add("head", face, lambda xy, _: _head_mask(size, xy[face]))
+        add("head", face, lambda xy, _: head_mask(size, xy[face]))
     for side, (shoulder, elbow, wrist) in (("left", (LEFT_SHOULDER, LEFT_ELBOW, LEFT_WRIST)),
                                            ("right", (RIGHT_SHOULDER, RIGHT_ELBOW, RIGHT_WRIST))):
         add(f"{side} upper arm", np.array([shoulder, elbow]),
-            lambda xy, _, a=shoulder, b=elbow: _capsule_mask(size, xy[a], xy[b], UPPER_ARM_HALF_WIDTH * unit))
+            lambda xy, _, a=shoulder, b=elbow: capsule_mask(size, xy[a], xy[b], UPPER_ARM_HALF_WIDTH * unit))
         add(f"{side} forearm", np.array([elbow, wrist]),
-            lambda xy, _, a=elbow, b=wrist: _capsule_mask(size, xy[a], xy[b], FOREARM_HALF_WIDTH * unit))
+            lambda xy, _, a=elbow, b=wrist: capsule_mask(size, xy[a], xy[b], FOREARM_HALF_WIDTH * unit))
     for side, points in HAND_POINTS.items():
-        add(f"{side} hand", points, lambda xy, _, p=points: _hull_mask(size, xy[p], HAND_MARGIN * unit))
+        add(f"{side} hand", points, lambda xy, _, p=points: hull_mask(size, xy[p], HAND_MARGIN * unit))
     return parts, missing
 
 
@@ -254,7 +254,7 @@ def _similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rotation, translation[:, None]])
 
 
-def _capsule_mask(size, a: np.ndarray, b: np.ndarray, half_width: float) -> np.ndarray:
+def capsule_mask(size, a: np.ndarray, b: np.ndarray, half_width: float) -> np.ndarray:
     mask = np.zeros(size, np.uint8)
     thickness = max(1, int(round(2 * half_width)))
     cv2.line(mask, _pixel(a), _pixel(b), 1, thickness, cv2.LINE_8)
@@ -263,7 +263,7 @@ def _capsule_mask(size, a: np.ndarray, b: np.ndarray, half_width: float) -> np.n
     return mask
 
 
-def _hull_mask(size, points: np.ndarray, margin: float) -> np.ndarray:
+def hull_mask(size, points: np.ndarray, margin: float) -> np.ndarray:
     mask = np.zeros(size, np.uint8)
     hull = cv2.convexHull(np.round(points).astype(np.int32))
     cv2.fillConvexPoly(mask, hull, 1)
@@ -271,17 +271,17 @@ def _hull_mask(size, points: np.ndarray, margin: float) -> np.ndarray:
     return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
 
 
-def _head_mask(size, face: np.ndarray) -> np.ndarray:
+def head_mask(size, face: np.ndarray) -> np.ndarray:
     centre = face.mean(0)
-    return _hull_mask(size, centre + (face - centre) * HEAD_SCALE, 0)
+    return hull_mask(size, centre + (face - centre) * HEAD_SCALE, 0)
 
 
-def _torso_mask(size, xy: np.ndarray, seen: np.ndarray, unit: float) -> np.ndarray:
+def torso_mask(size, xy: np.ndarray, seen: np.ndarray, unit: float) -> np.ndarray:
     left, right = xy[LEFT_SHOULDER], xy[RIGHT_SHOULDER]
     down = np.array([0.0, HIP_DROP * unit])
     left_hip = xy[LEFT_HIP] if seen[LEFT_HIP] else left + down
     right_hip = xy[RIGHT_HIP] if seen[RIGHT_HIP] else right + down
-    return _hull_mask(size, np.stack([left, right, right_hip, left_hip]), TORSO_MARGIN * unit)
+    return hull_mask(size, np.stack([left, right, right_hip, left_hip]), TORSO_MARGIN * unit)
 
 
 def _pixel(point: np.ndarray) -> tuple[int, int]:

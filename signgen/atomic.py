@@ -31,7 +31,7 @@ def _check_output_folder(folder: Path) -> None:
 # or the write fails on the temporary, after the work, with "File name too long".
 FILE_TEMPORARY_EXTRA = 10
 FOLDER_TEMPORARY_EXTRA = 14
-# Where the file system does not say (a folder that does not exist yet): Linux's and macOS's.
+# Where the file system does not say (no pathconf, or no folder to ask): Linux's limits.
 _DEFAULT_NAME_MAX = 255
 _DEFAULT_PATH_MAX = 4096
 
@@ -85,12 +85,12 @@ def check_output_path(path: str | os.PathLike, suffixes: tuple[str, ...], inputs
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise SigngenError(f"{what} must name {_suffix_phrase(suffixes)} file, got {path}")
+    # Room for two temporaries: a writer handed atomic_output's temporary (a skeleton video
+    # drawn into it) writes through a temporary of its own. First: a stat() of it raises.
+    check_name_length(path, 2 * FILE_TEMPORARY_EXTRA)
     for source in inputs:
         if source is not None and _same_file(path, Path(source)):
             raise SigngenError(f"{what} {path} is the input {source}; refusing to write over what is read")
-    # Room for two temporaries: a writer handed atomic_output's temporary (a skeleton video
-    # drawn into it) writes through a temporary of its own.
-    check_name_length(path, 2 * FILE_TEMPORARY_EXTRA)
     folder = path.parent if str(path.parent) else Path(".")
     _check_output_folder(folder)
     if path.is_dir():

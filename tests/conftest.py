@@ -287,7 +287,7 @@ def sample_video_frames(model, image, poses, adapter=None, coarse=None, referenc
     denoise) with ``settings`` (RenderSettings fields) over :data:`SAMPLING_DEFAULTS`."""
     from signgen.models.encoders import EncoderOutput
     from signgen.pipelines.conditions import video_conditions
-    from signgen.pipelines.denoising import denoise
+    from signgen.pipelines.denoising import InitialNoise, denoise
     from signgen.pipelines.schedulers import prepare_sampler
     from signgen.pipelines.settings import RenderSettings, check_seed
 
@@ -299,7 +299,9 @@ def sample_video_frames(model, image, poses, adapter=None, coarse=None, referenc
         with torch.no_grad():
             appearance = model.encode_appearance(image[None])
     conditions = video_conditions(model, appearance, poses, coarse, reference, settings.frame_batch_size)
-    return denoise(model, adapter, conditions, prepare_sampler(model, settings), settings, seed)
+    sampler = prepare_sampler(model, settings)
+    noise = InitialNoise(seed, len(poses), model.sample_shape, settings.noise_correlation)
+    return denoise(model, adapter, conditions, sampler, settings, noise.frames(0, len(poses)), noise.generator)
 
 
 @pytest.fixture(scope="session")

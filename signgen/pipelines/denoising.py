@@ -148,15 +148,14 @@ class WindowedPrediction:
 
 @torch.no_grad()
 def denoise(model: FrameModel, adapter: TemporalAdapter | None, conditions: FrameConditions, sampler: SchedulerMixin,
-            settings: RenderSettings, seed: int, progress: bool = False) -> torch.Tensor:
+            settings: RenderSettings, noise: torch.Tensor, generator: torch.Generator, progress: bool = False) -> torch.Tensor:
     """The sampling loop: frames (T, 3, H, W) in [-1, 1], one per frame of ``conditions``
     (:func:`signgen.pipelines.conditions.video_conditions`, on the model's device), drawn
     with ``sampler`` (:func:`signgen.pipelines.schedulers.prepare_sampler`) as ``settings``
     say, all checked by the caller.
 
-    The initial noise of all frames is drawn from ``seed`` up front (correlated across
-    frames by ``settings.noise_correlation``, :func:`initial_noise`), so the frames do not
-    depend on the batching for deterministic schedulers. Without an ``adapter`` the windows
+    ``noise`` is the frames' initial noise (:class:`InitialNoise`), ``generator`` what
+    stochastic schedulers (DDPM, Euler ancestral) draw from. Without an ``adapter`` the windows
     are contiguous chunks of ``frame_batch_size`` frames; with one, windows of
     ``window_size`` frames overlapping by ``overlap``, ``windows_per_batch`` per guided UNet
     call with the adapter attached. Every step predicts the windows, blends them
@@ -179,8 +178,7 @@ def denoise(model: FrameModel, adapter: TemporalAdapter | None, conditions: Fram
                 return guided_prediction(model, sample, timestep, window_conditions, step_guidance[0])
 
         windowed = WindowedPrediction(predict, num_frames, windows_per_batch=per_batch, windows=windows)
-        generator = torch.Generator("cpu").manual_seed(seed)
-        sample, first, base = _start(model, sampler, conditions, settings, generator)
+        sample, first, base = _start(model, sampler, conditions, settings, noise)
         sample = _run_steps(sampler, windowed, sample, first, guidance, step_guidance, scheduler_step_kwargs(sampler, generator), progress)
         sample = sample + base
     return torch.cat(
@@ -188,17 +186,40 @@ def denoise(model: FrameModel, adapter: TemporalAdapter | None, conditions: Fram
     )
 
 
-def initial_noise(num_frames: int, shape: Sequence[int], generator: torch.Generator, correlation: float = 0.0) -> torch.Tensor:
-    """Initial noise (T, *shape), unit variance per frame, with correlation ``correlation``
-    in [0, 1] between any two frames: ``sqrt(R) * shared + sqrt(1 - R) * own`` (PYoCo's
-    mixed noise). R = 0 is independent noise (the same draws as before this option
-    existed), R = 1 one noise for every frame. The shared part is one draw for the whole
-    video, so windows overlapping each other start from the same consistent noise."""
-    own = torch.randn((num_frames, *shape), generator=generator, dtype=torch.float32)
-    if correlation == 0.0:
-        return own
-    shared = torch.randn((1, *shape), generator=generator, dtype=torch.float32)
-    return correlation**0.5 * shared + (1.0 - correlation) ** 0.5 * own
+class InitialNoise:
+    """The initial noise of a video of ``num_frames`` frames of ``shape``, drawn from ``seed``
+    and read range by range (:meth:`frames`) as if drawn at once: ``sqrt(R) * shared +
+    sqrt(1 - R) * own`` with correlation R between any two frames (PYoCo's mixed noise; R = 0
+    independent noise, R = 1 one noise for every frame). The own noise is drawn in ``chunk``
+    frames at a time; the generator's state at each chunk is kept (a few KB), not the noise,
+    so a long video's noise never lies in memory whole. ``generator`` goes on from where the
+    draws ended, for stochastic schedulers."""
+
+    def __init__(self, seed: int, num_frames: int, shape: Sequence[int], correlation: float = 0.0, chunk: int = 16):
+        self.shape, self.correlation, self.chunk = tuple(shape), float(correlation), int(chunk)
+        self.generator = torch.Generator("cpu").manual_seed(seed)
+        self.states = []
+        for start in range(0, num_frames, self.chunk):
+            self.states.append(self.generator.get_state())
+            torch.randn((min(self.chunk, num_frames - start), *self.shape), generator=self.generator)
+        self.num_frames = num_frames
+        self.shared = None
+        if self.correlation:
+            self.shared = torch.randn((1, *self.shape), generator=self.generator, dtype=torch.float32)
+
+    def frames(self, start: int, stop: int) -> torch.Tensor:
+        """The noise of frames ``start`` to ``stop`` (T, *shape), replayed from the chunks that hold them."""
+        if not 0 <= start < stop <= self.num_frames:
+            raise SigngenError(f"noise of frames {start} to {stop} of a video of {self.num_frames}")
+        replay, parts = torch.Generator("cpu"), []
+        first = start - start % self.chunk
+        for begin in range(first, stop, self.chunk):
+            replay.set_state(self.states[begin // self.chunk])
+            parts.append(torch.randn((min(self.chunk, self.num_frames - begin), *self.shape), generator=replay, dtype=torch.float32))
+        own = torch.cat(parts)[start - first : stop - first]
+        if self.shared is None:
+            return own
+        return self.correlation**0.5 * self.shared + (1.0 - self.correlation) ** 0.5 * own
 
 
 @contextlib.contextmanager
@@ -219,10 +240,11 @@ def _attached(model: FrameModel, adapter: TemporalAdapter | None):
         video_unet.detach()
 
 
-def _start(model: FrameModel, sampler, conditions: FrameConditions, settings: RenderSettings, generator):
+def _start(model: FrameModel, sampler, conditions: FrameConditions, settings: RenderSettings, noise: torch.Tensor):
     """The first sample, the index of the first step and the residual base added back after the last."""
     device, dtype = model.unet.device, model.unet.dtype
-    noise = initial_noise(len(conditions.pose_maps), model.sample_shape, generator, settings.noise_correlation)
+    if noise.shape != (len(conditions.pose_maps), *model.sample_shape):
+        raise SigngenError(f"initial noise of shape {tuple(noise.shape)} for {len(conditions.pose_maps)} frames of {model.sample_shape}")
     first = _first_step(sampler, settings.strength)
     base = model.residual_base(conditions)
     if first == 0:

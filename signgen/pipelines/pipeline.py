@@ -5,13 +5,15 @@ and the render settings it uses unless told otherwise (:class:`RenderSettings`);
 one folder (:mod:`signgen.pipelines.folder`). ``signgen.load_pipeline(None)`` loads the
 embedded default in ``signgen/assets/default_pipeline``.
 
-A render, step by step (:meth:`SignPipeline.__call__`): the settings are checked and the
-sampler built; glosses become the driving pose (:mod:`signgen.pipelines.driving`); the
-photo is encoded once and, for v2 models, warped to every frame of the pose placed at the
-photo's signer (:mod:`signgen.pipelines.signer`); every frame's conditions are computed
-(:mod:`signgen.pipelines.conditions`) and denoised (:mod:`signgen.pipelines.denoising`);
-the frames are finished (:mod:`signgen.pipelines.postprocess`: keep-coarse pixels,
-deflicker) and :func:`signgen.pipelines.postprocess.write_render` upscales and writes them.
+A render, step by step (:meth:`SignPipeline.stream`): the settings are checked and the
+sampler with them; glosses become the driving pose (:mod:`signgen.pipelines.driving`); the
+photo is encoded once and, for v2 models, the pose placed at the photo's signer
+(:mod:`signgen.pipelines.signer`); then, chunk by chunk (:mod:`signgen.pipelines.streaming`),
+the photo is warped to each frame, every frame's conditions are computed
+(:mod:`signgen.pipelines.conditions`) and denoised (:mod:`signgen.pipelines.denoising`), and
+the frames finished (keep-coarse pixels, deflicker). :meth:`SignPipeline.__call__` gathers
+the chunks; :func:`signgen.pipelines.postprocess.write_render` upscales and writes them as
+they come.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -32,15 +34,26 @@ from signgen.files import MANIFEST_NAME
 from signgen.models.frame_model import FrameModel
 from signgen.models.temporal import TemporalAdapter
 from signgen.pipelines import folder as pipeline_folder
-from signgen.pipelines.conditions import video_conditions
-from signgen.pipelines.denoising import denoise
 from signgen.pipelines.driving import GlossOptions, check_source, driving_pose
-from signgen.pipelines.postprocess import finish_frames
 from signgen.pipelines.schedulers import prepare_sampler
 from signgen.pipelines.settings import RenderSettings, check_seed, names
-from signgen.pipelines.signer import SignerEncoding, coarse_images, encode_signer, limb_regions, place_at_signer
+from signgen.pipelines.signer import SignerEncoding, driving_geometry, encode_signer, place_at_signer
+from signgen.pipelines.streaming import drawn_chunks, finished_chunks
 
 DEFAULT_PIPELINE = Path(__file__).resolve().parents[1] / "assets" / "default_pipeline"
+
+
+@dataclass
+class RenderStream:
+    """A video being rendered: ``chunks`` of uint8 RGB frames (n, H, W, 3) at the model's
+    resolution, drawn as they are read (once), the driving ``pose`` and the frame rate."""
+
+    chunks: Iterator[np.ndarray]
+    pose: Pose
+    fps: float
+
+    def __len__(self) -> int:
+        return len(self.pose.body.data)
 
 
 @dataclass
@@ -108,56 +121,50 @@ class SignPipeline:
         pass the result as ``signer=`` to render several videos of one signer without encoding it again."""
         return encode_signer(self.frame_model, signer, fit, signer_pose)
 
-    def pose_maps(self, pose: Pose) -> torch.Tensor:
-        """(T, C, H, W) pose maps of ``pose`` at the model's resolution."""
-        from signgen.poses.raster import rasterize_pose
-
-        maps = torch.from_numpy(rasterize_pose(pose, self.resolution))
-        if maps.shape[1] != self.frame_model.pose_channels:
-            raise SigngenError(f"pose maps have {maps.shape[1]} channels, the model reads {self.frame_model.pose_channels}")
-        return maps
-
-    def __call__(self, glosses=None, pose=None, signer=None, *, seed: int = 0, progress: bool = True, signer_pose=None,
-                 fit: str = "pad", keep_frame: bool = False, g2p=None, lexicon=None, language: str = "gsg",
-                 on_missing: str = "fingerspell", **settings) -> RenderResult:
+    def stream(self, glosses=None, pose=None, signer=None, *, seed: int = 0, progress: bool = True, signer_pose=None,
+               fit: str = "pad", keep_frame: bool = False, g2p=None, lexicon=None, language: str = "gsg",
+               on_missing: str = "fingerspell", **settings) -> RenderStream:
         """Render ``glosses`` (``"H A L L O"`` or a list) or a ``pose`` (``Pose`` or ``.pose``
         path; exactly one of the two) as signed by ``signer`` (photo path, PIL image, uint8
         array, an :meth:`encode_signer` result, or ``None`` for the bundled signer; v2 models
-        also take its pose, ``signer_pose``). The same ``seed`` gives the same frames.
-        ``g2p``, ``lexicon``, ``language``, ``on_missing``: how glosses become a pose
-        (:class:`signgen.pipelines.driving.GlossOptions`). ``keep_frame`` drives with ``pose``
-        where it lies in its own frame instead of placing it in PHOENIX's framing (and, for
-        v2 models, at the photo's signer). Every field of :class:`RenderSettings` is a
-        keyword here too (``deflicker=2``, ``num_steps=20``); unset, the pipeline's own."""
+        also take its pose, ``signer_pose``), chunk by chunk (:mod:`signgen.pipelines.streaming`):
+        everything is checked and prepared now, the frames are drawn as the stream is read.
+        The same ``seed`` gives the same frames. ``g2p``, ``lexicon``, ``language``,
+        ``on_missing``: how glosses become a pose (:class:`signgen.pipelines.driving.GlossOptions`).
+        ``keep_frame`` drives with ``pose`` where it lies in its own frame instead of placing it
+        in PHOENIX's framing (and, for v2 models, at the photo's signer). Every field of
+        :class:`RenderSettings` is a keyword too (``deflicker=2``, ``num_steps=20``); unset,
+        the pipeline's own."""
         settings = self.settings.replace(**settings)
         seed = check_seed(seed)
-        sampler = self.check_settings(settings)
+        self.check_settings(settings)
         check_source(glosses, pose)
         options = GlossOptions(g2p=g2p, lexicon=lexicon, language=language, on_missing=on_missing)
-        with tqdm(total=3, desc="preparing", unit="stage", disable=not progress, leave=False) as bar:
+        with tqdm(total=2, desc="preparing", unit="stage", disable=not progress, leave=False) as bar:
             driving = driving_pose(glosses, pose, keep_frame, options)
             bar.update()
             encoding = self.encode_signer(signer, fit, signer_pose)
+            driving = self._at_signer(encoding, driving, keep_frame)
             bar.update()
-            driving, coarse = self._at_signer(encoding, driving, keep_frame, settings)
-            conditions = video_conditions(self.frame_model, encoding.appearance, self.pose_maps(driving), coarse,
-                                          encoding.reference, settings.frame_batch_size)
-            bar.update()
-        frames = denoise(self.frame_model, self.temporal_adapter, conditions, sampler, settings, seed, progress)
-        moving = limb_regions(driving, self.resolution, settings.steady_torso, settings.deflicker) if settings.deflicker else None
-        return RenderResult(finish_frames(frames, settings, coarse, moving), driving, float(driving.body.fps))
+        geometry = driving_geometry(driving, self.resolution, settings.steady_torso)
+        drawn = drawn_chunks(self.frame_model, self.temporal_adapter, encoding, geometry, settings, seed, progress)
+        return RenderStream(finished_chunks(drawn, geometry, settings), driving, float(driving.body.fps))
 
-    def _at_signer(self, encoding: SignerEncoding, driving: Pose, keep_frame: bool, settings: RenderSettings):
+    def __call__(self, *args, **kwargs) -> RenderResult:
+        """The whole video at once: :meth:`stream`'s arguments (every :class:`RenderSettings`
+        field among them), its frames gathered into one array."""
+        stream = self.stream(*args, **kwargs)
+        return RenderResult(np.concatenate(list(stream.chunks)), stream.pose, stream.fps)
+
+    def _at_signer(self, encoding: SignerEncoding, driving: Pose, keep_frame: bool) -> Pose:
         """The driving pose within the video length cap, placed at the photo's signer unless
-        ``keep_frame``, and for v2 models the photo warped to each of its frames."""
+        ``keep_frame`` (v2 models)."""
         from signgen.poses.stitch import check_video_length
 
         check_video_length(len(driving.body.data), float(driving.body.fps))
-        if not self.frame_model.coarse_image:
-            return driving, None
-        if not keep_frame:
+        if self.frame_model.coarse_image and not keep_frame:
             driving = place_at_signer(driving, encoding, self.resolution)
-        return driving, coarse_images(encoding, driving, self.resolution, settings.steady_torso)
+        return driving
 
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
         """Write the pipeline folder (:mod:`signgen.pipelines.folder`), atomically."""
@@ -182,15 +189,17 @@ class SignPipeline:
         return pipeline
 
 
-def _settings_in_signature(call):
-    """``call``'s signature with every render setting as a keyword (for ``help()`` and editors)."""
-    signature = inspect.signature(call)
+def _settings_in_signature(render, *also):
+    """``render``'s signature with every render setting as a keyword (for ``help()`` and
+    editors), given to ``also`` too."""
+    signature = inspect.signature(render)
     fixed = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None) for name in names()]
-    call.__signature__ = signature.replace(parameters=fixed + extra)
+    for function in (render, *also):
+        function.__signature__ = signature.replace(parameters=fixed + extra, return_annotation=inspect.Signature.empty)
 
 
-_settings_in_signature(SignPipeline.__call__)
+_settings_in_signature(SignPipeline.stream, SignPipeline.__call__)
 
 
 def load_pipeline(path: str | os.PathLike | None = None) -> SignPipeline:

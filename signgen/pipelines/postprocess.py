@@ -1,10 +1,10 @@
-"""After sampling: the photo's own pixels kept, flicker filtered, frames upscaled and written.
+"""After sampling: the photo's own pixels kept, frames upscaled and written.
 
-Frames come out of :func:`signgen.pipelines.denoising.denoise` at the model's resolution
-in [-1, 1]. :func:`finish_frames` keeps the coarse image wherever it covers the frame
-(``keep_coarse``) and filters what only shimmers over time (``deflicker``, leaving the
-moving arms and hands as drawn); :func:`write_render` upscales them (Lanczos) to PHOENIX's
-260 x 210 and writes the mp4.
+Frames come out of :func:`signgen.pipelines.denoising.denoise` at the model's resolution in
+[-1, 1]; :func:`keep_coarse_pixels` keeps the coarse image wherever it covers the frame
+(``keep_coarse``); the deflicker filter is :mod:`signgen.pipelines.deflicker`.
+:func:`write_render` upscales the frames (Lanczos) to PHOENIX's 260 x 210 and writes the mp4
+as they come.
 """
 
 from __future__ import annotations
@@ -17,26 +17,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from signgen.pipelines.deflicker import deflicker
-from signgen.pipelines.settings import RenderSettings
 
 # Written videos have PHOENIX's frame size (H, W), whatever the model's resolution.
 OUTPUT_SIZE = (260, 210)
 # The uncovered region grows by this many model pixels before the coarse image is kept around it.
 KEEP_COARSE_GROW = 2
-
-
-def finish_frames(frames: torch.Tensor, settings: RenderSettings, coarse: tuple[torch.Tensor, torch.Tensor] | None = None,
-                  moving_limbs: torch.Tensor | None = None) -> np.ndarray:
-    """``frames`` (T, 3, H, W) in [-1, 1] as uint8 RGB (T, H, W, 3): the ``coarse`` images
-    kept where they cover the frame if ``settings.keep_coarse``, then deflickered by
-    ``settings.deflicker`` with ``moving_limbs`` (T, H, W) bool left as drawn
-    (:func:`signgen.pipelines.signer.limb_regions`)."""
-    if settings.keep_coarse and coarse is not None:
-        frames = keep_coarse_pixels(frames, coarse)
-    if settings.deflicker:
-        frames = deflicker(frames, settings.deflicker, moving_limbs=moving_limbs)
-    return frames_to_uint8(frames)
 
 
 def keep_coarse_pixels(frames: torch.Tensor, coarse: tuple[torch.Tensor, torch.Tensor], grow: int = KEEP_COARSE_GROW) -> torch.Tensor:
@@ -71,22 +56,36 @@ def upscale_frames(frames: np.ndarray, size: tuple[int, int] = OUTPUT_SIZE, prog
 
 def write_render(result, path: str | os.PathLike, side_by_side: bool = False,
                  size: tuple[int, int] = OUTPUT_SIZE, progress: bool = False) -> Path:
-    """Write ``result`` (a :class:`signgen.pipelines.pipeline.RenderResult`) as an H.264 mp4
-    (a ``.gif`` path writes a GIF preview), frames upscaled to ``size`` (H, W; default
-    PHOENIX's 260 x 210). ``side_by_side`` puts the driving pose's skeleton to the left of
-    the generated frames. Written atomically: a failure leaves no partial file."""
+    """Write ``result`` (a :class:`signgen.pipelines.pipeline.RenderResult`, or a
+    ``RenderStream`` whose chunks are rendered as they are written) as an H.264 mp4 (a
+    ``.gif`` path writes a GIF preview), frames upscaled to ``size`` (H, W; default PHOENIX's
+    260 x 210). ``side_by_side`` puts the driving pose's skeleton to the left of the
+    generated frames. Written atomically: a failure leaves no partial file."""
     from signgen.video.io import write_gif, write_video
 
     path = Path(path)
-    frames = upscale_frames(result.frames, size, progress=progress)
-    if side_by_side:
-        from signgen.poses.draw import draw_skeleton_frames
-        from signgen.video.layout import side_by_side as lay_out
-
-        skeleton = draw_skeleton_frames(result.pose, size=(size[1], size[0]))
-        frames = lay_out([skeleton, frames], labels=["pose", "generated"])
+    chunks = getattr(result, "chunks", None) or [result.frames]
+    frames = _written_frames(chunks, result.pose if side_by_side else None, size, progress)
     if path.suffix.lower() == ".gif":
-        write_gif(frames, path, fps=result.fps)
+        write_gif(np.stack(list(frames)), path, fps=result.fps)
     else:
         write_video(frames, path, fps=result.fps)
     return path
+
+
+def _written_frames(chunks, pose, size: tuple[int, int], progress: bool):
+    """Each frame of ``chunks`` upscaled to ``size``, beside the skeleton of ``pose`` when given."""
+    from signgen.poses.draw import draw_skeleton_frames
+    from signgen.poses.holistic import pose_arrays, pose_from_arrays
+    from signgen.video.layout import side_by_side as lay_out
+
+    start = 0
+    xy, confidence = pose_arrays(pose) if pose is not None else (None, None)
+    for chunk in chunks:
+        frames = upscale_frames(chunk, size, progress=progress)
+        if pose is not None:
+            dims, stop = pose.header.dimensions, start + len(frames)
+            part = pose_from_arrays(xy[start:stop], confidence[start:stop], float(pose.body.fps), dims.width, dims.height)
+            frames = lay_out([draw_skeleton_frames(part, size=(size[1], size[0])), frames], labels=["pose", "generated"])
+        start += len(frames)
+        yield from frames

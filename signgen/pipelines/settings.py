@@ -90,11 +90,8 @@ class RenderSettings:
 
     def replace(self, **changes) -> "RenderSettings":
         """A copy with ``changes`` (names of fields; ``None`` values keep the current one)."""
-        changes = {name: value for name, value in changes.items() if value is not None}
-        unknown = sorted(set(changes) - set(names()))
-        if unknown:
-            raise SigngenError(f"unknown render setting(s) {', '.join(unknown)}; known: {', '.join(names())}")
-        return dataclasses.replace(self, **changes)
+        _check_known(changes)
+        return dataclasses.replace(self, **{name: value for name, value in changes.items() if value is not None})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -110,11 +107,18 @@ class RenderSettings:
         missing = sorted(set(names()) - set(values) - set(before))
         if missing:
             raise SigngenError(f"missing render setting(s) {', '.join(missing)}")
-        return cls().replace(**{**before, **values})
+        _check_known(values)
+        return cls(**{**before, **values})  # a saved null is a bad value, not "keep the default"
 
 
 def names() -> list[str]:
     return [spec.name for spec in dataclasses.fields(RenderSettings)]
+
+
+def _check_known(given: dict) -> None:
+    unknown = sorted(set(given) - set(names()))
+    if unknown:
+        raise SigngenError(f"unknown render setting(s) {', '.join(unknown)}; known: {', '.join(names())}")
 
 
 def check_seed(seed) -> int:

@@ -92,13 +92,52 @@ def place_at_signer(pose: Pose, encoding: SignerEncoding, resolution: tuple[int,
     return pose_from_arrays(placed * [dims.width / width, dims.height / height], confidence, float(pose.body.fps), dims.width, dims.height)
 
 
-def coarse_images(encoding: SignerEncoding, pose: Pose, resolution: tuple[int, int],
-                  steady_torso: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """The photo warped to every frame of ``pose`` (placed in the photo's frame) at
-    ``resolution``: images (T, 3, H, W) in [-1, 1] and uncovered masks (T, 1, H, W)."""
+@dataclass
+class DrivingGeometry:
+    """The driving pose as a render reads it, computed once per video: its keypoints
+    ``xy`` (T, 178, 2) and ``confidence`` (T, 178) in its own ``frame_size`` (W, H) (the
+    pose maps), and ``steady_xy`` in model pixels with the torso and head steadied over time
+    (the coarse images and the limb regions)."""
+
+    xy: np.ndarray
+    confidence: np.ndarray
+    frame_size: tuple[int, int]
+    steady_xy: np.ndarray
+    resolution: tuple[int, int]
+
+    def __len__(self) -> int:
+        return len(self.xy)
+
+
+def driving_geometry(pose: Pose, resolution: tuple[int, int], steady_torso: float = 0.0) -> DrivingGeometry:
+    """The :class:`DrivingGeometry` of ``pose`` for a model of ``resolution`` (H, W)."""
+    from signgen.poses.holistic import pose_arrays
+    from signgen.poses.warp import steady_torso as steady
+
+    xy, confidence = pose_arrays(pose)
+    dims = pose.header.dimensions
+    model_xy, _ = model_pixels(pose, resolution)
+    return DrivingGeometry(xy, confidence, (int(dims.width), int(dims.height)), steady(model_xy, confidence, steady_torso),
+                           tuple(resolution))
+
+
+def pose_maps(geometry: DrivingGeometry, frames: slice, channels: int) -> torch.Tensor:
+    """(T, C, H, W) pose maps of the ``frames`` of the driving pose at the model's resolution."""
+    from signgen.poses.raster import rasterize_pose_map
+
+    maps = torch.from_numpy(rasterize_pose_map(geometry.xy[frames], geometry.confidence[frames], geometry.frame_size,
+                                               geometry.resolution))
+    if maps.shape[1] != channels:
+        raise SigngenError(f"pose maps have {maps.shape[1]} channels, the model reads {channels}")
+    return maps
+
+
+def coarse_images(encoding: SignerEncoding, geometry: DrivingGeometry, frames: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+    """The photo warped to the ``frames`` of the driving pose (placed in the photo's frame)
+    at the model's resolution: images (T, 3, H, W) in [-1, 1] and uncovered masks (T, 1, H, W)."""
     from signgen.poses.warp import warp_to_pose
 
-    xy, confidence = _steadied(pose, resolution, steady_torso)
+    xy, confidence = geometry.steady_xy[frames], geometry.confidence[frames]
     photo = ((encoding.photo.image.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
     source_xy, source_confidence = encoding.keypoints
     warped = [warp_to_pose(photo, source_xy, source_confidence, xy[t], confidence[t]) for t in range(len(xy))]
@@ -106,19 +145,16 @@ def coarse_images(encoding: SignerEncoding, pose: Pose, resolution: tuple[int, i
     return images, torch.from_numpy(np.stack([w.uncovered for w in warped])[:, None].astype(np.float32))
 
 
-def limb_regions(pose: Pose, resolution: tuple[int, int], steady_torso: float, deflicker: float) -> torch.Tensor:
-    """(T, H, W) bool: the arms and hands of every frame of ``pose`` at ``resolution`` that
-    move within the reach of a deflicker filter of width ``deflicker``
-    (:func:`signgen.poses.warp.limb_regions`, shoulders steadied as the coarse images' are)."""
+def limb_regions(geometry: DrivingGeometry, deflicker: float, frames: slice = slice(None)) -> torch.Tensor:
+    """(T, H, W) bool: the arms and hands of the ``frames`` of the driving pose that move
+    within the reach of a deflicker filter of width ``deflicker``
+    (:func:`signgen.poses.warp.limb_regions`, on the steadied keypoints as the coarse images),
+    which deflickering leaves alone. Only the frames within the reach are read."""
     from signgen.pipelines.deflicker import filter_reach
     from signgen.poses.warp import limb_regions as regions
 
-    xy, confidence = _steadied(pose, resolution, steady_torso)
-    return torch.from_numpy(regions(xy, confidence, resolution, reach=filter_reach(deflicker)))
-
-
-def _steadied(pose: Pose, resolution: tuple[int, int], steady_torso: float) -> tuple[np.ndarray, np.ndarray]:
-    from signgen.poses.warp import steady_torso as steady
-
-    xy, confidence = model_pixels(pose, resolution)
-    return steady(xy, confidence, steady_torso), confidence
+    reach = filter_reach(deflicker)
+    start, stop, _ = frames.indices(len(geometry))
+    first, last = max(0, start - reach), min(len(geometry), stop + reach)
+    found = regions(geometry.steady_xy[first:last], geometry.confidence[first:last], geometry.resolution, reach=reach)
+    return torch.from_numpy(found[start - first : stop - first])

@@ -25,7 +25,7 @@ def runs(tmp_path_factory, tiny_frame_model, tiny_adapter):
 
 
 def test_help_names_every_pipeline_setting(capsys):
-    from signgen.pipelines.pipeline import PipelineDefaults
+    from signgen.pipelines.settings import RenderSettings
 
     with pytest.raises(SystemExit) as exit_info:
         main(["pipeline", "assemble", "--help"])
@@ -33,7 +33,7 @@ def test_help_names_every_pipeline_setting(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "usage: signgen pipeline assemble" in out and "--adapter DIR" in out and "--set KEY=VALUE" in out
     assert "signgen pipeline assemble runs/embedded/diffusion runs/embedded/temporal -o" in out  # the README's line
-    for field in dataclasses.fields(PipelineDefaults):
+    for field in dataclasses.fields(RenderSettings):
         assert field.name in out
 
 
@@ -47,7 +47,7 @@ def test_assemble_from_training_outputs_with_settings(runs, tmp_path, capsys):
     assert capsys.readouterr().out.startswith(f"wrote pipeline {out}")
     pipeline = load_pipeline(out)
     assert pipeline.temporal_adapter is not None
-    settings = pipeline.defaults
+    settings = pipeline.settings
     assert (settings.scheduler, settings.guidance_interval, settings.window_size, settings.num_steps) == ("ddim", 0.5, 8, 3)
 
     frame_only = tmp_path / "frame_only"
@@ -67,7 +67,7 @@ def test_assemble_from_training_outputs_with_settings(runs, tmp_path, capsys):
         ("adapter twice", "give the temporal adapter once"),
         ("adapter as frame model", "frame model"),
         ("set without =", "--set needs KEY=VALUE"),
-        ("unknown setting", "unknown pipeline setting(s) steps"),
+        ("unknown setting", "unknown render setting(s) steps"),
         ("bad setting value", "overlap"),
         ("output is another folder", "refusing to overwrite"),
     ],

@@ -10,7 +10,7 @@ import pytest
 from conftest import GSG_A
 
 from signgen.cli.main import main
-from signgen.pipelines.pipeline import OUTPUT_SIZE
+from signgen.pipelines.postprocess import OUTPUT_SIZE
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -104,24 +104,30 @@ def test_the_default_guidance_scales_on_the_command_line_give_the_default_frames
     """--guidance A,F sets the scales only: the steps they guide stay the pipeline's
     guidance_interval (0.5 here, as in the embedded default), so giving the default scales
     changes nothing (it used to guide every step)."""
-    import signgen.pipelines.pipeline as pipeline_module
+    import signgen.pipelines.postprocess as postprocess
     from signgen.pipelines.pipeline import SignPipeline, load_pipeline
-    from signgen.pipelines.sampling import GuidanceScales
 
     halved = tmp_path / "halved"
     SignPipeline.assemble(tiny_pipelines["frame_model"], None, halved, num_steps=4, scheduler="ddim", guidance_interval=0.5)
     pipeline = load_pipeline(halved)
-    defaults = pipeline.defaults
-    assert (defaults.appearance_scale, defaults.full_scale) == (1.5, 2.0)
+    settings = pipeline.settings
+    assert (settings.appearance_scale, settings.full_scale, settings.guidance_interval) == (1.5, 2.0, 0.5)
     rendered = []
-    monkeypatch.setattr(pipeline_module, "write_render", lambda result, path, **kwargs: rendered.append(result))
+    # What signgen render writes, its frames read as the writer reads them.
+    monkeypatch.setattr(postprocess, "write_render", lambda result, path, **kwargs: rendered.append(np.concatenate(list(result.chunks))))
 
     assert render("--gloss", "A", "--model", halved, "--seed", 4, "--guidance", "1.5,2.0", "-o", tmp_path / "a.mp4") == 0
     expected = pipeline(glosses="A", seed=4, progress=False).frames
-    assert np.array_equal(rendered[0].frames, expected)
+    assert np.array_equal(rendered[0], expected)
     # Guiding every step (the old reading of --guidance) renders other frames.
-    every_step = pipeline(glosses="A", seed=4, progress=False, guidance=GuidanceScales(1.5, 2.0, interval=1.0)).frames
+    every_step = pipeline(glosses="A", seed=4, progress=False, guidance_interval=1.0).frames
     assert not np.array_equal(every_step, expected)
+    # --guidance A,F is --appearance-scale A --full-scale F.
+    assert render("--gloss", "A", "--model", halved, "--seed", 4, "--appearance-scale", "1.0", "--full-scale", "1.0",
+                  "-o", tmp_path / "b.mp4") == 0
+    assert render("--gloss", "A", "--model", halved, "--seed", 4, "--guidance", "1,1", "-o", tmp_path / "c.mp4") == 0
+    assert np.array_equal(rendered[1], rendered[2]) and not np.array_equal(rendered[1], expected)
+    assert np.array_equal(rendered[1], pipeline(glosses="A", seed=4, progress=False, appearance_scale=1.0, full_scale=1.0).frames)
 
 
 def test_a_failure_while_writing_leaves_no_partial_video(tiny_pipelines, tmp_path, monkeypatch, capsys):

@@ -295,7 +295,7 @@ def test_a_run_whose_every_video_fails_still_writes_its_summary(corpus, tiny_pip
     annotation_path(data, "test").write_text("name|video|start|end|speaker|orth|translation\n"
                                              "empty-video|empty-video/1/*.png|-1|-1|Signer01|A|a\n", encoding="utf-8")
     out = tmp_path / "run"
-    run_eval(data, tiny_pipeline_dir, out, *FAST)
+    assert main(eval_args(data, tiny_pipeline_dir, out, *FAST)) == 2  # nothing evaluated: an error, summary written
     summary = summary_of(out)
     assert summary["videos"] == {"in_run": 1, "evaluated": 0, "failed": 1, "remaining": 0}
     for name in ("ssim_gray", "ssim_rgb", "psnr", "tde"):

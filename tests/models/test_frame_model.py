@@ -18,7 +18,6 @@ from signgen.config import CONFIG_FOLDER, load_frame_config
 from signgen.errors import SigngenError
 from signgen.models.frame_model import FrameModel
 from signgen.pipelines.signer_image import load_signer_image
-from signgen.pipelines.sampling import sample_frames
 from signgen.training.frame import FusionObjective, evaluate_fusion
 
 TINY = CONFIG_FOLDER / "frame-tiny.yaml"
@@ -207,15 +206,15 @@ def test_retrieval_accuracy_is_reported_on_held_out_pairs(micro_model):
 # ------------------------------------------------------------- save / load
 
 
-def test_save_then_load_gives_bit_identical_samples(tmp_path, micro_model):
+def test_save_then_load_gives_bit_identical_samples(tmp_path, micro_model, sample_frames):
     model = micro_model(seed=1).eval()
     with torch.no_grad():
         model.unet.conv_in.weight[:, 3:].normal_(0, 0.1)  # let the pose matter
     batch = batch_of(ShapePairs(3), 3)
-    before = sample_frames(model, batch["source"][0], batch["target_pose"], num_steps=3, seed=7, progress=False)
+    before = sample_frames(model, batch["source"][0], batch["target_pose"], num_steps=3, seed=7)
     model.save_pretrained(tmp_path / "model")
     loaded = FrameModel.from_pretrained(tmp_path / "model")
-    after = sample_frames(loaded, batch["source"][0], batch["target_pose"], num_steps=3, seed=7, progress=False)
+    after = sample_frames(loaded, batch["source"][0], batch["target_pose"], num_steps=3, seed=7)
     assert torch.equal(before, after)
     manifest = json.loads((tmp_path / "model" / "model_index.json").read_text())
     assert manifest["kind"] == "signgen-frame-model"
@@ -223,7 +222,7 @@ def test_save_then_load_gives_bit_identical_samples(tmp_path, micro_model):
     assert not list((tmp_path / "model").rglob("*.bin")) and not list((tmp_path / "model").rglob("*.pt"))
 
 
-def test_a_patched_unet_denoises_full_size_pixels_and_survives_a_round_trip(tmp_path, micro_model):
+def test_a_patched_unet_denoises_full_size_pixels_and_survives_a_round_trip(tmp_path, micro_model, sample_frames):
     model = micro_model(2, "model.unet.patch_size=2", "model.unet.block_out_channels=[16, 32]",
                         "model.unet.down_block_types=[DownBlock2D, CrossAttnDownBlock2D]",
                         "model.unet.up_block_types=[CrossAttnUpBlock2D, UpBlock2D]").eval()
@@ -235,12 +234,12 @@ def test_a_patched_unet_denoises_full_size_pixels_and_survives_a_round_trip(tmp_
     with torch.no_grad():
         weights[:, 12:].normal_(0, 0.1)
     batch = batch_of(ShapePairs(2), 2)
-    before = sample_frames(model, batch["source"][0], batch["target_pose"], num_steps=2, seed=3, progress=False)
+    before = sample_frames(model, batch["source"][0], batch["target_pose"], num_steps=2, seed=3)
     assert before.shape == (2, 3, 32, 24)
     model.save_pretrained(tmp_path / "model")
     loaded = FrameModel.from_pretrained(tmp_path / "model")
     assert loaded.patch_size == 2
-    assert torch.equal(before, sample_frames(loaded, batch["source"][0], batch["target_pose"], num_steps=2, seed=3, progress=False))
+    assert torch.equal(before, sample_frames(loaded, batch["source"][0], batch["target_pose"], num_steps=2, seed=3))
     with pytest.raises(SigngenError, match="patch size 2 and 2 UNet levels need sides divisible by 4"):
         micro_model(0, "model.resolution=[30, 24]", "model.unet.patch_size=2", "model.unet.block_out_channels=[16, 32]",
                     "model.unet.down_block_types=[DownBlock2D, CrossAttnDownBlock2D]",
@@ -347,13 +346,17 @@ def test_missing_model_folder_is_a_user_error(tmp_path):
         FrameModel.from_pretrained(tmp_path / "nothing")
 
 
-def test_stage1_only_model_refuses_to_sample(tmp_path, micro_model):
+def test_stage1_only_model_refuses_to_sample(tmp_path, micro_model, sample_frames):
     model = micro_model(with_denoiser=False)
     model.save_pretrained(tmp_path / "fusion")
     loaded = FrameModel.from_pretrained(tmp_path / "fusion")
     assert not loaded.has_denoiser
     with pytest.raises(SigngenError, match="train the denoiser first"):
-        sample_frames(loaded, torch.zeros(3, 32, 24), torch.zeros(1, 4, 32, 24), progress=False)
+        sample_frames(loaded, torch.zeros(3, 32, 24), torch.zeros(1, 4, 32, 24))
+    from signgen.pipelines.pipeline import SignPipeline
+
+    with pytest.raises(SigngenError, match="train the denoiser first"):
+        SignPipeline(loaded)
 
 
 # --------------------------------------------------- other backbones, latents
@@ -381,7 +384,7 @@ def test_clip_backbone_from_a_local_folder(tmp_path, micro_config):
         FrameModel.from_config(config.model)
 
 
-def test_latent_space_with_a_local_vae(tmp_path, micro_model):
+def test_latent_space_with_a_local_vae(tmp_path, micro_model, sample_frames):
     torch.manual_seed(0)
     vae = AutoencoderKL(
         block_out_channels=(8, 16),
@@ -394,7 +397,7 @@ def test_latent_space_with_a_local_vae(tmp_path, micro_model):
     model = micro_model(0, f"model.latent.vae_path={tmp_path / 'vae'}").eval()
     assert model.sample_shape == (4, 16, 12)
     assert model.unet.config.in_channels == 4 + 4
-    frames = sample_frames(model, torch.zeros(3, 32, 24), torch.rand(2, 4, 32, 24), num_steps=2, progress=False)
+    frames = sample_frames(model, torch.zeros(3, 32, 24), torch.rand(2, 4, 32, 24), num_steps=2)
     assert frames.shape == (2, 3, 32, 24)
     model.save_pretrained(tmp_path / "model")
     assert FrameModel.from_pretrained(tmp_path / "model").vae is not None

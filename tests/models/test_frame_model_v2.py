@@ -112,22 +112,20 @@ def test_a_coarse_residual_model_trains_on_the_difference_from_the_coarse_image(
     assert torch.allclose(drawn[0], batch["target"] - batch["coarse"])
 
 
-def test_a_coarse_residual_model_samples_around_the_coarse_image(tiny_frame_model):
-    from signgen.pipelines.windows import denoise
-
+def test_a_coarse_residual_model_samples_around_the_coarse_image(tiny_frame_model, sample_frames):
     model = tiny_frame_model(0, *V2, "model.coarse_residual=true")
     height, width = model.resolution
     generator = torch.Generator().manual_seed(1)
     photo = torch.rand(3, height, width, generator=generator) * 2 - 1
     coarse = (torch.rand(4, 3, height, width, generator=generator) * 1.6 - 0.8, torch.zeros(4, 1, height, width))
     poses = torch.rand(4, model.pose_channels, height, width, generator=generator)
-    appearance = model.encode_appearance(photo[None])
-    options = dict(windows=[range(0, 4)], scheduler="ddim", num_steps=3, seed=2, progress=False, coarse=coarse,
-                   reference=model.reference_features(photo[None], appearance))
     with torch.no_grad():
-        around_coarse = denoise(model, None, appearance, poses, **options)
+        appearance = model.encode_appearance(photo[None])
+        options = dict(frame_batch_size=4, scheduler="ddim", num_steps=3, seed=2, coarse=coarse,
+                       reference=model.reference_features(photo[None], appearance))
+        around_coarse = sample_frames(model, appearance, poses, **options)
         model.coarse_residual = False  # the same UNet read as drawing the image itself
-        alone = denoise(model, None, appearance, poses, **options)
+        alone = sample_frames(model, appearance, poses, **options)
     assert torch.allclose(around_coarse, (alone + coarse[0]).clamp(-1, 1), atol=1e-5)
     assert not torch.allclose(around_coarse, alone, atol=1e-2)
 

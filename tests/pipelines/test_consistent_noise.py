@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from signgen.errors import SigngenError
-from signgen.pipelines.denoising import initial_noise
+from signgen.pipelines.denoising import InitialNoise
 
 
 def draw(correlation: float, frames: int = 6, seed: int = 0) -> torch.Tensor:
-    return initial_noise(frames, (3, 16, 16), torch.Generator().manual_seed(seed), correlation)
+    return InitialNoise(seed, frames, (3, 16, 16), correlation).frames(0, frames)
 
 
 def test_no_correlation_is_the_independent_noise_of_before():

@@ -71,10 +71,17 @@ def test_the_frames_dtype_is_kept():
 
 @pytest.mark.parametrize("width", [-1.0, math.nan, math.inf, 26.0, True, "6"])
 def test_a_bad_width_is_one_line_naming_the_setting(width):
-    _, video = still_scene_with_noise(frames=4)
-    with pytest.raises(SigngenError, match="deflicker") as error:
-        deflicker(video, width)
+    """The width's one check is the render setting's (the filter takes checked settings)."""
+    from signgen.pipelines.settings import RenderSettings
+
+    with pytest.raises(SigngenError, match="render setting deflicker") as error:
+        RenderSettings(deflicker=width)
     assert "\n" not in str(error.value)
+
+
+def test_a_tiny_width_filters_nothing_visible_and_does_not_overflow():
+    _, video = still_scene_with_noise(frames=4)
+    assert torch.allclose(deflicker(video, 1e-300), video)
 
 
 def test_a_render_call_overrides_the_pipelines_width(tiny_pipelines):
@@ -83,12 +90,15 @@ def test_a_render_call_overrides_the_pipelines_width(tiny_pipelines):
     from signgen.pipelines.pipeline import load_pipeline
 
     pipeline = load_pipeline(tiny_pipelines["frame_only"])
-    assert pipeline.defaults.deflicker == 0.0
-    plain = pipeline(glosses="A", seed=2, progress=False).frames
-    assert np.array_equal(plain, pipeline(glosses="A", seed=2, deflicker=0, progress=False).frames)
+    own = pipeline.settings.deflicker
+    assert own == 4.0  # the shipped default
+    plain = pipeline(glosses="A", seed=2, deflicker=0, progress=False).frames
+    default = pipeline(glosses="A", seed=2, progress=False).frames
+    assert default.shape == plain.shape and not np.array_equal(default, plain)
+    assert np.array_equal(default, pipeline(glosses="A", seed=2, deflicker=own, progress=False).frames)
     calmed = pipeline(glosses="A", seed=2, deflicker=3, progress=False).frames
-    assert calmed.shape == plain.shape and not np.array_equal(calmed, plain)
-    with pytest.raises(SigngenError, match="deflicker"):
+    assert calmed.shape == plain.shape and not np.array_equal(calmed, plain) and not np.array_equal(calmed, default)
+    with pytest.raises(SigngenError, match="render setting deflicker"):
         pipeline(glosses="A", seed=2, deflicker=-1, progress=False)
 
 
@@ -96,7 +106,12 @@ def test_a_render_call_overrides_the_pipelines_width(tiny_pipelines):
 def test_render_refuses_a_bad_deflicker_in_one_line(tiny_pipelines, run_cli, cli_error_line, tmp_path, value):
     out = tmp_path / "out.mp4"
     code, _, err = run_cli("render", "--gloss", "A", "--model", tiny_pipelines["frame_only"], f"--deflicker={value}", "-o", out)
-    assert code == 2 and "argument --deflicker" in cli_error_line(err)
+    line = cli_error_line(err)
+    # Text that is no number is the flag's to refuse; a number out of range the settings'.
+    expected = {"x": "argument --deflicker", "nan": "render setting deflicker must be a finite number, not nan",
+                "-1": "must be from 0 to 25, not -1.0", "26": "must be from 0 to 25, not 26.0"}[value]
+    assert code == 2 and expected in line
+    assert line.startswith("signgen: error: render setting deflicker") or value == "x"
     assert not out.exists()
 
 
@@ -109,9 +124,9 @@ def test_a_moving_hand_of_nearly_the_backgrounds_colour_is_left_whole_where_kept
         keep[t, 8:20, 3 * t: 10 + 3 * t] = True
     ghosted = deflicker(video, 6.0)
     assert float((ghosted - video).abs().max()) > 0.05  # without keep the hand fades into the face
-    kept = deflicker(video, 6.0, keep=keep)
+    kept = deflicker(video, 6.0, moving_limbs=keep)
     assert torch.equal(kept[keep[:, None].expand_as(video)], video[keep[:, None].expand_as(video)])
     # Where the hand passed but is gone, the face is not darkened or lightened by it either.
     assert float((kept - video).abs().max()) < 1e-5
-    with pytest.raises(SigngenError, match="keep must be"):
-        deflicker(video, 6.0, keep=keep[:4])
+    with pytest.raises(SigngenError, match="moving_limbs must be"):
+        deflicker(video, 6.0, moving_limbs=keep[:4])

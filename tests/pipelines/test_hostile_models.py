@@ -18,7 +18,8 @@ from safetensors.torch import load_file, save_file
 from signgen.errors import SigngenError
 from signgen.models.frame_model import FrameModel
 from signgen.models.temporal import load_adapter
-from signgen.pipelines.pipeline import PipelineDefaults, SignPipeline, load_pipeline
+from signgen.pipelines.pipeline import load_pipeline
+from signgen.pipelines.settings import RenderSettings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -218,7 +219,7 @@ def test_num_steps_beyond_the_models_training_timesteps_is_refused(tiny_pipeline
     assert code == 2 and "50 training timesteps" in cli_error_line(err) and not out.exists()
     # Within the model's schedule it assembles.
     code, stdout, err = run_cli("pipeline", "assemble", frame, "-o", out, "--set", "num_steps=50")
-    assert code == 0 and load_pipeline(out).defaults.num_steps == 50
+    assert code == 0 and load_pipeline(out).settings.num_steps == 50
 
 
 def test_a_pipeline_json_edited_after_assembly_is_refused_when_loaded(tiny_pipelines, tmp_path, run_cli, cli_error_line):
@@ -229,10 +230,10 @@ def test_a_pipeline_json_edited_after_assembly_is_refused_when_loaded(tiny_pipel
 
 
 def test_the_defaults_and_the_tiny_settings_are_valid(tiny_pipeline_settings):
-    PipelineDefaults()
-    PipelineDefaults(**tiny_pipeline_settings)
-    with pytest.raises(SigngenError, match="whole number"):
-        PipelineDefaults(num_steps=2.5)
+    RenderSettings()
+    RenderSettings(**tiny_pipeline_settings)
+    with pytest.raises(SigngenError, match="render setting num_steps must be a whole number"):
+        RenderSettings(num_steps=2.5)
 
 
 # ------------------------------------------------------------ item 14: the error after progress bars

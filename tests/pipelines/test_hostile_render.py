@@ -53,14 +53,24 @@ def test_a_model_whose_weights_hold_nan_is_an_error_not_a_black_video(nan_pipeli
 def test_guidance_steps_and_seed_are_checked_by_the_pipeline_too(folders):
     from signgen.pipelines.pipeline import load_pipeline
 
+    from diffusers import DDPMScheduler
+
+    from signgen.pipelines.settings import MAX_STEPS
+
     pipeline = load_pipeline(folders["frame_only"])
-    timesteps = pipeline.frame_model.noise_scheduler.config.num_train_timesteps
-    for kwargs, message in [({"guidance": (float("nan"), 1.0)}, "finite number"), ({"guidance": "1e30,1e30"}, "from -30 to 30"),
-                            ({"steps": timesteps + 1}, f"the model's {timesteps} training timesteps"), ({"steps": 0}, "steps must be from 1"),
+    # A model trained on fewer timesteps than MAX_STEPS: its own cap is checked beside the settings' range.
+    pipeline.frame_model.noise_scheduler = DDPMScheduler.from_config(pipeline.frame_model.noise_scheduler.config, num_train_timesteps=50)
+    for kwargs, message in [({"appearance_scale": float("nan")}, "render setting appearance_scale must be a finite number"),
+                            ({"full_scale": 1e30}, "render setting full_scale .* must be from -30 to 30"),
+                            ({"num_steps": 51}, "the model's 50 training timesteps"),
+                            ({"num_steps": MAX_STEPS + 1}, f"render setting num_steps .* must be from 1 to {MAX_STEPS}"),
+                            ({"num_steps": 0}, "render setting num_steps .* must be from 1 to"),
                             ({"seed": 10**23}, "seed must be a whole number from 0 to 2\\*\\*63-1"), ({"seed": -1}, "seed must be"),
+                            ({"seed": 1.5}, "seed must be"), ({"seed": True}, "seed must be"),
                             ({"scheduler": "FlowMatchEulerDiscreteScheduler"}, "unknown scheduler")]:
-        with pytest.raises(SigngenError, match=message):
+        with pytest.raises(SigngenError, match=message) as error:
             pipeline(glosses="A", progress=False, **kwargs)
+        assert "\n" not in str(error.value)
 
 
 def test_steps_beyond_the_training_timesteps_on_the_command_line(folders, tmp_path, capsys):

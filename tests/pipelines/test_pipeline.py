@@ -12,15 +12,9 @@ import pytest
 from conftest import GSG_A
 
 from signgen.errors import SigngenError
-from signgen.pipelines.pipeline import (
-    OUTPUT_SIZE,
-    PipelineDefaults,
-    RenderResult,
-    SignPipeline,
-    load_pipeline,
-    upscale_frames,
-    write_render,
-)
+from signgen.pipelines.pipeline import RenderResult, SignPipeline, load_pipeline
+from signgen.pipelines.postprocess import OUTPUT_SIZE, upscale_frames, write_render
+from signgen.pipelines.settings import RenderSettings
 from signgen.corpora.signer_photo import default_identity, render_signer_photo
 from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO
 
@@ -103,11 +97,16 @@ def test_the_signer_photo_is_used_and_can_be_encoded_once(frame_only, tmp_path):
     assert np.array_equal(frame_only(glosses="A", signer=encoding, progress=False).frames, other)
 
 
-def test_steps_scheduler_and_guidance_override_the_defaults(frame_only, tiny_pipeline_settings):
+def test_steps_scheduler_and_guidance_override_the_pipelines_settings(frame_only, tiny_pipeline_settings):
     default = frame_only(glosses="A", progress=False).frames
-    assert np.array_equal(frame_only(glosses="A", steps=tiny_pipeline_settings["num_steps"], scheduler="dpm", guidance=(1.5, 2.0), progress=False).frames, default)
-    for changed in ({"steps": 3}, {"scheduler": "ddim"}, {"guidance": (1.0, 1.0)}):
+    own = frame_only.settings
+    assert (own.num_steps, own.scheduler, own.appearance_scale, own.full_scale) == (tiny_pipeline_settings["num_steps"], "ddim", 1.5, 2.0)
+    same = frame_only(glosses="A", num_steps=tiny_pipeline_settings["num_steps"], scheduler="ddim", appearance_scale=1.5,
+                      full_scale=2.0, progress=False).frames
+    assert np.array_equal(same, default)
+    for changed in ({"num_steps": 3}, {"scheduler": "dpm"}, {"appearance_scale": 1.0, "full_scale": 1.0}, {"guidance_interval": 1.0}):
         assert not np.array_equal(frame_only(glosses="A", progress=False, **changed).frames, default), changed
+    assert frame_only.settings == own  # a render's settings are its own: the pipeline's stay
 
 
 def test_a_learned_gloss_to_pose_callable_drives_the_render(frame_only):
@@ -129,9 +128,10 @@ def test_a_learned_gloss_to_pose_callable_drives_the_render(frame_only):
     [
         ({}, "either glosses or a pose"),
         ({"glosses": "A", "pose": GSG_A}, "either glosses or a pose"),
-        ({"glosses": "A", "steps": 0}, "steps"),
+        ({"glosses": "A", "num_steps": 0}, "render setting num_steps"),
+        ({"glosses": "A", "steps": 3}, "unknown render setting\\(s\\) steps"),
         ({"glosses": "A", "scheduler": "nonsense"}, "unknown scheduler"),
-        ({"glosses": "A", "guidance": (1.0,)}, "guidance"),
+        ({"glosses": "A", "appearance_scale": (1.0,)}, "render setting appearance_scale"),
         ({"glosses": "A", "signer": "/no/such/photo.png"}, "signer image not found"),
         ({"glosses": "A QXZ", "on_missing": "error"}, "QXZ"),
         ({"pose": "/no/such/file.pose"}, "pose file not found"),
@@ -149,7 +149,7 @@ def test_bad_inputs_are_one_line_user_errors(frame_only, call, message):
 
 def test_a_saved_pipeline_renders_the_same_frames(with_adapter, tmp_path):
     copy = load_pipeline(with_adapter.save_pretrained(tmp_path / "copy"))
-    assert copy.defaults == with_adapter.defaults
+    assert copy.settings == with_adapter.settings
     assert np.array_equal(copy(glosses="A", progress=False).frames, with_adapter(glosses="A", progress=False).frames)
 
 
@@ -163,15 +163,15 @@ def test_assemble_reads_training_output_folders(tiny_pipelines, tmp_path):
     shutil.copytree(tiny_pipelines["adapter"], adapter_run / "model")
     (adapter_run / "config.yaml").write_text(yaml.safe_dump({"train": {"num_frames": 12}, "windows": {"overlap": 3, "windows_per_batch": 2}}))
     pipeline = SignPipeline.assemble(frame_run, adapter_run, tmp_path / "pipeline", num_steps=4)
-    assert (pipeline.defaults.window_size, pipeline.defaults.overlap, pipeline.defaults.windows_per_batch) == (12, 3, 2)
-    assert pipeline.defaults.num_steps == 4
+    assert (pipeline.settings.window_size, pipeline.settings.overlap, pipeline.settings.windows_per_batch) == (12, 3, 2)
+    assert pipeline.settings.num_steps == 4
     saved = json.loads((tmp_path / "pipeline" / "pipeline.json").read_text())
     assert saved["window_size"] == 12 and saved["num_steps"] == 4
     assert json.loads((tmp_path / "pipeline" / "model_index.json").read_text())["kind"] == "signgen-pipeline"
 
 
 def test_assemble_refuses_bad_settings_and_foreign_folders(tiny_pipelines, tmp_path):
-    with pytest.raises(SigngenError, match="unknown pipeline setting"):
+    with pytest.raises(SigngenError, match="unknown render setting"):
         SignPipeline.assemble(tiny_pipelines["frame_model"], None, tmp_path / "a", steps=4)
     with pytest.raises(SigngenError, match="overlap"):
         SignPipeline.assemble(tiny_pipelines["frame_model"], None, tmp_path / "b", window_size=4, overlap=4)
@@ -192,7 +192,7 @@ def test_assemble_refuses_bad_settings_and_foreign_folders(tiny_pipelines, tmp_p
         ("adapter", "temporal adapter folder, not a signgen pipeline"),
         ("empty", "not a signgen pipeline folder"),
         ("missing", "model folder not found"),
-        ("bad_defaults", "unknown key"),
+        ("bad_settings", "pipeline.json: unknown render setting\\(s\\) speed"),
         ("no_adapter_weights", "temporal_adapter"),
     ],
 )
@@ -200,9 +200,9 @@ def test_folders_of_the_wrong_kind_are_one_line_errors(tiny_pipelines, tmp_path,
     import shutil
 
     paths = {"frame_model": tiny_pipelines["frame_model"], "adapter": tiny_pipelines["adapter"], "empty": tmp_path, "missing": tmp_path / "nope"}
-    if which in ("bad_defaults", "no_adapter_weights"):
+    if which in ("bad_settings", "no_adapter_weights"):
         paths[which] = shutil.copytree(tiny_pipelines["with_adapter"], tmp_path / which)
-        if which == "bad_defaults":
+        if which == "bad_settings":
             (paths[which] / "pipeline.json").write_text(json.dumps({**json.loads((paths[which] / "pipeline.json").read_text()), "speed": 11}))
         else:
             shutil.rmtree(paths[which] / "temporal_adapter")
@@ -230,10 +230,12 @@ def test_import_signgen_stays_light_and_exports_load_pipeline():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_pipeline_defaults_are_validated():
+def test_render_settings_are_validated():
+    from signgen.pipelines.schedulers import GuidanceScales
+
     with pytest.raises(SigngenError, match="num_steps"):
-        PipelineDefaults(num_steps=0)
-    assert PipelineDefaults(appearance_scale=1.0, full_scale=1.0).guidance.is_identity
+        RenderSettings(num_steps=0)
+    assert GuidanceScales.of(RenderSettings(appearance_scale=1.0, full_scale=1.0)).is_identity
 
 
 # --------------------------------------------------------------------- writing
@@ -321,8 +323,10 @@ def test_embedded_model_draws_the_signer_in_the_driving_poses():
     from signgen.poses.holistic import pose_arrays, pose_from_arrays
     from signgen.poses.transform import PHOENIX_FRAMING
 
+    from signgen.pipelines.driving import pose_from_glosses, prepare_pose
+
     pipeline = load_pipeline(None)
-    xy, confidence = pose_arrays(pipeline.prepare_pose(pipeline.pose_from_glosses("H A L L O")))
+    xy, confidence = pose_arrays(prepare_pose(pose_from_glosses("H A L L O")))
     every_third = np.arange(0, len(xy), 3)[:32]  # 32 frames spread over the whole word
     xy, confidence = xy[every_third], confidence[every_third]
     pose = pose_from_arrays(xy, confidence, 25.0, PHOENIX_FRAMING.width, PHOENIX_FRAMING.height)

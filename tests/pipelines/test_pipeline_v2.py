@@ -64,12 +64,14 @@ def test_strength_starts_from_the_warped_photo(v2_pipelines):
     pipeline = load_pipeline(v2_pipelines / "frame_only")
     encoding = pipeline.encode_signer()
     photo = np.asarray((encoding.photo.image.permute(1, 2, 0).numpy() + 1) * 127.5, np.float64)
-    full = pipeline(glosses="A", signer=encoding, seed=4, progress=False).frames.astype(np.float64)
-    light = pipeline(glosses="A", signer=encoding, seed=4, strength=0.34, progress=False).frames.astype(np.float64)
+    # The frames as drawn: neither the coarse image kept over them nor filtered over time.
+    drawn = {"keep_coarse": False, "deflicker": 0}
+    full = pipeline(glosses="A", signer=encoding, seed=4, progress=False, **drawn).frames.astype(np.float64)
+    light = pipeline(glosses="A", signer=encoding, seed=4, strength=0.34, progress=False, **drawn).frames.astype(np.float64)
     # An untrained model draws noise from pure noise; started a third of the way from the
     # end, the frames keep much of the photo.
     assert np.abs(light - photo).mean() < np.abs(full - photo).mean() - 5
-    with pytest.raises(SigngenError, match="strength must be in"):
+    with pytest.raises(SigngenError, match="render setting strength"):
         pipeline(glosses="A", seed=4, strength=1.5, progress=False)
 
 
@@ -96,14 +98,15 @@ def test_strength_outside_its_range_is_one_line(v2_pipelines, tmp_path, run_cli,
     out = tmp_path / "out.mp4"
     code, _, err = run_cli(*["render", "--gloss", "A", "--model", str(v2_pipelines / "frame_only"),
                             f"--strength={strength}", "-o", str(out)])
-    assert code == 2 and "argument --strength" in cli_error_line(err)
+    assert code == 2 and "render setting strength" in cli_error_line(err)
     assert not out.exists()
 
 
 def test_keeping_the_coarse_image_leaves_the_model_only_its_uncovered_pixels():
     import torch
 
-    from signgen.pipelines.pipeline import PipelineDefaults, keep_coarse_pixels
+    from signgen.pipelines.postprocess import keep_coarse_pixels
+    from signgen.pipelines.settings import RenderSettings
 
     generator = torch.Generator().manual_seed(0)
     frames, images = torch.rand(2, 2, 3, 20, 16, generator=generator) * 2 - 1
@@ -114,16 +117,16 @@ def test_keeping_the_coarse_image_leaves_the_model_only_its_uncovered_pixels():
     assert torch.allclose(kept[..., 8:12, 6:10], frames[..., 8:12, 6:10])  # inside it: the drawn frame
     edge = kept[..., 8:12, 3] - images[..., 8:12, 3]  # a feathered edge just past the grown block
     assert edge.abs().max() > 0 and not torch.allclose(kept[..., 8:12, 3], frames[..., 8:12, 3])
-    with pytest.raises(SigngenError, match="keep_coarse"):
-        PipelineDefaults(keep_coarse="yes")
+    with pytest.raises(SigngenError, match="render setting keep_coarse"):
+        RenderSettings(keep_coarse="yes")
 
 
 def test_a_steady_torso_keeps_the_coarse_images_of_a_jittering_still_pose_still(v2_pipelines):
-    import dataclasses
-
     import torch
 
-    from signgen.pipelines.pipeline import PipelineDefaults, SignPipeline, load_pipeline
+    from signgen.pipelines.pipeline import load_pipeline
+    from signgen.pipelines.settings import RenderSettings
+    from signgen.pipelines.signer import coarse_images
     from signgen.poses.holistic import pose_from_arrays
     from signgen.poses.warp import FACE_POINTS
 
@@ -138,30 +141,35 @@ def test_a_steady_torso_keeps_the_coarse_images_of_a_jittering_still_pose_still(
     jittering = pose_from_arrays(xy, np.repeat(confidence[None], 12, axis=0), 25.0, width, height)
 
     def flicker(steady: float) -> float:
-        steadied = SignPipeline(pipeline.frame_model, None, dataclasses.replace(pipeline.defaults, steady_torso=steady))
-        images, _ = steadied.coarse_images(encoding, jittering)
+        images, _ = coarse_images(encoding, jittering, pipeline.resolution, steady)
         return float(torch.diff(images, dim=0).abs().mean())
 
     assert flicker(3.0) < 0.6 * flicker(0.0)
-    with pytest.raises(SigngenError, match="steady_torso"):
-        PipelineDefaults(steady_torso=-1.0)
+    with pytest.raises(SigngenError, match="render setting steady_torso"):
+        RenderSettings(steady_torso=-1.0)
+    # A render's own steady_torso is the one its coarse images (kept where they cover the frame) are warped with.
+    def render(steady: float) -> np.ndarray:
+        return pipeline(pose=jittering, signer=encoding, keep_frame=True, steady_torso=steady, keep_coarse=True, deflicker=0,
+                        num_steps=1, progress=False).frames
+
+    steadied = render(3.0)
+    assert np.array_equal(steadied, render(3.0)) and not np.array_equal(steadied, render(0.0))
 
 
 def test_deflicker_calms_the_rendered_frames_and_the_same_seed_still_gives_the_same_video(v2_pipelines):
-    import dataclasses
-
-    from signgen.pipelines.pipeline import PipelineDefaults, SignPipeline, load_pipeline
+    from signgen.pipelines.pipeline import SignPipeline, load_pipeline
+    from signgen.pipelines.settings import RenderSettings
 
     pipeline = load_pipeline(v2_pipelines / "frame_only")
-    calmed = SignPipeline(pipeline.frame_model, None, dataclasses.replace(pipeline.defaults, deflicker=4.0))
+    calmed = SignPipeline(pipeline.frame_model, None, pipeline.settings.replace(deflicker=4.0))
 
     def change(frames: np.ndarray) -> float:
         return float(np.abs(np.diff(frames.astype(np.float32), axis=0)).mean())
 
-    plain = pipeline(glosses="A B", seed=3, progress=False).frames
+    plain = pipeline(glosses="A B", seed=3, deflicker=0, progress=False).frames
     first, again = (calmed(glosses="A B", seed=3, progress=False).frames for _ in range(2))
     np.testing.assert_array_equal(first, again)
     assert first.shape == plain.shape
     assert change(first) < 0.8 * change(plain)
-    with pytest.raises(SigngenError, match="deflicker"):
-        PipelineDefaults(deflicker=-2.0)
+    with pytest.raises(SigngenError, match="render setting deflicker"):
+        RenderSettings(deflicker=-2.0)

@@ -101,7 +101,8 @@ def test_steadying_smooths_the_torso_and_head_points_over_time_and_leaves_arms_a
     import pytest
 
     from signgen.errors import SigngenError
-    from signgen.poses.warp import FACE_POINTS, steady_rigid_points
+    from signgen.pipelines.settings import RenderSettings
+    from signgen.poses.warp import FACE_POINTS, steady_torso
 
     rng = np.random.default_rng(0)
     still, confidence = arm_pose((140.0, 110.0), (140.0, 160.0))
@@ -110,7 +111,7 @@ def test_steadying_smooths_the_torso_and_head_points_over_time_and_leaves_arms_a
     xy = np.repeat(still[None], 30, axis=0) + rng.normal(0, 1.5, (30, skeleton.NUM_POINTS, 2))  # a pose estimator's jitter
     confidences = np.repeat(confidence[None], 30, axis=0)
     confidences[10, 1] = 0.0  # the right shoulder lost in one frame: its stored (0, 0) must not pull the others
-    steady = steady_rigid_points(xy, confidences, 3.0)
+    steady = steady_torso(xy, confidences, 3.0)
 
     rigid = np.r_[0, 1, FACE_POINTS]
     seen = confidences[:, rigid] > 0
@@ -119,10 +120,11 @@ def test_steadying_smooths_the_torso_and_head_points_over_time_and_leaves_arms_a
     assert np.array_equal(steady[10, 1], xy[10, 1])  # an unseen point keeps what it had
     arms_and_hands = np.r_[2:6, skeleton.LEFT_HAND.start:skeleton.RIGHT_HAND.stop]
     assert np.array_equal(steady[:, arms_and_hands], xy[:, arms_and_hands])
-    assert np.array_equal(steady_rigid_points(xy, confidences, 0), xy)
-    for bad in (-1.0, 100.0, True):
-        with pytest.raises(SigngenError, match="smoothing of the torso"):
-            steady_rigid_points(xy, confidences, bad)
+    assert np.array_equal(steady_torso(xy, confidences, 0), xy)
+    # The width's one check is the render setting's (steady_torso takes checked settings).
+    for bad in (-1.0, 100.0, True, float("nan")):
+        with pytest.raises(SigngenError, match="render setting steady_torso"):
+            RenderSettings(steady_torso=bad)
 
 
 def test_limb_regions_cover_each_frames_arms_and_hand_and_nothing_far_from_them():

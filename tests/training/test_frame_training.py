@@ -9,7 +9,6 @@ import torch
 
 from signgen.errors import SigngenError
 from signgen.models.frame_model import FrameModel
-from signgen.pipelines.sampling import sample_frames
 from signgen.training.driver import list_checkpoints
 from signgen.training.frame import train_diffusion, train_fusion
 
@@ -38,7 +37,7 @@ def read_log(folder):
     return [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
 
 
-def test_training_runs_end_to_end_through_both_stages(tmp_path, tiny_frame_config, random_pairs):
+def test_training_runs_end_to_end_through_both_stages(tmp_path, tiny_frame_config, random_pairs, sample_frames):
     config = tiny_frame_config(
         "train_fusion.max_steps=4", "train_fusion.checkpoint_every=2", "train_fusion.checkpoints_keep=1",
         "train_fusion.log_every=2", "train_fusion.eval_every=2", "train_fusion.batch_size=4", "train_fusion.eval_batch_size=4",
@@ -63,7 +62,7 @@ def test_training_runs_end_to_end_through_both_stages(tmp_path, tiny_frame_confi
     final = FrameModel.from_pretrained(result.model_folder)
     assert all(torch.equal(final.image_encoder.state_dict()[k], v) for k, v in encoder_before.items()), "stage 1 must stay frozen"
     height, width = config.model.resolution
-    frames = sample_frames(final, torch.zeros(3, height, width), torch.rand(2, config.model.pose_channels, height, width), num_steps=2, progress=False)
+    frames = sample_frames(final, torch.zeros(3, height, width), torch.rand(2, config.model.pose_channels, height, width), num_steps=2)
     assert frames.shape == (2, 3, height, width)
 
 

@@ -1,0 +1,185 @@
+"""The coarse image alone, part-wise (``signgen.poses.warp``) against one mesh
+(``signgen.poses.mesh_warp``), on SynthSign (or PHOENIX) held-out videos; its speed; and a
+contact sheet of both.
+
+Quality: ``bench_frame_ablation.py``'s protocol and measurements (imported): each video's
+first frame is the photo, with its corpus pose; every ``--stride``-th later frame of the
+first ``--frames`` is the photo warped to that frame's pose, at the corpus' size, scored
+against the reference frame. The mesh's person mask is MediaPipe's selfie segmentation of
+the photo (the pose's part regions where it finds nobody), as a render would get it.
+
+Speed (``--timing``): per video, the mesh's setup (segmentation included) and its frames,
+wall clock, one thread; the part-wise warp's frames beside it.
+
+Sheet (``--sheet OUT.png``): rows reference, part-wise, mesh, the mesh's ``uncovered``
+mask, over ``--sheet-frames`` consecutive frames; by default the stretch of the split's
+first videos where an elbow whose forearm the photo shows well bends furthest from the
+photo's angle.
+
+    python benchmarks/bench_mesh_warp.py --data DIR [--splits test test_unseen] [--videos 8] [--frames 48]
+        [--stride 1] [--steady-torso 0] [--timing] [--sheet OUT.png [--sheet-split S] [--sheet-video I]
+        [--sheet-start T] [--sheet-frames 8]] [--markdown OUT.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bench_frame_ablation import COLUMNS, coarse_image, evaluate, finish_table, table_row  # noqa: E402
+from signgen.corpora.phoenix import PhoenixCorpus  # noqa: E402
+from signgen.poses.mesh_warp import MeshWarp  # noqa: E402
+from signgen.poses.warp import steady_torso, warp_to_pose  # noqa: E402
+
+ARMS = ((0, 2, 4), (1, 3, 5))  # shoulder, elbow, wrist of the left and the right arm
+
+
+def mesh_coarse_image(sample, frames, xy, confidence, targets, steady_torso: float = 0.0):
+    """``coarse_image``'s row with the mesh: set up once on the video's first frame."""
+    mesh = MeshWarp(frames[0], xy[0], confidence[0])
+    steady = steady_torso(xy[targets], confidence[targets], steady_torso)
+    return np.stack([mesh.warp(point, confidence[t]).image for point, t in zip(steady, targets)])
+
+
+def timing(samples, frames_per_video: int) -> dict:
+    setups, mesh_frames, part_frames = [], [], []
+    for sample in samples:
+        frames = sample.frames()
+        xy, confidence, _ = sample.pose_arrays()
+        targets = range(1, min(len(frames), frames_per_video))
+        start = time.perf_counter()
+        mesh = MeshWarp(frames[0], xy[0], confidence[0])
+        setups.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for t in targets:
+            mesh.warp(xy[t], confidence[t])
+        mesh_frames.append((time.perf_counter() - start) / len(targets))
+        start = time.perf_counter()
+        for t in targets:
+            warp_to_pose(frames[0], xy[0], confidence[0], xy[t], confidence[t])
+        part_frames.append((time.perf_counter() - start) / len(targets))
+    size = samples[0].frames().shape[1:3]
+    return {"size": f"{size[0]} x {size[1]}", "videos": len(samples),
+            "mesh_setup_ms_median": 1000 * float(np.median(setups[1:] if len(setups) > 1 else setups)),
+            "mesh_setup_ms_first": 1000 * setups[0],  # loads MediaPipe's model
+            "mesh_frame_ms_median": 1000 * float(np.median(mesh_frames)),
+            "parts_frame_ms_median": 1000 * float(np.median(part_frames))}
+
+
+def elbow_angles(xy: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """(T, 2) the angle at each elbow in degrees (180: straight), NaN where unseen."""
+    angles = np.full((len(xy), 2), np.nan)
+    for side, (shoulder, elbow, wrist) in enumerate(ARMS):
+        upper, fore = xy[:, shoulder] - xy[:, elbow], xy[:, wrist] - xy[:, elbow]
+        cos = (upper * fore).sum(-1) / np.maximum(np.linalg.norm(upper, axis=-1) * np.linalg.norm(fore, axis=-1), 1e-9)
+        seen = (confidence[:, [shoulder, elbow, wrist]] > 0).all(-1)
+        angles[seen, side] = np.degrees(np.arccos(np.clip(cos[seen], -1, 1)))
+    return angles
+
+
+def bent_stretch(samples, length: int, max_frames: int) -> tuple[int, int]:
+    """(video index, first frame): the stretch of ``length`` frames whose elbow bends furthest
+    from the photo's, weighted by how much of that forearm the photo shows (a forearm seen
+    end-on in the photo says little about a warp)."""
+    best, where = -1.0, (0, 1)
+    for index, sample in enumerate(samples):
+        xy, confidence, _ = sample.pose_arrays()
+        xy, confidence = xy[:max_frames], confidence[:max_frames]
+        angles = elbow_angles(xy, confidence)
+        width = max(float(np.linalg.norm(xy[0, 0] - xy[0, 1])), 1.0)
+        shown = np.array([min(1.0, np.linalg.norm(xy[0, wrist] - xy[0, elbow]) / (0.6 * width)) for _, elbow, wrist in ARMS])
+        bend = np.nan_to_num(np.abs(angles - angles[:1]) * shown).max(1)
+        for start in range(1, len(bend) - length + 1):
+            score = float(bend[start:start + length].mean())
+            if score > best:
+                best, where = score, (index, start)
+    return where
+
+
+def sheet(sample, start: int, count: int, path: str, steady_torso: float) -> None:
+    frames = sample.frames()
+    xy, confidence, _ = sample.pose_arrays()
+    targets = np.arange(start, min(start + count, len(frames)))
+    mesh = MeshWarp(frames[0], xy[0], confidence[0])
+    steady = steady_torso(xy[targets], confidence[targets], steady_torso)
+    coarse = [mesh.warp(point, confidence[t]) for point, t in zip(steady, targets)]
+    rows = {"reference": frames[targets],
+            "part-wise": coarse_image(sample, frames, xy, confidence, targets, steady_torso=steady_torso),
+            "mesh": np.stack([c.image for c in coarse]),
+            "mesh uncovered": np.stack([np.where(c.uncovered[..., None], np.array([255, 0, 255], np.uint8), c.image // 3 + 80)
+                                        for c in coarse])}
+    height, width = frames.shape[1:3]
+    label_width = 120
+    canvas = np.full((height * len(rows) + 20, label_width + width * len(targets), 3), 255, np.uint8)
+    cv2.putText(canvas, f"photo: frame 0; frames {targets[0]}-{targets[-1]}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
+    for r, (label, images) in enumerate(rows.items()):
+        top = 20 + r * height
+        cv2.putText(canvas, label, (4, top + height // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
+        for c, image in enumerate(images):
+            canvas[top:top + height, label_width + c * width:label_width + (c + 1) * width] = image
+    from PIL import Image
+
+    from signgen.atomic import atomic_output
+
+    with atomic_output(path) as out:
+        Image.fromarray(canvas).save(out, format="PNG")
+    print(f"wrote {path}: {canvas.shape[1]} x {canvas.shape[0]}, frames {targets[0]}-{targets[-1]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--splits", nargs="+", default=["test", "test_unseen"])
+    parser.add_argument("--videos", type=int, default=8, help="videos per split")
+    parser.add_argument("--stride", type=int, default=1, help="every stride-th frame is scored (1: every frame)")
+    parser.add_argument("--frames", type=int, default=48, help="score only the first N frames of each video")
+    parser.add_argument("--steady-torso", type=float, default=0.0, metavar="FRAMES")
+    parser.add_argument("--timing", action="store_true", help="only time the mesh's setup and frames")
+    parser.add_argument("--no-quality", action="store_true", help="skip the quality table")
+    parser.add_argument("--sheet", metavar="OUT.png", help="also write a contact sheet")
+    parser.add_argument("--sheet-split", default="test_unseen")
+    parser.add_argument("--sheet-video", type=int, help="index in the split (default: the most bent stretch)")
+    parser.add_argument("--sheet-start", type=int, help="first frame (default: the most bent stretch)")
+    parser.add_argument("--sheet-frames", type=int, default=8)
+    parser.add_argument("--markdown", help="also write the table to this file")
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    corpus = PhoenixCorpus(args.data)
+
+    if args.timing:
+        samples = [s for split in args.splits for s in corpus.split(split)[: args.videos]]
+        print(timing(samples, args.frames))
+    if args.sheet:
+        samples = corpus.split(args.sheet_split)[: args.videos]
+        video, start = bent_stretch(samples, args.sheet_frames, args.frames)
+        video = video if args.sheet_video is None else args.sheet_video
+        start = start if args.sheet_start is None else args.sheet_start
+        sheet(samples[video], start, args.sheet_frames, args.sheet, args.steady_torso)
+    if args.timing or args.no_quality:
+        return
+
+    methods = {"part-wise (poses.warp)": lambda *a: coarse_image(*a, steady_torso=args.steady_torso),
+               "mesh (poses.mesh_warp)": lambda *a: mesh_coarse_image(*a, steady_torso=args.steady_torso)}
+    lines = ["| split | coarse image | " + " | ".join(COLUMNS) + " | s / frame |", "|---|---|" + "---:|" * (len(COLUMNS) + 1)]
+    results = {}
+    for split in args.splits:
+        samples = corpus.split(split)[: args.videos]
+        count = sum(len(range(args.stride, min(s.num_frames, args.frames or s.num_frames), args.stride)) for s in samples)
+        for name, generate in methods.items():
+            start = time.perf_counter()
+            scores = evaluate(generate, samples, args.stride, args.frames)
+            seconds = (time.perf_counter() - start) / count
+            results[f"{split}/{name}"] = {**scores, "seconds_per_frame": seconds, "frames": count}
+            lines.append(table_row(split, name, scores, COLUMNS, f"{seconds:.3f}"))
+            print(lines[-1], flush=True)
+    finish_table(lines, results, args.markdown)
+
+
+if __name__ == "__main__":
+    main()

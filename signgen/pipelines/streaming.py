@@ -1,0 +1,78 @@
+"""Rendering a video chunk by chunk: memory bounded in the video's length.
+
+Without a temporal adapter every frame is denoised by itself, so a video is rendered in
+chunks of ``frame_batch_size`` frames end to end (:func:`drawn_chunks`): pose maps, coarse
+images, conditions, initial noise (:class:`signgen.pipelines.denoising.InitialNoise`
+replays its generator), denoising, keep-coarse pixels. The deflicker filter reads its reach
+of frames either side (:func:`finished_chunks`). What stays in memory for the whole video is
+the driving pose and the uint8 frames at the model's resolution, and not even those when the
+chunks are written as they come (``signgen render``). The frames are the ones a render of
+the whole video at once gives: chunks start where the batches of ``frame_batch_size``
+started before, and deterministic samplers step every frame by itself. With a temporal
+adapter, windows overlap across the video and are blended at every step: the video is one
+chunk, and its memory grows with its length.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from signgen.models.temporal import TemporalAdapter
+from signgen.pipelines.conditions import video_conditions
+from signgen.pipelines.deflicker import deflicker, filter_reach
+from signgen.pipelines.denoising import InitialNoise, denoise, plan_chunks
+from signgen.pipelines.postprocess import frames_to_uint8, keep_coarse_pixels
+from signgen.pipelines.schedulers import prepare_sampler
+from signgen.pipelines.settings import RenderSettings
+from signgen.pipelines.signer import DrivingGeometry, SignerEncoding, coarse_images, limb_regions, pose_maps
+
+
+@torch.no_grad()
+def drawn_chunks(model, adapter: TemporalAdapter | None, encoding: SignerEncoding, geometry: DrivingGeometry,
+                 settings: RenderSettings, seed: int, progress: bool = False) -> Iterator[torch.Tensor]:
+    """The video's frames (n, 3, H, W) in [-1, 1], chunk by chunk, with the coarse image
+    kept where it covers the frame (``settings.keep_coarse``)."""
+    total = len(geometry)
+    noise = InitialNoise(seed, total, model.sample_shape, settings.noise_correlation)
+    size = total if adapter is not None else settings.frame_batch_size
+    with tqdm(total=total, desc="rendering", unit="frame", disable=not progress) as bar:
+        for window in plan_chunks(total, size):
+            frames = slice(window.start, window.stop)
+            coarse = coarse_images(encoding, geometry, frames) if model.coarse_image else None
+            conditions = video_conditions(model, encoding.appearance, pose_maps(geometry, frames, model.pose_channels),
+                                          coarse, encoding.reference, settings.frame_batch_size)
+            # A fresh sampler per chunk: multistep samplers keep the history of what they stepped.
+            drawn = denoise(model, adapter, conditions, prepare_sampler(model, settings), settings,
+                            noise.frames(window.start, window.stop), noise.generator)
+            if settings.keep_coarse and coarse is not None:
+                drawn = keep_coarse_pixels(drawn, coarse)
+            bar.update(len(drawn))
+            yield drawn
+
+
+def finished_chunks(chunks: Iterator[torch.Tensor], geometry: DrivingGeometry, settings: RenderSettings) -> Iterator[np.ndarray]:
+    """``chunks`` deflickered (``settings.deflicker``, the moving limbs left as drawn) and as
+    uint8 RGB (n, H, W, 3). Each frame is filtered with its reach of frames either side, so a
+    chunk is given out once the next one has come (or the video has ended)."""
+    if not settings.deflicker:
+        yield from (frames_to_uint8(chunk) for chunk in chunks)
+        return
+    reach, total = filter_reach(settings.deflicker), len(geometry)
+    done, before, pending = 0, None, None  # frames given out; up to `reach` frames before them; drawn, not given out
+    for chunk in chunks:
+        pending = chunk if pending is None else torch.cat([pending, chunk])
+        ready = len(pending) if done + len(pending) == total else len(pending) - reach
+        if ready <= 0:
+            continue
+        context = pending[: ready + reach] if before is None else torch.cat([before, pending[: ready + reach]])
+        start = done - (0 if before is None else len(before))
+        moving = limb_regions(geometry, settings.deflicker, slice(start, start + len(context)))
+        filtered = deflicker(context, settings.deflicker, moving_limbs=moving)
+        offset = done - start
+        yield frames_to_uint8(filtered[offset : offset + ready])
+        seen = pending[:ready] if before is None else torch.cat([before, pending[:ready]])
+        before, pending, done = seen[-reach:], pending[ready:], done + ready
