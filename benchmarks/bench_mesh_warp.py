@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 from bench_frame_ablation import COLUMNS, coarse_image, evaluate, finish_table, table_row  # noqa: E402
 from signgen.corpora.phoenix import PhoenixCorpus  # noqa: E402
 from signgen.poses.mesh_warp import MeshWarp  # noqa: E402
-from signgen.poses.warp import steady_torso, warp_to_pose  # noqa: E402
+from signgen.poses.warp import steady_torso as steady_points, warp_to_pose  # noqa: E402
 
 ARMS = ((0, 2, 4), (1, 3, 5))  # shoulder, elbow, wrist of the left and the right arm
 
@@ -43,7 +43,7 @@ ARMS = ((0, 2, 4), (1, 3, 5))  # shoulder, elbow, wrist of the left and the righ
 def mesh_coarse_image(sample, frames, xy, confidence, targets, steady_torso: float = 0.0):
     """``coarse_image``'s row with the mesh: set up once on the video's first frame."""
     mesh = MeshWarp(frames[0], xy[0], confidence[0])
-    steady = steady_torso(xy[targets], confidence[targets], steady_torso)
+    steady = steady_points(xy[targets], confidence[targets], steady_torso)
     return np.stack([mesh.warp(point, confidence[t]).image for point, t in zip(steady, targets)])
 
 
@@ -107,7 +107,7 @@ def sheet(sample, start: int, count: int, path: str, steady_torso: float) -> Non
     xy, confidence, _ = sample.pose_arrays()
     targets = np.arange(start, min(start + count, len(frames)))
     mesh = MeshWarp(frames[0], xy[0], confidence[0])
-    steady = steady_torso(xy[targets], confidence[targets], steady_torso)
+    steady = steady_points(xy[targets], confidence[targets], steady_torso)
     coarse = [mesh.warp(point, confidence[t]) for point, t in zip(steady, targets)]
     rows = {"reference": frames[targets],
             "part-wise": coarse_image(sample, frames, xy, confidence, targets, steady_torso=steady_torso),
