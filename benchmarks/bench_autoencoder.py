@@ -26,7 +26,7 @@ import torch
 from bench_frame_ablation import finish_table, table_row, weighted_mean
 from signgen.corpora.phoenix import PhoenixCorpus
 from signgen.models.frame_model import load_vae
-from signgen.pipelines.pipeline import upscale_frames
+from signgen.pipelines.postprocess import upscale_frames
 from signgen.poses.regions import hand_boxes
 from signgen.video.metrics import psnr, region_psnr, region_ssim, ssim_rgb
 

@@ -54,14 +54,14 @@ def render_with(pipeline, steps: int, strength: float, seed: int, **options):
     frame and pose (``options``: more arguments of the pipeline call)."""
     # Imported here, not above: the measurement functions (bench_mesh_warp.py imports them)
     # need no pipeline.
-    from signgen.pipelines.pipeline import upscale_frames
+    from signgen.pipelines.postprocess import upscale_frames
 
     def generate(sample, frames, xy, confidence, targets):
         width, height = frames.shape[2], frames.shape[1]
         driving = pose_from_arrays(xy[targets], confidence[targets], 25.0, width, height)
         kwargs = {"strength": strength} if pipeline.frame_model.coarse_image else {}
         result = pipeline(pose=driving, signer=frames[0], signer_pose=(xy[0], confidence[0]), keep_frame=True,
-                          steps=steps, seed=seed, progress=False, **kwargs, **options)
+                          num_steps=steps, seed=seed, progress=False, **kwargs, **options)
         return upscale_frames(result.frames, (height, width))
     return generate
 
@@ -72,13 +72,16 @@ def copy_source(sample, frames, xy, confidence, targets):
 
 def coarse_image(sample, frames, xy, confidence, targets, steady_torso: float = 0.0):
     """The v2 models' coarse image alone: the source frame warped to each target pose (its
-    torso and head keypoints smoothed over the targets by ``steady_torso`` frames, as the
-    pipeline setting does)."""
-    from signgen.poses.warp import steady_torso as steady_points, warp_to_pose
+    torso and head keypoints smoothed over the targets by ``steady_torso`` frames), by the
+    pipeline's own :func:`signgen.pipelines.signer.coarse_images` at the video's full size."""
+    from signgen.pipelines.postprocess import frames_to_uint8
+    from signgen.pipelines.signer import WarpSource, coarse_images, driving_geometry
 
-    steady = steady_points(xy[targets], confidence[targets], steady_torso)
-    return np.stack([warp_to_pose(frames[0], xy[0], confidence[0], point, confidence[t]).image
-                     for point, t in zip(steady, targets)])
+    height, width = frames.shape[1:3]
+    source = WarpSource(frames[0], np.asarray(xy[0], np.float64), np.asarray(confidence[0], np.float64))
+    pose = pose_from_arrays(xy[targets], confidence[targets], 25.0, width, height)
+    images, _ = coarse_images(source, driving_geometry(pose, (height, width), steady_torso))
+    return frames_to_uint8(images)
 
 
 def evaluate(generate, samples, stride: int, max_frames: int | None = None) -> dict:
@@ -122,7 +125,8 @@ def weighted_mean(values, weights):
 
 def main() -> None:
     from signgen.models.frame_model import FrameModel
-    from signgen.pipelines.pipeline import PipelineDefaults, SignPipeline
+    from signgen.pipelines.pipeline import SignPipeline
+    from signgen.pipelines.settings import RenderSettings
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True)
@@ -158,10 +162,10 @@ def main() -> None:
         if not separator or not label or not folder:
             parser.error(f"--model takes LABEL=DIR, not {item!r}")
         appearance, full = (float(v) for v in args.guidance.split(","))
-        defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, appearance_scale=appearance,
-                                    full_scale=full, keep_coarse=label in args.keep_coarse, steady_torso=args.steady_torso,
-                                    noise_correlation=args.noise_correlation, deflicker=args.deflicker)
-        methods[label] = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, defaults), args.steps, args.strength, args.seed)
+        settings = RenderSettings(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, appearance_scale=appearance,
+                                  full_scale=full, keep_coarse=label in args.keep_coarse, steady_torso=args.steady_torso,
+                                  noise_correlation=args.noise_correlation, deflicker=args.deflicker)
+        methods[label] = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, settings), args.steps, args.strength, args.seed)
     corpus = PhoenixCorpus(args.data)
     header = "| split | method | " + " | ".join(COLUMNS) + " | s / frame |"
     lines = [header, "|---|---|" + "---:|" * (len(COLUMNS) + 1)]

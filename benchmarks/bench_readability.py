@@ -74,6 +74,20 @@ def render(pipeline, sample, reference: np.ndarray, pose, args) -> np.ndarray:
     return frames
 
 
+def re_extract(frames: np.ndarray, cache: Path):
+    """MediaPipe Holistic on ``frames`` as a 178-point pose, cached in ``cache``."""
+    from signgen.poses.extract import extract_pose_from_frames
+    from signgen.poses.holistic import reduce_to_178
+    from signgen.poses.io import read_pose, write_pose
+
+    if cache.is_file():
+        return reduce_to_178(read_pose(cache))
+    pose = reduce_to_178(extract_pose_from_frames(frames, progress=False))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    write_pose(pose, cache)  # atomic
+    return pose
+
+
 def render_all(args) -> None:
     import signgen
     from signgen.corpora.phoenix import PhoenixCorpus
@@ -96,6 +110,8 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     parser.add_argument("--steps", type=int, default=None, help="sampling steps of the render (default: the pipeline's)")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="only render and re-extract poses into OUT/renders/ and OUT/poses/ (no reader needed)")
     parser.add_argument("--render-only", action="store_true",
                         help="only render the embedded-render rows into OUT/renders/ (reused by a later full run)")
     args = parser.parse_args()
@@ -108,18 +124,18 @@ def main() -> None:
     from signgen.evaluation.back_translation import EMBEDDED_RECOGNISERS, load_readers
     from signgen.poses.draw import draw_skeleton_frames
     from signgen.poses.dtw import pose_dtw_alignment
-    from signgen.poses.extract import extract_pose_from_frames
-    from signgen.poses.holistic import pose_arrays, reduce_to_178
+    from signgen.poses.holistic import pose_arrays
     from signgen.poses.regions import hand_boxes
     from signgen.video.metrics import region_ssim
     from signgen.video.readability import pool_readings, reading_row
 
-    readers = load_readers(args.recogniser if args.recogniser is not None else EMBEDDED_RECOGNISERS)
+    if not args.prepare_only:
+        readers = load_readers(args.recogniser if args.recogniser is not None else EMBEDDED_RECOGNISERS)
     pipeline = _Lazy(signgen.load_pipeline)
     corpus = PhoenixCorpus(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     records = []
-    with open(args.out / "rows.jsonl", "w", encoding="utf-8") as log:
+    with open(args.out / ("prepare.jsonl" if args.prepare_only else "rows.jsonl"), "w", encoding="utf-8") as log:
         for split in args.splits:
             for sample in corpus.split(split)[: args.videos]:
                 reference = sample.frames()
@@ -128,11 +144,15 @@ def main() -> None:
                 glosses = list(sample.glosses)
                 height, width = reference.shape[1:3]
                 boxes = hand_boxes(xy * [width / pose_size[0], height / pose_size[1]], confidence, (width, height))
-                truth = {"video": reading_row(glosses, readers.video.read(xy, confidence, reference, pose_size)),
-                         "pose": reading_row(glosses, readers.pose.read(xy, confidence))}
-                record = {"split": split, "name": sample.name, "row": "ground truth, corpus pose", **truth}
-                records.append(record)
-                log.write(json.dumps(record, ensure_ascii=False) + "\n")
+                if args.prepare_only:
+                    truth = {}
+                else:
+                    truth = {"video": reading_row(glosses, readers.video.read(xy, confidence, reference, pose_size)),
+                             "pose": reading_row(glosses, readers.pose.read(xy, confidence))}
+                if truth:
+                    record = {"split": split, "name": sample.name, "row": "ground truth, corpus pose", **truth}
+                    records.append(record)
+                    log.write(json.dumps(record, ensure_ascii=False) + "\n")
                 for row in args.rows:
                     started = time.perf_counter()
                     if row == "ground truth":
@@ -143,7 +163,10 @@ def main() -> None:
                         frames = draw_skeleton_frames(pose, size=(width, height))
                     else:
                         frames = upscale(render(pipeline, sample, reference, pose, args), (height, width))
-                    extracted = reduce_to_178(extract_pose_from_frames(frames, progress=False))
+                    extracted = re_extract(frames, args.out / "poses" / f"{sample.name}-{row.replace(' ', '-')}.pose")
+                    if args.prepare_only:
+                        print(f"prepared {split} {sample.name} {row}", flush=True)
+                        continue
                     e_xy, e_conf = pose_arrays(extracted)
                     record = {"split": split, "name": sample.name, "row": row}
                     for reader, read in (("video", lambda: readers.video.read(e_xy, e_conf, frames, (width, height))),
@@ -179,6 +202,8 @@ def main() -> None:
             pose_label = "pose reader (corpus pose)" if row.endswith("corpus pose") else ""
             lines.append(f"| {split} | {row} | {len(mine)} | {100 * video['wer']:.1f} % | {100 * pose['wer']:.1f} %"
                          f"{' ' + pose_label if pose_label else ''} | {dtw} | {ssim} |")
+    if args.prepare_only:
+        return
     table = "\n".join(lines) + "\n"
     (args.out / "table.md").write_text(table, encoding="utf-8")
     print(table)

@@ -9,7 +9,8 @@ scheduler, steps and guidance, and the same initial noise:
 - **pipeline**: ``SignPipeline.__call__`` as ``signgen render`` runs it: the photo encoded
   once, each frame's conditions computed once, frames batched, the three guidance modes
   in one batched UNet call per step; with a temporal adapter, overlapping windows.
-- **naive**: one frame at a time; at every denoising step the photo is loaded and encoded
+- **naive**: one frame at a time, built from the render's public pieces (a ``denoise`` call
+  per frame, ``frame_batch_size`` 1); at every denoising step the photo is loaded and encoded
   again and the frame's pose map and fusion embedding recomputed, and the three guidance
   modes are three separate UNet calls (on the guided steps, as the pipeline). Frame model only (a temporal adapter needs
   several frames at once), so against a pipeline with an adapter the ratio understates
@@ -26,7 +27,6 @@ Default model: the embedded one. Target: 100 frames under 60 s on 2 CPU cores, a
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import platform
 import time
 
@@ -62,9 +62,9 @@ def main() -> None:
         overrides["appearance_scale"], overrides["full_scale"] = (float(v) for v in args.guidance.split(","))
     if args.guidance_interval is not None:
         overrides["guidance_interval"] = args.guidance_interval
-    pipeline.defaults = dataclasses.replace(pipeline.defaults, **overrides)
-    pose = driving_pose(pipeline, args.frames)
-    settings = pipeline.defaults
+    pipeline.settings = pipeline.settings.replace(**overrides)
+    pose = sentence_pose(args.frames)
+    settings = pipeline.settings
     print(f"model: {args.model or 'embedded default'}, resolution {pipeline.resolution}, "
           f"adapter: {'yes' if pipeline.temporal_adapter is not None else 'no'}; {settings}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
@@ -95,7 +95,9 @@ def main() -> None:
         from signgen.pipelines.deflicker import filter_reach
 
         compared = naive_count if naive_count == args.frames else naive_count - filter_reach(settings.deflicker)
-        if compared > 0:
+        if fast.shape[1:] != naive.shape[1:]:
+            print(f"check:    skipped: the pipeline composes at {fast.shape[1:3]} (full_resolution), the naive loop draws at the model's size")
+        elif compared > 0:
             difference = np.abs(fast[:compared].astype(int) - naive[:compared].astype(int)).max()
             print(f"check:    largest pixel difference pipeline vs naive over the first {compared} frames: {difference} (of 255)")
         else:
@@ -112,11 +114,12 @@ def median_time(call, runs: int):
     return float(np.median(times)), result
 
 
-def driving_pose(pipeline, frames: int):
+def sentence_pose(frames: int):
     """The first ``frames`` frames of a stitched sentence, as the pipeline prepares poses."""
+    from signgen.pipelines.driving import pose_from_glosses
     from signgen.poses.holistic import pose_arrays, pose_from_arrays
 
-    pose = pipeline.pose_from_glosses(SENTENCE)
+    pose = pose_from_glosses(SENTENCE)
     xy, confidence = pose_arrays(pose)
     if len(xy) < frames:
         raise SystemExit(f"the benchmark sentence has only {len(xy)} frames; ask for at most that many")
@@ -125,58 +128,84 @@ def driving_pose(pipeline, frames: int):
 
 
 def naive_render(pipeline, pose, frames: int, seed: int) -> np.ndarray:
-    """uint8 frames (frames, H, W, 3), rendered one frame at a time with everything
-    recomputed at every step and one UNet call per guidance mode."""
+    """uint8 frames (frames, H, W, 3) of the first ``frames`` frames, rendered one frame at a
+    time from the render's public pieces: each frame its own photo encoding, coarse image,
+    conditions, sampler and ``denoise`` call (``frame_batch_size`` 1), and in that call the
+    photo read and encoded again and the frame's conditions recomputed at every UNet call,
+    one call per guidance mode (:class:`NaiveModel`). The initial noise is the pipeline's,
+    drawn for the whole video from the seed."""
     import torch
 
-    from signgen.pipelines.pipeline import keep_coarse_pixels
-    from signgen.pipelines.sampling import GUIDANCE_ORDER, frames_to_uint8, make_scheduler, scheduler_step_kwargs
-    from signgen.pipelines.windows import initial_noise
-    from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO, DEFAULT_SIGNER_POSE
+    from signgen.pipelines.conditions import video_conditions
+    from signgen.pipelines.deflicker import deflicker
+    from signgen.pipelines.denoising import InitialNoise, denoise
+    from signgen.pipelines.postprocess import frames_to_uint8, keep_coarse_pixels
+    from signgen.pipelines.schedulers import prepare_sampler
+    from signgen.pipelines.signer import coarse_images, limb_regions, pose_maps, warp_source
 
     model = pipeline.frame_model
-    settings = pipeline.defaults
-    guidance = settings.guidance
-    pose_maps, coarse, driving = prepared_inputs(pipeline, pose)
-    # The same initial noise as the pipeline: drawn for the whole video from the seed.
-    generator = torch.Generator("cpu").manual_seed(seed)
-    noise = initial_noise(len(pose_maps), model.sample_shape, generator, settings.noise_correlation)
+    settings = pipeline.settings.replace(frame_batch_size=1)
+    geometry = driving_geometry(pipeline, pose)
+    noise = InitialNoise(seed, len(geometry), model.sample_shape, settings.noise_correlation)
+    naive = NaiveModel(model)
     rendered = []
-    with torch.no_grad():
-        for index in range(frames):
-            scheduler = make_scheduler(settings.scheduler, model.noise_scheduler.config)
-            scheduler.set_timesteps(settings.num_steps)
-            step_kwargs = scheduler_step_kwargs(scheduler, generator)
-            sample = noise[index : index + 1] * scheduler.init_noise_sigma
-            for step, timestep in enumerate(scheduler.timesteps):
-                # Naive: the photo loaded and encoded (and its reference features computed) at every step.
-                encoding = pipeline.encode_signer(DEFAULT_SIGNER_PHOTO, signer_pose=DEFAULT_SIGNER_POSE)
-                coarse_channels = None if coarse is None else model.coarse_condition(coarse[0][index : index + 1], coarse[1][index : index + 1])
-                conditions = model.frame_conditions(encoding.appearance, pose_maps[index : index + 1], coarse_channels, encoding.reference)
-                model_input = scheduler.scale_model_input(sample, timestep)
-                scales = guidance.at_step(step, len(scheduler.timesteps))
-                if scales.is_identity:
-                    prediction = model.predict(model_input, timestep, conditions)
-                else:
-                    uncond, appearance, full = (model.predict(model_input, timestep, conditions.in_modes([mode])) for mode in GUIDANCE_ORDER)
-                    prediction = uncond + scales.appearance * (appearance - uncond) + scales.full * (full - appearance)
-                sample = scheduler.step(prediction, timestep, sample, **step_kwargs).prev_sample
-            rendered.append(model.from_sample_space(sample + model.residual_base(conditions)).clamp(-1, 1))
-    frames = torch.cat(rendered)
-    if settings.keep_coarse and coarse is not None:
-        frames = keep_coarse_pixels(frames, (coarse[0][: len(frames)], coarse[1][: len(frames)]))
+    for index in range(frames):
+        window = slice(index, index + 1)
+        encoding = naive.read_photo()
+        coarse = coarse_images(warp_source(encoding, geometry.resolution), geometry, window) if model.coarse_image else None
+        conditions = video_conditions(model, encoding.appearance, pose_maps(geometry, window, model.pose_channels), coarse,
+                                      encoding.reference, batch_size=1)
+        drawn = denoise(naive, None, conditions, prepare_sampler(model, settings), settings, noise.frames(index, index + 1),
+                        noise.generator)
+        rendered.append(keep_coarse_pixels(drawn, coarse) if settings.keep_coarse and coarse is not None else drawn)
+    video = torch.cat(rendered)
     if settings.deflicker:
-        from signgen.pipelines.deflicker import deflicker
-
-        frames = deflicker(frames, settings.deflicker, keep=pipeline.limb_regions(driving, settings.deflicker)[: len(frames)])
-    return frames_to_uint8(frames)
+        video = deflicker(video, settings.deflicker, moving_limbs=limb_regions(geometry, settings.deflicker, slice(0, frames)))
+    return frames_to_uint8(video)
 
 
-def prepared_inputs(pipeline, pose):
-    """The pose maps of ``pose`` as the pipeline renders it with the bundled signer, for
-    a v2 model the photo warped to each frame (else None), and the driving pose itself."""
-    driving, photo = pipeline._photo_inputs(pipeline.encode_signer(None), pipeline.prepare_pose(pose), False, 1.0)
-    return pipeline.pose_maps(driving), photo.get("coarse"), driving
+class NaiveModel:
+    """The frame model as a naive loop uses it: ``predict`` reads the bundled photo and
+    encodes it again (with its reference features), recomputes the frame's pose map and
+    fusion embedding, and makes one UNet call per guidance mode; everything else is the
+    model's own. For one frame at a time (``frame_batch_size`` 1): a guided call holds the
+    three modes of one frame in the order of ``GUIDANCE_ORDER``."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def read_photo(self):
+        from signgen.pipelines.signer import encode_signer
+        from signgen.pipelines.signer_image import DEFAULT_SIGNER_PHOTO, DEFAULT_SIGNER_POSE
+
+        return encode_signer(self.model, DEFAULT_SIGNER_PHOTO, signer_pose=DEFAULT_SIGNER_POSE)
+
+    def predict(self, sample, timestep, conditions):
+        import torch
+
+        from signgen.pipelines.schedulers import GUIDANCE_ORDER
+
+        encoding = self.read_photo()
+        full = conditions.select(torch.tensor([len(sample) - 1]))  # the full mode: the frame's own pose map and coarse image
+        again = self.model.frame_conditions(encoding.appearance, full.pose_maps, full.coarse, encoding.reference)
+        rows = again.in_modes(GUIDANCE_ORDER) if len(sample) == len(GUIDANCE_ORDER) else again
+        return torch.cat([self.model.predict(sample[row : row + 1], timestep, rows.select(torch.tensor([row])))
+                          for row in range(len(sample))])
+
+
+def driving_geometry(pipeline, pose):
+    """The driving geometry of ``pose`` as the pipeline renders it with the bundled signer:
+    prepared (PHOENIX framing), placed at the photo's signer for a v2 model, its torso steadied."""
+    from signgen.pipelines import signer
+    from signgen.pipelines.driving import prepare_pose
+
+    driving = prepare_pose(pose)
+    if pipeline.frame_model.coarse_image:
+        driving = signer.place_at_signer(driving, pipeline.encode_signer(None), pipeline.resolution)
+    return signer.driving_geometry(driving, pipeline.resolution, pipeline.settings.steady_torso)
 
 
 def flop_rates(pipeline, pose, batch: int = 16, repeats: int = 3) -> str:
@@ -186,14 +215,18 @@ def flop_rates(pipeline, pose, batch: int = 16, repeats: int = 3) -> str:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from signgen.pipelines.conditions import video_conditions
+    from signgen.pipelines.signer import coarse_images, pose_maps, warp_source
+
     model = pipeline.frame_model
     encoding = pipeline.encode_signer(None)
-    pose_maps, coarse, _ = prepared_inputs(pipeline, pose)
-    pose_maps = pose_maps[:batch]
-    coarse_channels = None if coarse is None else model.coarse_condition(coarse[0][: len(pose_maps)], coarse[1][: len(pose_maps)])
-    conditions = model.frame_conditions(encoding.appearance, pose_maps, coarse_channels, encoding.reference)
-    sample = torch.randn(len(pose_maps), *model.sample_shape)
-    timesteps = torch.full((len(pose_maps),), 500)
+    geometry = driving_geometry(pipeline, pose)
+    frames = slice(0, min(batch, len(geometry)))
+    coarse = coarse_images(warp_source(encoding, geometry.resolution), geometry, frames) if model.coarse_image else None
+    conditions = video_conditions(model, encoding.appearance, pose_maps(geometry, frames, model.pose_channels), coarse,
+                                  encoding.reference, batch_size=batch)
+    sample = torch.randn(len(conditions), *model.sample_shape)
+    timesteps = torch.full((len(conditions),), 500)
 
     def rate(call, flops: float) -> float:
         with torch.no_grad():
@@ -211,9 +244,9 @@ def flop_rates(pipeline, pose, batch: int = 16, repeats: int = 3) -> str:
     unet_rate = rate(lambda: model.predict(sample, timesteps, conditions), unet_flops)
     height, width = model.unet.config.sample_size
     conv = torch.nn.Conv2d(64, 64, 3, padding=1)
-    features = torch.randn(len(pose_maps), 64, height, width)
-    conv_rate = rate(lambda: conv(features), 2 * 64 * 64 * 9 * height * width * len(pose_maps))
-    return (f"denoiser: {unet_flops / len(pose_maps) / 1e9:.2f} GFLOP a frame, {unet_rate:.1f} GFLOP/s on {len(pose_maps)} frames; "
+    features = torch.randn(len(conditions), 64, height, width)
+    conv_rate = rate(lambda: conv(features), 2 * 64 * 64 * 9 * height * width * len(conditions))
+    return (f"denoiser: {unet_flops / len(conditions) / 1e9:.2f} GFLOP a frame, {unet_rate:.1f} GFLOP/s on {len(conditions)} frames; "
             f"plain 3x3 convolution (64 channels, {height} x {width}): {conv_rate:.1f} GFLOP/s; "
             f"the denoiser runs at {100 * unet_rate / conv_rate:.0f} % of it")
 

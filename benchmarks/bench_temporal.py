@@ -34,8 +34,9 @@ from bench_frame_ablation import coarse_image, copy_source, finish_table, render
 from signgen.corpora.phoenix import PhoenixCorpus
 from signgen.models.frame_model import FrameModel
 from signgen.models.temporal import load_adapter
-from signgen.pipelines.pipeline import PipelineDefaults, SignPipeline
-from signgen.pipelines.windows import plan_windows, seam_transitions
+from signgen.pipelines.denoising import plan_windows, seam_transitions
+from signgen.pipelines.pipeline import SignPipeline
+from signgen.pipelines.settings import RenderSettings
 from signgen.poses.regions import hand_boxes
 from signgen.video.metrics import (box_masks, moving_masks, region_ssim, region_temporal_difference_error, ssim_rgb,
                                    temporal_difference_map)
@@ -110,9 +111,9 @@ def main() -> None:
             rows[_label("coarse image alone", 0, steady)] = (lambda *a, seed, steady=steady: coarse_image(*a, steady_torso=steady), None)
     for label, adapter in adapters.items():
         for steady, deflicker in itertools.product(args.steady_torso, args.deflicker):
-            defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, window_size=args.window,
-                                        overlap=args.overlap, keep_coarse=args.keep_coarse, steady_torso=steady, deflicker=deflicker)
-            pipeline = SignPipeline(model, adapter, defaults)
+            settings = RenderSettings(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, window_size=args.window,
+                                      overlap=args.overlap, keep_coarse=args.keep_coarse, steady_torso=steady, deflicker=deflicker)
+            pipeline = SignPipeline(model, adapter, settings)
             for correlation in args.noise_correlation:
                 def generate(*a, seed, pipeline=pipeline, correlation=correlation):
                     return render_with(pipeline, args.steps, args.strength, seed, noise_correlation=correlation)(*a)

@@ -20,7 +20,8 @@ from PIL import Image, ImageDraw
 from bench_frame_ablation import coarse_image, copy_source, render_with
 from signgen.corpora.phoenix import PhoenixCorpus
 from signgen.models.frame_model import FrameModel
-from signgen.pipelines.pipeline import PipelineDefaults, SignPipeline
+from signgen.pipelines.pipeline import SignPipeline
+from signgen.pipelines.settings import RenderSettings
 
 
 def main() -> None:
@@ -70,10 +71,10 @@ def main() -> None:
         label, separator, folder = item.partition("=")
         if not separator or not label or not folder:
             parser.error(f"--model takes LABEL=DIR, not {item!r}")
-        defaults = PipelineDefaults(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, keep_coarse=label in args.keep_coarse,
-                                    steady_torso=args.steady_torso, noise_correlation=args.noise_correlation,
-                                    deflicker=deflicker.get(label, 0.0))
-        generate = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, defaults), args.steps, args.strength, args.seed)
+        settings = RenderSettings(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, keep_coarse=label in args.keep_coarse,
+                                  steady_torso=args.steady_torso, noise_correlation=args.noise_correlation,
+                                  deflicker=deflicker.get(label, 0.0))
+        generate = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, settings), args.steps, args.strength, args.seed)
         rows[label] = generate(sample, frames, xy, confidence, targets)
     height, width = frames.shape[1:3]
     label_width = 110

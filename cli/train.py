@@ -1,4 +1,4 @@
-"""``signgen train fusion|diffusion|temporal|g2p|autoencoder|recogniser``: the trainers, one set of options.
+"""``signgen train fusion|diffusion|temporal|g2p|autoencoder|recogniser|hands``: the trainers, one set of options.
 
 Every subcommand takes ``--out``, ``--config`` (any YAML file; without it the family's
 shipped default tier), ``--set KEY=VALUE`` and ``--resume [CHECKPOINT]``, and writes the
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-GROUP_HELP = "Train the models: fusion, diffusion, temporal, g2p, autoencoder, recogniser"
+GROUP_HELP = "Train the models: fusion, diffusion, temporal, g2p, autoencoder, recogniser, hands"
 
 
 def register(commands) -> None:
@@ -58,7 +58,7 @@ def register(commands) -> None:
 
 
 def _register_other_models(train) -> None:
-    """The models beside the frame model: gloss-to-pose, autoencoder, recogniser."""
+    """The models beside the frame model: gloss-to-pose, autoencoder, recogniser, hand stage."""
     g2p = train.add_parser(
         "g2p", help="the gloss-to-pose transformer (glosses -> 178-point poses)",
         description="Train the non-autoregressive gloss-to-pose transformer on a corpus in the "
@@ -88,6 +88,15 @@ def _register_other_models(train) -> None:
     _add_common(recogniser, "recogniser", "model.reader=pose",
                 "recogniser-pose-tiny.yaml for the pose reader, recogniser-phoenix.yaml for PHOENIX")
     recogniser.set_defaults(func=run_train_recogniser)
+
+    hands = train.add_parser(
+        "hands", help="the hand stage: a crop diffusion model that draws the fingers",
+        description="Train the hand stage's small diffusion model on the hand crops of a corpus in the "
+                    "RWTH-PHOENIX-Weather 2014T layout (PHOENIX or SynthSign): every frame where a hand's 21 "
+                    "points are seen, its crop redrawn from the keypoints, another frame's appearance and the "
+                    "crop at the frame model's resolution. --out/model is a signgen hand model folder.")
+    _add_common(hands, "hands", "train.max_steps=200", "hands-phoenix.yaml for PHOENIX on one GPU")
+    hands.set_defaults(func=run_train_hands)
 
 
 def _add_common(parser: argparse.ArgumentParser, family: str, example: str, variant: str) -> None:
@@ -217,3 +226,12 @@ def run_train_recogniser(args: argparse.Namespace) -> None:
     model = train_recogniser(args.data, args.out, config, resume=args.resume)
     _report(f"{model.config.reader} recogniser", args.out,
             f"{config.train.max_steps} steps, {len(model.glosses)} glosses; dev WER in the log")
+
+
+def run_train_hands(args: argparse.Namespace) -> None:
+    from signgen.training.hands import hands_run
+
+    _check_out(args)
+    config = _load("hands", args)
+    result, crops = hands_run(args.data, args.out, config, resume=args.resume)
+    _report("hand model", args.out, f"{result.steps} steps on {crops} hand crops")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay
 
 SNAP = 1024  # vertices lie on a grid of 1/SNAP pixel: see snap
@@ -64,6 +66,31 @@ def triangulate(mask: np.ndarray, fine: np.ndarray, spacing: float, fine_spacing
     d1, d2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
     keep &= np.abs(d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]) > 1e-6
     return points, triangles[keep]
+
+
+def merge_islands(triangles: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``labels`` with each layer's pieces other than its largest (triangles joined by an
+    edge) given to the layer they border most: a scrap of a hand's region cut off by the
+    forearm has no handles of its own and would be dragged about by whatever it touches."""
+    corner = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    owner = np.tile(np.arange(len(triangles)), 3)
+    _, edge = np.unique(np.sort(corner, axis=1), axis=0, return_inverse=True)
+    order = np.argsort(edge.ravel(), kind="stable")
+    shared = np.flatnonzero(edge.ravel()[order][1:] == edge.ravel()[order][:-1])
+    a, b = owner[order][shared], owner[order][shared + 1]  # triangles that share an edge
+    same = labels[a] == labels[b]
+    graph = sp.csr_matrix((np.ones(int(same.sum())), (a[same], b[same])), shape=(len(triangles),) * 2)
+    _, piece = connected_components(graph, directed=False)
+    labels = labels.copy()
+    sizes = np.bincount(piece)
+    for layer in np.unique(labels):
+        pieces = np.unique(piece[labels == layer])
+        for scrap in pieces[pieces != pieces[np.argmax(sizes[pieces])]]:
+            inside = piece == scrap
+            border = np.r_[labels[b][inside[a] & ~same], labels[a][inside[b] & ~same]]
+            if len(border):
+                labels[inside] = np.bincount(border).argmax()
+    return labels
 
 
 def snap(points: np.ndarray) -> np.ndarray:

@@ -29,11 +29,14 @@ CORE_HALF_WIDTH = 0.04  # a limb's skeleton: on the limb in any photo
 # the child's region meets the parent's (the forearm's round end, 0.12, inside the upper
 # arm's, 0.16), and not much further: a forearm folded against its upper arm in the photo is
 # welded to it along this length, and stretches there when the arm opens.
-WELD_RADIUS = {"shoulder": 0.3, "elbow": 0.2, "wrist": 0.15, "knuckle": 0.07}
-# ... and no wider than this share of the shorter bone: in a photo whose forearm is seen
-# end-on, what lies within the usual radius of the wrist lies at the elbow too, and the hand
-# welded there would be dragged along the whole forearm.
-WELD_SHARE = 0.5
+WELD_RADIUS = {"shoulder": 0.3, "elbow": 0.2, "knuckle": 0.07}
+# ... and no wider than this share of the shorter bone: what is welded is held by both
+# parts, and in a photo whose forearm is seen end-on, what lies within the usual radius of
+# the elbow is most of the forearm, pulled both ways once the forearm is stretched out.
+WELD_SHARE = 0.3
+# The hand is not welded to its forearm: its 21 handles place it, and a forearm stretched
+# from a short one in the photo would drag the hand's edge along with it. (Drawn before the
+# forearm, it covers the wrist.)
 BONE_SAMPLES = (0.25, 0.5, 0.75)  # handles along each limb besides its two joints
 PALM = np.array([0, 1, 5, 9, 13, 17])
 FINGERS = {"thumb": [1, 2, 3, 4], "index": [5, 6, 7, 8], "middle": [9, 10, 11, 12], "ring": [13, 14, 15, 16],
@@ -79,7 +82,6 @@ def body_parts(xy: np.ndarray, seen: np.ndarray, unit: float) -> list[Part]:
     for side, (shoulder, elbow, wrist) in ARMS.items():
         hand = HAND_POINTS[side]
         elbow_weld = min(WELD_RADIUS["elbow"], WELD_SHARE * min(length(shoulder, elbow), length(elbow, wrist)))
-        wrist_weld = min(WELD_RADIUS["wrist"], WELD_SHARE * min(length(elbow, wrist), length(hand[0], hand[9])))
         upper = add(Part(f"{side} upper arm", "upper arm", side, np.array([shoulder, elbow]), np.array([shoulder, elbow]),
                          lambda size, p, s, a=shoulder, b=elbow: capsule_mask(size, p[a], p[b], UPPER_ARM_HALF_WIDTH * unit),
                          parent=torso, joint=shoulder, weld=WELD_RADIUS["shoulder"], handles=_bone_handles(shoulder, elbow)))
@@ -90,7 +92,7 @@ def body_parts(xy: np.ndarray, seen: np.ndarray, unit: float) -> list[Part]:
         # palm's, never the forearm's that the hand lies before.
         palm = add(Part(f"{side} palm", "palm", side, hand, hand[PALM],
                         lambda size, p, s, q=hand: hull_mask(size, p[q], HAND_MARGIN * unit),
-                        parent=forearm, joint=wrist, weld=wrist_weld, handles=[(k, k, 0.0) for k in hand[PALM]]))
+                        parent=forearm, joint=wrist, weld=0.0, handles=[(k, k, 0.0) for k in hand[PALM]]))
         if palm is None:
             continue
         for finger, chain in FINGERS.items():
@@ -237,6 +239,25 @@ def similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     scale = float(np.clip(length / variance, 1 / MAX_PART_SCALE, MAX_PART_SCALE))
     linear = scale * np.array([[cos, -sin], [sin, cos]])
     return np.hstack([linear, (target_mean - linear @ source_mean)[:, None]])
+
+
+def turned_hands(source_xy: np.ndarray, source_seen: np.ndarray, xy: np.ndarray, seen: np.ndarray) -> list[str]:
+    """The sides whose hand shows the photo its other face in ``xy``: the turn from wrist to
+    index knuckle to little-finger knuckle runs the other way. No rotation takes one to the
+    other; handles pulling the mesh there would fold it over itself."""
+    def turn(points: np.ndarray) -> float:
+        a, b = points[5] - points[0], points[17] - points[0]
+        return float(a[0] * b[1] - a[1] * b[0])
+
+    return [side for side, hand in HAND_POINTS.items()
+            if source_seen[hand].all() and seen[hand].all() and turn(source_xy[hand]) * turn(xy[hand]) < 0]
+
+
+def mirrored_similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The capped similarity after a mirror (x to -x) that takes ``source`` points nearest ``target``."""
+    mirror = np.diag([-1.0, 1.0])
+    fitted = similarity(source @ mirror, target)
+    return np.hstack([fitted[:, :2] @ mirror, fitted[:, 2:]])
 
 
 def apply_transforms(transforms: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -41,10 +41,11 @@ import scipy.sparse as sp
 from signgen.errors import SigngenError
 from signgen.poses import skeleton
 from signgen.poses.arap import Arap
-from signgen.poses.mesh import attach, label_map, rasterise, snap, triangulate, weld
+from signgen.poses.mesh import attach, label_map, merge_islands, rasterise, snap, triangulate, weld
 from signgen.poses.mesh_parts import (LIMBS, RANKS, SHOULDERS, absent_parts, apply_transforms, body_parts, core_mask,
-                                      draw_levels, handle_point, part_transforms, pose_regions, shown)
-from signgen.poses.warp import HIP_DROP, CoarseImage, shoulder_width, with_wrists
+                                      draw_levels, handle_point, mirrored_similarity, part_transforms, pose_regions, shown,
+                                      turned_hands)
+from signgen.poses.warp import HAND_MARGIN, HAND_POINTS, HIP_DROP, CoarseImage, hull_mask, shoulder_width, with_wrists
 
 # In shoulder widths of the photo's pose.
 MESH_SPACING = 1 / 16  # grid step on the body: about 5 px at 260 x 210
@@ -116,6 +117,7 @@ class MeshWarp:
         self.textures = [self.photo]
         if self.parts and self.mask.any():
             self._build()
+        self._atlas = np.concatenate([np.pad(texture, ((0, 2), (0, 0), (0, 0)), mode="edge") for texture in self.textures])
 
     def _build(self) -> None:
         size, xy, seen, unit = self.mask.shape, self.source_xy, self.source_seen, self.unit
@@ -129,8 +131,8 @@ class MeshWarp:
             return
         middle = np.round(points[triangles].mean(1)).astype(int)
         middle = middle[:, 1].clip(0, size[0] - 1), middle[:, 0].clip(0, size[1] - 1)
-        labels = labels_of[middle]
-        copies, copy_labels, copy_textures = self._hidden_limbs(regions, labels_of, triangles, middle)
+        labels = merge_islands(triangles, labels_of[middle])
+        copies, copy_labels, copy_textures = self._hidden_limbs(regions, labels_of, triangles, labels, middle)
         self.texture = np.concatenate([np.zeros(len(triangles), np.int64), copy_textures])
         triangles = np.concatenate([triangles, copies])
         labels = np.concatenate([labels, copy_labels]).astype(np.int64)
@@ -142,28 +144,27 @@ class MeshWarp:
         self.labels = labels
         self._handles()
 
-    def _hidden_limbs(self, regions, labels_of, triangles, middle):
+    def _hidden_limbs(self, regions, labels_of, triangles, labels, middle):
         """Copies of the triangles that hide a limb in the photo (the hand raised before the
         forearm, the forearm folded before the upper arm), for that limb's layer: without
         them, the limb has no pixels there and comes apart when the part before it moves
         away. They are drawn from a texture of the limb's own (its arm's visible pixels
         spread over the limb's region) and marked uncovered where they show."""
         ranks = np.array([RANKS[part.kind] for part in self.parts])
-        in_front = ranks[labels_of]
-        copies, labels, textures = [np.zeros((0, 3), np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        copies, copy_labels, textures = [np.zeros((0, 3), np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
         for p, part in enumerate(self.parts):
             if part.kind not in LIMBS:
                 continue
-            chosen = ((regions[p] > 0) & (in_front > ranks[p]))[middle]
+            chosen = (regions[p] > 0)[middle] & (ranks[labels] > ranks[p])
             arm = [q for q, other in enumerate(self.parts) if other.side == part.side and other.kind in LIMBS]
             texture = _limb_texture(self.photo, self.mask & np.isin(labels_of, arm), regions[p] > 0) if chosen.any() else None
             if texture is None:
                 continue
             copies.append(triangles[chosen])
-            labels.append(np.full(int(chosen.sum()), p))
+            copy_labels.append(np.full(int(chosen.sum()), p))
             textures.append(np.full(int(chosen.sum()), len(self.textures)))
             self.textures.append(texture)
-        return np.concatenate(copies), np.concatenate(labels), np.concatenate(textures)
+        return np.concatenate(copies), np.concatenate(copy_labels), np.concatenate(textures)
 
     def _handles(self) -> None:
         """Each part's handles, placed in its own triangles (those outside them dropped), and
@@ -193,10 +194,12 @@ class MeshWarp:
         height, width = self.mask.shape
         map_x, map_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
         texture = np.zeros((height, width), np.int64)
-        uncovered = np.zeros((height, width), bool)
+        fill = np.zeros((height, width), bool)  # for Telea: nothing to show there
+        redraw = np.zeros((height, width), bool)  # shown, but not as the target has it
         if len(self.triangles):
             drawn_parts = shown(self.parts, seen)
-            vertices = snap(self._solve(xy, seen, part_transforms(self.parts, self.source_xy, self.source_seen, xy, seen)))
+            turned = turned_hands(self.source_xy, self.source_seen, xy, seen)
+            vertices = snap(self._solve(xy, seen, turned))
             drawn = drawn_parts[self.labels]
             levels = draw_levels(self.parts, seen, target_z)[self.labels[drawn]]
             covered, texture = rasterise(vertices, self.vertices, self.triangles[drawn], levels, self.texture[drawn],
@@ -204,28 +207,39 @@ class MeshWarp:
             # The photo's person where nothing covers it now (an arm moved away from the torso),
             # and a bone of the target the mesh does not reach (a limb the photo shows in part).
             bones = core_mask([part for part, show in zip(self.parts, drawn_parts) if show], (height, width), xy, seen, self.unit)
-            uncovered = (self.mask | (bones > 0)) & ~covered
+            fill = (self.mask | (bones > 0)) & ~covered
+            redraw = texture > 0
+            for side in turned:
+                redraw |= hull_mask((height, width), xy[HAND_POINTS[side]], HAND_MARGIN * self.unit) > 0
         for points, needed, region in self._absent:
             if seen[points].sum() >= needed:
-                uncovered |= region((height, width), xy, seen, self.unit) > 0
-        image = cv2.remap(self.photo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        for k in np.unique(texture[texture > 0]):
-            here = texture == k
-            image[here] = cv2.remap(self.textures[k], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[here]
-        empty = uncovered & (texture == 0)
-        if empty.any():
-            image = cv2.inpaint(image, empty.astype(np.uint8), 3, cv2.INPAINT_TELEA)
-        return CoarseImage(image=image, uncovered=uncovered | (texture > 0))
+                fill |= region((height, width), xy, seen, self.unit) > 0
+        # One remap from the photo and the hidden limbs' textures stacked (each with two rows
+        # of its own bottom edge below it, so that sampling past the frame's bottom stays in it).
+        map_y += texture.astype(np.float32) * (height + 2)
+        image = cv2.remap(self._atlas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if fill.any():
+            image = cv2.inpaint(image, fill.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+        return CoarseImage(image=image, uncovered=fill | redraw)
 
-    def _solve(self, xy: np.ndarray, seen: np.ndarray, transforms: np.ndarray) -> np.ndarray:
+    def _solve(self, xy: np.ndarray, seen: np.ndarray, turned: list[str]) -> np.ndarray:
         """The deformed vertices: each handle pinned to its keypoints' target where the target
-        shows them, else to its part's similarity of its photo place."""
+        shows them, else to its part's similarity of its photo place. A hand that shows its
+        other face (``turned``) is moved whole by a mirrored similarity instead: the photo
+        has only this face of it, and no rotation reaches the other."""
+        transforms = part_transforms(self.parts, self.source_xy, self.source_seen, xy, seen)
         k1, k2 = np.maximum(self._handle_k[:, 0], 0), np.maximum(self._handle_k[:, 1], 0)
         f = self._handle_f[:, None]
-        known = (self._handle_k[:, 0] >= 0) & seen[k1] & seen[k2]
+        sides = np.array([part.side in turned and part.kind in ("palm", "finger") for part in self.parts])
+        known = (self._handle_k[:, 0] >= 0) & seen[k1] & seen[k2] & ~sides[self._handle_part]
         moved = apply_transforms(transforms[self._handle_part], self._handle_source)
         pins = np.where(known[:, None], (1 - f) * xy[k1] + f * xy[k2], moved)
-        return self._arap.solve(pins, apply_transforms(transforms[self._owner], self.vertices))
+        vertices = self._arap.solve(pins, apply_transforms(transforms[self._owner], self.vertices))
+        for side in turned:
+            hand = np.array([part.side == side and part.kind in ("palm", "finger") for part in self.parts])[self._owner]
+            mirrored = mirrored_similarity(self.source_xy[HAND_POINTS[side]], xy[HAND_POINTS[side]])
+            vertices[hand] = self.vertices[hand] @ mirrored[:, :2].T + mirrored[:, 2]
+        return vertices
 
 
 def mesh_warp_to_pose(image: np.ndarray, source_xy: np.ndarray, source_confidence: np.ndarray, target_xy: np.ndarray,

@@ -497,6 +497,65 @@ class RecogniserConfig:
     train: RecogniserTrainConfig
 
 
+# ------------------------------------------------------------------------------ hand stage
+
+DEFAULT_HANDS_CONFIG = CONFIG_FOLDER / "hands-tiny.yaml"
+
+
+@dataclass
+class HandModelConfig:
+    """The hand stage's crop diffusion model (``signgen.models.hands.HandModel``)."""
+
+    crop_size: int  # pixels of a hand crop's side
+    patch_size: int  # the UNet works on patch_size x patch_size blocks of the crop
+    block_out_channels: list[int]
+    layers_per_block: int
+    norm_num_groups: int
+    attention_head_dim: int
+    mid_attention: bool
+    margin: float  # the crop box: the hand's box grown by this share of its side on every side
+    min_side: float  # ... and at least this share of the frame's height
+    num_train_timesteps: int
+    beta_schedule: str
+
+    def __post_init__(self):
+        _at_least(self, "hand model ", 1, "crop_size", "patch_size", "block_out_channels", "layers_per_block",
+                  "norm_num_groups", "attention_head_dim", "num_train_timesteps")
+        if any(c % self.norm_num_groups for c in self.block_out_channels) or not self.block_out_channels:
+            raise SigngenError(f"hand model block_out_channels {self.block_out_channels} must be multiples of "
+                               f"norm_num_groups {self.norm_num_groups}")
+        factor = self.patch_size * 2 ** (len(self.block_out_channels) - 1)
+        if self.crop_size % factor:
+            raise SigngenError(f"hand model crop_size {self.crop_size} must be divisible by patch_size x 2^(levels - 1) = {factor}")
+        if not (0 <= self.margin <= 2 and 0 <= self.min_side <= 1):
+            raise SigngenError(f"hand model margin must be in [0, 2] and min_side in [0, 1], not {self.margin}, {self.min_side}")
+        if self.beta_schedule not in ("linear", "scaled_linear", "squaredcos_cap_v2"):
+            raise SigngenError(f"hand model beta_schedule must be linear, scaled_linear or squaredcos_cap_v2, not {self.beta_schedule!r}")
+
+
+@dataclass
+class HandsTrainConfig(TrainConfig):
+    split: str  # training split
+    base_resolution: list[int]  # height, width the frame model draws at: the base crop is the frame through it
+    frame_stride: int  # every n-th frame of a video gives items
+    colour_augment_prob: float  # share of items whose crops are turned by one random hue rotation
+    hand_loss_weight: float  # the loss inside the hand's mask counts 1 + this
+
+    def __post_init__(self):
+        super().__post_init__()
+        _at_least(self, "training ", 1, "frame_stride")
+        _at_least(self, "training ", 8, "base_resolution")
+        _share(self, "training ", "colour_augment_prob")
+        if len(self.base_resolution) != 2 or not (math.isfinite(self.hand_loss_weight) and self.hand_loss_weight >= 0):
+            raise SigngenError("training base_resolution must be [height, width] and hand_loss_weight a non-negative number")
+
+
+@dataclass
+class HandsConfig:
+    model: HandModelConfig
+    train: HandsTrainConfig
+
+
 # ------------------------------------------------------------------------------ loading
 
 # The families: their dataclass and the shipped default tier used without --config.
@@ -506,6 +565,7 @@ FAMILIES: dict[str, tuple[type, Path]] = {
     "g2p": (G2PConfig, DEFAULT_G2P_CONFIG),
     "autoencoder": (AutoencoderConfig, DEFAULT_AUTOENCODER_CONFIG),
     "recogniser": (RecogniserConfig, DEFAULT_RECOGNISER_CONFIG),
+    "hands": (HandsConfig, DEFAULT_HANDS_CONFIG),
 }
 
 

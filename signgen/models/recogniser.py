@@ -27,7 +27,6 @@ Inputs are prepared from frames and poses by :func:`video_inputs` / :func:`pose_
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Sequence

@@ -35,6 +35,7 @@ from signgen.models.frame_model import FrameModel
 from signgen.models.temporal import TemporalAdapter
 from signgen.pipelines import folder as pipeline_folder
 from signgen.pipelines.driving import GlossOptions, check_source, driving_pose
+from signgen.pipelines.postprocess import OUTPUT_SIZE
 from signgen.pipelines.schedulers import prepare_sampler
 from signgen.pipelines.settings import RenderSettings, check_seed, names
 from signgen.pipelines.signer import SignerEncoding, driving_geometry, encode_signer, place_at_signer
@@ -147,8 +148,11 @@ class SignPipeline:
             driving = self._at_signer(encoding, driving, keep_frame)
             bar.update()
         geometry = driving_geometry(driving, self.resolution, settings.steady_torso)
-        drawn = drawn_chunks(self.frame_model, self.temporal_adapter, encoding, geometry, settings, seed, progress)
-        return RenderStream(finished_chunks(drawn, geometry, settings), driving, float(driving.body.fps))
+        output = None
+        if settings.full_resolution and settings.keep_coarse and self.frame_model.coarse_image:
+            output = driving_geometry(driving, OUTPUT_SIZE, settings.steady_torso)
+        drawn = drawn_chunks(self.frame_model, self.temporal_adapter, encoding, geometry, settings, seed, progress, output)
+        return RenderStream(finished_chunks(drawn, output or geometry, settings), driving, float(driving.body.fps))
 
     def __call__(self, *args, **kwargs) -> RenderResult:
         """The whole video at once: :meth:`stream`'s arguments (every :class:`RenderSettings`

@@ -36,6 +36,16 @@ def keep_coarse_pixels(frames: torch.Tensor, coarse: tuple[torch.Tensor, torch.T
     return images + weight * (frames - images)
 
 
+def compose_at(size: tuple[int, int], drawn: torch.Tensor, coarse: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """The model's ``drawn`` frames (T, 3, h, w) upscaled (bicubic) to ``size`` (H, W) and
+    shown only where the ``coarse`` images at that size (the photo warped there) leave the
+    frame uncovered (:func:`keep_coarse_pixels`, the border grown in proportion): the
+    photo's own pixels at full resolution, the model's where the photo has none."""
+    upscaled = F.interpolate(drawn, size=tuple(size), mode="bicubic", align_corners=False).clamp_(-1, 1)
+    grow = max(1, round(KEEP_COARSE_GROW * size[0] / drawn.shape[-2]))
+    return keep_coarse_pixels(upscaled, coarse, grow=grow)
+
+
 def frames_to_uint8(frames: torch.Tensor) -> np.ndarray:
     """(F, 3, H, W) in [-1, 1] -> uint8 RGB (F, H, W, 3), the video boundary format."""
     return ((frames.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()

@@ -66,6 +66,9 @@ class RenderSettings:
                                             "(one noise for every frame)", 0.0, 1.0, before=0.0)
     keep_coarse: bool = setting(True, "keep the photo warped to the pose wherever it covers the frame; the model's "
                                       "drawing shows where it does not (v2 models)", before=False)
+    full_resolution: bool = setting(False, "with keep_coarse, compose each frame at the output size (260 x 210): the "
+                                           "photo warped at that size wherever it covers the frame, the model's drawing "
+                                           "upscaled only where it does not (v2 models)", before=False)
     steady_torso: float = setting(2.0, "smooth the torso and head keypoints of the warped photo over time, a "
                                        "Gaussian of this many frames (0: off; v2 models)", 0.0, MAX_FRAMES_SIGMA, before=0.0)
     deflicker: float = setting(4.0, "filter flicker over time, a Gaussian of this many frames; moving arms and "

@@ -36,6 +36,31 @@ class SignerEncoding:
     photo: SignerPhoto | None = None
     keypoints: tuple[np.ndarray, np.ndarray] | None = None
     reference: ReferenceState | None = None
+    fit: str = "pad"
+
+
+@dataclass
+class WarpSource:
+    """The photo as the warp moves it at one frame size: ``pixels`` uint8 RGB (H, W, 3) and
+    its keypoints there, ``xy`` (178, 2) and ``confidence`` (178,)."""
+
+    pixels: np.ndarray
+    xy: np.ndarray
+    confidence: np.ndarray
+
+
+def warp_source(encoding: SignerEncoding, size: tuple[int, int]) -> WarpSource:
+    """The photo of ``encoding`` fitted to ``size`` (H, W) as it was to the model's resolution
+    (same fit, same placement rule), with its keypoints carried along."""
+    xy, confidence = encoding.keypoints
+    photo = encoding.photo
+    if tuple(size) != tuple(photo.image.shape[1:]):
+        scale_x, scale_y, offset_x, offset_y = photo.placement
+        photo_xy = (xy - [offset_x, offset_y]) / [scale_x, scale_y]
+        photo = signer_photo(photo.pixels, size, fit=encoding.fit)
+        xy = np.where(confidence[:, None] > 0, photo.to_model(photo_xy), 0.0)
+    pixels = ((photo.image.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+    return WarpSource(pixels, xy, confidence)
 
 
 def encode_signer(model: FrameModel, signer: Any = None, fit: str = "pad", signer_pose: Any = None) -> SignerEncoding:
@@ -59,7 +84,7 @@ def encode_signer(model: FrameModel, signer: Any = None, fit: str = "pad", signe
         appearance = model.encode_appearance(image)
         reference = model.reference_features(image, appearance) if model.reference_attention else None
     keypoints = photo_keypoints(photo, signer_pose) if model.coarse_image else None
-    return SignerEncoding(appearance, photo, keypoints, reference)
+    return SignerEncoding(appearance, photo, keypoints, reference, fit)
 
 
 def model_pixels(pose: Pose, resolution: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -132,15 +157,14 @@ def pose_maps(geometry: DrivingGeometry, frames: slice, channels: int) -> torch.
     return maps
 
 
-def coarse_images(encoding: SignerEncoding, geometry: DrivingGeometry, frames: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
-    """The photo warped to the ``frames`` of the driving pose (placed in the photo's frame)
-    at the model's resolution: images (T, 3, H, W) in [-1, 1] and uncovered masks (T, 1, H, W)."""
+def coarse_images(source: WarpSource, geometry: DrivingGeometry, frames: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+    """The photo (:func:`warp_source`, at the geometry's resolution) warped to the ``frames``
+    of the driving pose (placed in the photo's frame): images (T, 3, H, W) in [-1, 1] and
+    uncovered masks (T, 1, H, W)."""
     from signgen.poses.warp import warp_to_pose
 
     xy, confidence = geometry.steady_xy[frames], geometry.confidence[frames]
-    photo = ((encoding.photo.image.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
-    source_xy, source_confidence = encoding.keypoints
-    warped = [warp_to_pose(photo, source_xy, source_confidence, xy[t], confidence[t]) for t in range(len(xy))]
+    warped = [warp_to_pose(source.pixels, source.xy, source.confidence, xy[t], confidence[t]) for t in range(len(xy))]
     images = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
     return images, torch.from_numpy(np.stack([w.uncovered for w in warped])[:, None].astype(np.float32))
 

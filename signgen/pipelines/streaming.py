@@ -25,30 +25,36 @@ from signgen.models.temporal import TemporalAdapter
 from signgen.pipelines.conditions import video_conditions
 from signgen.pipelines.deflicker import deflicker, filter_reach
 from signgen.pipelines.denoising import InitialNoise, denoise, plan_chunks
-from signgen.pipelines.postprocess import frames_to_uint8, keep_coarse_pixels
+from signgen.pipelines.postprocess import compose_at, frames_to_uint8, keep_coarse_pixels
 from signgen.pipelines.schedulers import prepare_sampler
 from signgen.pipelines.settings import RenderSettings
-from signgen.pipelines.signer import DrivingGeometry, SignerEncoding, coarse_images, limb_regions, pose_maps
+from signgen.pipelines.signer import DrivingGeometry, SignerEncoding, coarse_images, limb_regions, pose_maps, warp_source
 
 
 @torch.no_grad()
 def drawn_chunks(model, adapter: TemporalAdapter | None, encoding: SignerEncoding, geometry: DrivingGeometry,
-                 settings: RenderSettings, seed: int, progress: bool = False) -> Iterator[torch.Tensor]:
+                 settings: RenderSettings, seed: int, progress: bool = False,
+                 output: DrivingGeometry | None = None) -> Iterator[torch.Tensor]:
     """The video's frames (n, 3, H, W) in [-1, 1], chunk by chunk, with the coarse image
-    kept where it covers the frame (``settings.keep_coarse``)."""
+    kept where it covers the frame (``settings.keep_coarse``); given the driving pose's
+    ``output`` geometry (``settings.full_resolution``), composed at its resolution."""
     total = len(geometry)
     noise = InitialNoise(seed, total, model.sample_shape, settings.noise_correlation)
     size = total if adapter is not None else settings.frame_batch_size
+    source = warp_source(encoding, geometry.resolution) if model.coarse_image else None
+    full = warp_source(encoding, output.resolution) if output is not None and source is not None else None
     with tqdm(total=total, desc="rendering", unit="frame", disable=not progress) as bar:
         for window in plan_chunks(total, size):
             frames = slice(window.start, window.stop)
-            coarse = coarse_images(encoding, geometry, frames) if model.coarse_image else None
+            coarse = coarse_images(source, geometry, frames) if source is not None else None
             conditions = video_conditions(model, encoding.appearance, pose_maps(geometry, frames, model.pose_channels),
                                           coarse, encoding.reference, settings.frame_batch_size)
             # A fresh sampler per chunk: multistep samplers keep the history of what they stepped.
             drawn = denoise(model, adapter, conditions, prepare_sampler(model, settings), settings,
                             noise.frames(window.start, window.stop), noise.generator)
-            if settings.keep_coarse and coarse is not None:
+            if settings.keep_coarse and full is not None:
+                drawn = compose_at(output.resolution, drawn, coarse_images(full, output, frames))
+            elif settings.keep_coarse and coarse is not None:
                 drawn = keep_coarse_pixels(drawn, coarse)
             bar.update(len(drawn))
             yield drawn

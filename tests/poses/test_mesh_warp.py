@@ -136,15 +136,28 @@ def test_a_moved_hand_lands_where_its_keypoints_say():
     assert not near(coarse.image[150:200, 150:185], BLUE).any()
 
 
+def test_a_hand_turned_over_is_moved_whole_mirrored_and_left_for_the_model_to_redraw():
+    image, mask, xy, confidence = scene((165.0, 110.0), (165.0, 160.0))
+    target_xy = xy.copy()
+    target_xy[HAND] = np.array([120.0, 150.0]) + HAND_SHAPE * [-1, 1]  # its other face: thumb and little finger swap sides
+    coarse = MeshWarp(image, xy, confidence, mask=mask).warp(target_xy, confidence)
+    tip = np.argwhere(near(coarse.image, TIP, 60))[:, ::-1]
+    assert len(tip) >= 3 and np.linalg.norm(tip.mean(0) - target_xy[HAND][8]) < 3.0
+    blue = np.argwhere(near(coarse.image, BLUE))[:, ::-1]
+    assert len(blue) > 0.7 * near(image, BLUE).sum()  # whole: no fold squeezes it
+    assert coarse.uncovered[blue[:, 1], blue[:, 0]].all()  # the photo shows only its other face
+
+
 def test_a_limb_the_hand_hid_in_the_photo_stays_whole_when_the_hand_moves_away():
     elbow, wrist = (165.0, 110.0), (165.0, 175.0)
     image, mask, xy, confidence = scene(elbow, wrist, hand_turn=180.0)  # the hand folded up over the forearm
     _, _, target_xy, target_confidence = scene(elbow, wrist, hand_turn=0.0)  # ... now hanging down from the wrist
     coarse = MeshWarp(image, xy, confidence, mask=mask).warp(target_xy, target_confidence)
-    hidden = line_samples((165.0, 150.0), (165.0, 168.0))  # the forearm the hand hid
-    colours = coarse.image[hidden[:, 1], hidden[:, 0]].astype(int)
-    assert (colours[:, 0] > 150).all() and (colours[:, 2] < 110).all()  # the arm's red, spread over it
-    assert coarse.uncovered[hidden[:, 1], hidden[:, 0]].all()  # ... made up, for the model to redraw
+    forearm = line_samples((165.0, 115.0), (165.0, 170.0))
+    colours = coarse.image[forearm[:, 1], forearm[:, 0]].astype(int)
+    assert (colours[:, 0] > 150).all() and (colours[:, 2] < 110).all()  # red all along: the arm's, spread over what was hidden
+    hidden = line_samples((165.0, 150.0), (165.0, 165.0))  # ... where the hand lay in the photo
+    assert coarse.uncovered[hidden[:, 1], hidden[:, 0]].all()  # made up there, for the model to redraw
 
 
 def test_missing_keypoints_are_not_drawn_and_their_places_are_uncovered():

@@ -1,0 +1,96 @@
+"""``signgen train hands``: the hand stage's crop diffusion model (:mod:`signgen.models.hands`)
+on the hand crops of a corpus (:mod:`signgen.corpora.hand_crops`), through the one driver.
+
+The objective is DDPM's with the clean crop as the prediction (``prediction_type`` "sample"):
+a target crop noised at a uniformly drawn timestep, the model's clean estimate (the base
+plus its residual) against the target, squared error weighted ``1 + hand_loss_weight``
+inside the hand's feathered mask and 1 elsewhere (normalised by the mean weight). The
+``base_loss`` term logged beside it is the same error of the base alone: the loss of a model
+that has learned nothing, the bar the hand stage has to clear.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+import torch
+from torch.utils.data import Dataset
+
+from signgen.config import HandsConfig
+from signgen.errors import SigngenError
+from signgen.models.hands import HandModel, build_hand_model, load_hand_model
+from signgen.training import driver
+
+BATCH_KEYS = ("target", "base", "appearance", "keypoints", "mask")
+
+
+class HandObjective(torch.nn.Module):
+    """The weighted clean-crop loss of a batch of hand crops (see the module docstring)."""
+
+    def __init__(self, model: HandModel, hand_loss_weight: float):
+        super().__init__()
+        self.model = model
+        self.hand_loss_weight = float(hand_loss_weight)
+
+    def forward(self, batch: dict, step: int = 0) -> dict[str, torch.Tensor]:
+        if not isinstance(batch, dict) or any(key not in batch for key in BATCH_KEYS):
+            got = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+            raise SigngenError(f"hand training items must be dicts with keys {', '.join(BATCH_KEYS)}; got {got}")
+        target, base = batch["target"], batch["base"]
+        scheduler = self.model.noise_scheduler
+        noise = torch.randn_like(target)
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(target),), device=target.device)
+        noisy = scheduler.add_noise(target, noise, timesteps)
+        predicted = self.model(noisy, timesteps, batch["keypoints"], batch["appearance"], base)
+        weight = 1.0 + self.hand_loss_weight * batch["mask"]
+        norm = weight.mean() * target.shape[1]
+
+        def weighted(estimate: torch.Tensor) -> torch.Tensor:
+            return (weight * (estimate - target) ** 2).sum(dim=1, keepdim=True).mean() / norm
+
+        return {"loss": weighted(predicted), "base_loss": weighted(base).detach()}
+
+
+def train_hands(
+    model: HandModel,
+    dataset: Dataset,
+    out_dir: str | Path,
+    config: HandsConfig,
+    *,
+    resume: bool | str | Path = False,
+    progress: bool = True,
+) -> driver.TrainResult:
+    """Train ``model`` on ``dataset``'s hand crops into ``out_dir`` (``OUT/model``: a hand-model
+    folder, EMA weights when EMA is on); ``config`` is saved as ``OUT/config.yaml``."""
+    objective = HandObjective(model, config.train.hand_loss_weight)
+
+    def load_model(folder: Path) -> None:
+        model.load_state_dict(load_hand_model(folder).state_dict())
+
+    stage = driver.Stage(
+        name="hands",
+        objective=objective,
+        parameters=list(model.parameters()),
+        modules=[model],
+        save_model=model.save_pretrained,
+        load_model=load_model,
+        items="hand crops",
+    )
+    return driver.train(stage, dataset, out_dir, config.train, config, resume=resume, progress=progress)
+
+
+def hands_run(data: str | Path, out_dir: str | Path, config: HandsConfig, *, resume: bool | str | Path = False,
+              progress: bool = True) -> tuple[driver.TrainResult, int]:
+    """``signgen train hands``: a new model of ``config.model`` (or the checkpoint's, resumed)
+    trained on the hand crops of ``config.train.split`` of the corpus ``data``; returns the
+    result and the number of crops."""
+    from signgen.corpora.hand_crops import HandCropSettings, hand_crop_dataset
+
+    model_config, train = config.model, config.train
+    settings = HandCropSettings(crop_size=model_config.crop_size, margin=model_config.margin, min_side=model_config.min_side,
+                                base_resolution=tuple(train.base_resolution), frame_stride=train.frame_stride,
+                                colour_augment_prob=train.colour_augment_prob, seed=train.seed)
+    driver.check_out_dir(out_dir, resume)
+    dataset = hand_crop_dataset(data, train.split, settings)
+    model = build_hand_model(model_config)
+    return train_hands(model, dataset, out_dir, config, resume=resume, progress=progress), len(dataset)
+
