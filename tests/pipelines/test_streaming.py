@@ -1,0 +1,86 @@
+"""Rendering chunk by chunk: the same frames as at once, drawn only as they are read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+V2 = ["model.coarse_image=true", "model.reference_attention=true"]
+SETTINGS = {"num_steps": 2, "scheduler": "ddim", "keep_coarse": True, "noise_correlation": 0.5, "steady_torso": 2.0}
+
+
+@pytest.fixture(scope="module")
+def v2_pipeline(one_torch_thread):
+    from conftest import make_frame_model, randomize_
+
+    from signgen.pipelines.pipeline import SignPipeline
+    from signgen.pipelines.settings import RenderSettings
+
+    model = make_frame_model(0, *V2)
+    randomize_(model.unet, seed=3)  # a drawing that differs from frame to frame
+    return SignPipeline(model, None, RenderSettings().replace(**SETTINGS))
+
+
+def test_the_frames_do_not_depend_on_the_chunk_size_nor_on_the_filter_crossing_chunks(v2_pipeline):
+    whole = v2_pipeline(glosses="A B", seed=4, progress=False, frame_batch_size=256, deflicker=2.0)
+    chunked = v2_pipeline(glosses="A B", seed=4, progress=False, frame_batch_size=5, deflicker=2.0)
+    assert len(whole) > 3 * 5  # the video crosses chunks and the filter's reach crosses them
+    assert np.array_equal(whole.frames, chunked.frames)
+    unfiltered = v2_pipeline(glosses="A B", seed=4, progress=False, frame_batch_size=5, deflicker=0.0)
+    assert not np.array_equal(unfiltered.frames, chunked.frames)  # the filter did act
+
+
+def test_a_stream_draws_its_frames_only_as_they_are_read(v2_pipeline, monkeypatch):
+    import signgen.pipelines.streaming as streaming
+
+    calls = []
+    real = streaming.denoise
+    monkeypatch.setattr(streaming, "denoise", lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    stream = v2_pipeline.stream(glosses="A", seed=1, progress=False, frame_batch_size=4, deflicker=0.0)
+    assert calls == []
+    first = next(stream.chunks)
+    assert len(calls) == 1 and first.shape == (4, *v2_pipeline.resolution, 3) and first.dtype == np.uint8
+    rest = list(stream.chunks)
+    assert len(calls) == 1 + len(rest) and sum(map(len, rest)) + 4 == len(stream)
+
+
+def test_initial_noise_read_by_ranges_is_the_noise_drawn_at_once():
+    from signgen.pipelines.denoising import InitialNoise
+
+    shape, frames = (3, 8, 6), 37
+    generator = torch.Generator().manual_seed(9)
+    own = torch.randn((frames, *shape), generator=generator)
+    shared = torch.randn((1, *shape), generator=generator)
+    noise = InitialNoise(9, frames, shape, correlation=0.25, chunk=16)
+    for start, stop in ((0, 37), (5, 21), (16, 17), (30, 37)):
+        expected = 0.25**0.5 * shared + 0.75**0.5 * own[start:stop]
+        assert torch.equal(noise.frames(start, stop), expected)
+    assert torch.equal(InitialNoise(9, frames, shape).frames(3, 9), own[3:9])
+
+
+def test_full_resolution_composes_at_the_output_size_from_the_photo_warped_there(v2_pipeline):
+    from signgen.pipelines.postprocess import OUTPUT_SIZE, compose_at
+
+    low = v2_pipeline(glosses="A", seed=2, progress=False)
+    full = v2_pipeline(glosses="A", seed=2, progress=False, full_resolution=True)
+    assert low.frames.shape[1:3] == v2_pipeline.resolution and full.frames.shape[1:3] == OUTPUT_SIZE
+    assert len(full) == len(low)
+
+    drawn = torch.full((1, 3, 16, 12), 0.5)
+    photo = torch.linspace(-1, 1, 3 * 32 * 24).view(1, 3, 32, 24)
+    uncovered = torch.zeros(1, 1, 32, 24)
+    uncovered[..., :8, :8] = 1.0
+    composed = compose_at((32, 24), drawn, (photo, uncovered))
+    assert torch.equal(composed[..., 16:, 12:], photo[..., 16:, 12:])  # far from the uncovered corner: the photo
+    assert torch.allclose(composed[..., :4, :4], torch.full((1, 3, 4, 4), 0.5), atol=1e-6)  # inside it: the drawing
+
+
+def test_a_streamed_render_is_written_whole_with_its_skeleton(v2_pipeline, tmp_path):
+    from signgen.pipelines.postprocess import OUTPUT_SIZE, write_render
+    from signgen.video.io import read_video
+
+    stream = v2_pipeline.stream(glosses="A", seed=1, progress=False, frame_batch_size=4, deflicker=0.0)
+    path = write_render(stream, tmp_path / "a.mp4", side_by_side=True)
+    frames = read_video(path)
+    assert len(frames) == len(stream) and frames.shape[1] >= OUTPUT_SIZE[0] and frames.shape[2] >= 2 * OUTPUT_SIZE[1]  # labels above
