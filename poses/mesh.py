@@ -104,7 +104,7 @@ def weld(points: np.ndarray, triangles: np.ndarray, labels: np.ndarray, parent: 
          radius: np.ndarray, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The mesh with each point split into one vertex per group of layers that share it.
     Layer ``p``'s parent is ``parent[p]`` (-1: none); they share points within ``radius[p]``
-    pixels of ``joint[p]`` (NaN: wherever they touch). Returns vertices (N, 2), triangles
+    pixels of ``joint[p]`` (NaN: wherever they touch; radius 0: nowhere). Returns vertices (N, 2), triangles
     (T, 3) into them, and each vertex's layer (of the layers sharing it, the lowest rank)."""
     pairs, inverse = np.unique(np.stack([triangles.ravel(), np.repeat(labels, 3)], 1), axis=0, return_inverse=True)
     inverse = inverse.ravel()
@@ -125,7 +125,7 @@ def weld(points: np.ndarray, triangles: np.ndarray, labels: np.ndarray, parent: 
                 child = a if parent[a] == b else b if parent[b] == a else None
                 if child is None:
                     continue
-                if np.isnan(joint[child]).any() or np.linalg.norm(point - joint[child]) <= radius[child]:
+                if radius[child] > 0 and (np.isnan(joint[child]).any() or np.linalg.norm(point - joint[child]) <= radius[child]):
                     root[find(i)] = find(j)
     _, vertex_of_pair = np.unique([find(i) for i in range(len(pairs))], return_inverse=True)
     vertex_of_pair = vertex_of_pair.ravel()

@@ -23,6 +23,7 @@ from signgen.poses.warp import (FACE_POINTS, FOREARM_HALF_WIDTH, HAND_MARGIN, HA
 # before the torso, as signgen.poses.warp paints them); fingers before their palm.
 RANKS = {"torso": 0, "head": 1, "upper arm": 2, "forearm": 3, "palm": 4, "finger": 5}
 LIMBS = ("upper arm", "forearm")
+HAND_KINDS = ("palm", "finger")
 FINGER_HALF_WIDTH = 0.045
 CORE_HALF_WIDTH = 0.04  # a limb's skeleton: on the limb in any photo
 # How far from the joint a part shares vertices with its parent. Each must reach past where

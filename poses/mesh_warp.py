@@ -25,8 +25,11 @@ handle has a target in every frame (a point the target does not show follows its
 similarity, or its parent's), so the factorisation never changes; parts the target does
 not show are not drawn. Photo pixels of the person that no drawn triangle covers any more,
 parts the target shows and the photo does not, and target bones the mesh does not reach
-are marked ``uncovered`` and filled from their surroundings (Telea), as in
-``signgen.poses.warp``. Warping a photo to its own pose gives the photo back.
+are marked ``uncovered`` and filled: off the target's torso from the photo with the person
+filled in from around them (Telea, once per video, as ``signgen.poses.warp`` paints its
+parts on), on it from the drawn surroundings (Telea, per frame). A hand that shows the
+photo its other face, or that its handles would fold, is moved whole (mirrored where it
+turned) and marked uncovered too. Warping a photo to its own pose gives the photo back.
 """
 
 from __future__ import annotations
@@ -42,10 +45,11 @@ from signgen.errors import SigngenError
 from signgen.poses import skeleton
 from signgen.poses.arap import Arap
 from signgen.poses.mesh import attach, label_map, merge_islands, rasterise, snap, triangulate, weld
-from signgen.poses.mesh_parts import (LIMBS, RANKS, SHOULDERS, absent_parts, apply_transforms, body_parts, core_mask,
-                                      draw_levels, handle_point, mirrored_similarity, part_transforms, pose_regions, shown,
-                                      turned_hands)
-from signgen.poses.warp import HAND_MARGIN, HAND_POINTS, HIP_DROP, CoarseImage, hull_mask, shoulder_width, with_wrists
+from signgen.poses.mesh_parts import (HAND_KINDS, LIMBS, RANKS, SHOULDERS, absent_parts, apply_transforms, body_parts,
+                                      core_mask, draw_levels, handle_point, mirrored_similarity, part_transforms, pose_regions,
+                                      shown, similarity, turned_hands)
+from signgen.poses.warp import (HAND_MARGIN, HAND_POINTS, HIP_DROP, CoarseImage, hull_mask, shoulder_width, torso_mask,
+                                with_wrists)
 
 # In shoulder widths of the photo's pose.
 MESH_SPACING = 1 / 16  # grid step on the body: about 5 px at 260 x 210
@@ -54,6 +58,7 @@ TRUST_MARGIN = 0.25  # the segmenter is trusted this near the pose's part region
 HOLE_AREA = 0.25**2  # holes in the mask smaller than this (squared) are filled
 SEGMENT_THRESHOLD = 0.5
 MIN_SEGMENTED = 0.3  # segmented share of the pose's own part regions below which the segmenter "found nobody"
+MAX_FOLDED = 0.1  # share of a hand's mesh its handles may fold before the hand is moved whole
 PIN_WEIGHT = 100.0  # per handle coordinate, against 1 per edge: nearly hard pins
 ANCHOR_WEIGHT = 1e-5  # per vertex, towards its part's similarity: decides only what no handle reaches
 
@@ -118,6 +123,8 @@ class MeshWarp:
         if self.parts and self.mask.any():
             self._build()
         self._atlas = np.concatenate([np.pad(texture, ((0, 2), (0, 0), (0, 0)), mode="edge") for texture in self.textures])
+        around = cv2.dilate(self.mask.astype(np.uint8), np.ones((5, 5), np.uint8))  # and its rim of blended pixels
+        self._background = cv2.inpaint(self.photo, around, 3, cv2.INPAINT_TELEA) if self.mask.any() else self.photo
 
     def _build(self) -> None:
         size, xy, seen, unit = self.mask.shape, self.source_xy, self.source_seen, self.unit
@@ -125,7 +132,7 @@ class MeshWarp:
         labels_of = label_map(regions, [RANKS[part.kind] for part in self.parts])
         hands = np.zeros(size, bool)
         for part, region in zip(self.parts, regions):
-            hands |= (region > 0) & (part.kind in ("palm", "finger"))
+            hands |= (region > 0) & (part.kind in HAND_KINDS)
         points, triangles = triangulate(self.mask, hands, max(MESH_SPACING * unit, 2.0), max(HAND_SPACING * unit, 1.5))
         if not len(triangles):
             return
@@ -142,6 +149,9 @@ class MeshWarp:
         self.vertices, self.triangles, self._owner = weld(points, triangles, labels, parents, joints,
                                                           np.array([p.weld for p in self.parts]) * unit, ranks)
         self.labels = labels
+        hand_of = np.array([part.side if part.kind in HAND_KINDS else None for part in self.parts], object)
+        self._hand_vertices = {side: hand_of[self._owner] == side for side in HAND_POINTS}
+        self._hand_triangles = {side: np.flatnonzero(hand_of[labels] == side) for side in HAND_POINTS}
         self._handles()
 
     def _hidden_limbs(self, regions, labels_of, triangles, labels, middle):
@@ -157,7 +167,8 @@ class MeshWarp:
                 continue
             chosen = (regions[p] > 0)[middle] & (ranks[labels] > ranks[p])
             arm = [q for q, other in enumerate(self.parts) if other.side == part.side and other.kind in LIMBS]
-            texture = _limb_texture(self.photo, self.mask & np.isin(labels_of, arm), regions[p] > 0) if chosen.any() else None
+            known = self.mask & np.isin(labels_of, arm)
+            texture = _limb_texture(self.photo, known, regions[p] > 0, self.source_xy[part.fit]) if chosen.any() else None
             if texture is None:
                 continue
             copies.append(triangles[chosen])
@@ -198,8 +209,8 @@ class MeshWarp:
         redraw = np.zeros((height, width), bool)  # shown, but not as the target has it
         if len(self.triangles):
             drawn_parts = shown(self.parts, seen)
-            turned = turned_hands(self.source_xy, self.source_seen, xy, seen)
-            vertices = snap(self._solve(xy, seen, turned))
+            vertices, whole = self._solve(xy, seen)
+            vertices = snap(vertices)
             drawn = drawn_parts[self.labels]
             levels = draw_levels(self.parts, seen, target_z)[self.labels[drawn]]
             covered, texture = rasterise(vertices, self.vertices, self.triangles[drawn], levels, self.texture[drawn],
@@ -209,7 +220,7 @@ class MeshWarp:
             bones = core_mask([part for part, show in zip(self.parts, drawn_parts) if show], (height, width), xy, seen, self.unit)
             fill = (self.mask | (bones > 0)) & ~covered
             redraw = texture > 0
-            for side in turned:
+            for side in whole:  # the photo's hand, but not as the target holds it
                 redraw |= hull_mask((height, width), xy[HAND_POINTS[side]], HAND_MARGIN * self.unit) > 0
         for points, needed, region in self._absent:
             if seen[points].sum() >= needed:
@@ -218,28 +229,41 @@ class MeshWarp:
         # of its own bottom edge below it, so that sampling past the frame's bottom stays in it).
         map_y += texture.astype(np.float32) * (height + 2)
         image = cv2.remap(self._atlas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        if fill.any():
-            image = cv2.inpaint(image, fill.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+        # Off the target's torso, what an arm leaves is background: the photo's own, the person
+        # filled from around them (as signgen.poses.warp paints its parts on); on it, the
+        # torso's surroundings fill it.
+        body = torso_mask((height, width), xy, seen, self.unit) > 0 if seen[SHOULDERS].all() else np.zeros_like(fill)
+        image[fill & ~body] = self._background[fill & ~body]
+        if (fill & body).any():
+            image = cv2.inpaint(image, (fill & body).astype(np.uint8), 3, cv2.INPAINT_TELEA)
         return CoarseImage(image=image, uncovered=fill | redraw)
 
-    def _solve(self, xy: np.ndarray, seen: np.ndarray, turned: list[str]) -> np.ndarray:
-        """The deformed vertices: each handle pinned to its keypoints' target where the target
-        shows them, else to its part's similarity of its photo place. A hand that shows its
-        other face (``turned``) is moved whole by a mirrored similarity instead: the photo
-        has only this face of it, and no rotation reaches the other."""
+    def _solve(self, xy: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """The deformed vertices, and the sides whose hand was moved whole. Each handle is
+        pinned to its keypoints' target where the target shows them, else to its part's
+        similarity of its photo place. A hand that shows its other face, or whose handles
+        fold its mesh over itself (the target hand turned in depth, its fingers where no
+        bending of the photo's puts them), is moved whole by a (mirrored) similarity instead:
+        the photo has nothing better for it, and a folded hand is a scatter of skin."""
         transforms = part_transforms(self.parts, self.source_xy, self.source_seen, xy, seen)
+        turned = turned_hands(self.source_xy, self.source_seen, xy, seen)
         k1, k2 = np.maximum(self._handle_k[:, 0], 0), np.maximum(self._handle_k[:, 1], 0)
         f = self._handle_f[:, None]
-        sides = np.array([part.side in turned and part.kind in ("palm", "finger") for part in self.parts])
-        known = (self._handle_k[:, 0] >= 0) & seen[k1] & seen[k2] & ~sides[self._handle_part]
+        in_turned = np.array([part.side in turned and part.kind in HAND_KINDS for part in self.parts])
+        known = (self._handle_k[:, 0] >= 0) & seen[k1] & seen[k2] & ~in_turned[self._handle_part]
         moved = apply_transforms(transforms[self._handle_part], self._handle_source)
         pins = np.where(known[:, None], (1 - f) * xy[k1] + f * xy[k2], moved)
         vertices = self._arap.solve(pins, apply_transforms(transforms[self._owner], self.vertices))
-        for side in turned:
-            hand = np.array([part.side == side and part.kind in ("palm", "finger") for part in self.parts])[self._owner]
-            mirrored = mirrored_similarity(self.source_xy[HAND_POINTS[side]], xy[HAND_POINTS[side]])
-            vertices[hand] = self.vertices[hand] @ mirrored[:, :2].T + mirrored[:, 2]
-        return vertices
+        whole = []
+        for side, hand in HAND_POINTS.items():
+            vertex, triangle = self._hand_vertices[side], self._hand_triangles[side]
+            if not (vertex.any() and seen[hand].all()):
+                continue
+            if side in turned or _folded(self.vertices, vertices, self.triangles[triangle]) > MAX_FOLDED:
+                fit = (mirrored_similarity if side in turned else similarity)(self.source_xy[hand], xy[hand])
+                vertices[vertex] = self.vertices[vertex] @ fit[:, :2].T + fit[:, 2]
+                whole.append(side)
+        return vertices, whole
 
 
 def mesh_warp_to_pose(image: np.ndarray, source_xy: np.ndarray, source_confidence: np.ndarray, target_xy: np.ndarray,
@@ -286,18 +310,53 @@ def _fill_small_holes(mask: np.ndarray, area: float) -> np.ndarray:
     return mask | ((stats[:, cv2.CC_STAT_AREA] < area) & enclosed)[holes]
 
 
-def _limb_texture(photo: np.ndarray, known: np.ndarray, region: np.ndarray) -> np.ndarray | None:
-    """The photo with ``region`` (a limb's) filled from the ``known`` pixels (its arm's own)
-    alone, in the region's box: a hidden forearm is sleeve, not the hand or the background
-    around the hand that hid it. None where nothing is known."""
+def _folded(source: np.ndarray, target: np.ndarray, triangles: np.ndarray) -> float:
+    """The share of the triangles' photo area that the deformation turns over or crushes to
+    a tenth."""
+    def area(points):
+        corners = points[triangles]
+        d, e = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+        return d[:, 0] * e[:, 1] - d[:, 1] * e[:, 0]
+
+    before, after = area(source), area(target)
+    bad = after / np.where(before == 0, 1, before) < 0.1
+    return float(np.abs(before)[bad].sum() / max(np.abs(before).sum(), 1e-9))
+
+
+def _limb_texture(photo: np.ndarray, known: np.ndarray, region: np.ndarray, bone: np.ndarray) -> np.ndarray | None:
+    """The photo with ``region`` (a limb's, along ``bone`` (2, 2)) made up where it is not
+    ``known`` (its arm's own pixels): a hidden forearm is sleeve, not the hand or the
+    background around the hand that hid it. Each hidden pixel takes the arm's pixel a whole
+    hidden stretch further along the bone (a sleeve's pattern repeats along it, and the
+    copy stays sharp), the rest is filled from the arm's pixels alone (Telea, in the
+    region's box). None where nothing is known."""
     ys, xs = np.nonzero(region)
     box = np.s_[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
     if not known[box].any():
         return None
-    filled = cv2.inpaint(np.ascontiguousarray(photo[box]), (~known[box]).astype(np.uint8), 3, cv2.INPAINT_TELEA)
     texture = photo.copy()
-    inside = region[box] & ~known[box]
-    texture[box][inside] = filled[inside]
+    hidden = region & ~known
+    ys, xs = np.nonzero(hidden)
+    along = bone[1] - bone[0]
+    along = along / max(float(np.linalg.norm(along)), 1e-9)
+    t = (np.stack([xs, ys], 1) - bone[0]) @ along
+    stretch = float(t.max() - t.min()) + 1 if len(t) else 0.0
+    height, width = region.shape
+    todo = np.ones(len(ys), bool)
+    for times in (1, 2, 3):
+        for sign in (1, -1):
+            qx = np.round(xs + sign * times * stretch * along[0]).astype(int)
+            qy = np.round(ys + sign * times * stretch * along[1]).astype(int)
+            inside = (qx >= 0) & (qx < width) & (qy >= 0) & (qy < height)
+            take = todo & inside
+            take[take] = known[qy[take], qx[take]]
+            texture[ys[take], xs[take]] = photo[qy[take], qx[take]]
+            todo &= ~take
+    if todo.any():
+        rest = np.zeros_like(hidden)
+        rest[ys[todo], xs[todo]] = True
+        filled = cv2.inpaint(np.ascontiguousarray(photo[box]), (~known[box]).astype(np.uint8), 3, cv2.INPAINT_TELEA)
+        texture[box][rest[box]] = filled[rest[box]]
     return texture
 
 

@@ -467,6 +467,7 @@ class RecogniserModelConfig:
 @dataclass
 class RecogniserTrainConfig(TrainConfig):
     split: str  # training split; its glosses are the vocabulary
+    in_memory: bool  # prepare every video once and keep it (SynthSign); false: prepare on each read (PHOENIX)
     eval_split: str  # held-out split read every eval_every steps ("none": no evaluation)
     eval_every: int
     still_prob: float  # share of items shown as one frame held still, to be read as no glosses

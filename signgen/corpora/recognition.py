@@ -3,7 +3,8 @@
 Reads a split of a corpus in the PHOENIX-2014T layout with :class:`PhoenixCorpus` (frames,
 holistic poses, glosses), turns every video once into the arrays a reader needs (the
 caller's ``prepare``: hand crops and small frames, or a normalised pose), keeps them in
-memory, and hands out items augmented afresh per epoch: the caller's ``augment`` gets a
+memory (or, for a corpus too large for that, each time it is read: :class:`LazyVideo`),
+and hands out items augmented afresh per epoch: the caller's ``augment`` gets a
 random generator drawn from the seed, the epoch and the item index, so that a resumed run
 sees exactly the items an uninterrupted one does.
 """
@@ -58,6 +59,18 @@ def prepare_videos(samples: Sequence[VideoSample], prepare: Callable[[VideoSampl
     if not prepared:
         raise SigngenError(f"none of the {len(samples)} {what} could be read (first: {skipped[0]})")
     return prepared
+
+
+class LazyVideo:
+    """A video prepared each time it is read (a corpus too large to keep prepared in
+    memory, as PHOENIX at full size; DataLoader workers share the work)."""
+
+    def __init__(self, sample: VideoSample, prepare: Callable[[VideoSample], dict[str, np.ndarray]]):
+        self.name, self.glosses, self.sample, self.prepare = sample.name, list(sample.glosses), sample, prepare
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        return self.prepare(self.sample)
 
 
 class RecognitionDataset:

@@ -49,6 +49,7 @@ BLANK = 0
 HANDS = (skeleton.LEFT_HAND, skeleton.RIGHT_HAND)
 POSE_FEATURES = skeleton.NUM_POINTS * 3 + 2 * 21 * 2
 HOLD_FRAMES = 8  # of the frames read (after frame_stride)
+CNN_GRID = 2  # the per-frame CNN's output: its last feature map pooled to CNN_GRID x CNN_GRID
 
 
 def gloss_key(gloss: str) -> str:
@@ -198,7 +199,8 @@ def _cnn(channels: Sequence[int], dropout: float) -> nn.Sequential:
         layers += [nn.Conv2d(previous, width, 3, stride=2, padding=1), nn.GroupNorm(min(8, width), width), nn.SiLU(),
                    nn.Conv2d(width, width, 3, padding=1), nn.SiLU()]
         previous = width
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout)]
+    # A 2 x 2 grid, not one average: where in the crop the fingers are is the letter.
+    layers += [nn.AdaptiveAvgPool2d(CNN_GRID), nn.Flatten(), nn.Dropout(dropout)]
     return nn.Sequential(*layers)
 
 
@@ -221,7 +223,7 @@ class Recogniser(ModelMixin, ConfigMixin):
         if reader == "video":
             self.hand_cnn = _cnn(cnn_channels, dropout)
             self.frame_cnn = _cnn(cnn_channels, dropout)
-            features = 3 * cnn_channels[-1]
+            features = 3 * CNN_GRID * CNN_GRID * cnn_channels[-1]
         else:
             features = POSE_FEATURES
         self.input_projection = nn.Sequential(nn.Linear(features, hidden_size), nn.LayerNorm(hidden_size), nn.SiLU(), nn.Dropout(dropout))

@@ -199,9 +199,12 @@ class InitialNoise:
         self.shape, self.correlation, self.chunk = tuple(shape), float(correlation), int(chunk)
         self.generator = torch.Generator("cpu").manual_seed(seed)
         self.states = []
+        # One buffer for the draws that only move the generator on: a fresh tensor per chunk,
+        # interleaved with the small saved states, fragments the heap by its size each time.
+        skipped = torch.empty((self.chunk, *self.shape), dtype=torch.float32)
         for start in range(0, num_frames, self.chunk):
             self.states.append(self.generator.get_state())
-            torch.randn((min(self.chunk, num_frames - start), *self.shape), generator=self.generator)
+            skipped[: min(self.chunk, num_frames - start)].normal_(generator=self.generator)
         self.num_frames = num_frames
         self.shared = None
         if self.correlation:

@@ -5,15 +5,15 @@ and the render settings it uses unless told otherwise (:class:`RenderSettings`);
 one folder (:mod:`signgen.pipelines.folder`). ``signgen.load_pipeline(None)`` loads the
 embedded default in ``signgen/assets/default_pipeline``.
 
-A render, step by step (:meth:`SignPipeline.stream`): the settings are checked and the
+A render, step by step (:meth:`SignPipeline.__call__`): the settings are checked and the
 sampler with them; glosses become the driving pose (:mod:`signgen.pipelines.driving`); the
 photo is encoded once and, for v2 models, the pose placed at the photo's signer
 (:mod:`signgen.pipelines.signer`); then, chunk by chunk (:mod:`signgen.pipelines.streaming`),
 the photo is warped to each frame, every frame's conditions are computed
 (:mod:`signgen.pipelines.conditions`) and denoised (:mod:`signgen.pipelines.denoising`), and
-the frames finished (keep-coarse pixels, deflicker). :meth:`SignPipeline.__call__` gathers
-the chunks; :func:`signgen.pipelines.postprocess.write_render` upscales and writes them as
-they come.
+the frames finished (keep-coarse pixels, deflicker), gathered or handed out as they come
+(``stream=True``) to :func:`signgen.pipelines.postprocess.write_render`, which upscales and
+writes them.
 """
 
 from __future__ import annotations
@@ -122,14 +122,16 @@ class SignPipeline:
         pass the result as ``signer=`` to render several videos of one signer without encoding it again."""
         return encode_signer(self.frame_model, signer, fit, signer_pose)
 
-    def stream(self, glosses=None, pose=None, signer=None, *, seed: int = 0, progress: bool = True, signer_pose=None,
-               fit: str = "pad", keep_frame: bool = False, g2p=None, lexicon=None, language: str = "gsg",
-               on_missing: str = "fingerspell", **settings) -> RenderStream:
+    def __call__(self, glosses=None, pose=None, signer=None, *, seed: int = 0, progress: bool = True, signer_pose=None,
+                 fit: str = "pad", keep_frame: bool = False, g2p=None, lexicon=None, language: str = "gsg",
+                 on_missing: str = "fingerspell", stream: bool = False, **settings) -> RenderResult | RenderStream:
         """Render ``glosses`` (``"H A L L O"`` or a list) or a ``pose`` (``Pose`` or ``.pose``
         path; exactly one of the two) as signed by ``signer`` (photo path, PIL image, uint8
         array, an :meth:`encode_signer` result, or ``None`` for the bundled signer; v2 models
-        also take its pose, ``signer_pose``), chunk by chunk (:mod:`signgen.pipelines.streaming`):
-        everything is checked and prepared now, the frames are drawn as the stream is read.
+        also take its pose, ``signer_pose``). The video is drawn chunk by chunk
+        (:mod:`signgen.pipelines.streaming`); with ``stream`` the chunks are handed out as
+        they are drawn (a :class:`RenderStream`: everything is checked and prepared now, the
+        frames drawn as it is read), else gathered into one :class:`RenderResult`.
         The same ``seed`` gives the same frames. ``g2p``, ``lexicon``, ``language``,
         ``on_missing``: how glosses become a pose (:class:`signgen.pipelines.driving.GlossOptions`).
         ``keep_frame`` drives with ``pose`` where it lies in its own frame instead of placing it
@@ -152,13 +154,8 @@ class SignPipeline:
         if settings.full_resolution and settings.keep_coarse and self.frame_model.coarse_image:
             output = driving_geometry(driving, OUTPUT_SIZE, settings.steady_torso)
         drawn = drawn_chunks(self.frame_model, self.temporal_adapter, encoding, geometry, settings, seed, progress, output)
-        return RenderStream(finished_chunks(drawn, output or geometry, settings), driving, float(driving.body.fps))
-
-    def __call__(self, *args, **kwargs) -> RenderResult:
-        """The whole video at once: :meth:`stream`'s arguments (every :class:`RenderSettings`
-        field among them), its frames gathered into one array."""
-        stream = self.stream(*args, **kwargs)
-        return RenderResult(np.concatenate(list(stream.chunks)), stream.pose, stream.fps)
+        rendered = RenderStream(finished_chunks(drawn, output or geometry, settings), driving, float(driving.body.fps))
+        return rendered if stream else RenderResult(np.concatenate(list(rendered.chunks)), driving, rendered.fps)
 
     def _at_signer(self, encoding: SignerEncoding, driving: Pose, keep_frame: bool) -> Pose:
         """The driving pose within the video length cap, placed at the photo's signer unless
@@ -193,17 +190,15 @@ class SignPipeline:
         return pipeline
 
 
-def _settings_in_signature(render, *also):
-    """``render``'s signature with every render setting as a keyword (for ``help()`` and
-    editors), given to ``also`` too."""
+def _settings_in_signature(render):
+    """``render``'s signature with every render setting as a keyword (for ``help()`` and editors)."""
     signature = inspect.signature(render)
     fixed = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None) for name in names()]
-    for function in (render, *also):
-        function.__signature__ = signature.replace(parameters=fixed + extra, return_annotation=inspect.Signature.empty)
+    render.__signature__ = signature.replace(parameters=fixed + extra)
 
 
-_settings_in_signature(SignPipeline.stream, SignPipeline.__call__)
+_settings_in_signature(SignPipeline.__call__)
 
 
 def load_pipeline(path: str | os.PathLike | None = None) -> SignPipeline:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,7 +127,7 @@ def _check_known(given: dict) -> None:
 
 def check_seed(seed) -> int:
     """``seed`` as an int from 0 to 2**63 - 1 (what torch and numpy generators take)."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
         raise SigngenError(f"seed must be a whole number from 0 to 2**63-1, not {_shown(seed)}")
     return int(seed)
 

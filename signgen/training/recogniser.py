@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from signgen.config import RecogniserConfig, RecogniserTrainConfig, config_to_dict
-from signgen.corpora.recognition import PreparedVideo, RecognitionDataset, prepare_videos, recognition_samples
+from signgen.corpora.recognition import LazyVideo, PreparedVideo, RecognitionDataset, prepare_videos, recognition_samples
 from signgen.errors import SigngenError
 from signgen.models.recogniser import (
     HANDS,
@@ -263,10 +263,14 @@ def train_recogniser(data: str | os.PathLike, out: str | os.PathLike, config: Re
     torch.manual_seed(train.seed)
     # The preparation depends only on the model config, not on the weights.
     shape = build_model(config, [])
-    if train_videos is None:
+    if train_videos is None and not train.in_memory:
+        train_videos = [LazyVideo(sample, preparer(shape)) for sample in recognition_samples(data, train.split, progress=progress)]
+    elif train_videos is None:
         train_videos = prepare_videos(recognition_samples(data, train.split, progress=progress), preparer(shape),
                                       progress=progress, what=f"{train.split} videos")
-    if eval_videos is None and train.eval_split.lower() != "none" and data is not None:
+    if eval_videos is None and train.eval_split.lower() != "none" and data is not None and not train.in_memory:
+        eval_videos = [LazyVideo(sample, preparer(shape)) for sample in recognition_samples(data, train.eval_split, progress=progress)]
+    elif eval_videos is None and train.eval_split.lower() != "none" and data is not None:
         eval_videos = prepare_videos(recognition_samples(data, train.eval_split, progress=progress), preparer(shape),
                                      progress=progress, what=f"{train.eval_split} videos")
     vocabulary = vocabulary_of(train_videos)

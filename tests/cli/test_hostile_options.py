@@ -22,12 +22,13 @@ def one_line_error(capsys, args, folder) -> str:
 
 
 @pytest.mark.parametrize("case, args, message", [
-    ("nan guidance", ["render", "--gloss", "A", "--guidance", "nan,nan"], "finite numbers from -30 to 30"),
-    ("huge guidance", ["render", "--gloss", "A", "--guidance", "1e30,1e30"], "finite numbers from -30 to 30"),
-    ("inf guidance", ["render", "--gloss", "A", "--guidance", "-inf,1"], "finite numbers"),
+    # Numbers out of a render setting's range are the settings' to refuse (issue #23), in one line.
+    ("nan guidance", ["render", "--gloss", "A", "--guidance", "nan,nan"], "render setting appearance_scale must be a finite number, not nan"),
+    ("huge guidance", ["render", "--gloss", "A", "--guidance", "1e30,1e30"], "must be from -30 to 30, not 1e+30"),
+    ("inf guidance", ["render", "--gloss", "A", "--guidance", "-inf,1"], "render setting appearance_scale must be a finite number, not -inf"),
     ("one guidance number", ["render", "--gloss", "A", "--guidance", "-5"], "guidance needs two numbers"),
-    ("too many steps", ["render", "--gloss", "A", "--steps", "100000"], "--steps: must be from 1 to 1000"),
-    ("zero steps", ["render", "--gloss", "A", "--steps", "0"], "--steps: must be from 1 to 1000"),
+    ("too many steps", ["render", "--gloss", "A", "--steps", "100000"], "render setting num_steps (denoising steps (at most the model's training timesteps)) must be from 1 to 1000, not 100000"),
+    ("zero steps", ["render", "--gloss", "A", "--steps", "0"], "render setting num_steps (denoising steps (at most the model's training timesteps)) must be from 1 to 1000, not 0"),
     ("huge seed", ["render", "--gloss", "A", "--seed", "99999999999999999999999"], "--seed: must be from 0 to"),
     ("negative seed", ["render", "--gloss", "A", "--seed", "-1"], "--seed: must be from 0 to"),
     ("base class scheduler", ["render", "--gloss", "A", "--scheduler", "SchedulerMixin"], "unknown scheduler 'SchedulerMixin'"),

@@ -118,5 +118,5 @@ def test_the_gpu_config_is_sized_without_allocating_weights():
 
 
 def test_a_crop_the_unet_cannot_halve_is_one_line():
-    with pytest.raises(SigngenError, match=r"crop_size 20 must be divisible by patch_size x 2\^\(levels - 1\) = 4"):
+    with pytest.raises(SigngenError, match=r"crop_size 20 must be divisible by patch_size x 2\^\(levels - 1\) = 8"):
         load_config("hands", None, ["model.crop_size=20"])

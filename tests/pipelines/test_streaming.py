@@ -37,7 +37,7 @@ def test_a_stream_draws_its_frames_only_as_they_are_read(v2_pipeline, monkeypatc
     calls = []
     real = streaming.denoise
     monkeypatch.setattr(streaming, "denoise", lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
-    stream = v2_pipeline.stream(glosses="A", seed=1, progress=False, frame_batch_size=4, deflicker=0.0)
+    stream = v2_pipeline(stream=True, glosses="A", seed=1, progress=False, frame_batch_size=4, deflicker=0.0)
     assert calls == []
     first = next(stream.chunks)
     assert len(calls) == 1 and first.shape == (4, *v2_pipeline.resolution, 3) and first.dtype == np.uint8
@@ -80,7 +80,7 @@ def test_a_streamed_render_is_written_whole_with_its_skeleton(v2_pipeline, tmp_p
     from signgen.pipelines.postprocess import OUTPUT_SIZE, write_render
     from signgen.video.io import read_video
 
-    stream = v2_pipeline.stream(glosses="A", seed=1, progress=False, frame_batch_size=4, deflicker=0.0)
+    stream = v2_pipeline(stream=True, glosses="A", seed=1, progress=False, frame_batch_size=4, deflicker=0.0)
     path = write_render(stream, tmp_path / "a.mp4", side_by_side=True)
     frames = read_video(path)
     assert len(frames) == len(stream) and frames.shape[1] >= OUTPUT_SIZE[0] and frames.shape[2] >= 2 * OUTPUT_SIZE[1]  # labels above

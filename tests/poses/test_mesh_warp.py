@@ -106,13 +106,16 @@ def test_a_bent_elbow_keeps_the_arm_in_one_piece(bend):
     red = near(coarse.image, ARM).astype(np.uint8)
     _, components = cv2.connectedComponents(red)
     assert len({components[y, x] for x, y in along}) == 1
-    # The arm as drawn bent, within 30 px of the elbow: the mesh fills nearly all of it; the
-    # part-wise warp, whose parts cut the sleeve, leaves notches at the elbow.
+    # The arm as drawn bent, within 30 px of the elbow: the mesh fills nearly all of it (its
+    # outer corner is a little squarer than the drawing's round one).
     ys, xs = np.nonzero(near(drawn, ARM) & (np.hypot(*np.meshgrid(np.arange(SIZE[1]) - elbow[0],
                                                                    np.arange(SIZE[0]) - elbow[1])) < 30))
-    missed = (~near(coarse.image[ys, xs], ARM)).mean()
+    assert (~near(coarse.image[ys, xs], ARM)).mean() < 0.12
+    # ... and nothing of the sleeve is left behind; the part-wise warp, whose parts are
+    # narrower than this sleeve, leaves its edges hanging where the forearm was.
+    left_behind = near(coarse.image, ARM) & ~near(drawn, ARM)
     parts = warp_to_pose(image, xy, confidence, target_xy, target_confidence)
-    assert missed < 0.05 and missed < 0.5 * (~near(parts.image[ys, xs], ARM)).mean()
+    assert left_behind.sum() < 30 and (near(parts.image, ARM) & ~near(drawn, ARM)).sum() > 500
     # Where the forearm hung, nothing of it is left: the model draws what was behind it.
     hung = np.round(elbow + 0.7 * (wrist - elbow)).astype(int)
     assert coarse.uncovered[hung[1], hung[0]] and not near(coarse.image[hung[1], hung[0]], ARM, 20)

@@ -104,11 +104,11 @@ def test_still_items_have_no_glosses_and_augmentation_depends_on_the_draw_only()
     assert first[1] == model.encode_glosses(video.glosses)
 
 
-def test_the_command_trains_a_video_reader_on_synthsign(synthsign_corpus, tmp_path, run_cli):
+def test_the_command_trains_a_video_reader_on_synthsign_preparing_videos_per_read(synthsign_corpus, tmp_path, run_cli):
     code, out, err = run_cli("train", "recogniser", "--data", synthsign_corpus, "--out", tmp_path / "run",
                              "--set", "train.max_steps=2", "--set", "train.batch_size=1", "--set", "model.hidden_size=8",
                              "--set", "model.cnn_channels=[4]", "--set", "train.eval_every=2",
-                             "--set", "train.eval_split=train")
+                             "--set", "train.eval_split=train", "--set", "train.in_memory=false")
     assert code == 0, err
     assert "wrote the video recogniser" in out
     model = load_recogniser(tmp_path / "run" / "model")

@@ -94,8 +94,8 @@ def trainers(tmp_path, monkeypatch, tiny_frame_config, tiny_frame_model):
 
     frame_model = tmp_path / "frame-model"
     tiny_frame_model().save_pretrained(frame_model)
-    phoenix = types.SimpleNamespace(clip_dataset=lambda root, split, num_frames, **_: random_clips(model_config, ITEMS, num_frames))
-    monkeypatch.setitem(sys.modules, "signgen.corpora.phoenix", phoenix)
+    samplers = types.SimpleNamespace(clip_dataset=lambda root, split, num_frames, **_: random_clips(model_config, ITEMS, num_frames))
+    monkeypatch.setitem(sys.modules, "signgen.corpora.samplers", samplers)
 
     def temporal(out, settings, resume=False):
         config = load_temporal_config(None, TINY_TEMPORAL + [f"train.{s}" for s in settings])
@@ -184,8 +184,8 @@ def test_accumulation_beyond_one_epoch_is_a_one_line_cli_error(name, trainers, t
     if name == "temporal":
         args += ["--frame-model", str(tmp_path / "frame-model")] + [part for s in TINY_TEMPORAL for part in ("--set", s)]
     else:
-        # (the trainers fixture stands in for signgen.corpora.phoenix)
-        monkeypatch.setattr(sys.modules["signgen.corpora.phoenix"], "gloss_pose_pairs", lambda root, split: [], raising=False)
+        # (the trainers fixture stands in for signgen.corpora.samplers)
+        monkeypatch.setattr(sys.modules["signgen.corpora.samplers"], "gloss_pose_pairs", lambda root, split: [], raising=False)
         monkeypatch.setattr("signgen.training.g2p.prepare_examples", lambda pairs: random_sentences())
         args += [part for s in TINY_G2P for part in ("--set", s)]
     assert main(args) == 2

@@ -1,0 +1,142 @@
+"""signgen train hands: hand crops of a SynthSign corpus, a tiny hand model whose loss falls
+below its base's, a resumed run that equals an uninterrupted one, and the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from signgen.config import load_config
+from signgen.corpora.hand_crops import HandCropSettings, hand_crop_dataset
+from signgen.errors import SigngenError
+from signgen.models.hands import build_hand_model, load_hand_model
+from signgen.training import driver
+from signgen.training.hands import HandObjective, train_hands
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TINY_MODEL = ["model.crop_size=32", "model.patch_size=1", "model.block_out_channels=[8, 16]", "model.norm_num_groups=4",
+              "model.attention_head_dim=8"]
+TINY_TRAIN = ["train.batch_size=2", "train.max_steps=5", "train.checkpoint_every=2", "train.checkpoints_keep=0",
+              "train.log_every=1", "train.warmup_steps=1", "train.ema_decay=0.9", "train.colour_augment_prob=0.5"]
+
+
+class FirstItems:
+    """The first ``count`` items of a dataset, its epochs passed on."""
+
+    def __init__(self, dataset, count: int):
+        self.dataset, self.count = dataset, count
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> dict:
+        return self.dataset[index]
+
+
+def crops(corpus, config, stride: int = 1):
+    model, train = config.model, config.train
+    settings = HandCropSettings(crop_size=model.crop_size, margin=model.margin, min_side=model.min_side,
+                                base_resolution=tuple(train.base_resolution), frame_stride=stride,
+                                colour_augment_prob=train.colour_augment_prob, seed=train.seed)
+    return hand_crop_dataset(corpus, "train", settings)
+
+
+def test_hand_crops_hold_a_blurred_base_and_a_sharper_target(synthsign_corpus):
+    dataset = hand_crop_dataset(synthsign_corpus, "train", HandCropSettings(crop_size=64, colour_augment_prob=0.5))
+    assert len(dataset) > 50
+    item = dataset[len(dataset) // 2]
+    assert {key: tuple(value.shape) for key, value in item.items()} == {
+        "target": (3, 64, 64), "base": (3, 64, 64), "appearance": (3, 64, 64), "keypoints": (6, 64, 64), "mask": (1, 64, 64)}
+    # Second differences: the fine detail (finger edges) the frame model's resolution loses.
+    detail = {key: (item[key][:, :, 2:] - 2 * item[key][:, :, 1:-1] + item[key][:, :, :-2]).abs().mean().item() for key in ("target", "base")}
+    assert detail["base"] < 0.85 * detail["target"]
+    assert item["keypoints"].amax(dim=(1, 2)).gt(0.5).sum() >= 5  # palm and fingers drawn
+    assert item["mask"].max() > 0.9 and item["mask"][:, :2].max() == 0
+    video, frame, _ = dataset.items[len(dataset) // 2]
+    assert dataset.appearance_frame(len(dataset) // 2) != frame
+
+
+def fixed_loss(objective: HandObjective, batch: dict) -> float:
+    torch.manual_seed(123)  # the same noise and timesteps before and after training
+    with torch.no_grad():
+        return objective(batch)["loss"].item()
+
+
+def test_a_tiny_models_loss_falls_below_its_base_in_30_steps(synthsign_corpus, tmp_path):
+    config = load_config("hands", None, TINY_MODEL + ["train.batch_size=4", "train.max_steps=30", "train.learning_rate=2.0e-3",
+                                                      "train.warmup_steps=2", "train.ema_decay=0", "train.checkpoint_every=30",
+                                                      "train.colour_augment_prob=0"])
+    dataset = crops(synthsign_corpus, config, stride=2)
+    torch.manual_seed(0)
+    model = build_hand_model(config.model)
+    objective = HandObjective(model, config.train.hand_loss_weight)
+    batch = {key: torch.stack([dataset[i][key] for i in range(0, len(dataset), len(dataset) // 16)]) for key in dataset[0]}
+    before = fixed_loss(objective, batch)
+    train_hands(model, dataset, tmp_path / "run", config, progress=False)
+    after = fixed_loss(objective.eval(), batch)
+    assert before == pytest.approx(fixed_loss(HandObjective(build_hand_model(config.model), 2.0), batch))  # untrained: the base's
+    assert after < 0.8 * before
+    assert load_hand_model(tmp_path / "run").crop_size == 32
+
+
+def records(out) -> list[dict]:
+    lines = (out / driver.LOG_NAME).read_text().splitlines()
+    return [{key: value for key, value in json.loads(line).items() if key != "elapsed_s"} for line in lines]
+
+
+def weights(folder) -> dict[str, torch.Tensor]:
+    return {f"{path.relative_to(folder)}:{name}": tensor for path in sorted(folder.rglob("*.safetensors"))
+            for name, tensor in load_file(str(path)).items()}
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(synthsign_corpus, tmp_path, monkeypatch):
+    config = load_config("hands", None, TINY_MODEL + TINY_TRAIN)
+    dataset = FirstItems(crops(synthsign_corpus, config, stride=9), 7)  # 3 batches an epoch: epochs end mid-run
+
+    def run(out, resume=False):
+        torch.manual_seed(0)
+        train_hands(build_hand_model(config.model), dataset, out, config, resume=resume, progress=False)
+
+    run(tmp_path / "straight")
+    save_checkpoint = driver.Trainer._checkpoint
+
+    def checkpoint_then_interrupt(trainer):
+        save_checkpoint(trainer)
+        if trainer.step == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(driver.Trainer, "_checkpoint", checkpoint_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "split")
+    monkeypatch.setattr(driver.Trainer, "_checkpoint", save_checkpoint)
+    with pytest.raises(SigngenError, match="--resume"):
+        run(tmp_path / "split")
+    run(tmp_path / "split", resume=True)
+
+    straight, split = records(tmp_path / "straight"), records(tmp_path / "split")
+    assert [r["step"] for r in straight] == [1, 2, 3, 4, 5] and straight == split
+    a, b = weights(tmp_path / "straight" / "model"), weights(tmp_path / "split" / "model")
+    assert a and a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+    assert load_config("hands", tmp_path / "split" / driver.CONFIG_NAME) == config
+
+
+def test_the_command_line_trains_and_resumes(synthsign_corpus, tmp_path, run_cli, cli_error_line):
+    out = tmp_path / "hands"
+    sets = [part for setting in TINY_MODEL + TINY_TRAIN + ["train.frame_stride=9"] for part in ("--set", setting)]
+    code, stdout, err = run_cli("train", "hands", "--data", synthsign_corpus, "--out", out, *sets, "--set", "train.max_steps=2")
+    assert code == 0, err
+    assert "wrote the hand model" in stdout
+    code, _, err = run_cli("train", "hands", "--data", synthsign_corpus, "--out", out, *sets, "--set", "train.max_steps=3", "--resume")
+    assert code == 0, err
+    assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
+    assert load_hand_model(out / "model").crop_size == 32
+    code, _, err = run_cli("train", "hands", "--data", synthsign_corpus, "--out", tmp_path / "other", "--set", "model.crop_size=20")
+    assert code == 2 and "crop_size 20 must be divisible" in cli_error_line(err)
+    assert not (tmp_path / "other").exists()
