@@ -7,7 +7,7 @@ from the video's first frame, then the same crop of the pasted frame); plus a co
 
     OMP_NUM_THREADS=1 python benchmarks/bench_hand_stage.py --data /work/runs/synth \\
         --model /work/runs/hands/model --splits test test_unseen --videos 8 --stride 4 \\
-        --sheet docs/images/hand_stage_crops.png
+        --sheet docs/images/hand_stage_crops.png [--base-resolution 64 52]
 """
 
 from __future__ import annotations
@@ -48,11 +48,11 @@ def to_uint8(frames: torch.Tensor) -> np.ndarray:
     return frames.permute(0, 2, 3, 1).add(1).mul(127.5).clamp(0, 255).round().byte().numpy()
 
 
-def video_crops(sample, model, frame_indices, steps: int, seed: int) -> list[dict]:
+def video_crops(sample, model, frame_indices, steps: int, seed: int, base_resolution=(128, 104)) -> list[dict]:
     """Per seen hand of the given frames: its ground-truth, base, sharpened and redrawn crops."""
     xy, confidence, _ = sample.pose_arrays()
     truth = np.stack([sample.frame(i) for i in frame_indices])
-    base = np.stack([low_resolution(frame, (128, 104)) for frame in truth])
+    base = np.stack([low_resolution(frame, base_resolution) for frame in truth])
     appearance = photo_hand_appearance(sample.frame(0), xy[0], confidence[0], model.crop_size, float(model.config.margin))
     size = model.crop_size
     generator = torch.Generator().manual_seed(seed)
@@ -77,9 +77,9 @@ def video_crops(sample, model, frame_indices, steps: int, seed: int) -> list[dic
     return out
 
 
-def contact_sheet(items: list[dict], path: str, scale: int = 2) -> None:
+def contact_sheet(items: list[dict], path: str, base_label: str, scale: int = 2) -> None:
     rows = ("base", "stage", "truth")
-    labels = {"base": "base (128x104)", "stage": "hand stage", "truth": "ground truth"}
+    labels = {"base": base_label, "stage": "hand stage", "truth": "ground truth"}
     size = items[0]["truth"].shape[0] * scale
     label_width = 110
     sheet = Image.new("RGB", (label_width + size * len(items), size * len(rows)), "white")
@@ -100,6 +100,8 @@ def main() -> None:
     parser.add_argument("--stride", type=int, default=4)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--base-resolution", type=int, nargs=2, default=[128, 104], metavar=("H", "W"),
+                        help="the frame model's resolution the base is taken through (default 128 104)")
     parser.add_argument("--sheet", default=None, help="contact sheet PNG: 8 consecutive frames of the last split's first video")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -110,7 +112,8 @@ def main() -> None:
     for split in args.splits:
         started, items = time.monotonic(), []
         for index, sample in enumerate(corpus.split(split)[: args.videos]):
-            items += video_crops(sample, model, list(range(0, sample.num_frames, args.stride)), args.steps, args.seed + index)
+            items += video_crops(sample, model, list(range(0, sample.num_frames, args.stride)), args.steps, args.seed + index,
+                                tuple(args.base_resolution))
         scores = {name: np.array([ssim(item[name], item["truth"]) for item in items]) for name in ("base", "sharpened", "stage")}
         better = float((scores["stage"] > scores["base"]).mean())
         print(f"| {split} | {len(items)} | {scores['base'].mean():.4f} | {scores['sharpened'].mean():.4f} | "
@@ -121,8 +124,8 @@ def main() -> None:
         seen = [i for i in range(sample.num_frames) if hands.hand_is_seen(confidence[i], 1)]
         start = seen[len(seen) // 2]
         frames = [i for i in range(start, start + 8) if i in seen]
-        crops = [item for item in video_crops(sample, model, frames, args.steps, args.seed) if item["hand"] == 1]
-        contact_sheet(crops, args.sheet)
+        crops = [item for item in video_crops(sample, model, frames, args.steps, args.seed, tuple(args.base_resolution)) if item["hand"] == 1]
+        contact_sheet(crops, args.sheet, f"base ({args.base_resolution[0]}x{args.base_resolution[1]})")
         print(f"wrote {args.sheet}: {sample.name} frames {frames[0]}..{frames[-1]}, right hand")
 
 

@@ -114,6 +114,9 @@ class MeshWarp:
         if mask.shape != (height, width):
             raise SigngenError(f"the person mask must be {height} x {width} like the photo, not {mask.shape}")
         self.mask = mask.astype(bool)
+        # The pixel around the person: their edge (a drawn outline, a border blended with the
+        # background) that the mask leaves out, and a moved limb must not leave behind.
+        self._rim = (cv2.dilate(self.mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~self.mask
         self.parts = body_parts(self.source_xy, self.source_seen, self.unit)
         self._absent = absent_parts(self.source_seen)
         self.vertices, self.triangles = np.zeros((0, 2)), np.zeros((0, 3), np.int64)
@@ -218,7 +221,8 @@ class MeshWarp:
             # The photo's person where nothing covers it now (an arm moved away from the torso),
             # and a bone of the target the mesh does not reach (a limb the photo shows in part).
             bones = core_mask([part for part, show in zip(self.parts, drawn_parts) if show], (height, width), xy, seen, self.unit)
-            fill = (self.mask | (bones > 0)) & ~covered
+            beside = cv2.dilate(covered.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            fill = ((self.mask | (bones > 0)) & ~covered) | (self._rim & ~beside)
             redraw = texture > 0
             for side in whole:  # the photo's hand, but not as the target holds it
                 redraw |= hull_mask((height, width), xy[HAND_POINTS[side]], HAND_MARGIN * self.unit) > 0

@@ -59,8 +59,9 @@ class RenderStream:
 
 @dataclass
 class RenderResult:
-    """A rendered video: ``frames`` uint8 RGB (T, H, W, 3) at the model's resolution, the
-    driving ``pose`` (178 points, T frames, PHOENIX framing) and the frame rate."""
+    """A rendered video: ``frames`` uint8 RGB (T, H, W, 3) at the model's resolution (the
+    output size with ``full_resolution``), the driving ``pose`` (178 points, T frames,
+    PHOENIX framing) and the frame rate."""
 
     frames: np.ndarray
     pose: Pose
