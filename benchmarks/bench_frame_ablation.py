@@ -49,6 +49,19 @@ def score(generated: np.ndarray, reference: np.ndarray, source: np.ndarray, boxe
     }
 
 
+def model_settings(items: list[str], parser) -> dict[str, dict]:
+    """``--model-setting LABEL:KEY=VALUE`` items as {label: {key: value}}."""
+    from signgen.cli.settings import parse_set_items
+
+    found: dict[str, dict] = {}
+    for item in items:
+        label, separator, setting = item.partition(":")
+        if not separator or not label:
+            parser.error(f"--model-setting takes LABEL:KEY=VALUE, not {item!r}")
+        found.setdefault(label, {}).update(parse_set_items([setting]))
+    return found
+
+
 def render_with(pipeline, steps: int, strength: float, seed: int, **options):
     """A row's generator: the pipeline renders the target frames from the video's first
     frame and pose (``options``: more arguments of the pipeline call)."""
@@ -70,17 +83,18 @@ def copy_source(sample, frames, xy, confidence, targets):
     return np.repeat(frames[:1], len(targets), axis=0)
 
 
-def coarse_image(sample, frames, xy, confidence, targets, steady_torso: float = 0.0):
-    """The v2 models' coarse image alone: the source frame warped to each target pose (its
-    torso and head keypoints smoothed over the targets by ``steady_torso`` frames), by the
-    pipeline's own :func:`signgen.pipelines.signer.coarse_images` at the video's full size."""
+def coarse_image(sample, frames, xy, confidence, targets, steady_torso: float = 0.0, method: str = "parts"):
+    """The v2 models' coarse image alone: the source frame warped (``method``: parts or mesh)
+    to each target pose (its torso and head keypoints smoothed over the targets by
+    ``steady_torso`` frames), by the pipeline's own :func:`signgen.pipelines.signer.coarse_images`
+    at the video's full size."""
     from signgen.pipelines.postprocess import frames_to_uint8
-    from signgen.pipelines.signer import WarpSource, coarse_images, driving_geometry
+    from signgen.pipelines.signer import WarpSource, coarse_images, driving_geometry, photo_warper
 
     height, width = frames.shape[1:3]
     source = WarpSource(frames[0], np.asarray(xy[0], np.float64), np.asarray(confidence[0], np.float64))
     pose = pose_from_arrays(xy[targets], confidence[targets], 25.0, width, height)
-    images, _ = coarse_images(source, driving_geometry(pose, (height, width), steady_torso))
+    images, _ = coarse_images(photo_warper(source, method), driving_geometry(pose, (height, width), steady_torso))
     return frames_to_uint8(images)
 
 
@@ -148,6 +162,10 @@ def main() -> None:
     parser.add_argument("--deflicker", type=float, default=0.0, metavar="FRAMES",
                         help="the deflickering filter's width in frames, a Gaussian's sigma (the embedded pipeline's: see its "
                              "pipeline.json); needs --stride 1")
+    parser.add_argument("--model-setting", action="append", default=[], metavar="LABEL:KEY=VALUE",
+                        help="a render setting of one --model row, e.g. mesh:coarse_warp=mesh (repeatable)")
+    parser.add_argument("--coarse-warp", nargs="+", default=["parts"], choices=["parts", "mesh"],
+                        help="coarse-image-alone rows: the photo warped part by part and/or as one mesh")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
@@ -155,8 +173,11 @@ def main() -> None:
         parser.error("--deflicker filters consecutive frames: use --stride 1")
     torch.set_num_threads(args.threads)
 
-    methods = {"copy source frame": copy_source,
-               "coarse image alone": lambda *a: coarse_image(*a, steady_torso=args.steady_torso)}
+    methods = {"copy source frame": copy_source}
+    for method in args.coarse_warp:
+        label = "coarse image alone" + ("" if method == "parts" else f" ({method})")
+        methods[label] = lambda *a, method=method: coarse_image(*a, steady_torso=args.steady_torso, method=method)
+    per_model = model_settings(args.model_setting, parser)
     for item in args.model:
         label, separator, folder = item.partition("=")
         if not separator or not label or not folder:
@@ -164,7 +185,7 @@ def main() -> None:
         appearance, full = (float(v) for v in args.guidance.split(","))
         settings = RenderSettings(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, appearance_scale=appearance,
                                   full_scale=full, keep_coarse=label in args.keep_coarse, steady_torso=args.steady_torso,
-                                  noise_correlation=args.noise_correlation, deflicker=args.deflicker)
+                                  noise_correlation=args.noise_correlation, deflicker=args.deflicker).replace(**per_model.get(label, {}))
         methods[label] = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, settings), args.steps, args.strength, args.seed)
     corpus = PhoenixCorpus(args.data)
     header = "| split | method | " + " | ".join(COLUMNS) + " | s / frame |"

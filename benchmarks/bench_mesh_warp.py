@@ -40,13 +40,6 @@ from signgen.poses.warp import steady_torso as steady_points, warp_to_pose  # no
 ARMS = ((0, 2, 4), (1, 3, 5))  # shoulder, elbow, wrist of the left and the right arm
 
 
-def mesh_coarse_image(sample, frames, xy, confidence, targets, steady_torso: float = 0.0):
-    """``coarse_image``'s row with the mesh: set up once on the video's first frame."""
-    mesh = MeshWarp(frames[0], xy[0], confidence[0])
-    steady = steady_points(xy[targets], confidence[targets], steady_torso)
-    return np.stack([mesh.warp(point, confidence[t]).image for point, t in zip(steady, targets)])
-
-
 def timing(samples, frames_per_video: int) -> dict:
     """Medians over the videos, in ms: wall clock, and this process's CPU time (the same on
     an idle machine; on a shared one, the work itself)."""
@@ -171,7 +164,7 @@ def main() -> None:
         return
 
     methods = {"part-wise (poses.warp)": lambda *a: coarse_image(*a, steady_torso=args.steady_torso),
-               "mesh (poses.mesh_warp)": lambda *a: mesh_coarse_image(*a, steady_torso=args.steady_torso)}
+               "mesh (poses.mesh_warp)": lambda *a: coarse_image(*a, steady_torso=args.steady_torso, method="mesh")}
     lines = ["| split | coarse image | " + " | ".join(COLUMNS) + " | s / frame |", "|---|---|" + "---:|" * (len(COLUMNS) + 1)]
     results = {}
     for split in args.splits:

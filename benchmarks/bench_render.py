@@ -141,7 +141,7 @@ def naive_render(pipeline, pose, frames: int, seed: int) -> np.ndarray:
     from signgen.pipelines.denoising import InitialNoise, denoise
     from signgen.pipelines.postprocess import frames_to_uint8, keep_coarse_pixels
     from signgen.pipelines.schedulers import prepare_sampler
-    from signgen.pipelines.signer import coarse_images, limb_regions, pose_maps, warp_source
+    from signgen.pipelines.signer import coarse_images, limb_regions, photo_warper, pose_maps, warp_source
 
     model = pipeline.frame_model
     settings = pipeline.settings.replace(frame_batch_size=1)
@@ -152,7 +152,7 @@ def naive_render(pipeline, pose, frames: int, seed: int) -> np.ndarray:
     for index in range(frames):
         window = slice(index, index + 1)
         encoding = naive.read_photo()
-        coarse = coarse_images(warp_source(encoding, geometry.resolution), geometry, window) if model.coarse_image else None
+        coarse = coarse_images(photo_warper(warp_source(encoding, geometry.resolution)), geometry, window) if model.coarse_image else None
         conditions = video_conditions(model, encoding.appearance, pose_maps(geometry, window, model.pose_channels), coarse,
                                       encoding.reference, batch_size=1)
         drawn = denoise(naive, None, conditions, prepare_sampler(model, settings), settings, noise.frames(index, index + 1),
@@ -216,13 +216,13 @@ def flop_rates(pipeline, pose, batch: int = 16, repeats: int = 3) -> str:
     from torch.utils.flop_counter import FlopCounterMode
 
     from signgen.pipelines.conditions import video_conditions
-    from signgen.pipelines.signer import coarse_images, pose_maps, warp_source
+    from signgen.pipelines.signer import coarse_images, photo_warper, pose_maps, warp_source
 
     model = pipeline.frame_model
     encoding = pipeline.encode_signer(None)
     geometry = driving_geometry(pipeline, pose)
     frames = slice(0, min(batch, len(geometry)))
-    coarse = coarse_images(warp_source(encoding, geometry.resolution), geometry, frames) if model.coarse_image else None
+    coarse = coarse_images(photo_warper(warp_source(encoding, geometry.resolution)), geometry, frames) if model.coarse_image else None
     conditions = video_conditions(model, encoding.appearance, pose_maps(geometry, frames, model.pose_channels), coarse,
                                   encoding.reference, batch_size=batch)
     sample = torch.randn(len(conditions), *model.sample_shape)

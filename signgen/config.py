@@ -479,10 +479,14 @@ class RecogniserTrainConfig(TrainConfig):
     hue_prob: float  # share of items whose colours are turned by a random hue rotation
     pose_noise: float  # per-point noise in shoulder widths (pose reader)
     hand_drop_prob: float  # share of frames whose hands are taken as undetected (pose reader)
+    teacher: str | None  # a trained pose reader whose per-frame posteriors the reader also learns (null: none)
+    teacher_weight: float  # weight of that distillation term beside CTC
 
     def __post_init__(self):
         super().__post_init__()
         _share(self, "training ", "still_prob", "hue_prob", "hand_drop_prob")
+        if not (math.isfinite(self.teacher_weight) and self.teacher_weight >= 0):
+            raise SigngenError(f"training teacher_weight must be a non-negative number, not {self.teacher_weight}")
         _at_least(self, "training ", 1, "eval_every")
         for name in ("shift", "scale", "rotation_degrees", "colour", "pose_noise"):
             value = getattr(self, name)

@@ -50,6 +50,7 @@ HANDS = (skeleton.LEFT_HAND, skeleton.RIGHT_HAND)
 POSE_FEATURES = skeleton.NUM_POINTS * 3 + 2 * 21 * 2
 HOLD_FRAMES = 8  # of the frames read (after frame_stride)
 CNN_GRID = 2  # the per-frame CNN's output: its last feature map pooled to CNN_GRID x CNN_GRID
+RAW_GRID = 8  # each hand crop's brightness on a RAW_GRID x RAW_GRID grid, beside the CNN
 
 
 def gloss_key(gloss: str) -> str:
@@ -223,7 +224,7 @@ class Recogniser(ModelMixin, ConfigMixin):
         if reader == "video":
             self.hand_cnn = _cnn(cnn_channels, dropout)
             self.frame_cnn = _cnn(cnn_channels, dropout)
-            features = 3 * CNN_GRID * CNN_GRID * cnn_channels[-1]
+            features = 3 * CNN_GRID * CNN_GRID * cnn_channels[-1] + 2 * RAW_GRID * RAW_GRID
         else:
             features = POSE_FEATURES
         self.input_projection = nn.Sequential(nn.Linear(features, hidden_size), nn.LayerNorm(hidden_size), nn.SiLU(), nn.Dropout(dropout))
@@ -254,11 +255,19 @@ class Recogniser(ModelMixin, ConfigMixin):
     def frame_features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.config.reader == "pose":
             return batch["pose"]
-        hands, frame = batch["hands"], batch["frame"]
+        hands, frame, mask = batch["hands"], batch["frame"], batch["mask"]
         b, t = frame.shape[:2]
-        hand_features = self.hand_cnn(hands.flatten(0, 2)).unflatten(0, (b, t, 2)).flatten(2)
+        crops = hands.flatten(0, 2)
+        hand_features = self.hand_cnn(crops).unflatten(0, (b, t, 2)).flatten(2)
+        # The hand's shape as plain coarse brightness: a signal the CNN need not learn first.
+        raw = F.adaptive_avg_pool2d(crops.mean(1, keepdim=True), RAW_GRID).unflatten(0, (b, t, 2)).flatten(2)
         frame_features = self.frame_cnn(frame.flatten(0, 1)).unflatten(0, (b, t))
-        return torch.cat([hand_features, frame_features], dim=-1)
+        features = torch.cat([hand_features, raw, frame_features], dim=-1)
+        # Relative to the video's own mean over time: the signer, garment and background
+        # stay the same through a video and are not the signing; a still video reads as 0.
+        weights = mask[..., None].float()
+        mean = (features * weights).sum(1, keepdim=True) / weights.sum(1, keepdim=True).clamp(min=1)
+        return features - mean
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         mask = batch["mask"]

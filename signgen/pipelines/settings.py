@@ -36,10 +36,12 @@ MAX_BATCH = 4096
 
 
 def setting(default: Any, help: str, low: float | None = None, high: float | None = None, *,
-            open_low: bool = False, before: Any = dataclasses.MISSING, aliases: tuple[str, ...] = ()) -> Any:
+            open_low: bool = False, before: Any = dataclasses.MISSING, aliases: tuple[str, ...] = (),
+            choices: tuple[str, ...] = ()) -> Any:
     """A :class:`RenderSettings` field: its default, meaning and range (see the module
-    docstring); ``aliases`` are further command-line flags for it."""
-    metadata = {"help": help, "low": low, "high": high, "open_low": open_low, "aliases": aliases}
+    docstring); ``aliases`` are further command-line flags for it; ``choices`` the names a
+    name setting takes (any name where empty: a scheduler's is checked against the model)."""
+    metadata = {"help": help, "low": low, "high": high, "open_low": open_low, "aliases": aliases, "choices": choices}
     if before is not dataclasses.MISSING:
         metadata["before"] = before
     return field(default=default, metadata=metadata)
@@ -67,6 +69,9 @@ class RenderSettings:
                                             "(one noise for every frame)", 0.0, 1.0, before=0.0)
     keep_coarse: bool = setting(True, "keep the photo warped to the pose wherever it covers the frame; the model's "
                                       "drawing shows where it does not (v2 models)", before=False)
+    coarse_warp: str = setting("parts", "how the photo is warped to each pose (v2 models): parts (each limb moved "
+                                        "rigidly) or mesh (one mesh of the person bent by the bones: limbs stay whole)",
+                               choices=("parts", "mesh"), before="parts")
     full_resolution: bool = setting(False, "with keep_coarse, compose each frame at the output size (260 x 210): the "
                                            "photo warped at that size wherever it covers the frame, the model's drawing "
                                            "upscaled only where it does not (v2 models)", before=False)
@@ -140,8 +145,9 @@ def _check_value(spec: dataclasses.Field, value: Any) -> None:
             raise SigngenError(f"{what} must be true or false, not {_shown(value)}")
         return
     if kind == "str":
-        if not isinstance(value, str) or not value:
-            raise SigngenError(f"{what} must be a name, not {_shown(value)}")
+        choices = spec.metadata["choices"]
+        if not isinstance(value, str) or not value or (choices and value not in choices):
+            raise SigngenError(f"{what} must be {'one of ' + ', '.join(choices) if choices else 'a name'}, not {_shown(value)}")
         return
     whole = kind == "int"
     number = isinstance(value, int) if whole else isinstance(value, (int, float))

@@ -12,6 +12,7 @@ so that the warp and the regions agree. Reading and fitting the photo itself is
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,14 +158,25 @@ def pose_maps(geometry: DrivingGeometry, frames: slice, channels: int) -> torch.
     return maps
 
 
-def coarse_images(source: WarpSource, geometry: DrivingGeometry, frames: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
-    """The photo (:func:`warp_source`, at the geometry's resolution) warped to the ``frames``
-    of the driving pose (placed in the photo's frame): images (T, 3, H, W) in [-1, 1] and
-    uncovered masks (T, 1, H, W)."""
+def photo_warper(source: WarpSource, method: str = "parts"):
+    """``(target_xy, target_confidence) -> CoarseImage``: the photo of ``source`` warped to a
+    pose, part by part (``"parts"``, :func:`signgen.poses.warp.warp_to_pose`) or as one mesh
+    bent by the bones (``"mesh"``, :class:`signgen.poses.mesh_warp.MeshWarp`, set up once)."""
+    if method == "mesh":
+        from signgen.poses.mesh_warp import MeshWarp
+
+        return MeshWarp(source.pixels, source.xy, source.confidence).warp
     from signgen.poses.warp import warp_to_pose
 
+    return functools.partial(warp_to_pose, source.pixels, source.xy, source.confidence)
+
+
+def coarse_images(warper, geometry: DrivingGeometry, frames: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+    """The photo warped by ``warper`` (:func:`photo_warper`, at the geometry's resolution) to
+    the ``frames`` of the driving pose (placed in the photo's frame): images (T, 3, H, W) in
+    [-1, 1] and uncovered masks (T, 1, H, W)."""
     xy, confidence = geometry.steady_xy[frames], geometry.confidence[frames]
-    warped = [warp_to_pose(source.pixels, source.xy, source.confidence, xy[t], confidence[t]) for t in range(len(xy))]
+    warped = [warper(xy[t], confidence[t]) for t in range(len(xy))]
     images = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
     return images, torch.from_numpy(np.stack([w.uncovered for w in warped])[:, None].astype(np.float32))
 

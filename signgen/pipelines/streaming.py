@@ -28,7 +28,8 @@ from signgen.pipelines.denoising import InitialNoise, denoise, plan_chunks
 from signgen.pipelines.postprocess import compose_at, frames_to_uint8, keep_coarse_pixels
 from signgen.pipelines.schedulers import prepare_sampler
 from signgen.pipelines.settings import RenderSettings
-from signgen.pipelines.signer import DrivingGeometry, SignerEncoding, coarse_images, limb_regions, pose_maps, warp_source
+from signgen.pipelines.signer import (DrivingGeometry, SignerEncoding, coarse_images, limb_regions, photo_warper, pose_maps,
+                                      warp_source)
 
 
 @torch.no_grad()
@@ -41,12 +42,14 @@ def drawn_chunks(model, adapter: TemporalAdapter | None, encoding: SignerEncodin
     total = len(geometry)
     noise = InitialNoise(seed, total, model.sample_shape, settings.noise_correlation)
     size = total if adapter is not None else settings.frame_batch_size
-    source = warp_source(encoding, geometry.resolution) if model.coarse_image else None
-    full = warp_source(encoding, output.resolution) if output is not None and source is not None else None
+    warper = photo_warper(warp_source(encoding, geometry.resolution), settings.coarse_warp) if model.coarse_image else None
+    full = None
+    if output is not None and warper is not None:
+        full = photo_warper(warp_source(encoding, output.resolution), settings.coarse_warp)
     with tqdm(total=total, desc="rendering", unit="frame", disable=not progress) as bar:
         for window in plan_chunks(total, size):
             frames = slice(window.start, window.stop)
-            coarse = coarse_images(source, geometry, frames) if source is not None else None
+            coarse = coarse_images(warper, geometry, frames) if warper is not None else None
             conditions = video_conditions(model, encoding.appearance, pose_maps(geometry, frames, model.pose_channels),
                                           coarse, encoding.reference, settings.frame_batch_size)
             # A fresh sampler per chunk: multistep samplers keep the history of what they stepped.

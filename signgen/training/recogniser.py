@@ -57,22 +57,35 @@ LUMA = torch.tensor([0.299, 0.587, 0.114])
 # ---- preparation ------------------------------------------------------------------
 
 
-def preparer(model: Recogniser):
-    """The function that turns one corpus video into the arrays stored for training."""
+def preparer(model: Recogniser, teacher: Recogniser | None = None):
+    """The function that turns one corpus video into the arrays stored for training (with a
+    ``teacher``, also its per-frame posteriors on the video's pose, at the reader's frames)."""
     stride = model.config.frame_stride
 
     def prepare(sample) -> dict[str, np.ndarray]:
         xy, confidence, pose_size = sample.pose_arrays()
+        extra = {} if teacher is None else {"teacher": teacher_posteriors(teacher, xy, confidence, stride)}
         xy, confidence = np.asarray(xy)[::stride], np.asarray(confidence)[::stride]
         if model.config.reader == "pose":
             normal, present = normalised_pose(xy, confidence)
-            return {"normal": normal, "present": present}
+            return {"normal": normal, "present": present, **extra}
         frames = np.stack([sample.frame(i) for i in range(0, sample.num_frames, stride)])
         hands, small = video_inputs(frames, xy, confidence, pose_size, model.config.hand_size, model.config.frame_size,
                                     model.config.hand_box)
-        return {"hands": hands, "frame": small}
+        return {"hands": hands, "frame": small, **extra}
 
     return prepare
+
+
+@torch.no_grad()
+def teacher_posteriors(teacher: Recogniser, xy: np.ndarray, confidence: np.ndarray, stride: int) -> np.ndarray:
+    """The teacher's label probabilities (T', V + 1) at every ``stride``-th frame (the
+    nearest of the frames it reads itself)."""
+    batch = collate_inputs([teacher.inputs(np.asarray(xy), np.asarray(confidence))])
+    probabilities = teacher.eval()(batch)[0].exp().numpy()
+    frames = np.arange(0, len(xy), stride)
+    index = np.minimum(np.round(frames / teacher.config.frame_stride).astype(int), len(probabilities) - 1)
+    return probabilities[index].astype(np.float32)
 
 
 def vocabulary_of(videos: Sequence[PreparedVideo]) -> list[str]:
@@ -147,11 +160,18 @@ def augmenter(config: RecogniserConfig, model: Recogniser, train: bool):
             index = np.full(max(int(round(length * rng.uniform(0.5, 1.0))), 1), rng.integers(length))
         else:
             index = _time_index(length, len(labels), rng, settings.speed)
+        extra = {}
+        if "teacher" in arrays:
+            teacher = arrays["teacher"][index].copy()
+            if not labels:  # a still item: nothing is signed, the teacher's answer is blank throughout
+                teacher[:] = 0.0
+                teacher[:, 0] = 1.0
+            extra["teacher"] = torch.from_numpy(teacher)
         if reader == "pose":
             normal, present = arrays["normal"][index].copy(), arrays["present"][index].copy()
             if train:
                 normal, present = _augment_pose(normal, present, rng, settings)
-            return {"pose": torch.from_numpy(pose_features(normal, present))}, labels
+            return {"pose": torch.from_numpy(pose_features(normal, present)), **extra}, labels
         hands = uint8_to_model(torch.from_numpy(arrays["hands"][index]))  # (T, 2, 3, S, S)
         frame = uint8_to_model(torch.from_numpy(arrays["frame"][index]))  # (T, 3, h, w)
         if train:
@@ -162,7 +182,7 @@ def augmenter(config: RecogniserConfig, model: Recogniser, train: bool):
             frame = _warp(frame, _affine(1, rng, settings.shift / 2, settings.scale / 2, settings.rotation_degrees / 2).expand(frames, 2, 3))
             change = _colour_change(rng, settings)
             hands, frame = change(hands), change(frame)
-        return {"hands": hands, "frame": frame}, labels
+        return {"hands": hands, "frame": frame, **extra}, labels
 
     return augment
 
@@ -204,13 +224,26 @@ def ctc_loss(log_probs: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.T
     return (losses / batch["target_lengths"].clamp(min=1)).mean()
 
 
+def distillation_loss(log_probs: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """KL(teacher || reader) per frame, mean over the frames of the batch."""
+    teacher, mask = batch["teacher"], batch["mask"].float()
+    kl = (teacher * (teacher.clamp(min=1e-8).log() - log_probs)).sum(-1)
+    return (kl * mask).sum() / mask.sum().clamp(min=1)
+
+
 class LossModule(torch.nn.Module):
-    def __init__(self, model: Recogniser):
+    def __init__(self, model: Recogniser, teacher_weight: float = 0.0):
         super().__init__()
         self.model = model
+        self.teacher_weight = teacher_weight
 
-    def forward(self, batch: dict[str, torch.Tensor], step: int) -> torch.Tensor:
-        return ctc_loss(self.model(batch), batch)
+    def forward(self, batch: dict[str, torch.Tensor], step: int):
+        log_probs = self.model(batch)
+        ctc = ctc_loss(log_probs, batch)
+        if "teacher" not in batch:
+            return ctc
+        distil = distillation_loss(log_probs, batch)
+        return {"loss": ctc + self.teacher_weight * distil, "ctc": ctc.detach(), "distillation": distil.detach()}
 
 
 # ---- evaluation ---------------------------------------------------------------------
@@ -263,17 +296,26 @@ def train_recogniser(data: str | os.PathLike, out: str | os.PathLike, config: Re
     torch.manual_seed(train.seed)
     # The preparation depends only on the model config, not on the weights.
     shape = build_model(config, [])
+    teacher = None
+    if train.teacher:
+        from signgen.models.recogniser import load_recogniser
+
+        teacher = load_recogniser(train.teacher)
+        if teacher.config.reader != "pose":
+            raise SigngenError(f"train.teacher {train.teacher} is a {teacher.config.reader} reader; a teacher reads poses")
     if train_videos is None and not train.in_memory:
-        train_videos = [LazyVideo(sample, preparer(shape)) for sample in recognition_samples(data, train.split, progress=progress)]
+        train_videos = [LazyVideo(sample, preparer(shape, teacher)) for sample in recognition_samples(data, train.split, progress=progress)]
     elif train_videos is None:
-        train_videos = prepare_videos(recognition_samples(data, train.split, progress=progress), preparer(shape),
+        train_videos = prepare_videos(recognition_samples(data, train.split, progress=progress), preparer(shape, teacher),
                                       progress=progress, what=f"{train.split} videos")
     if eval_videos is None and train.eval_split.lower() != "none" and data is not None and not train.in_memory:
-        eval_videos = [LazyVideo(sample, preparer(shape)) for sample in recognition_samples(data, train.eval_split, progress=progress)]
+        eval_videos = [LazyVideo(sample, preparer(shape, teacher)) for sample in recognition_samples(data, train.eval_split, progress=progress)]
     elif eval_videos is None and train.eval_split.lower() != "none" and data is not None:
-        eval_videos = prepare_videos(recognition_samples(data, train.eval_split, progress=progress), preparer(shape),
+        eval_videos = prepare_videos(recognition_samples(data, train.eval_split, progress=progress), preparer(shape, teacher),
                                      progress=progress, what=f"{train.eval_split} videos")
     vocabulary = vocabulary_of(train_videos)
+    if teacher is not None and [gloss_key(g) for g in teacher.glosses] != [gloss_key(g) for g in vocabulary]:
+        raise SigngenError(f"train.teacher {train.teacher} reads other glosses than this corpus' training split")
     model = build_model(config, vocabulary)
     if eval_videos:
         known = {gloss_key(g) for g in vocabulary}
@@ -292,7 +334,7 @@ def train_recogniser(data: str | os.PathLike, out: str | os.PathLike, config: Re
 
     stage = driver.Stage(
         name="recogniser",
-        objective=LossModule(model),
+        objective=LossModule(model, train.teacher_weight if teacher is not None else 0.0),
         parameters=list(model.parameters()),
         modules=[model],
         save_model=model.save_folder,

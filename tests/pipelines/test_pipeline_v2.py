@@ -126,7 +126,7 @@ def test_a_steady_torso_keeps_the_coarse_images_of_a_jittering_still_pose_still(
 
     from signgen.pipelines.pipeline import load_pipeline
     from signgen.pipelines.settings import RenderSettings
-    from signgen.pipelines.signer import coarse_images, driving_geometry, warp_source
+    from signgen.pipelines.signer import coarse_images, driving_geometry, photo_warper, warp_source
     from signgen.poses.holistic import pose_from_arrays
     from signgen.poses.warp import FACE_POINTS
 
@@ -141,7 +141,7 @@ def test_a_steady_torso_keeps_the_coarse_images_of_a_jittering_still_pose_still(
     jittering = pose_from_arrays(xy, np.repeat(confidence[None], 12, axis=0), 25.0, width, height)
 
     def flicker(steady: float) -> float:
-        images, _ = coarse_images(warp_source(encoding, pipeline.resolution), driving_geometry(jittering, pipeline.resolution, steady))
+        images, _ = coarse_images(photo_warper(warp_source(encoding, pipeline.resolution)), driving_geometry(jittering, pipeline.resolution, steady))
         return float(torch.diff(images, dim=0).abs().mean())
 
     assert flicker(3.0) < 0.6 * flicker(0.0)

@@ -124,3 +124,20 @@ def test_bad_configs_are_one_line_errors(synthsign_corpus, tmp_path, run_cli, cl
         code, _, err = run_cli("train", "recogniser", "--data", synthsign_corpus, "--out", tmp_path / "run", "--set", setting)
         assert code == 2 and words in cli_error_line(err)
         assert not (tmp_path / "run").exists()
+
+
+def test_a_video_reader_distils_from_a_pose_reader_of_the_same_glosses(synthsign_corpus, tmp_path, run_cli, cli_error_line):
+    small = ["--set", "train.max_steps=2", "--set", "train.batch_size=1", "--set", "model.hidden_size=8",
+             "--set", "model.cnn_channels=[4]", "--set", "train.eval_split=none", "--set", "train.log_every=1"]
+    code, _, err = run_cli("train", "recogniser", "--data", synthsign_corpus, "--out", tmp_path / "pose", *small,
+                           "--set", "model.reader=pose")
+    assert code == 0, err
+    code, _, err = run_cli("train", "recogniser", "--data", synthsign_corpus, "--out", tmp_path / "video", *small,
+                           "--set", f"train.teacher={tmp_path / 'pose' / 'model'}")
+    assert code == 0, err
+    records = [json.loads(line) for line in (tmp_path / "video" / "log.jsonl").read_text().splitlines()]
+    assert all("distillation" in record and "ctc" in record for record in records if "loss" in record)
+    code, _, err = run_cli("train", "recogniser", "--data", synthsign_corpus, "--out", tmp_path / "again", *small,
+                           "--set", f"train.teacher={tmp_path / 'video' / 'model'}")
+    assert code == 2 and "a teacher reads poses" in cli_error_line(err)
+    assert not (tmp_path / "again").exists()
