@@ -9,7 +9,9 @@ On the first N whole videos of each SynthSign split given, four videos per refer
                        the video's pose with its first frame as the photo, as `signgen eval` does
 
 and per row: WER of the video reader (hand crops placed by the pose MediaPipe re-extracts
-from the row's own frames), WER of the pose reader on that re-extracted pose, DTW-MJE of
+from the row's own frames, as `signgen eval` places them; and, to show why not, by the
+driving pose, whose trajectory the moving crops leak), WER of the pose reader on that
+re-extracted pose, DTW-MJE of
 the re-extracted against the driving pose (shoulder widths), and hand-SSIM against the
 ground-truth frames. The ground-truth readings with the corpus pose (the readers' input in
 training, and `signgen eval`'s for the reference video) are printed too.
@@ -122,6 +124,7 @@ def main() -> None:
     import signgen
     from signgen.corpora.phoenix import PhoenixCorpus
     from signgen.evaluation.back_translation import EMBEDDED_RECOGNISERS, load_readers
+    from signgen.errors import SigngenError
     from signgen.poses.draw import draw_skeleton_frames
     from signgen.poses.dtw import pose_dtw_alignment
     from signgen.poses.holistic import pose_arrays
@@ -170,15 +173,16 @@ def main() -> None:
                     e_xy, e_conf = pose_arrays(extracted)
                     record = {"split": split, "name": sample.name, "row": row}
                     for reader, read in (("video", lambda: readers.video.read(e_xy, e_conf, frames, (width, height))),
+                                         ("video_driving", lambda: readers.video.read(xy, confidence, frames, pose_size)),
                                          ("pose", lambda: readers.pose.read(e_xy, e_conf))):
                         try:
                             record[reader] = reading_row(glosses, read())
-                        except signgen.SigngenError as error:  # no shoulders re-extracted: nothing read
+                        except SigngenError as error:  # no shoulders re-extracted: nothing read
                             record[reader] = {**reading_row(glosses, []), "reason": str(error)}
                     try:
                         alignment = pose_dtw_alignment(extracted, pose)
                         record["dtw"] = {"sum": alignment.joint_error_sum, "count": alignment.joint_count}
-                    except signgen.SigngenError as error:
+                    except SigngenError as error:
                         record["dtw"] = {"sum": 0.0, "count": 0, "reason": str(error)}
                     record["hand_ssim"] = region_ssim(frames, reference, boxes)
                     record["seconds"] = round(time.perf_counter() - started, 1)
@@ -188,19 +192,21 @@ def main() -> None:
                     print(f"{split} {sample.name} {row}: video {' '.join(record['video']['glosses'])!r} "
                           f"pose {' '.join(record['pose']['glosses'])!r} (truth {' '.join(glosses)!r}) {record['seconds']} s",
                           flush=True)
-    lines = ["| split | row | videos | WER video reader | WER pose reader (re-extracted) | DTW-MJE | hand-SSIM |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| split | row | videos | WER video reader | WER video reader, crops by driving pose (leaks) "
+             "| WER pose reader (re-extracted) | DTW-MJE | hand-SSIM |",
+             "|---|---|---|---|---|---|---|---|"]
     for split in args.splits:
         for row in ("ground truth, corpus pose", *args.rows):
             mine = [r for r in records if r["split"] == split and r["row"] == row]
             if not mine:
                 continue
             video, pose = pool_readings([r["video"] for r in mine]), pool_readings([r["pose"] for r in mine])
+            moved = f"{100 * pool_readings([r['video_driving'] for r in mine])['wer']:.1f} %" if "video_driving" in mine[0] else "-"
             count = sum(r["dtw"]["count"] for r in mine) if "dtw" in mine[0] else 0
             dtw = f"{sum(r['dtw']['sum'] for r in mine) / count:.3f}" if count else "-"
             ssim = f"{np.mean([r['hand_ssim'] for r in mine]):.3f}" if "hand_ssim" in mine[0] else "-"
             pose_label = "pose reader (corpus pose)" if row.endswith("corpus pose") else ""
-            lines.append(f"| {split} | {row} | {len(mine)} | {100 * video['wer']:.1f} % | {100 * pose['wer']:.1f} %"
+            lines.append(f"| {split} | {row} | {len(mine)} | {100 * video['wer']:.1f} % | {moved} | {100 * pose['wer']:.1f} %"
                          f"{' ' + pose_label if pose_label else ''} | {dtw} | {ssim} |")
     if args.prepare_only:
         return

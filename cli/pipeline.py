@@ -30,6 +30,9 @@ def register(commands) -> None:
     assemble.add_argument("adapter", metavar="ADAPTER", type=Path, nargs="?",
                           help="temporal adapter folder or `signgen train temporal` output folder (default: none, frame-wise rendering)")
     assemble.add_argument("--adapter", dest="adapter_option", metavar="DIR", type=Path, help="the same as ADAPTER")
+    assemble.add_argument("--hands", metavar="DIR", type=Path,
+                          help="hand stage folder or `signgen train hands` output folder (default: none; it redraws "
+                               "hands only at full_resolution)")
     assemble.add_argument("-o", "--output", metavar="DIR", type=Path, required=True, help="pipeline folder to write")
     assemble.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                           help=f"a render setting the pipeline uses unless a render says otherwise, e.g. num_steps=10; "
@@ -49,6 +52,9 @@ def run_assemble(args: argparse.Namespace) -> None:
         raise SigngenError(f"frame model folder not found: {args.frame_model}")
     if adapter is not None and not adapter.is_dir():
         raise SigngenError(f"temporal adapter folder not found: {adapter}")
-    pipeline = SignPipeline.assemble(args.frame_model, adapter, args.output, **overrides)
+    if args.hands is not None and not args.hands.is_dir():
+        raise SigngenError(f"hand stage folder not found: {args.hands}")
+    pipeline = SignPipeline.assemble(args.frame_model, adapter, args.output, hand_dir=args.hands, **overrides)
     kind = "with a temporal adapter" if pipeline.temporal_adapter is not None else "frame-wise, no temporal adapter"
+    kind += ", with a hand stage" if pipeline.hand_model is not None else ""
     print(f"wrote pipeline {args.output} ({kind}; {pipeline.settings.scheduler}, {pipeline.settings.num_steps} steps)")

@@ -5,9 +5,11 @@ from its ground-truth video; both are scored against the video's glosses by WER 
 BLEU-4 (``signgen.video.readability``), and the generated video's word accuracy over the
 ground truth's is the headline readability figure. Two readers:
 
-- the **video reader** reads the frames (hand crops placed by a pose: the corpus pose for
-  the ground truth, the pose MediaPipe re-extracts from the generated frames for the
-  generated video, so that it never sees the driving pose);
+- the **video reader** reads the frames, its hand crops placed by the pose MediaPipe
+  extracts from those frames, for the ground truth and the generated video alike (where
+  MediaPipe misses a hand, its forearm places it), so that it reads only what the pixels
+  show. Crops placed by the driving pose
+  would leak its trajectory: moved over a still photo they alone read as letters;
 - the **pose reader** reads the pose MediaPipe re-extracts from the generated frames,
   beside the driving pose itself (what the pose reader makes of the input, the ceiling),
   and DTW-MJE between the two.
@@ -35,9 +37,10 @@ PROTOCOL = ("CTC reader, greedy decoding; WER and BLEU-4 over glosses, pooled",
             "back-translation: a CTC recogniser reads glosses (greedy decoding) from the generated video and from "
             "the ground-truth video; WER = gloss edits (Levenshtein) / reference glosses and BLEU-4 over glosses "
             "(no smoothing), both pooled over the videos; readability = (1 - WER generated) / (1 - WER ground "
-            "truth). The video reader places its hand crops by the corpus pose (ground truth) or by the pose "
-            "MediaPipe re-extracts from the generated frames; the pose reader reads the driving pose and the "
-            "re-extracted pose; DTW-MJE between re-extracted and driving pose in shoulder widths, pooled")
+            "truth). The video reader places its hand crops by the pose MediaPipe extracts from the frames it reads, "
+            "ground truth and generated alike (a missed hand placed along its forearm); the pose "
+            "reader reads the driving pose and that re-extracted pose; DTW-MJE between re-extracted and driving pose "
+            "in shoulder widths, pooled")
 
 
 def is_synthsign(data: str | Path) -> bool:
@@ -113,15 +116,23 @@ def read_video_row(readers: Readers, sample, reference_frames: np.ndarray, gener
     glosses = list(sample.glosses)
     row: dict[str, Any] = {}
     extracted_xy, extracted_conf = pose_arrays(extracted)
+    driving_xy, driving_conf = pose_arrays(driving)
     generated_size = (generated.shape[2], generated.shape[1])
     if readers.video is not None:
-        xy, confidence, pose_size = sample.pose_arrays()
+        # The ground truth through the same re-extraction as the generated video, so that
+        # the ratio compares what the two videos show, not two ways of finding the hands.
+        from signgen.poses.extract import extract_pose_from_frames
+        from signgen.poses.holistic import reduce_to_178
+
+        xy, confidence = pose_arrays(reduce_to_178(extract_pose_from_frames(reference_frames, progress=False)))
         row["video"] = {
-            "reference": _read(readers.video, glosses, xy, confidence, reference_frames, pose_size),
+            "reference": _read(readers.video, glosses, xy, confidence, reference_frames,
+                               (reference_frames.shape[2], reference_frames.shape[1])),
+            # Crops placed by the driving pose would leak its trajectory: the crop moving over
+            # a still photo alone reads as letters. The re-extracted pose comes from the pixels.
             "generated": _read(readers.video, glosses, extracted_xy, extracted_conf, generated, generated_size),
         }
     if readers.pose is not None:
-        driving_xy, driving_conf = pose_arrays(driving)
         row["pose"] = {
             "driving": _read(readers.pose, glosses, driving_xy, driving_conf),
             "generated": _read(readers.pose, glosses, extracted_xy, extracted_conf),

@@ -49,6 +49,9 @@ BLANK = 0
 HANDS = (skeleton.LEFT_HAND, skeleton.RIGHT_HAND)
 POSE_FEATURES = skeleton.NUM_POINTS * 3 + 2 * 21 * 2
 HOLD_FRAMES = 8  # of the frames read (after frame_stride)
+WRISTS = (skeleton.LEFT_WRIST, skeleton.RIGHT_WRIST)
+ELBOWS = (2, 3)  # skeleton.BODY_POINTS: shoulders, elbows, wrists, hips
+FOREARM_REACH = 0.35  # a hand's centre lies about this share of the forearm beyond the wrist
 CNN_GRID = 2  # the per-frame CNN's output: its last feature map pooled to CNN_GRID x CNN_GRID
 RAW_GRID = 8  # each hand crop's brightness on a RAW_GRID x RAW_GRID grid, beside the CNN
 
@@ -123,25 +126,28 @@ def pose_features(normal: np.ndarray, present: np.ndarray) -> np.ndarray:
 
 
 def hand_centres(xy: np.ndarray, confidence: np.ndarray, max_gap: int = HOLD_FRAMES) -> np.ndarray:
-    """(T, 2, 2) centre of each hand per frame: the mean of its points where detected, the
+    """(T, 2, 2) centre of each hand per frame: the mean of its points where detected; the
     centre of the nearest frame that detected it within ``max_gap`` frames (a detector
-    misses a moving hand now and then), else NaN: a hand that is not there gets a blank
-    crop, never a crop of wherever its wrist hangs, which a detector may or may not see."""
+    misses a moving hand now and then); else, where the body's wrist and elbow are seen,
+    the wrist moved on along the forearm (MediaPipe finds a drawn arm far more often than
+    its hand); else NaN, a blank crop."""
     centres = np.full((len(xy), 2, 2), np.nan, dtype=np.float64)
     frames = np.arange(len(xy))
-    for h, hand in enumerate(HANDS):
+    for h, (hand, wrist, elbow) in enumerate(zip(HANDS, WRISTS, ELBOWS)):
         seen = (confidence[:, hand] > 0) & np.isfinite(xy[:, hand]).all(-1)
         counts = seen.sum(1)
         known = np.flatnonzero(counts > 0)
-        if not len(known):
-            continue
-        sums = np.where(seen[..., None], xy[:, hand], 0.0).sum(1)
-        found = sums[known] / counts[known, None]
-        after = np.clip(np.searchsorted(known, frames), 0, len(known) - 1)
-        before = np.clip(after - 1, 0, len(known) - 1)
-        nearest = np.where(np.abs(known[before] - frames) <= np.abs(known[after] - frames), before, after)
-        close = np.abs(known[nearest] - frames) <= max_gap
-        centres[close, h] = found[nearest[close]]
+        if len(known):
+            sums = np.where(seen[..., None], xy[:, hand], 0.0).sum(1)
+            found = sums[known] / counts[known, None]
+            after = np.clip(np.searchsorted(known, frames), 0, len(known) - 1)
+            before = np.clip(after - 1, 0, len(known) - 1)
+            nearest = np.where(np.abs(known[before] - frames) <= np.abs(known[after] - frames), before, after)
+            close = np.abs(known[nearest] - frames) <= max_gap
+            centres[close, h] = found[nearest[close]]
+        arm = ((confidence[:, [wrist, elbow]] > 0) & np.isfinite(xy[:, [wrist, elbow]]).all(-1)).all(1)
+        fallback = arm & np.isnan(centres[:, h, 0])
+        centres[fallback, h] = xy[fallback, wrist] + FOREARM_REACH * (xy[fallback, wrist] - xy[fallback, elbow])
     return centres
 
 

@@ -6,6 +6,7 @@
     pipeline.json          the render settings (signgen.pipelines.settings.RenderSettings)
     frame_model/           a frame-model folder (signgen.models.frame_model)
     temporal_adapter/      config.json + safetensors (signgen.models.temporal), optional
+    hand_model/            the hand stage (signgen.models.hands), optional
 
 :func:`read_training_outputs` finds the models in what the training commands write, for
 ``signgen pipeline assemble``.
@@ -14,7 +15,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from signgen import __version__
 from signgen.atomic import atomic_folder, is_replaceable_folder
@@ -30,20 +33,24 @@ FORMAT_VERSION = 1
 SETTINGS_NAME = "pipeline.json"
 FRAME_MODEL_FOLDER = "frame_model"
 ADAPTER_FOLDER = "temporal_adapter"
+HAND_MODEL_FOLDER = "hand_model"
 # Folders written by the training commands that hold the model one level down.
 FRAME_TRAINING_MODEL = "model"
 ADAPTER_TRAINING_CONFIG = "config.yaml"
 
 
-def save_pipeline_folder(folder: Path, frame_model: FrameModel, adapter: TemporalAdapter | None, settings: RenderSettings) -> Path:
+def save_pipeline_folder(folder: Path, models: PipelineModels, settings: RenderSettings) -> Path:
     """Write the pipeline folder atomically; an existing pipeline folder is replaced, any
     other existing folder refused."""
+    frame_model, adapter = models.frame_model, models.temporal_adapter
     if folder.exists() and not is_replaceable_folder(folder, MANIFEST_NAME, KIND):
         raise SigngenError(f"refusing to overwrite {folder}: it exists and is not a signgen pipeline folder")
     with atomic_folder(folder) as tmp:
         frame_model.save_pretrained(tmp / FRAME_MODEL_FOLDER)
         if adapter is not None:
             adapter.save_pretrained(tmp / ADAPTER_FOLDER, safe_serialization=True)
+        if models.hand_model is not None:
+            models.hand_model.save_pretrained(tmp / HAND_MODEL_FOLDER)
         (tmp / SETTINGS_NAME).write_text(json.dumps(settings.to_dict(), indent=2) + "\n", encoding="utf-8")
         manifest = {
             "kind": KIND,
@@ -51,24 +58,42 @@ def save_pipeline_folder(folder: Path, frame_model: FrameModel, adapter: Tempora
             "signgen_version": __version__,
             "frame_model": FRAME_MODEL_FOLDER,
             "temporal_adapter": ADAPTER_FOLDER if adapter is not None else None,
+            "hand_model": HAND_MODEL_FOLDER if models.hand_model is not None else None,
             "resolution": list(frame_model.resolution),
         }
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return folder
 
 
-def load_pipeline_folder(folder: Path) -> tuple[FrameModel, TemporalAdapter | None, RenderSettings]:
-    """The frame model, adapter and settings of a pipeline folder; a folder of another kind
-    (a frame model, a temporal adapter, anything else) or any damage is one SigngenError line."""
+@dataclass
+class PipelineModels:
+    """The models of a pipeline: the frame model, and optionally a temporal adapter and a
+    hand stage."""
+
+    frame_model: FrameModel
+    temporal_adapter: TemporalAdapter | None = None
+    hand_model: Any = None  # signgen.models.hands.HandModel
+
+
+def load_pipeline_folder(folder: Path) -> tuple[PipelineModels, RenderSettings]:
+    """The models and settings of a pipeline folder; a folder of another kind (a frame
+    model, a temporal adapter, anything else) or any damage is one SigngenError line."""
     manifest = read_pipeline_manifest(folder)
     frame_model = FrameModel.from_pretrained(folder / FRAME_MODEL_FOLDER)
-    adapter = None
+    adapter = hands = None
     if manifest.get("temporal_adapter"):
-        adapter_folder = folder / ADAPTER_FOLDER
-        if not adapter_folder.is_dir():
-            raise SigngenError(f"pipeline folder is incomplete: {adapter_folder} is missing")
-        adapter = load_adapter(adapter_folder)
-    return frame_model, adapter, read_settings(folder / SETTINGS_NAME)
+        adapter = load_adapter(_present(folder / ADAPTER_FOLDER))
+    if manifest.get("hand_model"):
+        from signgen.models.hands import load_hand_model
+
+        hands = load_hand_model(_present(folder / HAND_MODEL_FOLDER))
+    return PipelineModels(frame_model, adapter, hands), read_settings(folder / SETTINGS_NAME)
+
+
+def _present(part: Path) -> Path:
+    if not part.is_dir():
+        raise SigngenError(f"pipeline folder is incomplete: {part} is missing")
+    return part
 
 
 def read_pipeline_manifest(folder: Path) -> dict:
@@ -93,17 +118,23 @@ def read_settings(path: Path) -> RenderSettings:
         raise SigngenError(f"{path}: {error}") from None
 
 
-def read_training_outputs(frame_model_dir: Path, adapter_dir: Path | None) -> tuple[FrameModel, TemporalAdapter | None, dict]:
+def read_training_outputs(frame_model_dir: Path, adapter_dir: Path | None, hand_dir: Path | None = None) -> tuple[PipelineModels, dict]:
     """The frame model in ``frame_model_dir`` (a frame-model folder or a ``signgen train
     diffusion`` output folder), the adapter in ``adapter_dir`` (an adapter folder, a
-    ``signgen train temporal`` output folder, or ``None``) and the window settings of the
-    adapter's training config when it is found beside it."""
+    ``signgen train temporal`` output folder, or ``None``), the hand stage in ``hand_dir``
+    (a hand-model folder or a ``signgen train hands`` output folder, or ``None``) and the
+    window settings of the adapter's training config when it is found beside it."""
     if (frame_model_dir / FRAME_TRAINING_MODEL / MANIFEST_NAME).is_file():
         frame_model_dir = frame_model_dir / FRAME_TRAINING_MODEL
-    frame_model = FrameModel.from_pretrained(frame_model_dir)
+    models = PipelineModels(FrameModel.from_pretrained(frame_model_dir))
+    if hand_dir is not None:
+        from signgen.models.hands import load_hand_model
+
+        models.hand_model = load_hand_model(hand_dir)
     if adapter_dir is None:
-        return frame_model, None, {}
-    return frame_model, load_adapter(adapter_dir), _adapter_window_settings(adapter_dir)
+        return models, {}
+    models.temporal_adapter = load_adapter(adapter_dir)
+    return models, _adapter_window_settings(adapter_dir)
 
 
 def _adapter_window_settings(adapter_dir: Path) -> dict:

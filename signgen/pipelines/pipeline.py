@@ -34,6 +34,7 @@ from signgen.files import MANIFEST_NAME
 from signgen.models.frame_model import FrameModel
 from signgen.models.temporal import TemporalAdapter
 from signgen.pipelines import folder as pipeline_folder
+from signgen.pipelines.folder import PipelineModels
 from signgen.pipelines.driving import GlossOptions, check_source, driving_pose
 from signgen.pipelines.postprocess import OUTPUT_SIZE
 from signgen.pipelines.schedulers import prepare_sampler
@@ -80,7 +81,7 @@ class SignPipeline:
     """
 
     def __init__(self, frame_model: FrameModel, temporal_adapter: TemporalAdapter | None = None,
-                 settings: RenderSettings | None = None):
+                 settings: RenderSettings | None = None, hand_model=None):
         frame_model.require_denoiser()
         if temporal_adapter is not None:
             temporal_adapter.check_fits(frame_model.unet)
@@ -89,6 +90,8 @@ class SignPipeline:
         frame_model.unet.to(memory_format=torch.channels_last)
         self.frame_model = frame_model.eval()
         self.temporal_adapter = temporal_adapter
+        # The hand stage (signgen.models.hands.HandModel): each hand redrawn in its own crop.
+        self.hand_model = None if hand_model is None else hand_model.eval()
         self.settings = RenderSettings() if settings is None else settings
         # Settings the model cannot render with fail when a pipeline is assembled or loaded.
         self.check_settings(self.settings)
@@ -104,8 +107,9 @@ class SignPipeline:
 
     def to(self, device: str | torch.device) -> "SignPipeline":
         self.frame_model.to(device)
-        if self.temporal_adapter is not None:
-            self.temporal_adapter.to(device)
+        for part in (self.temporal_adapter, self.hand_model):
+            if part is not None:
+                part.to(device)
         return self
 
     def check_settings(self, settings: RenderSettings):
@@ -154,7 +158,8 @@ class SignPipeline:
         output = None
         if settings.full_resolution and settings.keep_coarse and self.frame_model.coarse_image:
             output = driving_geometry(driving, OUTPUT_SIZE, settings.steady_torso)
-        drawn = drawn_chunks(self.frame_model, self.temporal_adapter, encoding, geometry, settings, seed, progress, output)
+        models = PipelineModels(self.frame_model, self.temporal_adapter, self.hand_model)
+        drawn = drawn_chunks(models, encoding, geometry, settings, seed, progress, output)
         rendered = RenderStream(finished_chunks(drawn, output or geometry, settings), driving, float(driving.body.fps))
         return rendered if stream else RenderResult(np.concatenate(list(rendered.chunks)), driving, rendered.fps)
 
@@ -170,23 +175,28 @@ class SignPipeline:
 
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
         """Write the pipeline folder (:mod:`signgen.pipelines.folder`), atomically."""
-        return pipeline_folder.save_pipeline_folder(Path(folder), self.frame_model, self.temporal_adapter, self.settings)
+        models = PipelineModels(self.frame_model, self.temporal_adapter, self.hand_model)
+        return pipeline_folder.save_pipeline_folder(Path(folder), models, self.settings)
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike) -> "SignPipeline":
         """Load a pipeline folder; a folder of another kind or any damage is one SigngenError line."""
-        return cls(*pipeline_folder.load_pipeline_folder(Path(folder)))
+        models, settings = pipeline_folder.load_pipeline_folder(Path(folder))
+        return cls(models.frame_model, models.temporal_adapter, settings, models.hand_model)
 
     @classmethod
     def assemble(cls, frame_model_dir: str | os.PathLike, adapter_dir: str | os.PathLike | None,
-                 out_dir: str | os.PathLike, **settings) -> "SignPipeline":
+                 out_dir: str | os.PathLike, hand_dir: str | os.PathLike | None = None, **settings) -> "SignPipeline":
         """Build a pipeline folder ``out_dir`` from training outputs
-        (:func:`signgen.pipelines.folder.read_training_outputs`) and return the pipeline;
-        ``settings`` override :class:`RenderSettings` fields; unless given, the window size
-        and overlap follow the adapter's training config when it is found beside the adapter."""
+        (:func:`signgen.pipelines.folder.read_training_outputs`: a frame model, optionally a
+        temporal adapter and a hand stage) and return the pipeline; ``settings`` override
+        :class:`RenderSettings` fields; unless given, the window size and overlap follow the
+        adapter's training config when it is found beside the adapter."""
         adapter_dir = None if adapter_dir is None else Path(adapter_dir)
-        frame_model, adapter, windows = pipeline_folder.read_training_outputs(Path(frame_model_dir), adapter_dir)
-        pipeline = cls(frame_model, adapter, RenderSettings().replace(**{**windows, **settings}))
+        hand_dir = None if hand_dir is None else Path(hand_dir)
+        models, windows = pipeline_folder.read_training_outputs(Path(frame_model_dir), adapter_dir, hand_dir)
+        pipeline = cls(models.frame_model, models.temporal_adapter, RenderSettings().replace(**{**windows, **settings}),
+                       models.hand_model)
         pipeline.save_pretrained(out_dir)
         return pipeline
 

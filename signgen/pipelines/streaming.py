@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from signgen.models.temporal import TemporalAdapter
 from signgen.pipelines.conditions import video_conditions
 from signgen.pipelines.deflicker import deflicker, filter_reach
+from signgen.pipelines.folder import PipelineModels
 from signgen.pipelines.denoising import InitialNoise, denoise, plan_chunks
 from signgen.pipelines.postprocess import compose_at, frames_to_uint8, keep_coarse_pixels
 from signgen.pipelines.schedulers import prepare_sampler
@@ -33,19 +33,22 @@ from signgen.pipelines.signer import (DrivingGeometry, SignerEncoding, coarse_im
 
 
 @torch.no_grad()
-def drawn_chunks(model, adapter: TemporalAdapter | None, encoding: SignerEncoding, geometry: DrivingGeometry,
-                 settings: RenderSettings, seed: int, progress: bool = False,
-                 output: DrivingGeometry | None = None) -> Iterator[torch.Tensor]:
+def drawn_chunks(models: PipelineModels, encoding: SignerEncoding, geometry: DrivingGeometry, settings: RenderSettings,
+                 seed: int, progress: bool = False, output: DrivingGeometry | None = None) -> Iterator[torch.Tensor]:
     """The video's frames (n, 3, H, W) in [-1, 1], chunk by chunk, with the coarse image
     kept where it covers the frame (``settings.keep_coarse``); given the driving pose's
-    ``output`` geometry (``settings.full_resolution``), composed at its resolution."""
-    total = len(geometry)
+    ``output`` geometry (``settings.full_resolution``), composed at its resolution and, with a
+    hand model, each hand redrawn by the hand stage (``settings.hand_steps``)."""
+    model, adapter, total = models.frame_model, models.temporal_adapter, len(geometry)
     noise = InitialNoise(seed, total, model.sample_shape, settings.noise_correlation)
     size = total if adapter is not None else settings.frame_batch_size
     warper = photo_warper(warp_source(encoding, geometry.resolution), settings.coarse_warp) if model.coarse_image else None
-    full = None
+    full = hands = None
     if output is not None and warper is not None:
-        full = photo_warper(warp_source(encoding, output.resolution), settings.coarse_warp)
+        source = warp_source(encoding, output.resolution)
+        full = photo_warper(source, settings.coarse_warp)
+        if models.hand_model is not None and settings.hand_steps:
+            hands = HandStage(models.hand_model, source, seed, settings.hand_steps)
     with tqdm(total=total, desc="rendering", unit="frame", disable=not progress) as bar:
         for window in plan_chunks(total, size):
             frames = slice(window.start, window.stop)
@@ -57,10 +60,34 @@ def drawn_chunks(model, adapter: TemporalAdapter | None, encoding: SignerEncodin
                             noise.frames(window.start, window.stop), noise.generator)
             if settings.keep_coarse and full is not None:
                 drawn = compose_at(output.resolution, drawn, coarse_images(full, output, frames))
+                drawn = hands(drawn, output, frames) if hands is not None else drawn
             elif settings.keep_coarse and coarse is not None:
                 drawn = keep_coarse_pixels(drawn, coarse)
             bar.update(len(drawn))
             yield drawn
+
+
+class HandStage:
+    """The hand stage of a render (:func:`signgen.pipelines.hands.redraw_hands`): the photo's
+    hands as appearance, read once, and one noise for every frame, so that a hand keeps its
+    look from frame to frame and the frames do not depend on the chunks."""
+
+    def __init__(self, model, source, seed: int, num_steps: int):
+        from signgen.pipelines.hands import photo_hand_appearance
+
+        self.model, self.num_steps = model, num_steps
+        self.appearance = photo_hand_appearance(source.pixels, source.xy, source.confidence, model.crop_size)
+        generator = torch.Generator("cpu").manual_seed(seed)
+        self.noise = torch.randn((1, *self.appearance.shape), generator=generator)
+
+    def __call__(self, frames: torch.Tensor, geometry: DrivingGeometry, window: slice) -> torch.Tensor:
+        from signgen.pipelines.hands import redraw_hands
+        from signgen.poses import skeleton
+
+        hands = np.r_[skeleton.LEFT_HAND, skeleton.RIGHT_HAND]
+        xy, seen = geometry.steady_xy[window][:, hands], geometry.confidence[window][:, hands] > 0
+        noise = self.noise.expand(len(frames), *self.noise.shape[1:])
+        return redraw_hands(frames, xy, seen, self.model, self.appearance, noise, self.num_steps)
 
 
 def finished_chunks(chunks: Iterator[torch.Tensor], geometry: DrivingGeometry, settings: RenderSettings) -> Iterator[np.ndarray]:

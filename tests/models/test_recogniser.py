@@ -65,18 +65,22 @@ def test_pose_features_do_not_depend_on_where_and_how_large_the_signer_is():
         pose_inputs(xy, confidence)
 
 
-def test_a_hand_missed_in_a_few_frames_keeps_its_crop_and_a_hand_never_seen_gets_none():
+def test_a_hand_missed_in_a_few_frames_keeps_its_crop_then_its_forearm_places_it_and_else_none():
     xy, confidence = random_pose(frames=30)
-    confidence[:, skeleton.LEFT_HAND] = 0  # never seen
+    confidence[:, skeleton.LEFT_HAND] = 0  # never seen, nor its arm
+    confidence[:, [skeleton.LEFT_WRIST, 2]] = 0
     confidence[10:13, skeleton.RIGHT_HAND] = 0  # missed for 3 frames
     centres = hand_centres(xy, confidence, max_gap=8)
     assert np.isnan(centres[:, 0]).all()
     assert np.isfinite(centres[:, 1]).all()
     np.testing.assert_allclose(centres[10, 1], xy[9, skeleton.RIGHT_HAND].mean(0), rtol=1e-5)
     confidence[:, skeleton.RIGHT_HAND] = 0
-    confidence[0, skeleton.RIGHT_HAND] = 1  # seen once: held for max_gap frames, not for ever
+    confidence[0, skeleton.RIGHT_HAND] = 1  # seen once: held for max_gap frames, not for ever ...
+    confidence[20:, skeleton.RIGHT_WRIST] = 0
     centres = hand_centres(xy, confidence, max_gap=8)
-    assert np.isfinite(centres[:9, 1]).all() and np.isnan(centres[9:, 1]).all()
+    assert np.isfinite(centres[:20, 1]).all() and np.isnan(centres[20:, 1]).all()
+    wrist, elbow = xy[15, skeleton.RIGHT_WRIST], xy[15, 3]  # ... then placed along the forearm
+    np.testing.assert_allclose(centres[15, 1], wrist + 0.35 * (wrist - elbow), rtol=1e-5)
 
 
 def test_video_inputs_crop_around_the_hand_and_refuse_an_empty_video():

@@ -84,3 +84,34 @@ def test_a_streamed_render_is_written_whole_with_its_skeleton(v2_pipeline, tmp_p
     path = write_render(stream, tmp_path / "a.mp4", side_by_side=True)
     frames = read_video(path)
     assert len(frames) == len(stream) and frames.shape[1] >= OUTPUT_SIZE[0] and frames.shape[2] >= 2 * OUTPUT_SIZE[1]  # labels above
+
+
+def tiny_hand_model(randomized: bool):
+    from signgen.models.hands import HandModel
+
+    torch.manual_seed(0)
+    model = HandModel(crop_size=16, patch_size=1, block_out_channels=(8, 16), norm_num_groups=4, attention_head_dim=8)
+    if randomized:
+        with torch.no_grad():
+            for parameter in model.unet.conv_out.parameters():
+                parameter.normal_(0, 0.2)
+    return model.eval()
+
+
+def test_the_hand_stage_redraws_hands_at_full_resolution_and_travels_with_the_pipeline(v2_pipeline, tmp_path):
+    from signgen.pipelines.pipeline import SignPipeline, load_pipeline
+
+    options = dict(glosses="A", seed=2, progress=False, full_resolution=True, frame_batch_size=4, deflicker=0.0)
+    plain = v2_pipeline(**options)
+    untrained = SignPipeline(v2_pipeline.frame_model, None, v2_pipeline.settings, tiny_hand_model(False))
+    assert np.array_equal(untrained(**options).frames, plain.frames)  # a zero residual changes nothing
+    trained = SignPipeline(v2_pipeline.frame_model, None, v2_pipeline.settings, tiny_hand_model(True))
+    redrawn = trained(**options).frames
+    assert not np.array_equal(redrawn, plain.frames)
+    assert np.array_equal(trained(**{**options, "hand_steps": 0}).frames, plain.frames)
+    # One hand noise for every chunk: other chunks only batch the hand model differently (float rounding).
+    other_chunks = trained(**{**options, "frame_batch_size": 64}).frames
+    assert np.abs(other_chunks.astype(int) - redrawn).max() <= 2
+    trained.save_pretrained(tmp_path / "with_hands")
+    again = load_pipeline(tmp_path / "with_hands")
+    assert again.hand_model is not None and np.array_equal(again(**options).frames, redrawn)
