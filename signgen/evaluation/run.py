@@ -235,6 +235,13 @@ class VideoEvaluator:
                 extracted = reduce_to_178(extract_pose_from_frames(generated, fps=float(result.fps), progress=False))
             row["readability"] = read_video_row(self.readers, sample, reference, generated, extracted, result.pose)
 
+        features = self._features(generated, reference, row)
+        row["seconds"] = round(time.perf_counter() - started, 3)
+        return row, features
+
+    def _features(self, generated: np.ndarray, reference: np.ndarray, row: dict) -> dict[tuple[str, str], np.ndarray]:
+        """Each Fréchet metric's feature rows of the generated and the reference video (FID:
+        of evenly spaced frames, their count noted in ``row``)."""
         features = {}
         for metric, extractor in self.feature_extractors.items():
             if metric == "fid":
@@ -245,8 +252,7 @@ class VideoEvaluator:
             else:
                 gen_rows, ref_rows = extractor(generated), extractor(reference)
             features[(metric, "generated")], features[(metric, "reference")] = gen_rows, ref_rows
-        row["seconds"] = round(time.perf_counter() - started, 3)
-        return row, features
+        return features
 
     @staticmethod
     def _dtw_rows(driving, extracted, reference_pose) -> dict:
@@ -342,6 +348,26 @@ def _device_for(workers: Workers, requested: str | None) -> str:
     return f"cuda:{workers.local_rank % torch.cuda.device_count()}"  # several processes may share a GPU
 
 
+def _prepared(options: EvalOptions, workers: Workers):
+    """The run folder, corpus, videos, evaluator and run config, everything checked before
+    anything is written (a missing device, a bad recogniser or vocabulary, a run folder of
+    another run: refused by every process alike)."""
+    run_dir = Path(options.out)
+    device = _device_for(workers, options.device)
+    corpus, videos = load_split(options)
+    from signgen.evaluation.back_translation import check_vocabulary, load_readers
+
+    readers = load_readers(options.recogniser, options.data)
+    check_vocabulary(readers, videos)
+    pipeline, fingerprint = load_pipeline_for(options)
+    config = options.run_config(fingerprint)
+    check_run_folder(run_dir, config)
+    pipeline.to(device)
+    evaluator = VideoEvaluator(options, pipeline, run_dir, device)
+    evaluator.readers = readers
+    return run_dir, corpus, videos, evaluator, config
+
+
 def run_evaluation(options: EvalOptions, workers: Workers | None = None) -> dict | None:
     """Evaluate (or resume) a run; returns the summary on rank 0, None on other ranks."""
     if workers is None:
@@ -349,19 +375,7 @@ def run_evaluation(options: EvalOptions, workers: Workers | None = None) -> dict
             return run_evaluation(options, joined)
     from tqdm.auto import tqdm
 
-    run_dir = Path(options.out)
-    device = _device_for(workers, options.device)  # a device that is not there: refused before any work
-    corpus, videos = load_split(options)
-    from signgen.evaluation.back_translation import check_vocabulary, load_readers
-
-    readers = load_readers(options.recogniser, options.data)  # a bad folder or vocabulary: refused before any work
-    check_vocabulary(readers, videos)
-    pipeline, fingerprint = load_pipeline_for(options)
-    config = options.run_config(fingerprint)
-    check_run_folder(run_dir, config)  # every process refuses alike, before anything is written
-    pipeline.to(device)
-    evaluator = VideoEvaluator(options, pipeline, run_dir, device)
-    evaluator.readers = readers
+    run_dir, corpus, videos, evaluator, config = _prepared(options, workers)
     workers.barrier()  # every process has checked the folder before rank 0 writes to it
     if workers.is_main:
         start_run_folder(run_dir, config)

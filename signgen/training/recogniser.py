@@ -285,6 +285,15 @@ def build_model(config: RecogniserConfig, vocabulary: Sequence[str]) -> Recognis
     return Recogniser(glosses=list(vocabulary), **config_to_dict(config.model))
 
 
+def _split_videos(data, split: str, prepare, in_memory: bool, progress: bool) -> list:
+    """The videos of ``split`` as the reader reads them: prepared up front (``in_memory``) or
+    when first read (:class:`LazyVideo`, for corpora larger than memory)."""
+    samples = recognition_samples(data, split, progress=progress)
+    if in_memory:
+        return prepare_videos(samples, prepare, progress=progress, what=f"{split} videos")
+    return [LazyVideo(sample, prepare) for sample in samples]
+
+
 def train_recogniser(data: str | os.PathLike, out: str | os.PathLike, config: RecogniserConfig,
                      resume: bool | str | Path = False, progress: bool = True,
                      train_videos: Sequence[PreparedVideo] | None = None,
@@ -303,16 +312,10 @@ def train_recogniser(data: str | os.PathLike, out: str | os.PathLike, config: Re
         teacher = load_recogniser(train.teacher)
         if teacher.config.reader != "pose":
             raise SigngenError(f"train.teacher {train.teacher} is a {teacher.config.reader} reader; a teacher reads poses")
-    if train_videos is None and not train.in_memory:
-        train_videos = [LazyVideo(sample, preparer(shape, teacher)) for sample in recognition_samples(data, train.split, progress=progress)]
-    elif train_videos is None:
-        train_videos = prepare_videos(recognition_samples(data, train.split, progress=progress), preparer(shape, teacher),
-                                      progress=progress, what=f"{train.split} videos")
-    if eval_videos is None and train.eval_split.lower() != "none" and data is not None and not train.in_memory:
-        eval_videos = [LazyVideo(sample, preparer(shape, teacher)) for sample in recognition_samples(data, train.eval_split, progress=progress)]
-    elif eval_videos is None and train.eval_split.lower() != "none" and data is not None:
-        eval_videos = prepare_videos(recognition_samples(data, train.eval_split, progress=progress), preparer(shape, teacher),
-                                     progress=progress, what=f"{train.eval_split} videos")
+    if train_videos is None:
+        train_videos = _split_videos(data, train.split, preparer(shape, teacher), train.in_memory, progress)
+    if eval_videos is None and train.eval_split.lower() != "none" and data is not None:
+        eval_videos = _split_videos(data, train.eval_split, preparer(shape, teacher), train.in_memory, progress)
     vocabulary = vocabulary_of(train_videos)
     if teacher is not None and [gloss_key(g) for g in teacher.glosses] != [gloss_key(g) for g in vocabulary]:
         raise SigngenError(f"train.teacher {train.teacher} reads other glosses than this corpus' training split")
