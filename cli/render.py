@@ -63,7 +63,6 @@ def run_render(args: argparse.Namespace) -> None:
     from signgen.cli.settings import given_settings
     from signgen.pipelines.pipeline import load_pipeline
     from signgen.pipelines.postprocess import write_render
-    from signgen.pipelines.settings import RenderSettings
 
     started = time.perf_counter()
     check_output_path(args.output, VIDEO_OUTPUT_SUFFIXES, inputs=(args.pose, args.signer, args.signer_pose))
@@ -80,7 +79,6 @@ def run_render(args: argparse.Namespace) -> None:
     settings = given_settings(args)
     if args.guidance is not None:
         settings.update(appearance_scale=args.guidance[0], full_scale=args.guidance[1])
-    RenderSettings().replace(**settings)  # the values given, checked before the model loads
 
     pipeline = load_pipeline(args.model)
     # Streamed: the frames are drawn chunk by chunk as they are encoded, never held whole.
