@@ -187,9 +187,14 @@ def main() -> None:
                                   full_scale=full, keep_coarse=label in args.keep_coarse, steady_torso=args.steady_torso,
                                   noise_correlation=args.noise_correlation, deflicker=args.deflicker).replace(**per_model.get(label, {}))
         methods[label] = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, settings), args.steps, args.strength, args.seed)
-    corpus = PhoenixCorpus(args.data)
-    header = "| split | method | " + " | ".join(COLUMNS) + " | s / frame |"
-    lines = [header, "|---|---|" + "---:|" * (len(COLUMNS) + 1)]
+    score_table(methods, PhoenixCorpus(args.data), args)
+
+
+def score_table(methods: dict, corpus, args, what: str = "method") -> None:
+    """Each of ``methods`` scored on the first ``args.videos`` videos of each of ``args.splits``
+    (``args.stride``, ``args.frames``), a table row printed as it comes, the table written to
+    ``args.markdown``."""
+    lines = [f"| split | {what} | " + " | ".join(COLUMNS) + " | s / frame |", "|---|---|" + "---:|" * (len(COLUMNS) + 1)]
     results = {}
     for split in args.splits:
         samples = corpus.split(split)[: args.videos]
@@ -199,7 +204,7 @@ def main() -> None:
             scores = evaluate(generate, samples, args.stride, args.frames)
             seconds = (time.perf_counter() - start) / frames
             results[f"{split}/{name}"] = {**scores, "seconds_per_frame": seconds, "frames": frames}
-            lines.append(table_row(split, name, scores, COLUMNS, f"{seconds:.2f}"))
+            lines.append(table_row(split, name, scores, COLUMNS, f"{seconds:.3f}"))
             print(lines[-1], flush=True)
     finish_table(lines, results, args.markdown)
 

@@ -32,7 +32,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench_frame_ablation import COLUMNS, coarse_image, evaluate, finish_table, table_row  # noqa: E402
+from bench_frame_ablation import coarse_image, score_table  # noqa: E402
 from signgen.corpora.phoenix import PhoenixCorpus  # noqa: E402
 from signgen.poses.mesh_warp import MeshWarp  # noqa: E402
 from signgen.poses.warp import steady_torso as steady_points, warp_to_pose  # noqa: E402
@@ -165,20 +165,7 @@ def main() -> None:
 
     methods = {"part-wise (poses.warp)": lambda *a: coarse_image(*a, steady_torso=args.steady_torso),
                "mesh (poses.mesh_warp)": lambda *a: coarse_image(*a, steady_torso=args.steady_torso, method="mesh")}
-    lines = ["| split | coarse image | " + " | ".join(COLUMNS) + " | s / frame |", "|---|---|" + "---:|" * (len(COLUMNS) + 1)]
-    results = {}
-    for split in args.splits:
-        samples = corpus.split(split)[: args.videos]
-        count = sum(len(range(args.stride, min(s.num_frames, args.frames or s.num_frames), args.stride)) for s in samples)
-        for name, generate in methods.items():
-            start = time.perf_counter()
-            scores = evaluate(generate, samples, args.stride, args.frames)
-            seconds = (time.perf_counter() - start) / count
-            results[f"{split}/{name}"] = {**scores, "seconds_per_frame": seconds, "frames": count}
-            lines.append(table_row(split, name, scores, COLUMNS, f"{seconds:.3f}"))
-            print(lines[-1], flush=True)
-    finish_table(lines, results, args.markdown)
-
+    score_table(methods, corpus, args, what="coarse image")
 
 if __name__ == "__main__":
     main()
