@@ -122,7 +122,9 @@ def bad_values() -> list[tuple[str, object, str]]:
         if kind == "bool":
             cases += [(name, value, "must be true or false") for value in ("yes", 1, None, 0.0)]
         elif kind == "str":
-            cases += [(name, value, "must be a name") for value in ("", 3, None, b"ddim")]
+            choices = spec.metadata["choices"]
+            expected = f"must be one of {', '.join(choices)}" if choices else "must be a name"
+            cases += [(name, value, expected) for value in ("", 3, None, b"ddim", *(["no-such-choice"] if choices else []))]
         else:
             what = "whole number" if kind == "int" else "finite number"
             cases += [(name, value, f"must be a {what}") for value in ("10", None, True, math.nan, math.inf, -math.inf, [1])]
