@@ -27,14 +27,16 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
         group.add_argument(flag, *spec.metadata["aliases"], dest=spec.name, metavar=_metavar(spec), type=_parser(spec.type),
                            help=f"{spec.metadata['help']}{_range(spec)} (embedded default: {getattr(defaults, spec.name)})")
     group.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                       help="a render setting by its name, e.g. num_steps=20 (the flags above win)")
+                       help="a render setting by its name, e.g. num_steps=20 (each setting once: by --set or its flag)")
 
 
 def given_settings(args: argparse.Namespace) -> dict:
-    """The settings a command line gives: ``--set`` items, then the flags given."""
+    """The settings a command line gives, by ``--set`` items or by flags (each once)."""
     given = parse_set_items(args.settings)
     for spec in dataclasses.fields(RenderSettings):
         if getattr(args, spec.name, None) is not None:
+            if spec.name in given:
+                raise SigngenError(f"render setting {spec.name} is given twice: by --set and by its flag; give it once")
             given[spec.name] = getattr(args, spec.name)
     return given
 
@@ -52,6 +54,8 @@ def parse_set_items(items: list[str]) -> dict:
             settings[key.strip()] = yaml.safe_load(value)
         except yaml.YAMLError:
             raise SigngenError(f"--set {key.strip()}: value {echo(value)} is not valid YAML") from None
+        if settings[key.strip()] is None:
+            raise SigngenError(f"--set {key.strip()} needs a value (KEY=VALUE); leave the setting out to keep the model's")
     return settings
 
 

@@ -118,6 +118,16 @@ def read_settings(path: Path) -> RenderSettings:
         raise SigngenError(f"{path}: {error}") from None
 
 
+def check_not_inside(folder: Path, inputs: list[Path | None]) -> None:
+    """Refuse to write the pipeline folder ``folder`` where it would replace one of its
+    ``inputs`` (the folder itself, or a folder holding it): the models would be read from
+    what is being replaced."""
+    out = folder.resolve()
+    for given in inputs:
+        if given is not None and (given.resolve() == out or out in given.resolve().parents):
+            raise SigngenError(f"the pipeline folder {folder} holds an input ({given}); write the pipeline elsewhere")
+
+
 def read_training_outputs(frame_model_dir: Path, adapter_dir: Path | None, hand_dir: Path | None = None) -> tuple[PipelineModels, dict]:
     """The frame model in ``frame_model_dir`` (a frame-model folder or a ``signgen train
     diffusion`` output folder), the adapter in ``adapter_dir`` (an adapter folder, a

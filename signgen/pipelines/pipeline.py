@@ -194,6 +194,7 @@ class SignPipeline:
         adapter's training config when it is found beside the adapter."""
         adapter_dir = None if adapter_dir is None else Path(adapter_dir)
         hand_dir = None if hand_dir is None else Path(hand_dir)
+        pipeline_folder.check_not_inside(Path(out_dir), [Path(frame_model_dir), adapter_dir, hand_dir])
         models, windows = pipeline_folder.read_training_outputs(Path(frame_model_dir), adapter_dir, hand_dir)
         pipeline = cls(models.frame_model, models.temporal_adapter, RenderSettings().replace(**{**windows, **settings}),
                        models.hand_model)

@@ -70,6 +70,7 @@ def test_assemble_from_training_outputs_with_settings(runs, tmp_path, capsys):
         ("unknown setting", "unknown render setting(s) steps"),
         ("bad setting value", "overlap"),
         ("output is another folder", "refusing to overwrite"),
+        ("set without a value", "--set scheduler needs a value"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_written(runs, tmp_path, capsys, case, message, cli_error_line):
@@ -86,9 +87,21 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(runs, tmp_path, capsys
         "unknown setting": [frame, "-o", str(out), "--set", "steps=3"],
         "bad setting value": [frame, "-o", str(out), "--set", "overlap=99"],
         "output is another folder": [frame, "-o", str(work)],
+        "set without a value": [frame, "-o", str(out), "--set", "scheduler="],
     }[case]
     (work / "notes.txt").write_text("mine")
     assert main(["pipeline", "assemble", *argv]) == 2
     assert message in cli_error_line(capsys.readouterr().err)
     assert sorted(p.name for p in work.iterdir()) == ["notes.txt"]  # no pipeline, no temporary folder
     assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]
+
+
+def test_a_pipeline_folder_is_not_written_over_its_own_inputs(runs, tmp_path, capsys, cli_error_line):
+    """Assembling a pipeline into the folder its frame model is read from would replace what
+    it reads (and, before this check, reset the folder's settings without a word)."""
+    frame = tmp_path / "pipeline" / "frame_model"
+    frame.parent.mkdir()
+    assert main(["pipeline", "assemble", str(runs / "diffusion"), "-o", str(tmp_path / "first"), "--set", "deflicker=1"]) == 0
+    assert main(["pipeline", "assemble", str(tmp_path / "first" / "frame_model"), "-o", str(tmp_path / "first")]) == 2
+    assert "holds an input" in cli_error_line(capsys.readouterr().err)
+    assert '"deflicker": 1.0' in (tmp_path / "first" / "pipeline.json").read_text()  # left as it was

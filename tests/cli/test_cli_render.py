@@ -153,3 +153,14 @@ def test_render_with_every_default_on_the_embedded_model(tmp_path, capsys):
     assert render("--gloss", "H A", "--steps", 2, "-o", out) == 0, capsys.readouterr().err
     info = video_info(out)
     assert (info.num_frames, info.height, info.width) == (stitched_frames("H A"), *OUTPUT_SIZE)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--steps", "1", "--set", "num_steps=abc"], "given twice"),
+    (["--set", "scheduler="], "--set scheduler needs a value"),
+])
+def test_a_setting_given_twice_or_without_a_value_is_one_line(tmp_path, argv, message, capsys, cli_error_line):
+    out = tmp_path / "a.mp4"
+    assert main(["render", "--gloss", "A", *argv, "-o", str(out)]) == 2
+    assert message in cli_error_line(capsys.readouterr().err)
+    assert not out.exists()
