@@ -8,7 +8,7 @@ from pathlib import Path
 
 from signgen.errors import SigngenError
 
-POSES_GROUP_HELP = "Pose sequences: extract, show, inspect, build from glosses"
+POSES_GROUP_HELP = "Pose sequences: extract, show, info, build from glosses"
 
 
 def register(commands) -> None:

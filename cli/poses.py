@@ -13,7 +13,7 @@ from signgen.errors import SigngenError
 def register(commands) -> None:
     from signgen.cli import options
 
-    poses = commands.group("poses", "Pose sequences: extract, show, inspect, build from glosses, compact a lexicon")
+    poses = commands.group("poses", "Pose sequences: extract, show, info, build from glosses, compact a lexicon")
 
     extract = poses.add_parser(
         "extract", help="run MediaPipe Holistic over a video, frame folder or image",
