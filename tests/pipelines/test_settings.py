@@ -206,7 +206,7 @@ def test_every_setting_is_a_flag_of_signgen_render_with_its_help_and_range(capsy
     assert "1 to 1000 (embedded default: 10)" in out and "above 0 to 1 (embedded default: 1.0)" in out
 
 
-def test_flags_and_set_items_give_the_settings_the_flags_winning():
+def test_flags_and_set_items_give_the_settings_each_once():
     from signgen.cli.main import build_parser
     from signgen.cli.settings import given_settings
 
@@ -220,7 +220,9 @@ def test_flags_and_set_items_give_the_settings_the_flags_winning():
     assert given("--keep-coarse", "Yes")["keep_coarse"] is True
     assert given("--set", "num_steps=3", "--set", "keep_coarse=false", "--set", "scheduler=unipc") == {
         "num_steps": 3, "keep_coarse": False, "scheduler": "unipc"}
-    assert given("--set", "num_steps=3", "--num-steps", "4")["num_steps"] == 4
+    assert given("--set", "num_steps=3", "--deflicker", "2") == {"num_steps": 3, "deflicker": 2.0}
+    with pytest.raises(SigngenError, match="num_steps is given twice"):
+        given("--set", "num_steps=3", "--num-steps", "4")
     # Every field is a flag: each takes its default's text back to the default.
     defaults = RenderSettings()
     argv = [item for name in names() for item in (f"--{name.replace('_', '-')}", str(getattr(defaults, name)).lower())]
