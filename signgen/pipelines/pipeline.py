@@ -145,7 +145,7 @@ class SignPipeline:
         the pipeline's own."""
         settings = self.settings.replace(**settings)
         seed = check_seed(seed)
-        self.check_settings(settings)
+        sampler = self.check_settings(settings)
         check_source(glosses, pose)
         options = GlossOptions(g2p=g2p, lexicon=lexicon, language=language, on_missing=on_missing)
         with tqdm(total=2, desc="preparing", unit="stage", disable=not progress, leave=False) as bar:
@@ -159,7 +159,7 @@ class SignPipeline:
         if settings.full_resolution and settings.keep_coarse and self.frame_model.coarse_image:
             output = driving_geometry(driving, OUTPUT_SIZE, settings.steady_torso)
         models = PipelineModels(self.frame_model, self.temporal_adapter, self.hand_model)
-        drawn = drawn_chunks(models, encoding, geometry, settings, seed, progress, output)
+        drawn = drawn_chunks(models, encoding, geometry, sampler, settings, seed, progress, output)
         rendered = RenderStream(finished_chunks(drawn, output or geometry, settings), driving, float(driving.body.fps))
         return rendered if stream else RenderResult(np.concatenate(list(rendered.chunks)), driving, rendered.fps)
 

@@ -15,6 +15,7 @@ chunk, and its memory grows with its length.
 
 from __future__ import annotations
 
+import copy
 from typing import Iterator
 
 import numpy as np
@@ -26,16 +27,18 @@ from signgen.pipelines.deflicker import deflicker, filter_reach
 from signgen.pipelines.folder import PipelineModels
 from signgen.pipelines.denoising import InitialNoise, denoise, plan_chunks
 from signgen.pipelines.postprocess import compose_at, frames_to_uint8, keep_coarse_pixels
-from signgen.pipelines.schedulers import prepare_sampler
 from signgen.pipelines.settings import RenderSettings
 from signgen.pipelines.signer import (DrivingGeometry, SignerEncoding, coarse_images, limb_regions, photo_warper, pose_maps,
                                       warp_source)
 
 
 @torch.no_grad()
-def drawn_chunks(models: PipelineModels, encoding: SignerEncoding, geometry: DrivingGeometry, settings: RenderSettings,
-                 seed: int, progress: bool = False, output: DrivingGeometry | None = None) -> Iterator[torch.Tensor]:
-    """The video's frames (n, 3, H, W) in [-1, 1], chunk by chunk, with the coarse image
+def drawn_chunks(models: PipelineModels, encoding: SignerEncoding, geometry: DrivingGeometry, sampler,
+                 settings: RenderSettings, seed: int, progress: bool = False,
+                 output: DrivingGeometry | None = None) -> Iterator[torch.Tensor]:
+    """The video's frames (n, 3, H, W) in [-1, 1], chunk by chunk, each drawn with a fresh copy
+    of ``sampler`` (built and checked once per render, :func:`signgen.pipelines.schedulers.prepare_sampler`:
+    multistep samplers keep the history of what they stepped), with the coarse image
     kept where it covers the frame (``settings.keep_coarse``); given the driving pose's
     ``output`` geometry (``settings.full_resolution``), composed at its resolution and, with a
     hand model, each hand redrawn by the hand stage (``settings.hand_steps``)."""
@@ -55,8 +58,7 @@ def drawn_chunks(models: PipelineModels, encoding: SignerEncoding, geometry: Dri
             coarse = coarse_images(warper, geometry, frames) if warper is not None else None
             conditions = video_conditions(model, encoding.appearance, pose_maps(geometry, frames, model.pose_channels),
                                           coarse, encoding.reference, settings.frame_batch_size)
-            # A fresh sampler per chunk: multistep samplers keep the history of what they stepped.
-            drawn = denoise(model, adapter, conditions, prepare_sampler(model, settings), settings,
+            drawn = denoise(model, adapter, conditions, copy.deepcopy(sampler), settings,
                             noise.frames(window.start, window.stop), noise.generator)
             if settings.keep_coarse and full is not None:
                 drawn = compose_at(output.resolution, drawn, coarse_images(full, output, frames))
