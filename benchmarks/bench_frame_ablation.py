@@ -10,8 +10,9 @@ Rows: copying the source frame into every frame, the coarse image alone (the sou
 to each pose, ``signgen.poses.warp``, at full size), then each frame model given as
 ``LABEL=DIR``. Columns: ssim_rgb, ssim_gray, PSNR, hand-SSIM and hand-PSNR (boxes around
 the driving pose's hands, ``signgen.poses.regions``), moving-region PSNR (pixels where
-the reference differs from the source frame) and TDE (over the scored frames: with a
-stride above 1 it compares every stride-th frame). Until 2026-12-03 the source frame itself
+the reference differs from the source frame), TDE (over the scored frames: with a
+stride above 1 it compares every stride-th frame) and hand TDE (TDE inside the hand boxes of
+either frame of a pair). ``--hands LABEL=DIR`` gives a model row a hand model (the hand stage). Until 2026-12-03 the source frame itself
 was scored too, which gave the copy and coarse-image rows one perfect frame a video (PSNR
 100 dB; about +2 dB on their mean at stride 4).
 
@@ -32,9 +33,10 @@ import torch
 from signgen.corpora.phoenix import PhoenixCorpus
 from signgen.poses.holistic import pose_from_arrays
 from signgen.poses.regions import hand_boxes
-from signgen.video.metrics import moving_region_psnr, psnr, region_psnr, region_ssim, ssim_gray, ssim_rgb, temporal_difference_error
+from signgen.video.metrics import (box_masks, moving_region_psnr, psnr, region_psnr, region_ssim, region_temporal_difference_error,
+                                   ssim_gray, ssim_rgb, temporal_difference_error)
 
-COLUMNS = ("ssim_rgb", "ssim_gray", "psnr", "hand_ssim", "hand_psnr", "moving_psnr", "tde")
+COLUMNS = ("ssim_rgb", "ssim_gray", "psnr", "hand_ssim", "hand_psnr", "moving_psnr", "tde", "hand_tde")
 
 
 def score(generated: np.ndarray, reference: np.ndarray, source: np.ndarray, boxes: list) -> dict:
@@ -46,6 +48,8 @@ def score(generated: np.ndarray, reference: np.ndarray, source: np.ndarray, boxe
         "hand_psnr": region_psnr(generated, reference, boxes),
         "moving_psnr": moving_region_psnr(generated, reference, source),
         "tde": temporal_difference_error(generated, reference) if len(generated) > 1 else None,
+        "hand_tde": (region_temporal_difference_error(generated, reference, box_masks(boxes, *generated.shape[1:3]))
+                     if len(generated) > 1 else None),
     }
 
 
@@ -139,6 +143,7 @@ def weighted_mean(values, weights):
 
 def main() -> None:
     from signgen.models.frame_model import FrameModel
+    from signgen.models.hands import load_hand_model
     from signgen.pipelines.pipeline import SignPipeline
     from signgen.pipelines.settings import RenderSettings
 
@@ -166,6 +171,8 @@ def main() -> None:
                         help="a render setting of one --model row, e.g. mesh:coarse_warp=mesh (repeatable)")
     parser.add_argument("--coarse-warp", nargs="+", default=["parts"], choices=["parts", "mesh"],
                         help="coarse-image-alone rows: the photo warped part by part and/or as one mesh")
+    parser.add_argument("--hands", action="append", default=[], metavar="LABEL=DIR",
+                        help="the hand model (signgen train hands output) the row LABEL renders with (repeatable)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
@@ -178,6 +185,7 @@ def main() -> None:
         label = "coarse image alone" + ("" if method == "parts" else f" ({method})")
         methods[label] = lambda *a, method=method: coarse_image(*a, steady_torso=args.steady_torso, method=method)
     per_model = model_settings(args.model_setting, parser)
+    hand_models = dict(item.partition("=")[::2] for item in args.hands)
     for item in args.model:
         label, separator, folder = item.partition("=")
         if not separator or not label or not folder:
@@ -186,7 +194,9 @@ def main() -> None:
         settings = RenderSettings(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, appearance_scale=appearance,
                                   full_scale=full, keep_coarse=label in args.keep_coarse, steady_torso=args.steady_torso,
                                   noise_correlation=args.noise_correlation, deflicker=args.deflicker).replace(**per_model.get(label, {}))
-        methods[label] = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, settings), args.steps, args.strength, args.seed)
+        hand_model = load_hand_model(hand_models[label]) if label in hand_models else None
+        pipeline = SignPipeline(FrameModel.from_pretrained(folder), None, settings, hand_model=hand_model)
+        methods[label] = render_with(pipeline, args.steps, args.strength, args.seed)
     score_table(methods, PhoenixCorpus(args.data), args)
 
 

@@ -1,6 +1,7 @@
 """The hand stage (issue #25) on held-out SynthSign videos: SSIM of each hand's crop against
-the ground-truth crop for the base (the frame at the frame model's resolution, 128 x 104,
-Lanczos back up to 260 x 210), the base sharpened by an unsharp mask (a free baseline), and the
+the ground-truth crop for the base (``--base low_resolution``: the frame at the frame model's
+resolution, 128 x 104, Lanczos back up to 260 x 210; ``--base render``: as a render composes
+it, the first frame mesh-warped to the pose, :mod:`signgen.corpora.hand_bases`), the base sharpened by an unsharp mask (a free baseline), and the
 hand stage's output (``signgen.pipelines.hands.redraw_hands`` on the base frames, appearance
 from the video's first frame, then the same crop of the pasted frame); plus a contact sheet
 (rows base | hand stage | ground truth) of consecutive frames.
@@ -21,6 +22,7 @@ import torch
 from PIL import Image, ImageDraw
 from skimage.metrics import structural_similarity
 
+from signgen.corpora.hand_bases import RenderBase
 from signgen.corpora.hand_crops import low_resolution
 from signgen.corpora.phoenix import PhoenixCorpus
 from signgen.models.hands import load_hand_model
@@ -48,11 +50,15 @@ def to_uint8(frames: torch.Tensor) -> np.ndarray:
     return frames.permute(0, 2, 3, 1).add(1).mul(127.5).clamp(0, 255).round().byte().numpy()
 
 
-def video_crops(sample, model, frame_indices, steps: int, seed: int, base_resolution=(128, 104)) -> list[dict]:
+def video_crops(sample, model, frame_indices, steps: int, seed: int, base_resolution=(128, 104), base_kind: str = "low_resolution") -> list[dict]:
     """Per seen hand of the given frames: its ground-truth, base, sharpened and redrawn crops."""
     xy, confidence, _ = sample.pose_arrays()
     truth = np.stack([sample.frame(i) for i in frame_indices])
-    base = np.stack([low_resolution(frame, base_resolution) for frame in truth])
+    if base_kind == "render":
+        render_base = RenderBase(sample, base_resolution, low_resolution)
+        base = np.stack([render_base(i) for i in frame_indices])
+    else:
+        base = np.stack([low_resolution(frame, base_resolution) for frame in truth])
     appearance = photo_hand_appearance(sample.frame(0), xy[0], confidence[0], model.crop_size, float(model.config.margin))
     size = model.crop_size
     generator = torch.Generator().manual_seed(seed)
@@ -102,6 +108,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--base-resolution", type=int, nargs=2, default=[128, 104], metavar=("H", "W"),
                         help="the frame model's resolution the base is taken through (default 128 104)")
+    parser.add_argument("--base", choices=["low_resolution", "render"], default="low_resolution",
+                        help="what the stage starts from: the frame through the frame model's resolution, or as a render "
+                             "composes it (the first frame mesh-warped to the pose; signgen.corpora.hand_bases)")
     parser.add_argument("--sheet", default=None, help="contact sheet PNG: 8 consecutive frames of the last split's first video")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -113,7 +122,7 @@ def main() -> None:
         started, items = time.monotonic(), []
         for index, sample in enumerate(corpus.split(split)[: args.videos]):
             items += video_crops(sample, model, list(range(0, sample.num_frames, args.stride)), args.steps, args.seed + index,
-                                tuple(args.base_resolution))
+                                tuple(args.base_resolution), args.base)
         scores = {name: np.array([ssim(item[name], item["truth"]) for item in items]) for name in ("base", "sharpened", "stage")}
         better = float((scores["stage"] > scores["base"]).mean())
         print(f"| {split} | {len(items)} | {scores['base'].mean():.4f} | {scores['sharpened'].mean():.4f} | "
@@ -124,8 +133,8 @@ def main() -> None:
         seen = [i for i in range(sample.num_frames) if hands.hand_is_seen(confidence[i], 1)]
         start = seen[len(seen) // 2]
         frames = [i for i in range(start, start + 8) if i in seen]
-        crops = [item for item in video_crops(sample, model, frames, args.steps, args.seed, tuple(args.base_resolution)) if item["hand"] == 1]
-        contact_sheet(crops, args.sheet, f"base ({args.base_resolution[0]}x{args.base_resolution[1]})")
+        crops = [item for item in video_crops(sample, model, frames, args.steps, args.seed, tuple(args.base_resolution), args.base) if item["hand"] == 1]
+        contact_sheet(crops, args.sheet, "render base" if args.base == "render" else f"base ({args.base_resolution[0]}x{args.base_resolution[1]})")
         print(f"wrote {args.sheet}: {sample.name} frames {frames[0]}..{frames[-1]}, right hand")
 
 

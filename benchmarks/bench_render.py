@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="override the pipeline's denoising steps (both renders)")
     parser.add_argument("--guidance", metavar="A,F", help="override the pipeline's guidance scales (both renders)")
     parser.add_argument("--guidance-interval", type=float, help="override the share of guided steps (both renders)")
+    parser.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE",
+                        help="override any render setting (both renders), as signgen render --set")
     args = parser.parse_args()
 
     import torch
@@ -62,6 +64,9 @@ def main() -> None:
         overrides["appearance_scale"], overrides["full_scale"] = (float(v) for v in args.guidance.split(","))
     if args.guidance_interval is not None:
         overrides["guidance_interval"] = args.guidance_interval
+    from signgen.cli.settings import parse_set_items
+
+    overrides.update(parse_set_items(args.set))
     pipeline.settings = pipeline.settings.replace(**overrides)
     pose = sentence_pose(args.frames)
     settings = pipeline.settings

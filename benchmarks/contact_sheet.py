@@ -5,7 +5,7 @@ The frames are spread over the video, or with ``--start S`` consecutive from fra
 see flicker: each row is then rendered as one clip of those frames).
 
     python benchmarks/contact_sheet.py --data DIR --split test_unseen --video 0 \\
-        --model "v2=runs/v2/diffusion/model" [--frames 6] [--start S] [--steps 10] \\
+        --model "v2=runs/v2/diffusion/model" [--pipeline "default=embedded"] [--frames 6] [--start S] [--steps 10] \\
         [--keep-coarse LABEL] [--deflicker LABEL=FRAMES] [--steady-torso 0] [--noise-correlation 0] -o sheet.png
 """
 
@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 from bench_frame_ablation import coarse_image, copy_source, render_with
 from signgen.corpora.phoenix import PhoenixCorpus
 from signgen.models.frame_model import FrameModel
-from signgen.pipelines.pipeline import SignPipeline
+from signgen.pipelines.pipeline import SignPipeline, load_pipeline
 from signgen.pipelines.settings import RenderSettings
 
 
@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--split", default="test_unseen")
     parser.add_argument("--video", type=int, default=0, help="index of the video in the split")
     parser.add_argument("--model", action="append", default=[], metavar="LABEL=DIR")
+    parser.add_argument("--pipeline", action="append", default=[], metavar="LABEL=DIR",
+                        help="a pipeline folder rendered with its own settings (DIR 'embedded': the embedded default)")
     parser.add_argument("--frames", type=int, default=6, help="frames shown, spread over the video")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--strength", type=float, default=1.0)
@@ -76,6 +78,12 @@ def main() -> None:
                                   deflicker=deflicker.get(label, 0.0))
         generate = render_with(SignPipeline(FrameModel.from_pretrained(folder), None, settings), args.steps, args.strength, args.seed)
         rows[label] = generate(sample, frames, xy, confidence, targets)
+    for item in args.pipeline:
+        label, separator, folder = item.partition("=")
+        if not separator or not label or not folder:
+            parser.error(f"--pipeline takes LABEL=DIR, not {item!r}")
+        pipeline = load_pipeline(None if folder == "embedded" else folder)
+        rows[label] = render_with(pipeline, args.steps, args.strength, args.seed)(sample, frames, xy, confidence, targets)
     height, width = frames.shape[1:3]
     label_width = 110
     sheet = Image.new("RGB", (label_width + width * len(targets), height * len(rows)), "white")

@@ -1,5 +1,6 @@
 """``signgen data``: corpora. ``signgen data synth`` writes SynthSign; ``signgen data
-signer-photo`` draws the bundled signer photo (a SynthSign signer at rest)."""
+signer-photo`` draws the bundled signer photo (a SynthSign signer at rest); ``signgen data
+cache-latents`` encodes a corpus' frames once with a latent frame model's VAE."""
 
 from __future__ import annotations
 
@@ -39,6 +40,19 @@ def register(commands) -> None:
     photo.add_argument("--garment", metavar="R,G,B", help="another garment colour, e.g. 200,40,40")
     photo.set_defaults(func=run_signer_photo)
 
+    cache = data.add_parser(
+        "cache-latents", help="encode a corpus' frames with a frame model's VAE once, for training",
+        description="Encode every frame of a split with the VAE of a latent frame config (model.latent.vae_path, or "
+                    "the vae/ of model.init_from) at its resolution, into train_diffusion.latent_cache: a folder per "
+                    "VAE and frame size, a file per video. Rerunning resumes; `signgen train diffusion` with the same "
+                    "--config and --set reads it. Run it once before `accelerate launch` on several GPUs.")
+    cache.add_argument("--data", required=True, metavar="DIR", help="corpus root (PHOENIX-2014T layout)")
+    cache.add_argument("--split", default="train", metavar="SPLIT", help="split to encode (default: train)")
+    cache.add_argument("--config", metavar="FILE", default=None, help="frame YAML config (as for signgen train diffusion)")
+    cache.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config field, e.g. --set train_diffusion.latent_cache=DIR (repeatable)")
+    cache.set_defaults(func=run_cache_latents)
+
 
 def run_synth(args: argparse.Namespace) -> None:
     from signgen.corpora.synthsign import SynthSignSettings, write_synthsign
@@ -66,3 +80,22 @@ def run_signer_photo(args: argparse.Namespace) -> None:
         if len(garment) != 3 or not all(0 <= value <= 255 for value in garment):
             raise SigngenError(f"--garment needs three numbers R,G,B from 0 to 255, e.g. 200,40,40; got {args.garment!r}")
     print(f"wrote {write_signer_photo(output, garment)}")
+
+
+def run_cache_latents(args: argparse.Namespace) -> None:
+    from signgen.config import load_frame_config
+    from signgen.models.frame_model import load_vae
+    from signgen.models.pretrained import vae_folder
+    from signgen.training.latents import LatentCache, build_latent_cache
+
+    config = load_frame_config(args.config, args.overrides)
+    root = config.train_diffusion.latent_cache
+    if not root:
+        raise SigngenError("say where the latents go: --set train_diffusion.latent_cache=DIR (the same for training)")
+    folder = vae_folder(config.model)
+    if folder is None:
+        raise SigngenError("this frame config denoises pixels (no model.latent.vae_path or init_from VAE): nothing to cache")
+    vae = load_vae(folder)
+    cache = LatentCache(root, vae, tuple(config.model.resolution))
+    encoded = build_latent_cache(cache, vae, args.data, args.split)
+    print(f"latent cache {cache.folder}: encoded {encoded} video(s) of {args.split} now, the rest were cached")

@@ -18,7 +18,7 @@ from signgen import __version__
 from signgen.errors import SigngenError
 
 # Modules under signgen.cli that register commands, in the order shown by --help.
-COMMAND_MODULES = ["render", "pipeline", "poses", "gloss", "data", "train", "eval", "recognise"]
+COMMAND_MODULES = ["render", "pipeline", "poses", "gloss", "data", "train", "eval", "recognise", "demo"]
 
 EXIT_USER_ERROR = 2
 # The longest error message printed: a message that echoes a huge input is cut.

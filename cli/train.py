@@ -178,18 +178,30 @@ def run_train_diffusion(args: argparse.Namespace) -> None:
     else:
         raise SigngenError("stage 2 needs the stage-1 model: pass --fusion-model DIR (the --out/model of `signgen train fusion`)")
     train_set = _frame_pairs(args, args.split, config.model, config.train_diffusion.colour_augment_prob, model.coarse_image)
+    if config.train_diffusion.latent_cache:  # built where incomplete, then read every epoch
+        from signgen.training.latents import cached_pairs
+
+        train_set = cached_pairs(model, train_set, args.data, args.split, config.train_diffusion.latent_cache)
     result = train_diffusion(model, train_set, args.out, config.train_diffusion, resume=args.resume, run_config=config)
     _report("frame model", args.out, f"{result.steps} steps on {len(train_set)} pairs")
 
 
 def run_train_temporal(args: argparse.Namespace) -> None:
-    from signgen.training.temporal import train_temporal
+    from signgen.config import load_config
+    from signgen.training.driver import check_resumed_config
+    from signgen.training.temporal import train_temporal, with_motion_adapter
 
     _check_out(args)
     overrides = list(args.overrides)
     if args.frames is not None:
         overrides.append(f"train.num_frames={args.frames}")
-    config = _load("temporal", args, overrides)
+    # The adapter shaped as model.init_from's MotionAdapter before a resumed run's config is
+    # compared with the one it saved (shaped so too).
+    config, notes = with_motion_adapter(load_config("temporal", args.config, overrides))
+    for note in notes:
+        print(note)
+    if args.resume:
+        check_resumed_config(args.out, config)
     train_temporal(args.frame_model, args.data, args.out, config, resume=args.resume)
     _report("temporal adapter", args.out, f"{config.train.max_steps} steps on {config.train.num_frames}-frame clips")
 

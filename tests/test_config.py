@@ -117,7 +117,9 @@ def test_each_family_has_one_shipped_default_tier(family, cls, default):
 def test_every_shipped_config_loads_from_the_package_folder():
     for path in sorted(CONFIG_FOLDER.glob("*.yaml")):
         family = path.name.split("-")[0]
-        required = ["model.latent.vae_path=/a/vae"] if path.name == "frame-phoenix.yaml" else []  # not read here
+        required = {"frame-phoenix.yaml": ["model.latent.vae_path=/a/vae"],
+                    "frame-phoenix-sd15.yaml": ["model.init_from=/a/sd15"],
+                    "temporal-phoenix-sd15.yaml": ["model.init_from=/an/animatediff"]}.get(path.name, [])  # not read here
         assert isinstance(load_config(family, path, required), FAMILIES[family][0]), path.name
 
 

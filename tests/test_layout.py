@@ -18,7 +18,7 @@ import pytest
 
 import signgen
 
-ROOMS = ("models", "pipelines", "training", "corpora", "evaluation")
+ROOMS = ("models", "pipelines", "training", "corpora", "evaluation", "demo")
 LEAVES = ("signgen", "signgen.errors", "signgen.atomic", "signgen.files", "signgen.config", "signgen.configs")
 # What each room may load of the other rooms (beyond itself, the leaves, poses and video).
 ALLOWED = {
@@ -27,6 +27,7 @@ ALLOWED = {
     "corpora": (),
     "training": ("models", "corpora"),
     "evaluation": ("models", "pipelines", "corpora"),
+    "demo": ("models", "pipelines"),
 }
 
 

@@ -4,8 +4,8 @@ One loader (:func:`load_config`) for the four families, each with its dataclass 
 default tier, shipped in the package (``CONFIG_FOLDER``, the repository's ``configs/``):
 
     family     dataclass        default (no --config)   variants
-    frame      FrameConfig      frame-tiny.yaml         frame-defaults / -embedded / -phoenix
-    temporal   TemporalConfig   temporal-tiny.yaml      temporal-defaults / -embedded
+    frame      FrameConfig      frame-tiny.yaml         frame-defaults / -embedded / -phoenix / -phoenix-sd15
+    temporal   TemporalConfig   temporal-tiny.yaml      temporal-defaults / -embedded / -phoenix-sd15
     g2p        G2PConfig        g2p-tiny.yaml           g2p-phoenix
     autoencoder AutoencoderConfig autoencoder-tiny.yaml  -
     recogniser RecogniserConfig recogniser-tiny.yaml    recogniser-defaults / -video-tiny / -pose-tiny / -phoenix
@@ -79,6 +79,7 @@ from signgen.config.frame import (  # noqa: F401  (re-exported: signgen.config i
     NoiseConfig,
     PREDICTION_TYPES,
     TemporalConfig,
+    TemporalModelConfig,
     TemporalTrainConfig,
     UNetConfig,
     VAE_REQUIRED,

@@ -185,8 +185,11 @@ class HandModelConfig:
     min_side: float  # ... and at least this share of the frame's height
     num_train_timesteps: int
     beta_schedule: str
+    paste: str = "hand"  # pasted back: the hand's feathered hull ("hand") or the whole crop faded at its edge ("crop")
 
     def __post_init__(self):
+        if self.paste not in ("hand", "crop"):
+            raise SigngenError(f"hand model paste must be hand or crop, not {self.paste!r}")
         at_least(self, "hand model ", 1, "crop_size", "patch_size", "block_out_channels", "layers_per_block",
                   "norm_num_groups", "attention_head_dim", "num_train_timesteps")
         if any(c % self.norm_num_groups for c in self.block_out_channels) or not self.block_out_channels:
@@ -208,9 +211,12 @@ class HandsTrainConfig(TrainConfig):
     frame_stride: int  # every n-th frame of a video gives items
     colour_augment_prob: float  # share of items whose crops are turned by one random hue rotation
     hand_loss_weight: float  # the loss inside the hand's mask counts 1 + this
+    base: str = "low_resolution"  # what the model starts from: "render" (the photo mesh-warped) or "low_resolution"
 
     def __post_init__(self):
         super().__post_init__()
+        if self.base not in ("low_resolution", "render"):
+            raise SigngenError(f"training base must be render or low_resolution, not {self.base!r}")
         at_least(self, "training ", 1, "frame_stride")
         at_least(self, "training ", 8, "base_resolution")
         share(self, "training ", "colour_augment_prob")

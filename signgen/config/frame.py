@@ -95,6 +95,9 @@ class LatentConfig:
 
 
 VAE_REQUIRED = "required"
+INIT_REQUIRED = "required"
+OPTIMIZERS = ("adamw", "adamw8bit")
+REFERENCE_NETS = ("shared", "copy")
 
 
 # What the denoiser predicts: the noise, the velocity, or the clean sample itself ("sample":
@@ -129,9 +132,22 @@ class ModelConfig:
     unet: UNetConfig
     latent: LatentConfig
     noise: NoiseConfig
+    # A local Stable Diffusion folder (a diffusers UNet2DConditionModel folder, or a whole
+    # pipeline whose unet/ and vae/ are used) the denoiser starts from; null: random weights.
+    init_from: str | None
+    # Where the reference path's features come from: "shared", the denoiser's own weights;
+    # "copy", a trainable copy of the UNet (AnimateAnyone's ReferenceNet).
+    reference_net: str
 
     def __post_init__(self):
         at_least(self, "model ", 1, "pose_channels")
+        if self.init_from == INIT_REQUIRED:
+            raise SigngenError("this config starts the denoiser from pretrained weights: give the Stable Diffusion folder "
+                               "(or its unet/) with --set model.init_from=DIR")
+        if self.reference_net not in REFERENCE_NETS:
+            raise SigngenError(f"model reference_net must be one of {', '.join(REFERENCE_NETS)}, not {self.reference_net!r}")
+        if self.reference_net == "copy" and not self.reference_attention:
+            raise SigngenError("model reference_net: copy needs reference_attention: true (the copy writes the reference features)")
         if len(self.resolution) != 2 or min(self.resolution) < 8:
             raise SigngenError(f"model resolution must be [height, width] of at least 8 px, not {self.resolution}")
         if self.coarse_residual and not self.coarse_image:
@@ -140,7 +156,7 @@ class ModelConfig:
             raise SigngenError("pose_encoder backbone must be 'vit': pose maps are not photographs")
         # In latent space the VAE's own factor is known only once it is loaded (build_unet checks then).
         factor = 2 ** (len(self.unet.block_out_channels) - 1)
-        if not self.latent.vae_path and any(side % factor for side in self.resolution):
+        if not self.latent.vae_path and not self.init_from and any(side % factor for side in self.resolution):
             raise SigngenError(f"model resolution {self.resolution} must be divisible by {factor} ({len(self.unet.block_out_channels)} UNet levels)")
 
     @property
@@ -173,12 +189,20 @@ class DiffusionTrainConfig(TrainConfig):
     uncond_prob: float
     appearance_only_prob: float
     colour_augment_prob: float  # share of training pairs (clips) recoloured by one hue rotation
+    # Speed and memory switches (issue #28): activations recomputed in the backward pass
+    # instead of kept; "adamw8bit" is bitsandbytes' 8-bit AdamW (CUDA only); a folder
+    # where the VAE latents of the corpus' frames are cached (latent models, stage 2 only).
+    gradient_checkpointing: bool
+    optimizer: str
+    latent_cache: str | None
 
     def __post_init__(self):
         super().__post_init__()
         if self.uncond_prob < 0 or self.appearance_only_prob < 0 or self.uncond_prob + self.appearance_only_prob > 1:
             raise SigngenError("uncond_prob and appearance_only_prob must be non-negative and sum to at most 1")
         share(self, "training ", "colour_augment_prob")
+        if self.optimizer not in OPTIMIZERS:
+            raise SigngenError(f"training optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
 
 
 @dataclass
@@ -233,10 +257,24 @@ class WindowConfig:
 
 
 @dataclass
+class TemporalModelConfig:
+    """``init_from``: a local diffusers MotionAdapter folder (AnimateDiff's motion modules)
+    the adapter starts from (``signgen.models.motion_import``); null: identity start."""
+
+    init_from: str | None
+
+    def __post_init__(self):
+        if self.init_from == INIT_REQUIRED:
+            raise SigngenError("this config starts the adapter from AnimateDiff's motion modules: give the diffusers "
+                               "MotionAdapter folder with --set model.init_from=DIR")
+
+
+@dataclass
 class TemporalConfig:
     adapter: AdapterConfig
     train: TemporalTrainConfig
     windows: WindowConfig
+    model: TemporalModelConfig
 
     def __post_init__(self):
         if self.train.num_frames > self.adapter.max_frames:

@@ -4,9 +4,13 @@ are seen, every crop ``crop_size`` x ``crop_size`` around the hand's keypoints
 (:mod:`signgen.poses.hands`):
 
 - ``target`` (3, S, S) in [-1, 1]: the frame's crop, what the model learns to draw;
-- ``base`` (3, S, S): the same crop of the frame taken through the frame model's resolution
-  (``base_resolution``, area-averaged down, then back up with Lanczos as the render upscales):
-  a hand of ~13 px whose fingers the model has to draw from the keypoints;
+- ``base`` (3, S, S): what the hand stage starts from. ``base="render"``: what a render gives
+  it, the video's first frame bent to this frame's pose by the whole-limb mesh warp, the
+  frame through the frame model's resolution where the warp has nothing
+  (:mod:`signgen.corpora.hand_bases`, computed once and cached); ``base="low_resolution"``:
+  the frame's crop taken through the frame model's resolution (``base_resolution``,
+  area-averaged down, then back up with Lanczos as the render upscales), a hand of ~13 px
+  whose fingers the model has to draw from the keypoints;
 - ``keypoints`` (6, S, S) in [0, 1]: the hand's keypoint map in its crop;
 - ``appearance`` (3, S, S): how this signer's hand looks in ANOTHER frame of the same video
   (drawn per epoch): that hand's crop there when it is seen, else the other hand's mirrored,
@@ -23,9 +27,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from signgen.corpora.hand_bases import bases_key, render_bases
 from signgen.corpora.phoenix import PhoenixCorpus, VideoSample
 from signgen.corpora.samplers import hue_rotation, recolour
 from signgen.errors import SigngenError
@@ -41,6 +47,10 @@ class HandCropSettings:
     frame_stride: int = 1
     colour_augment_prob: float = 0.0
     seed: int = 0
+    base: str = "low_resolution"  # or "render"
+
+
+BASES = ("low_resolution", "render")
 
 
 def low_resolution(frame: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
@@ -64,7 +74,8 @@ def to_tensor(image: np.ndarray):
 class HandCropDataset:
     """Hand crops of a split: see the module docstring."""
 
-    def __init__(self, samples: list[VideoSample], settings: HandCropSettings):
+    def __init__(self, samples: list[VideoSample], settings: HandCropSettings, base_cache: str | os.PathLike | None = None,
+                 progress: bool = True):
         self.samples = samples
         self.settings = settings
         self.epoch = 0
@@ -77,6 +88,12 @@ class HandCropDataset:
                     if frame % settings.frame_stride == 0 and self._box(xy[frame], confidence[frame], hand, size) is not None:
                         items.append((video, int(frame), hand))
         self.items = np.asarray(items, dtype=np.int64).reshape(-1, 3)
+        self.bases = None  # (N, S, S, 3) uint8 with base "render"
+        if settings.base == "render" and len(self.items):
+            if base_cache is None:
+                raise SigngenError("hand crops with base 'render' need a cache folder for the warped bases")
+            self.bases = render_bases(samples, self.items, settings, Path(base_cache) / bases_key(settings), self._box,
+                                      low_resolution, progress)
 
     def set_epoch(self, epoch: int) -> None:
         """Draw other appearance frames for the same targets (once per epoch)."""
@@ -120,13 +137,19 @@ class HandCropDataset:
         appearance = hands.appearance_crop(sample.frame(other), xy[other], confidence[other], hand, size, settings.margin,
                                            settings.min_side * frame.shape[0])
         images = {"target": to_tensor(hands.crop_region(frame, box, size)),
-                  "base": to_tensor(hands.crop_region(low_resolution(frame, settings.base_resolution), box, size)),
+                  "base": to_tensor(self.base_crop(index, frame, box)),
                   "appearance": to_tensor(appearance)}
         colours = self.colour_rotation(index)
         if colours is not None:
             images = {name: recolour(image, colours) for name, image in images.items()}
         return {**images, "keypoints": torch.from_numpy(hands.hand_keypoint_map(in_crop, seen, size)),
                 "mask": torch.from_numpy(hands.hand_mask(in_crop, seen, size))[None]}
+
+    def base_crop(self, index: int, frame: np.ndarray, box) -> np.ndarray:
+        """Item ``index``'s base crop (S, S, 3) uint8 (see the module docstring)."""
+        if self.bases is not None:
+            return self.bases[index]
+        return hands.crop_region(low_resolution(frame, self.settings.base_resolution), box, self.settings.crop_size)
 
     def colour_rotation(self, index: int):
         """With ``colour_augment_prob``, one random hue rotation for all of item ``index``'s
@@ -138,14 +161,16 @@ class HandCropDataset:
 
 
 def hand_crop_dataset(root: str | os.PathLike, split: str, settings: HandCropSettings = HandCropSettings(),
-                      cache_dir: str | os.PathLike | None = None) -> HandCropDataset:
+                      cache_dir: str | os.PathLike | None = None, progress: bool = True) -> HandCropDataset:
     """The hand crops of ``split`` of the corpus at ``root`` (missing poses are extracted once,
-    cached); a split without a seen hand is one SigngenError line."""
+    render bases computed once, both cached); a split without a seen hand is one SigngenError line."""
     if settings.crop_size < 8 or settings.frame_stride < 1 or not 0 <= settings.colour_augment_prob <= 1:
         raise SigngenError(f"hand crops need crop_size >= 8, frame_stride >= 1 and colour_augment_prob in [0, 1]: {settings}")
+    if settings.base not in BASES:
+        raise SigngenError(f"hand crops' base must be one of {', '.join(BASES)}, not {settings.base!r}")
     corpus = PhoenixCorpus(root, cache_dir)
     corpus.ensure_poses(split)
-    dataset = HandCropDataset(corpus.split(split), settings)
+    dataset = HandCropDataset(corpus.split(split), settings, corpus.cache_dir / split, progress)
     if not len(dataset):
         raise SigngenError(f"split {split!r} of {root} has no frame where a hand's 21 points are all seen")
     return dataset

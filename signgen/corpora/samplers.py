@@ -136,6 +136,11 @@ class FramePairDataset:
             source = draw + (draw >= target)
         return video, target, source
 
+    def recoloured(self, index: int) -> bool:
+        """Whether item ``index`` is recoloured this epoch (its frames are then not the
+        corpus' own: a latent cache of the corpus does not hold them)."""
+        return _colour_augmentation(self.colour_augment_prob, [self.seed, self.epoch, int(index), 1]) is not None
+
     def __getitem__(self, index: int) -> dict:
         video, target, source = self.locate(int(index))
         sample = self.samples[video]

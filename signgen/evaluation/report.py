@@ -155,6 +155,9 @@ def _paired_metrics(ok: list[dict], drive: str) -> dict[str, dict]:
             continue
         values = [row.get(name) for row in ok]
         entry = {"value": _mean(values), "videos": sum(v is not None for v in values), "protocol": PROTOCOLS[name][1]}
+        baseline = [row["copy_photo"].get(name) for row in ok if isinstance(row.get("copy_photo"), dict)]
+        if baseline:  # the reference's first frame copied into every frame, scored alike
+            entry["copy_photo"] = _mean(baseline)
         if entry["value"] is None:
             entry["skipped"] = ("no video evaluated" if not ok
                                 else "no evaluated video has it (TDE needs 2 or more reference frames; hand "

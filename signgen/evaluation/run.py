@@ -23,6 +23,8 @@ import numpy as np
 
 from signgen.atomic import check_output_folder, remove_stale_temporaries
 from signgen.errors import SigngenError
+from signgen.evaluation.frames import side_by_side_path
+from signgen.evaluation.html_report import COMMAND_NAME, REPORT_NAME, record_command, write_report
 from signgen.evaluation.report import evenly_spaced, summary_paths, write_summary
 from signgen.evaluation.shards import (
     RUN_CONFIG_NAME,
@@ -64,6 +66,7 @@ class EvalOptions:
     recogniser: Path | None = None  # back-translation readers; None: the embedded ones on SynthSign
     device: str | None = None  # None: this process's GPU if there is one, else the CPU
     progress: bool = True
+    command: str | None = None  # the command line, as the report shows it (not part of run.json)
 
     def __post_init__(self):
         if self.drive not in DRIVES:
@@ -189,7 +192,7 @@ class VideoEvaluator:
         """The video's row and its features for the Fréchet metrics."""
         from signgen.pipelines.postprocess import upscale_frames
         from signgen.video.io import write_video
-        from signgen.video.metrics import psnr, ssim_gray, ssim_rgb, temporal_difference_error
+        from signgen.evaluation.frames import paired_figures, write_side_by_side
 
         started = time.perf_counter()
         reference = sample.frames()
@@ -204,18 +207,18 @@ class VideoEvaluator:
         generated = upscale_frames(np.asarray(result.frames), (height, width))
         write_video(generated, video_path(self.run_dir, sample.name), fps=float(result.fps))
 
-        row: dict[str, Any] = {"name": sample.name, "status": "ok", "signer": sample.signer, "seed": seed,
+        row: dict[str, Any] = {"name": sample.name, "status": "ok", "split": self.options.split,
+                               "glosses": " ".join(sample.glosses), "signer": sample.signer, "seed": seed,
                                "frames": len(generated), "reference_frames": len(reference),
                                "generated_size": list(result.frames.shape[1:3])}
         if self.options.drive == "pose":
             if len(generated) != len(reference):
                 raise SigngenError(f"video {sample.name}: {len(generated)} frames generated for "
                                    f"{len(reference)} reference frames from the same pose")
-            row["ssim_gray"] = ssim_gray(generated, reference)
-            row["ssim_rgb"] = ssim_rgb(generated, reference)
-            row["psnr"] = psnr(generated, reference)
-            row.update(_hand_and_motion_metrics(generated, reference, sample))
-            row["tde"] = temporal_difference_error(generated, reference) if len(reference) > 1 else None
+            row.update(paired_figures(generated, reference, sample))
+        # reference | render | driving pose, for the HTML report (a shorter video holds its last frame)
+        write_side_by_side(side_by_side_path(self.run_dir, sample.name), reference, generated, result.pose,
+                           float(result.fps))
 
         extracted = None
         if self.options.pose_fidelity:
@@ -275,25 +278,6 @@ class VideoEvaluator:
 
 
 # ---------------------------------------------------------------- the run
-
-
-def _hand_and_motion_metrics(generated: np.ndarray, reference: np.ndarray, sample) -> dict:
-    """Hand-SSIM and hand-PSNR in the boxes of the reference pose's hands (scaled to the
-    frames), PSNR where the reference moved away from its first frame, and the temporal
-    difference error in both regions."""
-    from signgen.poses.regions import hand_boxes
-    from signgen.video.metrics import (box_masks, moving_masks, moving_region_psnr, region_psnr, region_ssim,
-                                       region_temporal_difference_error)
-
-    xy, confidence, (pose_width, pose_height) = sample.pose_arrays()
-    height, width = reference.shape[1:3]
-    boxes = hand_boxes(xy * [width / pose_width, height / pose_height], confidence, (width, height))
-    metrics = {"hand_ssim": region_ssim(generated, reference, boxes), "hand_psnr": region_psnr(generated, reference, boxes),
-               "moving_psnr": moving_region_psnr(generated, reference, reference[0]), "tde_moving": None, "tde_hands": None}
-    if len(reference) > 1:
-        metrics["tde_moving"] = region_temporal_difference_error(generated, reference, moving_masks(reference, reference[0]))
-        metrics["tde_hands"] = region_temporal_difference_error(generated, reference, box_masks(boxes, height, width))
-    return metrics
 
 
 def load_split(options: EvalOptions) -> tuple[Any, list]:
@@ -379,6 +363,7 @@ def run_evaluation(options: EvalOptions, workers: Workers | None = None) -> dict
     workers.barrier()  # every process has checked the folder before rank 0 writes to it
     if workers.is_main:
         start_run_folder(run_dir, config)
+        record_command(run_dir, options.command)
         for metric, reason in evaluator.skipped.items():
             print(f"{metric} skipped: {reason}")
     workers.barrier()
@@ -391,9 +376,11 @@ def run_evaluation(options: EvalOptions, workers: Workers | None = None) -> dict
     mine = [sample for sample in videos[workers.rank :: workers.world_size] if sample.name not in finished]
     # A SIGKILL leaves the hidden temporary of the video (or statistics) being written:
     # this process's own outputs only, so a live process's temporaries are never touched.
-    remove_stale_temporaries([video_path(run_dir, sample.name) for sample in mine] + [stats_path])
+    remove_stale_temporaries([video_path(run_dir, sample.name) for sample in mine] + [stats_path]
+                             + [side_by_side_path(run_dir, sample.name) for sample in mine])
     if workers.is_main:
-        remove_stale_temporaries([*summary_paths(run_dir), run_dir / RUN_CONFIG_NAME])
+        remove_stale_temporaries([*summary_paths(run_dir), run_dir / RUN_CONFIG_NAME, run_dir / REPORT_NAME,
+                                  run_dir / COMMAND_NAME])
     missing = sum(not sample.has_pose for sample in mine)
     if missing:
         print(corpus.extraction_notice(options.split, missing, len(mine)))
@@ -418,4 +405,6 @@ def run_evaluation(options: EvalOptions, workers: Workers | None = None) -> dict
     workers.barrier()
     if not workers.is_main:
         return None
-    return write_summary(run_dir, options, config, videos, evaluator.skipped, evaluator.dimensions)
+    summary = write_summary(run_dir, options, config, videos, evaluator.skipped, evaluator.dimensions)
+    write_report(run_dir)
+    return summary

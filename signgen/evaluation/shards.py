@@ -5,10 +5,12 @@ Run folder::
 
     run.json                      the settings that decide the results; a rerun must match
     videos/<name>.mp4             generated videos (written atomically)
+    side_by_side/<name>.mp4       reference | render | driving pose, for report.html
     shards/rank-<r>.jsonl         one row per finished video, appended and fsynced
     shards/rank-<r>.npz           that process's Fréchet statistics (FID, FID-VID, FVD)
     per_video.jsonl               all rows in split order      } written at the end
     summary.json / .md / .png     corpus figures and a figure  } by rank 0 (report.py)
+    report.html                   the report to look at        } (html_report.py)
 
 **Resuming.** A row in a shard means the video is finished; a half-written last line
 (a kill during the write) is dropped and cut off. A process saves its statistics, with
@@ -43,6 +45,7 @@ from signgen.errors import SigngenError
 
 RUN_CONFIG_NAME = "run.json"
 VIDEOS_DIR = "videos"
+SIDE_BY_SIDE_DIR = "side_by_side"  # reference | render | driving pose per video, for report.html
 SHARDS_DIR = "shards"
 # Ranks wait for the slowest one at the end; a full PHOENIX test split on few CPUs can take
 # many hours, and gloo's default 30-minute timeout would abort a healthy run.
@@ -252,6 +255,7 @@ def start_run_folder(run_dir: Path, config: dict) -> None:
     try:
         (run_dir / VIDEOS_DIR).mkdir(parents=True, exist_ok=True)
         (run_dir / SHARDS_DIR).mkdir(exist_ok=True)
+        (run_dir / SIDE_BY_SIDE_DIR).mkdir(exist_ok=True)
     except OSError as error:  # a read-only file system, no permission, a file in the way
         raise SigngenError(f"cannot create the run folder {run_dir}: {error.strerror or type(error).__name__}") from None
     if not (run_dir / RUN_CONFIG_NAME).is_file():

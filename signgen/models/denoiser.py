@@ -64,16 +64,11 @@ def build_unet(
     """The one place where the denoiser's UNet is built: ``sample_channels`` of noisy sample
     plus ``pose_channels`` of pose map plus ``coarse_channels`` of coarse image and mask in,
     ``sample_channels`` of prediction out. ``fusion_dim=None`` builds the ablation without
-    the fusion embedding; ``reference_attention`` installs the reference path."""
-    patch = config.patch_size
-    factor = patch * 2 ** (len(config.block_out_channels) - 1)
-    if any(side % factor for side in sample_size):
-        raise SigngenError(f"the denoised sample is {sample_size[0]}x{sample_size[1]}; patch size {patch} and "
-                           f"{len(config.block_out_channels)} UNet levels need sides divisible by {factor}")
+    the fusion embedding; ``reference_attention`` installs the reference path. (A UNet
+    started from pretrained weights: ``signgen.models.pretrained.pretrained_unet``.)"""
+    inputs = unet_inputs(config, sample_size=sample_size, sample_channels=sample_channels, pose_channels=pose_channels,
+                         token_dim=token_dim, fusion_dim=fusion_dim, coarse_channels=coarse_channels)
     unet = UNet2DConditionModel(
-        sample_size=[side // patch for side in sample_size],
-        in_channels=(sample_channels + pose_channels + coarse_channels) * patch**2,
-        out_channels=sample_channels * patch**2,
         down_block_types=tuple(config.down_block_types),
         up_block_types=tuple(config.up_block_types),
         mid_block_type=config.mid_block_type,
@@ -83,14 +78,40 @@ def build_unet(
         cross_attention_dim=config.cross_attention_dim,
         norm_num_groups=config.norm_num_groups,
         transformer_layers_per_block=config.transformer_layers_per_block,
-        encoder_hid_dim=None if token_dim == config.cross_attention_dim else token_dim,
-        class_embed_type=None if fusion_dim is None else "projection",
-        projection_class_embeddings_input_dim=fusion_dim,
+        **inputs,
     )
-    zero_pose_input(unet, sample_channels * patch**2)
+    zero_pose_input(unet, inputs["out_channels"])
     if reference_attention:
         install_reference_attention(unet)
     return unet
+
+
+def unet_inputs(
+    config: UNetConfig,
+    *,
+    sample_size: tuple[int, int],
+    sample_channels: int,
+    pose_channels: int,
+    token_dim: int,
+    fusion_dim: int | None,
+    coarse_channels: int = 0,
+) -> dict:
+    """The ``UNet2DConditionModel`` arguments that signgen's conditions decide (sizes,
+    input and output channels, token projection, fusion embedding), whatever the UNet's
+    widths: shared by a new UNet and one started from pretrained weights."""
+    patch = config.patch_size
+    factor = patch * 2 ** (len(config.block_out_channels) - 1)
+    if any(side % factor for side in sample_size):
+        raise SigngenError(f"the denoised sample is {sample_size[0]}x{sample_size[1]}; patch size {patch} and "
+                           f"{len(config.block_out_channels)} UNet levels need sides divisible by {factor}")
+    return {
+        "sample_size": [side // patch for side in sample_size],
+        "in_channels": (sample_channels + pose_channels + coarse_channels) * patch**2,
+        "out_channels": sample_channels * patch**2,
+        "encoder_hid_dim": None if token_dim == config.cross_attention_dim else token_dim,
+        "class_embed_type": None if fusion_dim is None else "projection",
+        "projection_class_embeddings_input_dim": fusion_dim,
+    }
 
 
 def zero_pose_input(unet: UNet2DConditionModel, sample_channels: int) -> None:

@@ -17,6 +17,7 @@ SigngenError line. Only safetensors and JSON are read or written.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass
@@ -30,7 +31,8 @@ from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from signgen import __version__
 from signgen.atomic import atomic_folder, is_replaceable_folder
 from signgen.config import ModelConfig
-from signgen.models.denoiser import FrameConditions, build_unet, predict
+from signgen.models.denoiser import FrameConditions, build_unet, predict, unet_inputs
+from signgen.models.pretrained import pretrained_unet, vae_folder
 from signgen.models.reference import ReferenceState, install_reference_attention
 from signgen.models.encoders import EncoderOutput, ImageEncoder
 from signgen import files
@@ -53,6 +55,7 @@ COMPONENT_CLASSES: dict[str, type] = {
     "fusion": FusionModule,
     "unet": UNet2DConditionModel,
     "vae": AutoencoderKL,
+    "reference_unet": UNet2DConditionModel,
 }
 REQUIRED_COMPONENTS = ("image_encoder", "pose_encoder", "fusion")
 IMAGE_CHANNELS = 3
@@ -92,6 +95,7 @@ class FrameModel(torch.nn.Module):
         noise_scheduler: DDPMScheduler | None = None,
         vae: AutoencoderKL | None = None,
         conditioning: Conditioning = Conditioning(),
+        reference_unet: UNet2DConditionModel | None = None,
     ):
         super().__init__()
         self.image_encoder = image_encoder
@@ -108,8 +112,12 @@ class FrameModel(torch.nn.Module):
         self.coarse_residual = conditioning.coarse_residual
         if vae is not None:
             vae.requires_grad_(False)
-        if unet is not None and conditioning.reference_attention:
-            install_reference_attention(unet)
+        # The reference path's own UNet (AnimateAnyone's ReferenceNet: model.reference_net
+        # copy); None: the denoiser's own weights write the reference features.
+        self.reference_unet = reference_unet
+        for network in (unet, reference_unet):
+            if network is not None and conditioning.reference_attention:
+                install_reference_attention(network)
 
     # ----------------------------------------------------------------- building
 
@@ -136,25 +144,15 @@ class FrameModel(torch.nn.Module):
     def attach_denoiser(self, config: ModelConfig) -> None:
         """Add a new stage-2 denoiser (UNet, noise schedule, optional VAE) sized by ``config``
         to the encoders and fusion module this model already holds."""
-        vae = None
-        if config.latent.vae_path:
-            vae = load_vae(config.latent.vae_path)
-        self.vae = vae
+        vae_path = vae_folder(config)  # latent.vae_path, or the vae/ of an init_from pipeline folder
+        self.vae = vae = load_vae(vae_path) if vae_path else None
         self.use_fusion_embedding = config.use_fusion_embedding
         self.coarse_image = config.coarse_image
         self.reference_attention = config.reference_attention
         self.coarse_residual = config.coarse_residual
-        channels, height, width = self.sample_shape
-        self.unet = build_unet(
-            config.unet,
-            sample_size=(height, width),
-            sample_channels=channels,
-            pose_channels=self.pose_channels,
-            token_dim=self.image_encoder.token_dim,
-            fusion_dim=self.fusion.config.embed_dim if config.use_fusion_embedding else None,
-            coarse_channels=channels + 1 if config.coarse_image else 0,
-            reference_attention=config.reference_attention,
-        )
+        self.unet = self._new_unet(config)
+        # AnimateAnyone's ReferenceNet: a trainable copy of the (pretrained) UNet writes the features.
+        self.reference_unet = copy.deepcopy(self.unet) if config.reference_net == "copy" else None
         scheduler = DDPMScheduler(
             num_train_timesteps=config.noise.num_train_timesteps,
             beta_schedule=config.noise.beta_schedule,
@@ -173,6 +171,18 @@ class FrameModel(torch.nn.Module):
         # sampling scheduler built from_config use its own defaults for unset fields, and a
         # fresh model would sample differently from its saved copy.
         self.noise_scheduler = DDPMScheduler.from_config({k: v for k, v in scheduler.config.items() if not k.startswith("_")})
+
+    def _new_unet(self, config: ModelConfig) -> UNet2DConditionModel:
+        """The stage-2 UNet: new (random weights), or the pretrained UNet of
+        ``config.init_from`` widened for signgen's conditions (``signgen.models.pretrained``)."""
+        channels, height, width = self.sample_shape
+        shape = {"sample_size": (height, width), "sample_channels": channels, "pose_channels": self.pose_channels,
+                 "token_dim": self.image_encoder.token_dim,
+                 "fusion_dim": self.fusion.config.embed_dim if config.use_fusion_embedding else None,
+                 "coarse_channels": channels + 1 if config.coarse_image else 0}
+        if not config.init_from:
+            return build_unet(config.unet, **shape, reference_attention=config.reference_attention)
+        return pretrained_unet(config.init_from, config.unet, unet_inputs(config.unet, **shape), config.reference_attention)
 
     # ------------------------------------------------------------- properties
 
@@ -260,12 +270,13 @@ class FrameModel(torch.nn.Module):
             return 0.0
         return conditions.coarse[:, : self.sample_shape[0]]
 
-    def reference_features(self, images: torch.Tensor, appearance: EncoderOutput) -> ReferenceState:
+    def reference_features(self, images: torch.Tensor, appearance: EncoderOutput, sample: torch.Tensor | None = None) -> ReferenceState:
         """The reference bank of source images (R, 3, H, W): one UNet pass on their clean
         sample at timestep 0 with their own appearance tokens and no other condition.
-        Compute once per video (or per batch of training pairs)."""
+        Compute once per video (or per batch of training pairs). ``sample``: the images
+        already in the sample space (a latent cache), else they are encoded."""
         self.require_denoiser()
-        sample = self.to_sample_space(images, deterministic=True)
+        sample = self.to_sample_space(images, deterministic=True) if sample is None else sample
         state = ReferenceState("write")
         count = len(images)
         zeros = torch.zeros(count, self.pose_channels, *self.resolution, dtype=sample.dtype, device=sample.device)
@@ -276,7 +287,8 @@ class FrameModel(torch.nn.Module):
             coarse=None if not self.coarse_image else torch.zeros(count, sample.shape[1] + 1, *sample.shape[-2:], dtype=sample.dtype, device=sample.device),
             reference=state,
         )
-        predict(self.unet, sample, torch.zeros(count, dtype=torch.long, device=sample.device), conditions, self.patch_size)
+        writer = self.unet if self.reference_unet is None else self.reference_unet
+        predict(writer, sample, torch.zeros(count, dtype=torch.long, device=sample.device), conditions, self.patch_size)
         return ReferenceState("read", state.bank)
 
     def predict(self, sample: torch.Tensor, timesteps: torch.Tensor, conditions: FrameConditions) -> torch.Tensor:
@@ -309,7 +321,8 @@ class FrameModel(torch.nn.Module):
     # ------------------------------------------------------------ save / load
 
     def components(self) -> dict[str, torch.nn.Module]:
-        present = {"image_encoder": self.image_encoder, "pose_encoder": self.pose_encoder, "fusion": self.fusion, "unet": self.unet, "vae": self.vae}
+        present = {"image_encoder": self.image_encoder, "pose_encoder": self.pose_encoder, "fusion": self.fusion, "unet": self.unet, "vae": self.vae,
+                   "reference_unet": self.reference_unet}
         return {name: module for name, module in present.items() if module is not None}
 
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
@@ -357,6 +370,7 @@ class FrameModel(torch.nn.Module):
             noise_scheduler=noise_scheduler,
             vae=modules.get("vae"),
             conditioning=Conditioning.from_manifest(manifest),
+            reference_unet=modules.get("reference_unet"),
         )
         _check_consistency(model, manifest, folder)
         return model.eval()
@@ -372,8 +386,9 @@ def read_frame_model_manifest(folder: Path) -> dict[str, Any]:
     missing = [name for name in REQUIRED_COMPONENTS if name not in components]
     if missing:
         raise SigngenError(f"{path} lacks the component(s) {', '.join(missing)}")
-    if "vae" in components and "unet" not in components:
-        raise SigngenError(f"{path} lists a vae without a unet")
+    for name in ("vae", "reference_unet"):
+        if name in components and "unet" not in components:
+            raise SigngenError(f"{path} lists a {name} without a unet")
     return manifest
 
 
@@ -419,8 +434,14 @@ def _check_consistency(model: FrameModel, manifest: dict, folder: Path) -> None:
             problems.append("unet class embedding does not match use_fusion_embedding in the manifest")
         if wants_fusion and config.projection_class_embeddings_input_dim != embed_dim:
             problems.append(f"unet fusion input {config.projection_class_embeddings_input_dim} != fusion embedding {embed_dim}")
+    if model.reference_unet is not None and _public(model.reference_unet.config) != _public(model.unet.config):
+        problems.append("the reference unet is not a copy of the unet's shape")
     if problems:
         raise SigngenError(f"{folder}: components do not fit together: {problems[0]}")
+
+
+def _public(config) -> dict:
+    return {key: value for key, value in config.items() if not key.startswith("_")}
 
 
 def _vit_fields(encoder) -> dict[str, Any]:

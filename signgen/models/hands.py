@@ -51,6 +51,10 @@ TRAINED_MODEL_FOLDER = "model"  # a training run's output folder holds the model
 IMAGE_CHANNELS = 3
 KEYPOINT_CHANNELS = 6  # signgen.poses.hands.HAND_PARTS
 PREDICTION_TYPE = "sample"
+# What of its crop the hand stage pastes back: the hand's feathered hull ("hand"), or the
+# whole crop faded at its edge ("crop": a model trained on render bases also clears what the
+# bent photo hand leaves outside the target hand).
+PASTE_REGIONS = ("hand", "crop")
 
 
 class HandModel(ModelMixin, ConfigMixin):
@@ -58,7 +62,7 @@ class HandModel(ModelMixin, ConfigMixin):
 
     ``margin`` and ``min_side`` (a share of the frame's height) fix how a hand's crop box is
     drawn around its keypoints (:func:`signgen.poses.hands.hand_crop_box`): the render crops
-    as the training data did."""
+    as the training data did. ``paste``: see PASTE_REGIONS."""
 
     config_name = CONFIG_NAME
 
@@ -76,8 +80,11 @@ class HandModel(ModelMixin, ConfigMixin):
         min_side: float = 0.15,
         num_train_timesteps: int = 1000,
         beta_schedule: str = "squaredcos_cap_v2",
+        paste: str = "hand",
     ):
         super().__init__()
+        if paste not in PASTE_REGIONS:
+            raise SigngenError(f"hand model paste must be one of {', '.join(PASTE_REGIONS)}, not {paste!r}")
         levels = len(block_out_channels)
         if crop_size % (patch_size * 2 ** (levels - 1)):
             raise SigngenError(f"hand model crop_size {crop_size} must be divisible by patch_size x 2^(levels - 1) = "
@@ -166,7 +173,8 @@ def build_hand_model(config) -> HandModel:
         crop_size=config.crop_size, patch_size=config.patch_size, block_out_channels=tuple(config.block_out_channels),
         layers_per_block=config.layers_per_block, norm_num_groups=config.norm_num_groups,
         attention_head_dim=config.attention_head_dim, mid_attention=config.mid_attention, margin=config.margin,
-        min_side=config.min_side, num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule)
+        min_side=config.min_side, num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule,
+        paste=config.paste)
 
 
 def load_hand_model(folder: str | os.PathLike) -> HandModel:

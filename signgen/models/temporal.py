@@ -41,6 +41,7 @@ from diffusers.models.attention import BasicTransformerBlock
 from diffusers.utils import BaseOutput
 from einops import rearrange
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from signgen.errors import SigngenError
 from signgen.models.loading import load_module
@@ -205,6 +206,12 @@ class VideoUNet(nn.Module):
         self.adapter = adapter
         self._num_frames: int | None = None
         self._still = False
+        # Gradient checkpointing (train.gradient_checkpointing): the motion modules'
+        # activations are recomputed in the backward pass instead of kept; so are the UNet's
+        # blocks when its own checkpointing is on, their hooks then reading the frame count
+        # of the forward pass (``_last_frames``).
+        self.checkpointing = False
+        self._last_frames: int | None = None
         self._hooks = [
             unet.get_submodule(site).register_forward_hook(self._hook_for(module))
             for site, module in zip(adapter.config.sites, adapter.motion_modules)
@@ -277,9 +284,15 @@ class VideoUNet(nn.Module):
         def apply_motion(_layer, _inputs, output):
             if self._still:
                 return output
-            if self._num_frames is None:
+            num_frames = self._num_frames
+            if num_frames is None and self.checkpointing and torch.is_grad_enabled() and self._last_frames is not None:
+                num_frames = self._last_frames  # a checkpointed UNet block recomputed in the backward pass
+            if num_frames is None:
                 raise RuntimeError("a UNet with a temporal adapter attached was called without num_frames; call it through VideoUNet")
-            return _replace_hidden_states(output, lambda hidden: module(hidden, self._num_frames))
+            self._last_frames = num_frames
+            if self.checkpointing and torch.is_grad_enabled():
+                return _replace_hidden_states(output, lambda hidden: checkpoint(module, hidden, num_frames, use_reentrant=False))
+            return _replace_hidden_states(output, lambda hidden: module(hidden, num_frames))
 
         return apply_motion
 

@@ -70,8 +70,10 @@ def check_inputs(frames: torch.Tensor, hand_xy, hand_seen, appearance: torch.Ten
 def gather_crops(images: np.ndarray, hand_xy: np.ndarray, hand_seen: np.ndarray, model: HandModel,
                  hand_z: np.ndarray | None = None) -> HandCrops:
     """The crops of every hand whose 21 points are all seen in frames (T, H, W, 3) float32: box
-    (the model's margin and min_side), base crop, keypoint map and paste mask."""
+    (the model's margin and min_side), base crop, keypoint map and paste mask (the model's
+    ``paste`` region)."""
     size, margin, min_side = model.crop_size, float(model.config.margin), float(model.config.min_side)
+    whole_crop = hands.edge_window(size) if model.config.get("paste", "hand") == "crop" else None
     height, width = images.shape[1:3]
     where, base, keypoints, masks = [], [], [], []
     for frame in range(len(images)):
@@ -88,7 +90,7 @@ def gather_crops(images: np.ndarray, hand_xy: np.ndarray, hand_seen: np.ndarray,
             where.append((frame, hand, box))
             base.append(hands.crop_region(images[frame], box, size))
             keypoints.append(hands.hand_keypoint_map(in_crop, seen, size, z))
-            masks.append(hands.hand_mask(in_crop, seen, size))
+            masks.append(hands.hand_mask(in_crop, seen, size) if whole_crop is None else whole_crop)
     if not where:
         return HandCrops([], torch.zeros(0, 3, size, size), torch.zeros(0, len(hands.HAND_PARTS), size, size), [])
     return HandCrops(where, torch.from_numpy(np.stack(base)).permute(0, 3, 1, 2), torch.from_numpy(np.stack(keypoints)), masks)

@@ -85,6 +85,9 @@ class Stage:
     evaluate: Callable[[], dict] | None = None
     eval_every: int = 0
     close: Callable[[], Any] | None = None
+    # DDP: some trained parameters may get no gradient in a step (a reference UNet's layers
+    # after its last reference feature), so DDP must look for them.
+    unused_parameters: bool = False
 
 
 @dataclass
@@ -136,6 +139,9 @@ def check_out_dir(out_dir: str | Path, resume: bool | str | Path = False) -> Non
 # The config sections that shape the network (frame, g2p, autoencoder: model; temporal:
 # adapter): a checkpoint's weights fit only the section it was trained with.
 MODEL_SECTIONS = ("model", "adapter")
+# Keys of those sections that only say where a fresh run's first weights came from: a
+# resumed run takes its weights from the checkpoint, whatever they say now.
+START_KEYS = ("model.init_from",)
 
 
 def check_resumed_config(out_dir: str | Path, run_config: Any) -> None:
@@ -164,7 +170,7 @@ def check_resumed_config(out_dir: str | Path, run_config: Any) -> None:
             continue
         before = {**_flatten(defaults.get(section), section), **_flatten(saved.get(section), section)}
         for key, value in _flatten(new.get(section), section).items():
-            if key in before and before[key] != value:
+            if key in before and before[key] != value and key not in START_KEYS:
                 changed.append(f"{key} {before[key]!r} -> {value!r}")
     if changed:
         raise SigngenError(f"--resume keeps the model the checkpoints in {out_dir} were trained as, but the model config "
@@ -243,13 +249,13 @@ class Trainer:
         checkpoint = find_checkpoint(out_dir, resume)
         if len(dataset) < config.batch_size:
             raise SigngenError(f"the training set has {len(dataset)} {stage.items}, fewer than batch_size {config.batch_size}")
-        self.accelerator = accelerator = _accelerator(config)
+        self.accelerator = accelerator = _accelerator(config, stage.unused_parameters)
         set_seed(config.seed)
         for module in stage.modules:
             module.to(accelerator.device)
         stage.objective.train()
         processes = accelerator.num_processes
-        optimizer = torch.optim.AdamW(stage.parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+        optimizer = make_optimizer(config, stage.parameters)
         schedule = get_scheduler(config.lr_schedule, optimizer, num_warmup_steps=config.warmup_steps * processes,
                                  num_training_steps=config.max_steps * processes)
         # The loader's own generator: starting an epoch then draws nothing from the global
@@ -414,16 +420,32 @@ class Trainer:
         return final
 
 
-def _accelerator(config: TrainConfig):
+def make_optimizer(config: TrainConfig, parameters: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """AdamW, or bitsandbytes' 8-bit AdamW where the config asks (``optimizer: adamw8bit``,
+    stage 2 and 3): a CUDA GPU and the bitsandbytes package, else one error line."""
+    kind = getattr(config, "optimizer", "adamw")
+    if kind != "adamw8bit":
+        return torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+    if not torch.cuda.is_available():
+        raise SigngenError("optimizer adamw8bit (bitsandbytes) runs on a CUDA GPU only; set optimizer: adamw here")
+    try:
+        import bitsandbytes
+    except ImportError:
+        raise SigngenError("optimizer adamw8bit needs bitsandbytes: pip install bitsandbytes (or set optimizer: adamw)") from None
+    return bitsandbytes.optim.AdamW8bit(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+
+
+def _accelerator(config: TrainConfig, unused_parameters: bool = False):
     from accelerate import Accelerator, DataLoaderConfiguration
-    from accelerate.utils import GradientAccumulationPlugin
+    from accelerate.utils import DistributedDataParallelKwargs, GradientAccumulationPlugin
 
     # sync_with_dataloader=False: the loop counts micro-batches across epochs, so that the
     # end of an epoch does not cut an accumulation short (and resume stays exact).
     plugin = GradientAccumulationPlugin(num_steps=config.gradient_accumulation_steps, sync_with_dataloader=False)
     try:
         return Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_plugin=plugin,
-                           dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed))
+                           dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
+                           kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=unused_parameters)])
     except ValueError as error:
         raise SigngenError(f"cannot train with mixed_precision={config.mixed_precision!r} here: {error}") from None
 

@@ -29,6 +29,7 @@ from signgen.models.denoiser import denoising_target, sample_training_modes
 from signgen.models.frame_model import FrameModel
 from signgen.models.fusion import fusion_contrastive_loss, retrieval_hits
 from signgen.training import driver
+from signgen.training.latents import sample_space_pair
 from signgen.training.driver import FINAL_MODEL_FOLDER, LOG_NAME, TrainResult, find_checkpoint, list_checkpoints  # noqa: F401
 
 BATCH_KEYS = ("source", "target", "target_pose")
@@ -69,6 +70,8 @@ class DiffusionObjective(torch.nn.Module):
         super().__init__()
         model.require_denoiser()
         self.unet = model.unet
+        # AnimateAnyone's ReferenceNet (model.reference_net: copy) trains with the denoiser.
+        self.reference_unet = model.reference_unet
         self.__dict__["frame_model"] = model
         self.config = config
 
@@ -77,7 +80,9 @@ class DiffusionObjective(torch.nn.Module):
         model = self.__dict__["frame_model"]
         scheduler = model.noise_scheduler
         with torch.no_grad():
-            clean = model.to_sample_space(batch["target"])
+            clean, source_sample = sample_space_pair(model, batch)  # the latent cache's, where the batch has it
+            if source_sample is not None:
+                batch = {**batch, "source_sample": source_sample}
             appearance = model.encode_appearance(batch["source"])
             conditions = model.frame_conditions(appearance, batch["target_pose"], *v2_conditions(model, batch, appearance))
             clean = clean - model.residual_base(conditions)
@@ -95,15 +100,19 @@ def v2_conditions(model: FrameModel, batch: dict, appearance, rows: torch.Tensor
     """The coarse-image channels and the reference state of a batch of pairs (``coarse``,
     ``uncovered``: one per target; ``source``: the photos), for the frame models that read
     them (None otherwise). ``rows`` gives each target's photo (default: one photo per
-    target). The reference bank is computed without a graph: the denoiser learns to read
-    it, with its own weights at timestep 0 writing it."""
+    target). With the denoiser's own weights writing it, the reference bank is computed
+    without a graph: the denoiser learns to read it. A trainable reference UNet of its own
+    (``model.reference_net: copy``) writes it with a graph, and learns through it."""
     coarse = reference = None
     if model.coarse_image:
         if batch.get("coarse") is None or batch.get("uncovered") is None:
             raise SigngenError("this frame model reads coarse images: build the training items with coarse_image=True")
         coarse = model.coarse_condition(batch["coarse"], batch["uncovered"])
     if model.reference_attention:
-        reference = model.reference_features(batch["source"], appearance)
+        writer = model.reference_unet
+        learns = writer is not None and writer.training and any(p.requires_grad for p in writer.parameters())
+        with torch.set_grad_enabled(learns or torch.is_grad_enabled()):
+            reference = model.reference_features(batch["source"], appearance, batch.get("source_sample"))
         reference.rows = torch.arange(len(batch["source"]), device=batch["source"].device) if rows is None else rows
     return coarse, reference
 
@@ -150,6 +159,10 @@ def train_diffusion(
     for :func:`train_fusion`."""
     for module in (model.image_encoder, model.pose_encoder, model.fusion):
         module.requires_grad_(False).eval()
+    if config.gradient_checkpointing:
+        for unet in (model.unet, model.reference_unet):
+            if unet is not None:
+                unet.enable_gradient_checkpointing()
     objective = DiffusionObjective(model, config)
     run_config = run_config if run_config is not None else {"train_diffusion": config_to_dict(config)}
     return driver.train(_frame_stage("diffusion", model, objective), dataset, out_dir, config, run_config, resume=resume, progress=progress)
@@ -173,6 +186,7 @@ def _frame_stage(name: str, model: FrameModel, objective: torch.nn.Module) -> dr
         save_model=model.save_pretrained,
         load_model=load_model,
         items="pairs",
+        unused_parameters=model.reference_unet is not None,
     )
 
 

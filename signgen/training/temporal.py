@@ -1,9 +1,10 @@
 """Stage 3: the temporal adapter's objective and its save/load; the frame model frozen.
 
 ``train_temporal(frame_model_dir, data_dir, out, config)`` loads a trained frame model
-(stages 1 and 2), attaches an untrained :class:`~signgen.models.temporal.TemporalAdapter` to its
-UNet and trains only the adapter on clips of ``num_frames`` frames with the stage-2
-objective: one timestep per clip (every frame of a window shares it at sampling time too),
+(stages 1 and 2), attaches a :class:`~signgen.models.temporal.TemporalAdapter` to its UNet
+(untrained, or AnimateDiff's motion modules with ``model.init_from``:
+:mod:`signgen.models.motion_import`) and trains only the adapter on clips of
+``num_frames`` frames with the stage-2 objective: one timestep per clip (every frame of a window shares it at sampling time too),
 noise per frame, per-frame conditions exactly as the frame model saw them, and the same
 condition dropout per clip so that the adapter also serves classifier-free guidance.
 
@@ -15,17 +16,19 @@ the window settings the pipeline reads.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from signgen.config import DiffusionTrainConfig, TemporalConfig, config_to_dict
+from signgen.config import AdapterConfig, DiffusionTrainConfig, TemporalConfig, config_to_dict
 from signgen.errors import SigngenError
 from signgen.models.denoiser import FrameConditions, denoising_target, predict, sample_training_modes
 from signgen.models.encoders import EncoderOutput
 from signgen.models.frame_model import FrameModel
+from signgen.models.motion_import import import_motion_modules, load_motion_adapter, motion_adapter_options
 from signgen.models.temporal import TemporalAdapter, VideoUNet
 from signgen.training import driver
 from signgen.training.frame import v2_conditions
@@ -92,6 +95,10 @@ class TemporalObjective(torch.nn.Module):
         self.adapter = adapter
         self.__dict__["frame_model"] = model
         self.__dict__["video_unet"] = VideoUNet(model.unet, adapter)
+        checkpointing = bool(getattr(train, "gradient_checkpointing", False))
+        self.__dict__["video_unet"].checkpointing = checkpointing
+        if checkpointing:  # the frozen UNet's blocks too: the backward pass runs through them
+            model.unet.enable_gradient_checkpointing()
         self.train_config = train
 
     def forward(self, batch: dict[str, torch.Tensor], step: int = 0) -> torch.Tensor:
@@ -116,6 +123,31 @@ def _public(config) -> dict:
     return {key: list(value) if isinstance(value, tuple) else value for key, value in config.items() if not key.startswith("_")}
 
 
+def with_motion_adapter(config: TemporalConfig) -> tuple[TemporalConfig, list[str]]:
+    """``config`` with the adapter shaped as the MotionAdapter of ``model.init_from``
+    (heads, layers, groups, frame positions: ``signgen.models.motion_import``) and one
+    line per field that changed; unchanged without ``init_from``. Apply it before a
+    resumed run's config is compared with its saved one: the run saved it applied."""
+    if not config.model.init_from:
+        return config, []
+    options, notes = motion_adapter_options(config.model.init_from, config_to_dict(config.adapter))
+    return dataclasses.replace(config, adapter=AdapterConfig(**options)), notes
+
+
+def start_adapter(model: FrameModel, config: TemporalConfig, echo=print) -> TemporalAdapter:
+    """The adapter to train: at its identity start, or with the motion modules of the
+    MotionAdapter in ``model.init_from`` where their shapes fit (``echo`` gets one line
+    for each that does not). ``config`` has :func:`with_motion_adapter` applied."""
+    adapter = TemporalAdapter.for_unet(model.unet, **config_to_dict(config.adapter))
+    if config.model.init_from:
+        notes = import_motion_modules(adapter, load_motion_adapter(config.model.init_from), config.model.init_from)
+        loaded = len(adapter.motion_modules) - len(notes)
+        echo(f"motion modules: {loaded} of {len(adapter.motion_modules)} loaded from {config.model.init_from}")
+        for note in notes:
+            echo(note)
+    return adapter.train()
+
+
 def train_temporal(
     frame_model_dir: str | os.PathLike,
     data_dir: str | os.PathLike,
@@ -129,6 +161,11 @@ def train_temporal(
     ``data_dir`` (``signgen.corpora.samplers.clip_dataset``, split ``train``) into ``out``; returns the
     final adapter (EMA weights when EMA is on), also saved to ``out/model``."""
     driver.check_out_dir(out, resume)  # before the frame model and the clips are loaded
+    if config.train.latent_cache:
+        raise SigngenError("train.latent_cache is for stage 2 (signgen train diffusion); stage 3 encodes its clips as it reads them")
+    config, notes = with_motion_adapter(config)
+    for note in notes:
+        print(note)
     train = config.train
     model = FrameModel.from_pretrained(frame_model_dir)
     model.require_denoiser()
@@ -138,7 +175,7 @@ def train_temporal(
     dataset = clip_dataset(data_dir, "train", num_frames=train.num_frames, resolution=model.resolution,
                            colour_augment_prob=train.colour_augment_prob, coarse_image=model.coarse_image)
     torch.manual_seed(train.seed)
-    adapter = TemporalAdapter.for_unet(model.unet, **config_to_dict(config.adapter)).train()
+    adapter = start_adapter(model, config)
     objective = TemporalObjective(model, adapter, train)
     stage = driver.Stage(
         name="temporal",

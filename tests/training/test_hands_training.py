@@ -140,3 +140,30 @@ def test_the_command_line_trains_and_resumes(synthsign_corpus, tmp_path, run_cli
     code, _, err = run_cli("train", "hands", "--data", synthsign_corpus, "--out", tmp_path / "other", "--set", "model.crop_size=20")
     assert code == 2 and "crop_size 20 must be divisible" in cli_error_line(err)
     assert not (tmp_path / "other").exists()
+
+
+def test_render_bases_are_the_first_frame_bent_to_the_pose_and_are_computed_once(synthsign_corpus, tmp_path, monkeypatch):
+    from signgen.corpora import hand_bases
+
+    settings = HandCropSettings(crop_size=32, frame_stride=9, base="render")
+    dataset = hand_crop_dataset(synthsign_corpus, "train", settings, cache_dir=tmp_path / "cache", progress=False)
+    first = [i for i, (_, frame, _) in enumerate(dataset.items) if frame == 0]
+    later = [i for i, (_, frame, _) in enumerate(dataset.items) if frame > 0]
+    assert first and later
+    # The photo warped to its own pose is the photo: at frame 0 the base is the target, sharp.
+    for i in first:
+        item = dataset[i]
+        assert (item["base"] - item["target"]).abs().mean() < 0.02
+    # Later the photo's hand, bent to the frame's keypoints, is not the frame's hand.
+    assert max((dataset[i]["base"] - dataset[i]["target"]).abs().mean().item() for i in later) > 0.05
+
+    def no_warping(*args, **kwargs):
+        raise AssertionError("the cached bases were warped again")
+
+    monkeypatch.setattr(hand_bases, "video_bases", no_warping)
+    again = hand_crop_dataset(synthsign_corpus, "train", settings, cache_dir=tmp_path / "cache", progress=False)
+    assert torch.equal(again[later[0]]["base"], dataset[later[0]]["base"])
+    with pytest.raises(SigngenError, match="base must be one of"):
+        hand_crop_dataset(synthsign_corpus, "train", HandCropSettings(base="photo"), cache_dir=tmp_path / "cache")
+    with pytest.raises(SigngenError, match="training base"):
+        load_config("hands", None, ["train.base=photo"])
