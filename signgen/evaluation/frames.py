@@ -37,11 +37,6 @@ def _rounded(values) -> list:
     return [None if v is None else round(float(v), PER_FRAME_DIGITS) for v in values]
 
 
-def _mean(values) -> float | None:
-    values = [v for v in values if v is not None]
-    return float(np.mean(values)) if values else None
-
-
 def hand_boxes_for(sample, height: int, width: int) -> list:
     """The boxes of the reference pose's hands, per frame, scaled to frames of ``height`` x ``width``."""
     from signgen.poses.regions import hand_boxes

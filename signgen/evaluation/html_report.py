@@ -102,7 +102,7 @@ def tolerant_rows(run_dir: Path) -> tuple[list[dict], list[str]]:
     return list(rows.values()), problems
 
 
-def _partial_summary(run_dir: Path, config: dict, rows: list[dict], problems: list[str]) -> dict:
+def _partial_summary(config: dict, rows: list[dict], problems: list[str]) -> dict:
     """Corpus figures of the rows found so far (no Fréchet distances: those are merged at
     the end of a run)."""
     from types import SimpleNamespace
@@ -138,7 +138,7 @@ def load_run(run_dir: str | Path) -> RunView:
     if partial:
         if (run_dir / SUMMARY_JSON).exists():
             problems.append(f"{SUMMARY_JSON} is not readable; figures from the rows found")
-        summary = _partial_summary(run_dir, config, rows, problems)
+        summary = _partial_summary(config, rows, problems)
     view = RunView(run_dir, config, _read_json_object(run_dir / COMMAND_NAME) or {}, summary, partial)
     view.rows = [video_entry(run_dir, row, problems) for row in rows]
     view.problems = problems
