@@ -171,17 +171,26 @@ def table(rows: dict, args, device: str) -> str:
     return "\n".join(lines)
 
 
+# Written into --out: only a folder holding it (or an empty one) is replaced by a later check.
+MARKER = ".signgen-gpu-check"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="work folder (replaced)")
+    parser.add_argument("--out", type=Path, required=True, help="work folder (replaced; only an empty one or an earlier check's)")
     parser.add_argument("--data", type=Path, default=None, help="an existing SynthSign/PHOENIX-layout corpus")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--frames", type=int, default=125)
     parser.add_argument("--num-steps", type=int, default=None, help="sampling steps (default: the pipeline's)")
     parser.add_argument("--tiny", action="store_true", help="tiny configs: the CPU run of the test suite")
     args = parser.parse_args(argv)
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())) and not (args.out / MARKER).is_file():
+        print(f"gpu_check: --out {args.out} exists and is not an earlier check's work folder (no {MARKER}); "
+              f"refusing to replace it", file=sys.stderr)
+        return 2
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
+    (args.out / MARKER).write_text("a benchmarks/gpu_check.py work folder: the next check replaces it\n")
     corpus = args.data
     if corpus is None:
         corpus = args.out / "synthsign"

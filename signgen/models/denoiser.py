@@ -8,7 +8,8 @@ How each condition enters (FPDM's recipe on a plain diffusers UNet):
   ``UNet2DConditionModel`` that diffusers' ``UNetMotionModel.from_unet2d`` accepts for the
   temporal stage;
 - appearance tokens -> cross-attention (``encoder_hidden_states``), through diffusers'
-  ``encoder_hid_proj`` when the encoder width differs from ``cross_attention_dim``;
+  ``encoder_hid_proj`` when the encoder width differs from ``cross_attention_dim`` (and
+  always, zero-initialised, on a pretrained UNet: ``signgen.models.pretrained``);
 - fusion embedding -> ``class_embed_type="projection"``: projected and added to the
   timestep embedding;
 - coarse image (v2) -> the photo warped to the target pose (``signgen.poses.warp``) in the

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors import SafetensorError
@@ -26,18 +27,12 @@ def load_module(cls: type, config_path: Path, weights_path: Path) -> torch.nn.Mo
     for path in (config_path, weights_path):
         if not Path(path).is_file():
             raise SigngenError(f"model folder is incomplete: {path} is missing")
-    config = files.read_json_object(config_path, "component config")
-    if config.get("_class_name") != cls.__name__:
-        raise SigngenError(f"{config_path} does not describe a {cls.__name__}")
-    check_positive(config, config_path)
+    config = read_config(config_path, "component config", cls, lambda _: f"{config_path} does not describe a {cls.__name__}")
     try:
         module = cls.from_config(config)
     except (TypeError, ValueError, KeyError, ArithmeticError, RuntimeError, AttributeError) as error:
         raise SigngenError(f"{config_path} does not build a {cls.__name__}: {first_line(error)}") from None
-    try:
-        state = load_file(weights_path)
-    except (SafetensorError, OSError) as error:
-        raise SigngenError(f"{weights_path} is not a readable safetensors file: {first_line(error)}") from None
+    state = read_weights(weights_path)
     expected = module.state_dict()
     if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in expected):
         raise SigngenError(f"{weights_path} does not match {config_path} (weights of another module or model?): "
@@ -49,6 +44,26 @@ def load_module(cls: type, config_path: Path, weights_path: Path) -> torch.nn.Mo
     except (RuntimeError, NotImplementedError) as error:
         raise SigngenError(f"{weights_path} does not match {config_path}: {first_line(error)}") from None
     return module
+
+
+def read_config(config_path: Path, what: str, cls: type, refusal: Callable[[str], str]) -> dict:
+    """A ``cls`` module's ``config.json``, its sizes checked (:func:`check_positive`); a
+    config of another class is the SigngenError ``refusal(kind found)``."""
+    config = files.read_json_object(config_path, what)
+    kind = config.get("_class_name")
+    if kind != cls.__name__:
+        raise SigngenError(refusal(kind or "model without _class_name"))
+    check_positive(config, config_path)
+    return config
+
+
+def read_weights(path: Path, context: str = "") -> dict[str, torch.Tensor]:
+    """Every tensor of the safetensors file ``path`` (never a pickle); an unreadable file is
+    one SigngenError line, prefixed with ``context``."""
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError) as error:
+        raise SigngenError(f"{context}{path} is not a readable safetensors file: {first_line(error)}") from None
 
 
 # Sizes and counts in a component's config.json: a zero (or less) would divide by zero

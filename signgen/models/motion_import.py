@@ -5,11 +5,15 @@ signgen's :class:`~signgen.models.temporal.MotionModule` is AnimateDiff's
 ``AnimateDiffTransformer3D`` with the same parts under the same names (GroupNorm,
 ``proj_in``, ``BasicTransformerBlock`` with two self-attentions and sinusoidal frame
 positions, ``proj_out``, added to its input), and :func:`~signgen.models.temporal.motion_sites`
-puts the modules where ``UNetMotionModel`` puts them: after each (resnet, attention) pair of
-a down or up block and after each resnet but the first of the middle block. So the motion
+with ``mid_site="attention"`` puts the modules where ``UNetMotionModel`` puts them: after
+each (resnet, attention) pair of a down or up block (after each resnet where a block has no
+attention), and in the middle block after each attention, before the resnet that follows it
+(``UNetMidBlockCrossAttnMotion`` runs attention, motion module, resnet). So the motion
 module of MotionAdapter's ``down_blocks.i.motion_modules.j`` is the one at site
 ``down_blocks.i.{attentions|resnets}.j``, ``up_blocks`` alike, and
-``mid_block.motion_modules.j`` is the one at ``mid_block.resnets.{j+1}``.
+``mid_block.motion_modules.j`` is the one at ``mid_block.attentions.j``. An adapter started
+from AnimateDiff keeps these sites in its saved config; signgen's own adapters (default
+``mid_site="resnet"``, after ``mid_block.resnets.{j+1}``) are unchanged.
 
 The adapter takes AnimateDiff's heads, transformer layers, norm groups and frame positions
 (one value each, for all modules), so that a loaded module computes exactly what its source
@@ -25,12 +29,10 @@ from pathlib import Path
 
 from diffusers import MotionAdapter
 
-from signgen import files
 from signgen.errors import SigngenError
-from signgen.models.loading import load_module
+from signgen.models.loading import load_module, read_config
+from signgen.models.pretrained import WEIGHT_NAMES
 from signgen.models.temporal import TemporalAdapter
-
-WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 
 
 def motion_adapter_config(path: str | Path) -> dict:
@@ -42,19 +44,24 @@ def motion_adapter_config(path: str | Path) -> dict:
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise SigngenError(f"model.init_from {path} is not a diffusers MotionAdapter folder: it has no config.json")
-    config = files.read_json_object(config_path, "MotionAdapter config")
-    kind = config.get("_class_name")
-    if kind != MotionAdapter.__name__:
-        raise SigngenError(f"model.init_from: {path} holds a {kind or 'model without _class_name'}, not a MotionAdapter "
-                           f"(AnimateDiff's motion modules in diffusers' format)")
+    config = read_config(config_path, "MotionAdapter config", MotionAdapter,
+                         lambda kind: f"model.init_from: {path} holds a {kind}, not a MotionAdapter "
+                                      f"(AnimateDiff's motion modules in diffusers' format)")
     defaults = {name: p.default for name, p in inspect.signature(MotionAdapter.__init__).parameters.items() if name != "self"}
     return {**defaults, **{key: value for key, value in config.items() if key in defaults}}
 
 
 def load_motion_adapter(path: str | Path) -> MotionAdapter:
-    """A diffusers MotionAdapter folder (config.json + safetensors), loaded strictly."""
+    """A diffusers MotionAdapter folder (config.json + safetensors weights, the fp16 variant
+    accepted as for the UNet: ``signgen.models.pretrained.WEIGHT_NAMES``), loaded strictly."""
     motion_adapter_config(path)
-    return load_module(MotionAdapter, Path(path) / "config.json", Path(path) / WEIGHTS_NAME)
+    folder = Path(path)
+    weights = next((folder / name for name in WEIGHT_NAMES if (folder / name).is_file()), None)
+    if weights is None:
+        pickled = any(folder.glob("*.bin")) or any(folder.glob("*.ckpt"))
+        raise SigngenError(f"model.init_from: the MotionAdapter folder {path} has no {' or '.join(WEIGHT_NAMES)}"
+                           + ("; it holds pickled weights only, signgen reads safetensors" if pickled else ""))
+    return load_module(MotionAdapter, folder / "config.json", weights)
 
 
 def _one_value(value, what: str, path) -> int:
@@ -96,9 +103,12 @@ def source_name(site: str) -> str:
     match = re.fullmatch(r"(down_blocks|up_blocks)\.(\d+)\.(?:attentions|resnets)\.(\d+)", site)
     if match:
         return f"{match[1]}.{match[2]}.motion_modules.{match[3]}"
-    match = re.fullmatch(r"mid_block\.resnets\.(\d+)", site)
-    if match and int(match[1]) >= 1:
-        return f"mid_block.motion_modules.{int(match[1]) - 1}"
+    match = re.fullmatch(r"mid_block\.attentions\.(\d+)", site)
+    if match:
+        return f"mid_block.motion_modules.{match[1]}"
+    if site.startswith("mid_block.resnets."):
+        raise SigngenError(f"the adapter site {site} is after a middle-block resnet; AnimateDiff's middle motion modules "
+                           f"run after the attention (an adapter built with mid_site='attention')")
     raise SigngenError(f"no AnimateDiff motion module corresponds to the adapter site {site}")
 
 

@@ -10,6 +10,8 @@ computes with an empty (all-zero) text conditioning:
   pretrained ``conv_in`` weights read the noisy sample's channels, as before);
 - appearance tokens: ``encoder_hid_proj`` (token width -> the UNet's
   ``cross_attention_dim``), zero-initialised, so cross-attention first sees zero tokens;
+  always, also where the token width equals ``cross_attention_dim`` (a new UNet then has
+  no projection: the tokens would reach the pretrained cross-attention unchanged);
 - fusion embedding: the ``projection`` class embedding added to the timestep embedding,
   its last layer zero-initialised.
 
@@ -27,14 +29,12 @@ from pathlib import Path
 
 import torch
 from diffusers import UNet2DConditionModel
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from signgen import files
 from signgen.config import UNetConfig
 from signgen.errors import SigngenError, first_line
 from signgen.models.denoiser import zero_pose_input
-from signgen.models.loading import check_positive
+from signgen.models.loading import read_config, read_weights
 from signgen.models.reference import install_reference_attention
 
 CONFIG_NAME = "config.json"
@@ -83,14 +83,9 @@ def vae_folder(config) -> str | None:
 
 def read_unet_config(unet_folder: Path) -> dict:
     """The pretrained UNet's config.json, checked to be a UNet2DConditionModel's."""
-    path = unet_folder / CONFIG_NAME
-    config = files.read_json_object(path, "UNet config")
-    kind = config.get("_class_name")
-    if kind != UNet2DConditionModel.__name__:
-        raise SigngenError(f"model.init_from: {unet_folder} holds a {kind or 'model without _class_name'}, not a "
-                           f"UNet2DConditionModel (it takes a Stable Diffusion folder or its unet/)")
-    check_positive(config, path)
-    return config
+    return read_config(unet_folder / CONFIG_NAME, "UNet config", UNet2DConditionModel,
+                       lambda kind: f"model.init_from: {unet_folder} holds a {kind}, not a UNet2DConditionModel "
+                                    f"(it takes a Stable Diffusion folder or its unet/)")
 
 
 def pretrained_unet(init_from: str | Path, config: UNetConfig, inputs: dict, reference_attention: bool = False) -> UNet2DConditionModel:
@@ -100,6 +95,9 @@ def pretrained_unet(init_from: str | Path, config: UNetConfig, inputs: dict, ref
     unet_folder, _ = init_folders(init_from)
     source = read_unet_config(unet_folder)
     check_fits(source, config, inputs, unet_folder)
+    # The zero-initialised token projection, whatever the token width (unet_inputs leaves it
+    # out where the tokens are cross_attention_dim wide already).
+    inputs = {**inputs, "encoder_hid_dim": inputs["encoder_hid_dim"] or config.cross_attention_dim}
     merged = {key: value for key, value in source.items() if not key.startswith("_")}
     merged.update(inputs)
     try:
@@ -158,10 +156,7 @@ def load_pretrained_weights(unet: UNet2DConditionModel, path: Path, sample_chann
     """Every weight of the pretrained file into ``unet``: ``conv_in`` into its first
     ``sample_channels`` input channels, everything else shape for shape; only the modules
     signgen adds (:data:`NEW_MODULES`) may be absent from the file."""
-    try:
-        state = load_file(path)
-    except (SafetensorError, OSError) as error:
-        raise SigngenError(f"model.init_from: {path} is not a readable safetensors file: {first_line(error)}") from None
+    state = read_weights(path, context="model.init_from: ")
     expected = unet.state_dict()
     missing = sorted(key for key in expected if key not in state and not key.startswith(NEW_MODULES))
     unexpected = sorted(key for key in state if key not in expected)

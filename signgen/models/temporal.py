@@ -161,15 +161,18 @@ class TemporalAdapter(ModelMixin, ConfigMixin):
         *,
         levels: Sequence[int] | None = None,
         include_mid: bool = True,
+        mid_site: str = "resnet",
         **module_options,
     ) -> "TemporalAdapter":
         """An untrained adapter with one motion module after each spatial layer of ``unet``.
 
         ``levels`` picks resolution levels (0 = full resolution: ``down_blocks[0]`` and the
-        last up block); ``None`` takes all of them. ``module_options`` are the remaining
-        ``__init__`` arguments (heads, head size, layers, groups, max_frames, ...).
+        last up block); ``None`` takes all of them. ``mid_site`` places the middle block's
+        modules (:func:`motion_sites`): ``"attention"`` for AnimateDiff's motion modules.
+        ``module_options`` are the remaining ``__init__`` arguments (heads, head size,
+        layers, groups, max_frames, ...). The chosen places are saved as ``sites``.
         """
-        sites = motion_sites(unet, levels=levels, include_mid=include_mid)
+        sites = motion_sites(unet, levels=levels, include_mid=include_mid, mid_site=mid_site)
         channels = [_output_channels(unet.get_submodule(site)) for site in sites]
         return cls(sites=list(sites), site_channels=channels, **module_options)
 
@@ -297,13 +300,24 @@ class VideoUNet(nn.Module):
         return apply_motion
 
 
-def motion_sites(unet: UNet2DConditionModel, *, levels: Sequence[int] | None = None, include_mid: bool = True) -> list[str]:
+# Where the middle block's motion modules go (motion_sites): after each resnet but the
+# first (signgen's adapters since stage 3), or after each attention, between it and the next
+# resnet (AnimateDiff's UNetMidBlockCrossAttnMotion).
+MID_SITES = ("resnet", "attention")
+
+
+def motion_sites(unet: UNet2DConditionModel, *, levels: Sequence[int] | None = None, include_mid: bool = True,
+                 mid_site: str = "resnet") -> list[str]:
     """Dotted paths of the layers after which motion modules go, in forward order.
 
     Down and up blocks run (resnet, attention) pairs, or resnets alone where a block has no
     attention: a module follows each pair. The mid block runs resnet, then (attention,
-    resnet) pairs: a module follows each pair, that is each resnet after the first.
+    resnet) pairs: with ``mid_site="resnet"`` a module follows each pair (each resnet after
+    the first), with ``mid_site="attention"`` each attention, inside the pair, as
+    AnimateDiff's ``UNetMidBlockCrossAttnMotion`` runs attention, motion module, resnet.
     """
+    if mid_site not in MID_SITES:
+        raise SigngenError(f"temporal adapter mid_site must be one of {', '.join(MID_SITES)}, not {mid_site!r}")
     num_levels = len(unet.down_blocks)
     chosen = set(range(num_levels) if levels is None else levels)
     unknown = sorted(chosen - set(range(num_levels)))
@@ -322,7 +336,10 @@ def motion_sites(unet: UNet2DConditionModel, *, levels: Sequence[int] | None = N
             else:
                 sites += [f"{prefix}.{index}.resnets.{j}" for j in range(len(block.resnets))]
     if include_mid and unet.mid_block is not None:
-        sites += [f"mid_block.resnets.{j}" for j in range(1, len(unet.mid_block.resnets))]
+        if mid_site == "attention":
+            sites += [f"mid_block.attentions.{j}" for j in range(len(getattr(unet.mid_block, "attentions", None) or []))]
+        else:
+            sites += [f"mid_block.resnets.{j}" for j in range(1, len(unet.mid_block.resnets))]
     return sites
 
 

@@ -9,8 +9,12 @@ their VAE posteriors (mean and standard deviation, float16) are written once per
 
 The key is a hash of the VAE's config and weights and the frame size: another VAE or
 another resolution gets its own folder (the old one is left for a user to delete). Each
-video's file is written atomically, so an interrupted build resumes where it stopped
-(``signgen data cache-latents``, or the first step of ``signgen train diffusion``).
+video's file also records, in its safetensors metadata, the video's frame count and a
+digest of where its frames come from (the resolved frame folder and the frame file names):
+a file that does not match the corpus it is read with (another corpus at the same cache
+root, a video whose frames changed) is encoded again, never read. Each video's file is
+written atomically, so an interrupted build resumes where it stopped (``signgen data
+cache-latents``, or the first step of ``signgen train diffusion``).
 
 Training reads the cache for every pair it has not recoloured: the target is sampled from
 its cached posterior (as ``to_sample_space`` samples the VAE's), the source is its mean.
@@ -26,7 +30,7 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from signgen.atomic import atomic_output
@@ -61,13 +65,35 @@ class LatentCache:
     def path(self, split: str, video: str) -> Path:
         return self.folder / split / f"{video}.safetensors"
 
-    def has(self, split: str, video: str) -> bool:
-        return self.path(split, video).is_file()
+    def has(self, split: str, sample) -> bool:
+        """Whether the cache holds the latents of ``sample`` (a corpus ``VideoSample``): its
+        file exists and was written for this video's frames (:func:`frames_metadata`)."""
+        path = self.path(split, sample.name)
+        if not path.is_file():
+            return False
+        try:
+            with safe_open(str(path), "pt") as file:
+                written = file.metadata() or {}
+        except (SafetensorError, OSError):
+            return False  # unreadable: encoded again, replacing it
+        return written == frames_metadata(sample)
+
+    def write(self, split: str, sample, posterior: torch.Tensor) -> None:
+        """Store the posterior (T, 2c, h, w) of ``sample``, atomically, with its frames' metadata."""
+        path = self.path(split, sample.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(path) as tmp:
+            save_file({TENSOR_NAME: posterior.contiguous()}, str(tmp), metadata=frames_metadata(sample))
 
     def read(self, split: str, video: str, frame: int) -> torch.Tensor:
         """The cached posterior (2c, h, w), float32, of one frame."""
         with safe_open(str(self.path(split, video)), "pt") as file:
-            return file.get_slice(TENSOR_NAME)[frame : frame + 1][0].float()
+            part = file.get_slice(TENSOR_NAME)
+            count = part.get_shape()[0]
+            if not 0 <= frame < count:
+                raise SigngenError(f"the latent cache {self.folder} holds {count} frame(s) of {split}/{video}, not frame {frame}: "
+                                   f"it changed after training started; rebuild it (signgen data cache-latents)")
+            return part[frame : frame + 1][0].float()
 
     def write_key(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -75,6 +101,15 @@ class LatentCache:
             key = {"format_version": FORMAT_VERSION, "vae_sha256": self.fingerprint, "resolution": list(self.resolution)}
             with atomic_output(self.folder / KEY_NAME) as tmp:
                 tmp.write_text(json.dumps(key, indent=2) + "\n", encoding="utf-8")
+
+
+def frames_metadata(sample) -> dict[str, str]:
+    """What a video's cache file records of its frames: their count and a digest of the
+    resolved frame folder and the frame file names (safetensors metadata is str -> str)."""
+    digest = hashlib.sha256(str(Path(sample.frame_folder).resolve()).encode())
+    for path in sample.frame_files:
+        digest.update(b"\0" + Path(path).name.encode())
+    return {"format_version": str(FORMAT_VERSION), "num_frames": str(sample.num_frames), "frames_sha256": digest.hexdigest()}
 
 
 @torch.no_grad()
@@ -87,7 +122,7 @@ def build_latent_cache(cache: LatentCache, vae, corpus_root, split: str, batch_s
     from signgen.corpora.samplers import to_model_image
 
     cache.write_key()
-    todo = [sample for sample in PhoenixCorpus(corpus_root).split(split) if not cache.has(split, sample.name)]
+    todo = [sample for sample in PhoenixCorpus(corpus_root).split(split) if not cache.has(split, sample)]
     device = torch.device("cuda") if torch.cuda.is_available() else vae.device
     home = vae.device
     vae.to(device)
@@ -101,9 +136,7 @@ def build_latent_cache(cache: LatentCache, vae, corpus_root, split: str, batch_s
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                     posterior = vae.encode(images.to(device, vae.dtype)).latent_dist
                 parts.append(torch.cat([posterior.mean, posterior.std], dim=1).float().to("cpu", torch.float16))
-            cache.path(split, sample.name).parent.mkdir(parents=True, exist_ok=True)
-            with atomic_output(cache.path(split, sample.name)) as tmp:
-                save_file({TENSOR_NAME: torch.cat(parts).contiguous()}, str(tmp))
+            cache.write(split, sample, torch.cat(parts))
     finally:
         vae.to(home)
     return len(todo)
@@ -116,10 +149,10 @@ class CachedPairs:
 
     def __init__(self, pairs, cache: LatentCache, split: str):
         self.pairs, self.cache, self.split = pairs, cache, split
-        missing = [sample.name for sample in pairs.samples if not cache.has(split, sample.name)]
+        missing = [sample.name for sample in pairs.samples if not cache.has(split, sample)]
         if missing:
-            raise SigngenError(f"the latent cache {cache.folder} lacks {len(missing)} video(s) of {split}, e.g. {missing[0]}; "
-                               f"build it first (signgen data cache-latents)")
+            raise SigngenError(f"the latent cache {cache.folder} lacks {len(missing)} video(s) of {split} (or holds them for "
+                               f"other frames), e.g. {missing[0]}; build it first (signgen data cache-latents)")
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -162,7 +195,7 @@ def cached_pairs(model, pairs, corpus_root, split: str, cache_root, progress: bo
         raise SigngenError("train_diffusion.latent_cache caches VAE latents; this frame model denoises pixels (no VAE)")
     processes = int(os.environ.get("WORLD_SIZE", "1"))
     cache = LatentCache(cache_root, model.vae, model.resolution)
-    if processes > 1 and any(not cache.has(split, sample.name) for sample in pairs.samples):
+    if processes > 1 and any(not cache.has(split, sample) for sample in pairs.samples):
         raise SigngenError(f"the latent cache {cache.folder} is incomplete; build it once before launching {processes} "
                            f"processes: signgen data cache-latents with the same --config and --set")
     build_latent_cache(cache, model.vae, corpus_root, split, progress=progress)

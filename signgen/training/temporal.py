@@ -138,7 +138,9 @@ def start_adapter(model: FrameModel, config: TemporalConfig, echo=print) -> Temp
     """The adapter to train: at its identity start, or with the motion modules of the
     MotionAdapter in ``model.init_from`` where their shapes fit (``echo`` gets one line
     for each that does not). ``config`` has :func:`with_motion_adapter` applied."""
-    adapter = TemporalAdapter.for_unet(model.unet, **config_to_dict(config.adapter))
+    # AnimateDiff's middle-block modules run between attention and resnet (motion_import).
+    mid_site = "attention" if config.model.init_from else "resnet"
+    adapter = TemporalAdapter.for_unet(model.unet, mid_site=mid_site, **config_to_dict(config.adapter))
     if config.model.init_from:
         notes = import_motion_modules(adapter, load_motion_adapter(config.model.init_from), config.model.init_from)
         loaded = len(adapter.motion_modules) - len(notes)

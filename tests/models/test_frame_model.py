@@ -20,6 +20,8 @@ from signgen.models.frame_model import FrameModel
 from signgen.pipelines.signer_image import load_signer_image
 from signgen.training.frame import FusionObjective, evaluate_fusion
 
+from sd_configs import SD_VAE_CONFIG
+
 TINY = CONFIG_FOLDER / "frame-tiny.yaml"
 PHOENIX = CONFIG_FOLDER / "frame-phoenix.yaml"
 @pytest.fixture(scope="session")
@@ -89,15 +91,6 @@ def test_tiny_config_builds_and_runs_one_frame():
         output = model.predict(batch["target"], torch.tensor([10, 900]), conditions)
     assert output.shape == (2, 3, 64, 52)
     assert conditions.appearance_tokens.shape[:2] == (2, 1 + 16 * 13)
-
-
-# Stable Diffusion 1.5's vae/config.json (also sd-vae-ft-mse's), as a user's folder holds it.
-SD_VAE_CONFIG = {
-    "_class_name": "AutoencoderKL", "act_fn": "silu", "block_out_channels": [128, 256, 512, 512],
-    "down_block_types": ["DownEncoderBlock2D"] * 4, "in_channels": 3, "latent_channels": 4, "layers_per_block": 2,
-    "norm_num_groups": 32, "out_channels": 3, "sample_size": 512, "scaling_factor": 0.18215,
-    "up_block_types": ["UpDecoderBlock2D"] * 4,
-}
 
 
 def test_phoenix_config_builds_v2_on_a_stable_diffusion_vae_without_allocating(tmp_path, capsys):

@@ -10,6 +10,9 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 
 from signgen.errors import SigngenError
 from signgen.models.frame_model import FrameModel
+
+from sd_configs import SD15_UNET_CONFIG, SD_VAE_CONFIG
+
 # A Stable Diffusion UNet in miniature: two levels, cross-attention at the first, 4 latent channels.
 SOURCE_UNET = dict(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(16, 32),
                    down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
@@ -23,10 +26,14 @@ SAMPLE_CHANNELS = 4
 
 @pytest.fixture(scope="module")
 def sd_folder(tmp_path_factory):
-    """A diffusers pipeline folder: model_index.json, unet/ and vae/ (2x downsampling), random weights."""
-    root = tmp_path_factory.mktemp("sd") / "tiny-sd"
+    return save_sd(tmp_path_factory.mktemp("sd") / "tiny-sd")
+
+
+def save_sd(root, **unet_options):
+    """A diffusers pipeline folder: model_index.json, unet/ (SOURCE_UNET, then
+    ``unet_options``) and vae/ (2x downsampling), random weights."""
     torch.manual_seed(3)
-    unet = UNet2DConditionModel(**SOURCE_UNET)
+    unet = UNet2DConditionModel(**{**SOURCE_UNET, **unet_options})
     with torch.no_grad():
         for parameter in unet.parameters():  # off diffusers' zero inits, so that every weight shows
             parameter.add_(torch.randn_like(parameter) * 0.02)
@@ -60,7 +67,30 @@ def test_every_pretrained_weight_equals_its_source_and_new_inputs_start_at_zero(
     assert not state["conv_in.weight"][:, SAMPLE_CHANNELS:].any()
     new = [key for key in state if key not in source]
     assert new and all(key.startswith(("class_embedding.", "encoder_hid_proj.")) for key in new)
-    assert not state["encoder_hid_proj.weight"].any() and not state["class_embedding.linear_2.weight"].any()
+    for key in ("encoder_hid_proj.weight", "encoder_hid_proj.bias", "class_embedding.linear_2.weight", "class_embedding.linear_2.bias"):
+        assert not state[key].any(), key
+
+
+def test_tokens_as_wide_as_the_cross_attention_still_pass_a_zero_projection(tiny_frame_config, tmp_path):
+    """The tiny encoder's 16-wide tokens into a UNet whose cross_attention_dim is 16: the
+    projection is there all the same, zero at the start, and survives a save and load."""
+    folder = save_sd(tmp_path / "sd-16", cross_attention_dim=16)
+    model = from_sd(tiny_frame_config, folder, "model.unet.cross_attention_dim=16")
+    assert model.image_encoder.token_dim == model.unet.config.cross_attention_dim == 16
+    assert model.unet.config.encoder_hid_dim == 16 and isinstance(model.unet.encoder_hid_proj, torch.nn.Linear)
+    assert not any(parameter.any() for parameter in model.unet.encoder_hid_proj.parameters())
+    source = UNet2DConditionModel.from_pretrained(folder / "unet").eval()
+    with torch.no_grad():
+        noisy, given = inputs(model)
+        timesteps = torch.tensor([10, 700])
+        ours = model.predict(noisy, timesteps, given)
+        theirs = source(noisy, timesteps, encoder_hidden_states=torch.zeros(len(noisy), 1, 16)).sample
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    model.save_pretrained(tmp_path / "saved")
+    loaded = FrameModel.from_pretrained(tmp_path / "saved").eval()
+    assert loaded.unet.config.encoder_hid_dim == 16
+    with torch.no_grad():
+        assert torch.equal(loaded.predict(noisy, timesteps, inputs(loaded)[1]), ours)
 
 
 def inputs(model, frames=2, seed=1):
@@ -134,8 +164,23 @@ def test_init_from_is_off_by_default_and_required_where_a_config_asks(tiny_frame
         load_frame_config(CONFIG_FOLDER / "frame-phoenix-sd15.yaml")
 
 
-def test_a_trained_init_from_model_saves_and_loads_bit_identically(tiny_frame_config, sd_folder, tmp_path):
+def test_an_init_from_model_after_a_training_step_saves_and_loads_bit_identically(tiny_frame_config, sd_folder, tmp_path):
+    from signgen.training.frame import DiffusionObjective
+
     model = from_sd(tiny_frame_config, sd_folder, "model.coarse_image=true", "model.reference_attention=true")
+    objective = DiffusionObjective(model, tiny_frame_config(*SHAPE).train_diffusion).train()
+    height, width = model.resolution
+    generator = torch.Generator().manual_seed(0)
+    batch = {"source": torch.rand(2, 3, height, width, generator=generator) * 2 - 1,
+             "target": torch.rand(2, 3, height, width, generator=generator) * 2 - 1,
+             "target_pose": torch.rand(2, model.pose_channels, height, width, generator=generator),
+             "coarse": torch.rand(2, 3, height, width, generator=generator) * 2 - 1,
+             "uncovered": (torch.rand(2, 1, height, width, generator=generator) > 0.5).float()}
+    optimizer = torch.optim.SGD(model.unet.parameters(), lr=0.1)
+    objective(batch).backward()
+    optimizer.step()  # one step: the zero-initialised projections move off zero
+    assert model.unet.encoder_hid_proj.weight.any()
+    model.eval()
     model.save_pretrained(tmp_path / "saved")
     loaded = FrameModel.from_pretrained(tmp_path / "saved")
     with torch.no_grad():
@@ -171,24 +216,6 @@ def test_the_reference_path_may_be_a_trainable_copy_of_the_pretrained_unet(tiny_
     assert all(torch.equal(loaded.reference_unet.state_dict()[k], v) for k, v in model.reference_unet.state_dict().items())
     with pytest.raises(SigngenError, match="reference_net: copy needs reference_attention"):
         tiny_frame_config("model.reference_net=copy")
-
-
-SD15_UNET_CONFIG = {
-    "_class_name": "UNet2DConditionModel", "act_fn": "silu", "attention_head_dim": 8, "block_out_channels": [320, 640, 1280, 1280],
-    "center_input_sample": False, "cross_attention_dim": 768,
-    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
-    "downsample_padding": 1, "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2,
-    "mid_block_scale_factor": 1, "norm_eps": 1e-05, "norm_num_groups": 32, "out_channels": 4, "sample_size": 64,
-    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
-}
-
-
-SD_VAE_CONFIG = {
-    "_class_name": "AutoencoderKL", "act_fn": "silu", "block_out_channels": [128, 256, 512, 512],
-    "down_block_types": ["DownEncoderBlock2D"] * 4, "in_channels": 3, "latent_channels": 4, "layers_per_block": 2,
-    "norm_num_groups": 32, "out_channels": 3, "sample_size": 512, "scaling_factor": 0.18215,
-    "up_block_types": ["UpDecoderBlock2D"] * 4,
-}
 
 
 def test_the_sd15_phoenix_config_fits_stable_diffusion_1_5_without_allocating(tmp_path, capsys):

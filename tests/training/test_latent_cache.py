@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from diffusers import AutoencoderKL
+from safetensors import safe_open
 
 from signgen.errors import SigngenError
 from signgen.training.latents import CachedPairs, LatentCache, build_latent_cache, cached_pairs
@@ -89,6 +90,34 @@ def test_another_vae_or_frame_size_gets_its_own_cache_and_a_rerun_resumes(tiny_f
     model.vae.encode = encode
     assert build_latent_cache(other_vae, model.vae, synthsign_corpus, "train", progress=False) == 1
     CachedPairs(pairs_of(synthsign_corpus, model), other_vae, "train")  # complete now
+
+
+def test_a_cache_file_of_other_frames_is_encoded_again_never_read(tiny_frame_model, tiny_vae, synthsign_corpus, tmp_path):
+    """Each file records its video's frame count and where its frames come from: the same
+    cache root used with another corpus, or a video whose frames changed, re-encodes."""
+    import shutil
+
+    from signgen.corpora.phoenix import PhoenixCorpus
+
+    model = latent_model(tiny_frame_model, tiny_vae)
+    cache = LatentCache(tmp_path / "latents", model.vae, model.resolution)
+    assert build_latent_cache(cache, model.vae, synthsign_corpus, "train", progress=False) == 1
+    copy = tmp_path / "copy"
+    shutil.copytree(synthsign_corpus, copy)
+    pairs = pairs_of(copy, model)
+    with pytest.raises(SigngenError, match="lacks 1 video.*or holds them for other frames"):
+        CachedPairs(pairs, cache, "train")  # the file was written for the other corpus' frames
+    assert build_latent_cache(cache, model.vae, copy, "train", progress=False) == 1
+    sample = PhoenixCorpus(copy).split("train")[0]
+    frames = sample.num_frames
+    sample.frame_files[-1].unlink()  # the video loses its last frame: the cached file has one too many
+    assert build_latent_cache(cache, model.vae, copy, "train", progress=False) == 1
+    with safe_open(str(cache.path("train", sample.name)), "pt") as file:
+        assert file.get_slice("posterior").get_shape()[0] == frames - 1
+        assert file.metadata()["num_frames"] == str(frames - 1)
+    assert build_latent_cache(cache, model.vae, copy, "train", progress=False) == 0
+    with pytest.raises(SigngenError, match=f"holds {frames - 1} frame.*not frame {frames - 1}"):
+        cache.read("train", sample.name, frames - 1)  # a file changed under a running training: one line, no IndexError
 
 
 def test_recoloured_pairs_are_encoded_and_pixel_models_refuse_a_cache(tiny_frame_model, tiny_vae, synthsign_corpus, tmp_path):

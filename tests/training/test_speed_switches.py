@@ -32,7 +32,14 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_frame_model, tiny_
     conditions = FrameConditions(pose_maps=torch.rand(frames, model.pose_channels, height, width, generator=generator),
                                  appearance_tokens=torch.randn(frames, 5, model.image_encoder.token_dim, generator=generator),
                                  fusion_embedding=torch.randn(frames, model.fusion.config.embed_dim, generator=generator))
+    calls = {}  # forward calls per watched module: checkpointed modules run again in the backward pass
+    watched = {"motion module": adapter.motion_modules[0], "last motion module": adapter.motion_modules[-1],
+               "UNet resnet": model.unet.down_blocks[1].resnets[0], "UNet up resnet": model.unet.up_blocks[0].resnets[0]}
+    for name, module in watched.items():
+        module.register_forward_pre_hook(lambda *_, name=name: calls.__setitem__(name, calls.get(name, 0) + 1))
+
     def gradients(checkpointing: bool, with_adapter: bool) -> list:
+        calls.clear()
         adapter.zero_grad()
         model.unet.zero_grad()
         video.checkpointing = checkpointing
@@ -48,7 +55,11 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny_frame_model, tiny_
         return [p.grad.clone() for p in [*adapter.parameters(), *model.unet.parameters()] if p.grad is not None]
 
     for with_adapter in (True, False):  # the motion modules (stage 3), then the frame UNet alone (stage 2)
-        plain, checkpointed = gradients(False, with_adapter), gradients(True, with_adapter)
+        ran = {name for name in watched if with_adapter or name.startswith("UNet")}
+        plain = gradients(False, with_adapter)
+        assert calls == dict.fromkeys(ran, 1)
+        checkpointed = gradients(True, with_adapter)
+        assert calls == dict.fromkeys(ran, 2)  # each recomputed once in the backward pass: checkpointing is on
         assert len(plain) == len(checkpointed) and all(torch.allclose(a, b, atol=1e-6) for a, b in zip(plain, checkpointed))
         video.detach()
 
