@@ -212,9 +212,12 @@ class HandsTrainConfig(TrainConfig):
     colour_augment_prob: float  # share of items whose crops are turned by one random hue rotation
     hand_loss_weight: float  # the loss inside the hand's mask counts 1 + this
     base: str = "low_resolution"  # what the model starts from: "render" (the photo mesh-warped) or "low_resolution"
+    min_timestep_share: float = 0.0  # noise levels trained: from this share of the schedule up (0.9: only the noisiest)
 
     def __post_init__(self):
         super().__post_init__()
+        if not (math.isfinite(self.min_timestep_share) and 0 <= self.min_timestep_share < 1):
+            raise SigngenError(f"training min_timestep_share must be in [0, 1), not {self.min_timestep_share}")
         if self.base not in ("low_resolution", "render"):
             raise SigngenError(f"training base must be render or low_resolution, not {self.base!r}")
         at_least(self, "training ", 1, "frame_stride")

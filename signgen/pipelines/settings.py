@@ -69,10 +69,10 @@ class RenderSettings:
                                             "(one noise for every frame)", 0.0, 1.0, before=0.0)
     keep_coarse: bool = setting(True, "keep the photo warped to the pose wherever it covers the frame; the model's "
                                       "drawing shows where it does not (v2 models)", before=False)
-    coarse_warp: str = setting("parts", "how the photo is warped to each pose (v2 models): parts (each limb moved "
+    coarse_warp: str = setting("mesh", "how the photo is warped to each pose (v2 models): parts (each limb moved "
                                         "rigidly) or mesh (one mesh of the person bent by the bones: limbs stay whole)",
                                choices=("parts", "mesh"), before="parts")
-    full_resolution: bool = setting(False, "with keep_coarse, compose each frame at the output size (260 x 210): the "
+    full_resolution: bool = setting(True, "with keep_coarse, compose each frame at the output size (260 x 210): the "
                                            "photo warped at that size wherever it covers the frame, the model's drawing "
                                            "upscaled only where it does not (v2 models)", before=False)
     hand_steps: int = setting(10, "denoising steps of the hand stage, which redraws each hand in its own crop from "

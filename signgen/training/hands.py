@@ -2,7 +2,9 @@
 on the hand crops of a corpus (:mod:`signgen.corpora.hand_crops`), through the one driver.
 
 The objective is DDPM's with the clean crop as the prediction (``prediction_type`` "sample"):
-a target crop noised at a uniformly drawn timestep, the model's clean estimate (the base
+a target crop noised at a uniformly drawn timestep (from ``min_timestep_share`` of the
+schedule up: near 1, only the noisiest, where the model has nothing but its conditions to
+draw from; such a model is sampled in one step, its estimate of the conditional mean), the model's clean estimate (the base
 plus its residual) against the target, squared error weighted ``1 + hand_loss_weight``
 inside the hand's feathered mask and 1 elsewhere (normalised by the mean weight). The
 ``base_loss`` term logged beside it is the same error of the base alone: the loss of a model
@@ -26,10 +28,11 @@ BATCH_KEYS = ("target", "base", "appearance", "keypoints", "mask")
 class HandObjective(torch.nn.Module):
     """The weighted clean-crop loss of a batch of hand crops (see the module docstring)."""
 
-    def __init__(self, model: HandModel, hand_loss_weight: float):
+    def __init__(self, model: HandModel, hand_loss_weight: float, min_timestep_share: float = 0.0):
         super().__init__()
         self.model = model
         self.hand_loss_weight = float(hand_loss_weight)
+        self.min_timestep_share = float(min_timestep_share)
 
     def forward(self, batch: dict, step: int = 0) -> dict[str, torch.Tensor]:
         if not isinstance(batch, dict) or any(key not in batch for key in BATCH_KEYS):
@@ -38,7 +41,8 @@ class HandObjective(torch.nn.Module):
         target, base = batch["target"], batch["base"]
         scheduler = self.model.noise_scheduler
         noise = torch.randn_like(target)
-        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(target),), device=target.device)
+        count = scheduler.config.num_train_timesteps
+        timesteps = torch.randint(int(self.min_timestep_share * count), count, (len(target),), device=target.device)
         noisy = scheduler.add_noise(target, noise, timesteps)
         predicted = self.model(noisy, timesteps, batch["keypoints"], batch["appearance"], base)
         weight = 1.0 + self.hand_loss_weight * batch["mask"]
@@ -61,7 +65,7 @@ def train_hands(
 ) -> driver.TrainResult:
     """Train ``model`` on ``dataset``'s hand crops into ``out_dir`` (``OUT/model``: a hand-model
     folder, EMA weights when EMA is on); ``config`` is saved as ``OUT/config.yaml``."""
-    objective = HandObjective(model, config.train.hand_loss_weight)
+    objective = HandObjective(model, config.train.hand_loss_weight, config.train.min_timestep_share)
 
     def load_model(folder: Path) -> None:
         model.load_state_dict(load_hand_model(folder).state_dict())

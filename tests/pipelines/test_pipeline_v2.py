@@ -8,7 +8,8 @@ import pytest
 from signgen.errors import SigngenError
 
 V2 = ["model.coarse_image=true", "model.reference_attention=true"]
-SETTINGS = {"num_steps": 3, "window_size": 8, "overlap": 2, "frame_batch_size": 8, "scheduler": "ddim"}
+SETTINGS = {"num_steps": 3, "window_size": 8, "overlap": 2, "frame_batch_size": 8, "scheduler": "ddim",
+            "full_resolution": False}  # at the tiny models' size
 
 
 @pytest.fixture(scope="module")
