@@ -30,9 +30,9 @@ def open_hand(cx: float, cy: float, scale: float = 10.0) -> np.ndarray:
     return np.asarray(points, np.float64)
 
 
-def model(randomized: bool) -> HandModel:
+def model(randomized: bool, paste: str = "hand") -> HandModel:
     torch.manual_seed(0)
-    hand_model = HandModel(**TINY)
+    hand_model = HandModel(**TINY, paste=paste)
     if randomized:
         with torch.no_grad():
             for parameter in hand_model.unet.conv_out.parameters():
@@ -142,6 +142,20 @@ def test_redrawn_hands_change_only_their_boxes_and_the_noise_fixes_them():
         changed = (first[t] != images[t]).any(dim=0).numpy()
         assert changed.any() and not (changed & away).any()
     assert first.min() >= -1 and first.max() <= 1
+
+
+def test_pasting_the_whole_crop_reaches_past_the_hand_but_never_past_its_box():
+    images, xy, seen = video()
+    assert torch.equal(redraw_hands(images, xy, seen, model(False, paste="crop"), APPEARANCE, noise(3, 7), num_steps=3), images)
+    by_hand = redraw_hands(images, xy, seen, model(True), APPEARANCE, noise(3, 7), num_steps=3)
+    by_crop = redraw_hands(images, xy, seen, model(True, paste="crop"), APPEARANCE, noise(3, 7), num_steps=3)
+    for t in range(1, 3):  # the right hand alone
+        away = outside(box_of(xy[t, 21:], model(False)), (HEIGHT, WIDTH))
+        hand, crop = ((out[t] - images[t]).abs().sum(dim=0).numpy() for out in (by_hand, by_crop))
+        # The same drawing, weighted 1 over the crop's inside instead of only near the hand.
+        assert not (crop[away] > 0).any() and crop.sum() > 1.1 * hand.sum()
+    with pytest.raises(SigngenError, match="paste must be one of"):
+        HandModel(**TINY, paste="frame")
 
 
 def test_a_pose_without_hands_leaves_the_frames_unchanged():
