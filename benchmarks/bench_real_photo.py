@@ -34,7 +34,7 @@ def still_region(pipeline, encoding, pose, size) -> np.ndarray:
     """(T, H, W) bool at ``size``: outside the moving region of each frame (see above), the
     coarse images warped as the render warped them (``pose``: its driving pose)."""
     geometry = driving_geometry(pose, pipeline.resolution, pipeline.settings.steady_torso)
-    images, uncovered = coarse_images(photo_warper(warp_source(encoding, geometry.resolution)), geometry)
+    images, uncovered = coarse_images(photo_warper(warp_source(encoding, geometry.resolution), pipeline.settings.coarse_warp, pipeline.settings.warp_hands), geometry)
     coarse = frames_to_uint8(images)
     photo = frames_to_uint8(encoding.photo.image[None])[0]
     moving = (np.abs(coarse.astype(np.int16) - photo.astype(np.int16)) > MOVING_THRESHOLD).any(axis=-1)

@@ -157,7 +157,7 @@ def naive_render(pipeline, pose, frames: int, seed: int) -> np.ndarray:
     for index in range(frames):
         window = slice(index, index + 1)
         encoding = naive.read_photo()
-        coarse = coarse_images(photo_warper(warp_source(encoding, geometry.resolution)), geometry, window) if model.coarse_image else None
+        coarse = coarse_images(photo_warper(warp_source(encoding, geometry.resolution), pipeline.settings.coarse_warp, pipeline.settings.warp_hands), geometry, window) if model.coarse_image else None
         conditions = video_conditions(model, encoding.appearance, pose_maps(geometry, window, model.pose_channels), coarse,
                                       encoding.reference, batch_size=1)
         drawn = denoise(naive, None, conditions, prepare_sampler(model, settings), settings, noise.frames(index, index + 1),
@@ -227,7 +227,7 @@ def flop_rates(pipeline, pose, batch: int = 16, repeats: int = 3) -> str:
     encoding = pipeline.encode_signer(None)
     geometry = driving_geometry(pipeline, pose)
     frames = slice(0, min(batch, len(geometry)))
-    coarse = coarse_images(photo_warper(warp_source(encoding, geometry.resolution)), geometry, frames) if model.coarse_image else None
+    coarse = coarse_images(photo_warper(warp_source(encoding, geometry.resolution), pipeline.settings.coarse_warp, pipeline.settings.warp_hands), geometry, frames) if model.coarse_image else None
     conditions = video_conditions(model, encoding.appearance, pose_maps(geometry, frames, model.pose_channels), coarse,
                                   encoding.reference, batch_size=batch)
     sample = torch.randn(len(conditions), *model.sample_shape)

@@ -72,6 +72,9 @@ class RenderSettings:
     coarse_warp: str = setting("mesh", "how the photo is warped to each pose (v2 models): parts (each limb moved "
                                         "rigidly) or mesh (one mesh of the person bent by the bones: limbs stay whole)",
                                choices=("parts", "mesh"), before="parts")
+    warp_hands: bool = setting(True, "show the photo's hands bent to each pose's hand keypoints (v2 models); false: "
+                                     "the frame model draws each hand the pose shows (and the hand stage, where the "
+                                     "pipeline has one)", before=True)
     full_resolution: bool = setting(True, "with keep_coarse, compose each frame at the output size (260 x 210): the "
                                            "photo warped at that size wherever it covers the frame, the model's drawing "
                                            "upscaled only where it does not (v2 models)", before=False)

@@ -158,17 +158,38 @@ def pose_maps(geometry: DrivingGeometry, frames: slice, channels: int) -> torch.
     return maps
 
 
-def photo_warper(source: WarpSource, method: str = "parts"):
+def photo_warper(source: WarpSource, method: str = "mesh", warp_hands: bool = True):
     """``(target_xy, target_confidence) -> CoarseImage``: the photo of ``source`` warped to a
     pose, part by part (``"parts"``, :func:`signgen.poses.warp.warp_to_pose`) or as one mesh
-    bent by the bones (``"mesh"``, :class:`signgen.poses.mesh_warp.MeshWarp`, set up once)."""
+    bent by the bones (``"mesh"``, :class:`signgen.poses.mesh_warp.MeshWarp`, set up once).
+    Without ``warp_hands``, every hand the target shows is marked uncovered (its hull, grown
+    as the warp grows a hand's): the frame model and the hand stage draw it, not the photo's
+    hand bent into another handshape."""
     if method == "mesh":
         from signgen.poses.mesh_warp import MeshWarp
 
-        return MeshWarp(source.pixels, source.xy, source.confidence).warp
-    from signgen.poses.warp import warp_to_pose
+        warp = MeshWarp(source.pixels, source.xy, source.confidence).warp
+    else:
+        from signgen.poses.warp import warp_to_pose
 
-    return functools.partial(warp_to_pose, source.pixels, source.xy, source.confidence)
+        warp = functools.partial(warp_to_pose, source.pixels, source.xy, source.confidence)
+    return warp if warp_hands else functools.partial(hands_uncovered, warp)
+
+
+def hands_uncovered(warp, target_xy: np.ndarray, target_confidence: np.ndarray):
+    """``warp``'s coarse image of the target pose with the hull of each hand it shows marked
+    uncovered (see :func:`photo_warper`)."""
+    from signgen.poses.warp import HAND_MARGIN, HAND_POINTS, CoarseImage, hull_mask, shoulder_width
+
+    coarse = warp(target_xy, target_confidence)
+    size = coarse.uncovered.shape
+    seen = np.asarray(target_confidence) > 0
+    unit = shoulder_width(target_xy, seen, size[1])
+    uncovered = coarse.uncovered.copy()
+    for points in HAND_POINTS.values():
+        if seen[points].all():
+            uncovered |= hull_mask(size, target_xy[points], HAND_MARGIN * unit) > 0
+    return CoarseImage(image=coarse.image, uncovered=uncovered)
 
 
 def coarse_images(warper, geometry: DrivingGeometry, frames: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:

@@ -45,11 +45,12 @@ def drawn_chunks(models: PipelineModels, encoding: SignerEncoding, geometry: Dri
     model, adapter, total = models.frame_model, models.temporal_adapter, len(geometry)
     noise = InitialNoise(seed, total, model.sample_shape, settings.noise_correlation)
     size = total if adapter is not None else settings.frame_batch_size
-    warper = photo_warper(warp_source(encoding, geometry.resolution), settings.coarse_warp) if model.coarse_image else None
+    warper = (photo_warper(warp_source(encoding, geometry.resolution), settings.coarse_warp, settings.warp_hands)
+              if model.coarse_image else None)
     full = hands = None
     if output is not None and warper is not None:
         source = warp_source(encoding, output.resolution)
-        full = photo_warper(source, settings.coarse_warp)
+        full = photo_warper(source, settings.coarse_warp, settings.warp_hands)
         if models.hand_model is not None and settings.hand_steps:
             hands = HandStage(models.hand_model, source, seed, settings.hand_steps)
     with tqdm(total=total, desc="rendering", unit="frame", disable=not progress) as bar:

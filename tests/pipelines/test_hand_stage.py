@@ -223,3 +223,24 @@ def test_a_nearer_finger_covers_a_farther_one_where_they_cross():
     assert near_middle[middle][crossing] > 0.9 and near_middle[index][crossing] < 0.1
     assert near_index[index][crossing] > 0.9 and near_index[middle][crossing] < 0.1
     assert near_middle[index][16, 6] > 0.9  # away from the crossing both are drawn
+
+
+def test_without_warp_hands_each_hand_the_pose_shows_is_left_to_the_models():
+    from signgen.pipelines.signer import hands_uncovered
+    from signgen.poses import skeleton
+    from signgen.poses.warp import CoarseImage
+
+    xy, confidence = np.zeros((skeleton.NUM_POINTS, 2)), np.zeros(skeleton.NUM_POINTS)
+    xy[:2], confidence[:2] = [[60, 60], [140, 60]], 1  # shoulders: the hull grows with their width
+    xy[skeleton.RIGHT_HAND], confidence[skeleton.RIGHT_HAND] = open_hand(60, 150), 1
+    xy[skeleton.LEFT_HAND] = open_hand(150, 150)  # not seen
+    image = np.full((HEIGHT, WIDTH, 3), 7, np.uint8)
+    photo_hole = np.zeros((HEIGHT, WIDTH), bool)
+    photo_hole[:5] = True
+    coarse = hands_uncovered(lambda *_: CoarseImage(image=image, uncovered=photo_hole), xy, confidence)
+    assert np.array_equal(coarse.image, image) and coarse.uncovered[:5].all()
+    right = np.round(xy[skeleton.RIGHT_HAND]).astype(int)
+    assert coarse.uncovered[right[:, 1], right[:, 0]].all()
+    left = np.round(xy[skeleton.LEFT_HAND]).astype(int)
+    assert not coarse.uncovered[left[:, 1], left[:, 0]].any()
+    assert coarse.uncovered.mean() < 0.2
