@@ -169,6 +169,20 @@ def hand_mask(xy_crop: np.ndarray, seen21: np.ndarray, size: int, grow: float = 
     return (mask * edge_window(size)).astype(np.float32)
 
 
+def hide_hand(crop: np.ndarray, weight: np.ndarray, threshold: float = 0.05) -> np.ndarray:
+    """``crop`` (S, S, 3) uint8 with the hand under ``weight`` (S, S, the :func:`hand_mask`
+    paste weight) painted over from around it (OpenCV's Telea inpainting) wherever the weight
+    exceeds ``threshold``: what a hand stage that draws the hand itself starts from, so that
+    no hand of the wrong shape is there to keep. A copy."""
+    import cv2
+
+    hidden = (np.asarray(weight) > threshold).astype(np.uint8)
+    if not hidden.any():
+        return np.array(crop, dtype=np.uint8, copy=True)
+    radius = max(2, round(0.05 * crop.shape[0]))
+    return cv2.inpaint(np.ascontiguousarray(crop, dtype=np.uint8), hidden, radius, cv2.INPAINT_TELEA)
+
+
 def edge_window(size: int) -> np.ndarray:
     """(size, size) weights: 0 on the outer 2 pixels, rising to 1 over the next few."""
     ramp = max(2.0, size / 16)

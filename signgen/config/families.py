@@ -186,6 +186,7 @@ class HandModelConfig:
     num_train_timesteps: int
     beta_schedule: str
     paste: str = "hand"  # pasted back: the hand's feathered hull ("hand") or the whole crop faded at its edge ("crop")
+    hide_hand: bool = False  # the base's hand painted over: the model draws the hand itself
 
     def __post_init__(self):
         if self.paste not in ("hand", "crop"):

@@ -48,6 +48,7 @@ class HandCropSettings:
     colour_augment_prob: float = 0.0
     seed: int = 0
     base: str = "low_resolution"  # or "render"
+    hide_hand: bool = False  # the base's hand painted over (signgen.poses.hands.hide_hand)
 
 
 BASES = ("low_resolution", "render")
@@ -133,23 +134,27 @@ class HandCropDataset:
         points = hands.hand_points(hand)
         seen = confidence[frame_index, points] > 0
         in_crop = hands.to_crop(xy[frame_index, points], box, size)
+        mask = hands.hand_mask(in_crop, seen, size)
         other = self.appearance_frame(index)
         appearance = hands.appearance_crop(sample.frame(other), xy[other], confidence[other], hand, size, settings.margin,
                                            settings.min_side * frame.shape[0])
         images = {"target": to_tensor(hands.crop_region(frame, box, size)),
-                  "base": to_tensor(self.base_crop(index, frame, box)),
+                  "base": to_tensor(self.base_crop(index, frame, box, mask)),
                   "appearance": to_tensor(appearance)}
         colours = self.colour_rotation(index)
         if colours is not None:
             images = {name: recolour(image, colours) for name, image in images.items()}
         return {**images, "keypoints": torch.from_numpy(hands.hand_keypoint_map(in_crop, seen, size)),
-                "mask": torch.from_numpy(hands.hand_mask(in_crop, seen, size))[None]}
+                "mask": torch.from_numpy(mask)[None]}
 
-    def base_crop(self, index: int, frame: np.ndarray, box) -> np.ndarray:
-        """Item ``index``'s base crop (S, S, 3) uint8 (see the module docstring)."""
+    def base_crop(self, index: int, frame: np.ndarray, box, mask: np.ndarray) -> np.ndarray:
+        """Item ``index``'s base crop (S, S, 3) uint8 (see the module docstring), its hand
+        painted over under ``mask`` with ``hide_hand``."""
         if self.bases is not None:
-            return self.bases[index]
-        return hands.crop_region(low_resolution(frame, self.settings.base_resolution), box, self.settings.crop_size)
+            base = self.bases[index]
+        else:
+            base = hands.crop_region(low_resolution(frame, self.settings.base_resolution), box, self.settings.crop_size)
+        return hands.hide_hand(base, mask) if self.settings.hide_hand else base
 
     def colour_rotation(self, index: int):
         """With ``colour_augment_prob``, one random hue rotation for all of item ``index``'s

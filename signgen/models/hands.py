@@ -62,7 +62,11 @@ class HandModel(ModelMixin, ConfigMixin):
 
     ``margin`` and ``min_side`` (a share of the frame's height) fix how a hand's crop box is
     drawn around its keypoints (:func:`signgen.poses.hands.hand_crop_box`): the render crops
-    as the training data did. ``paste``: see PASTE_REGIONS."""
+    as the training data did. ``paste``: see PASTE_REGIONS. With ``hide_hand`` the model draws
+    the hand itself: its base has the target hand painted over from around it
+    (:func:`signgen.poses.hands.hide_hand`), and its output replaces the frame's crop (an
+    untrained one erases the hand); without, it corrects the base and an untrained model
+    changes nothing."""
 
     config_name = CONFIG_NAME
 
@@ -81,6 +85,7 @@ class HandModel(ModelMixin, ConfigMixin):
         num_train_timesteps: int = 1000,
         beta_schedule: str = "squaredcos_cap_v2",
         paste: str = "hand",
+        hide_hand: bool = False,
     ):
         super().__init__()
         if paste not in PASTE_REGIONS:
@@ -174,7 +179,7 @@ def build_hand_model(config) -> HandModel:
         layers_per_block=config.layers_per_block, norm_num_groups=config.norm_num_groups,
         attention_head_dim=config.attention_head_dim, mid_attention=config.mid_attention, margin=config.margin,
         min_side=config.min_side, num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule,
-        paste=config.paste)
+        paste=config.paste, hide_hand=config.hide_hand)
 
 
 def load_hand_model(folder: str | os.PathLike) -> HandModel:

@@ -67,6 +67,12 @@ def check_inputs(frames: torch.Tensor, hand_xy, hand_seen, appearance: torch.Ten
         raise SigngenError(f"noise must be ({count}, {HAND_COUNT}, 3, {size}, {size}), got {tuple(noise.shape)}")
 
 
+def hide(crop: np.ndarray, hull: np.ndarray) -> np.ndarray:
+    """A float crop in [-1, 1] with its hand painted over (:func:`signgen.poses.hands.hide_hand`)."""
+    as_uint8 = np.clip((crop + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+    return hands.hide_hand(as_uint8, hull).astype(np.float32) / 127.5 - 1.0
+
+
 def gather_crops(images: np.ndarray, hand_xy: np.ndarray, hand_seen: np.ndarray, model: HandModel,
                  hand_z: np.ndarray | None = None) -> HandCrops:
     """The crops of every hand whose 21 points are all seen in frames (T, H, W, 3) float32: box
@@ -74,6 +80,7 @@ def gather_crops(images: np.ndarray, hand_xy: np.ndarray, hand_seen: np.ndarray,
     ``paste`` region)."""
     size, margin, min_side = model.crop_size, float(model.config.margin), float(model.config.min_side)
     whole_crop = hands.edge_window(size) if model.config.get("paste", "hand") == "crop" else None
+    hide_hand = bool(model.config.get("hide_hand", False))
     height, width = images.shape[1:3]
     where, base, keypoints, masks = [], [], [], []
     for frame in range(len(images)):
@@ -88,9 +95,11 @@ def gather_crops(images: np.ndarray, hand_xy: np.ndarray, hand_seen: np.ndarray,
             in_crop = hands.to_crop(xy, box, size)
             z = None if hand_z is None else hand_z[frame, points]
             where.append((frame, hand, box))
-            base.append(hands.crop_region(images[frame], box, size))
+            crop = hands.crop_region(images[frame], box, size)
+            hull = hands.hand_mask(in_crop, seen, size)
+            base.append(hide(crop, hull) if hide_hand else crop)
             keypoints.append(hands.hand_keypoint_map(in_crop, seen, size, z))
-            masks.append(hands.hand_mask(in_crop, seen, size) if whole_crop is None else whole_crop)
+            masks.append(hull if whole_crop is None else whole_crop)
     if not where:
         return HandCrops([], torch.zeros(0, 3, size, size), torch.zeros(0, len(hands.HAND_PARTS), size, size), [])
     return HandCrops(where, torch.from_numpy(np.stack(base)).permute(0, 3, 1, 2), torch.from_numpy(np.stack(keypoints)), masks)
@@ -139,8 +148,11 @@ def redraw_hands(frames: torch.Tensor, hand_xy, hand_seen, hand_model: HandModel
     drawn = drawn.permute(0, 2, 3, 1).numpy()
     base = crops.base.permute(0, 2, 3, 1).numpy()
     touched = sorted({frame for frame, _, _ in crops.where})
+    hide_hand = bool(hand_model.config.get("hide_hand", False))
     for index, (frame, _, box) in enumerate(crops.where):
-        images[frame] = hands.paste_crop(images[frame], drawn[index], box, crops.masks[index], base=base[index])
+        # A model that draws the hand itself replaces the crop; one that corrects it adds its change.
+        kept = None if hide_hand else base[index]
+        images[frame] = hands.paste_crop(images[frame], drawn[index], box, crops.masks[index], base=kept)
     for frame in touched:
         before = frames[frame].detach().float().cpu()
         after = torch.from_numpy(images[frame]).permute(2, 0, 1)

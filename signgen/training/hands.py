@@ -92,7 +92,8 @@ def hands_run(data: str | Path, out_dir: str | Path, config: HandsConfig, *, res
     model_config, train = config.model, config.train
     settings = HandCropSettings(crop_size=model_config.crop_size, margin=model_config.margin, min_side=model_config.min_side,
                                 base_resolution=tuple(train.base_resolution), frame_stride=train.frame_stride,
-                                colour_augment_prob=train.colour_augment_prob, seed=train.seed, base=train.base)
+                                colour_augment_prob=train.colour_augment_prob, seed=train.seed, base=train.base,
+                                hide_hand=model_config.hide_hand)
     driver.check_out_dir(out_dir, resume)
     dataset = hand_crop_dataset(data, train.split, settings, progress=progress)
     model = build_hand_model(model_config)

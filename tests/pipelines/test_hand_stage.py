@@ -244,3 +244,20 @@ def test_without_warp_hands_each_hand_the_pose_shows_is_left_to_the_models():
     left = np.round(xy[skeleton.LEFT_HAND]).astype(int)
     assert not coarse.uncovered[left[:, 1], left[:, 0]].any()
     assert coarse.uncovered.mean() < 0.2
+
+
+def test_a_model_that_draws_the_hand_itself_starts_from_the_crop_without_it():
+    crop = np.full((32, 32, 3), 40, np.uint8)
+    crop[12:20, 12:20] = 250  # the hand
+    weight = np.zeros((32, 32), np.float32)
+    weight[10:22, 10:22] = 1.0
+    hidden = hands.hide_hand(crop, weight)
+    assert np.array_equal(hidden[weight == 0], crop[weight == 0]) and np.abs(hidden[12:20, 12:20].astype(int) - 40).max() < 20
+    images, xy, seen = video()
+    untrained = redraw_hands(images, xy, seen, HandModel(**TINY, hide_hand=True).eval(), APPEARANCE, noise(3, 0), num_steps=2)
+    for t in range(3):
+        away = outside(box_of(xy[t, 21:], model(False)), (HEIGHT, WIDTH))
+        if t == 0:
+            away &= outside(box_of(xy[t, :21], model(False)), (HEIGHT, WIDTH))
+        changed = (untrained[t] != images[t]).any(dim=0).numpy()
+        assert changed.any() and not (changed & away).any()  # the hand painted over, nothing outside its box
