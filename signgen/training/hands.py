@@ -4,8 +4,9 @@ on the hand crops of a corpus (:mod:`signgen.corpora.hand_crops`), through the o
 The objective is DDPM's with the clean crop as the prediction (``prediction_type`` "sample"):
 a target crop noised at a uniformly drawn timestep (from ``min_timestep_share`` of the
 schedule up: near 1, only the noisiest, where the model has nothing but its conditions to
-draw from; such a model is sampled in one step, its estimate of the conditional mean), the model's clean estimate (the base
-plus its residual) against the target, squared error weighted ``1 + hand_loss_weight``
+draw from; such a model is sampled in one step, its estimate of the conditional mean), the
+model's clean estimate (the base plus its residual) against the target, squared error
+weighted ``1 + hand_loss_weight``
 inside the hand's feathered mask and 1 elsewhere (normalised by the mean weight). The
 ``base_loss`` term logged beside it is the same error of the base alone: the loss of a model
 that has learned nothing, the bar the hand stage has to clear.
