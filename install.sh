@@ -28,11 +28,16 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # The browser tests (report.html, signgen demo) drive the system's chromium through
 # Playwright, which is never asked to download a browser of its own. Without chromium they
 # skip, saying why.
-if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
+if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
-            || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }) \
-            || echo "install.sh: could not install chromium with apt-get; the browser tests will skip"
+        apt_log=$(mktemp)
+        if ! { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >"$apt_log" 2>&1 \
+                || { apt-get update -q >"$apt_log" 2>&1 \
+                     && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >"$apt_log" 2>&1; }; }; then
+            echo "install.sh: could not install chromium with apt-get; the browser tests will skip. apt-get said:"
+            tail -n 15 "$apt_log" | sed 's/^/    /'
+        fi
+        rm -f "$apt_log"
     else
         echo "install.sh: no chromium (install Debian's chromium package as root); the browser tests will skip"
     fi

@@ -9,6 +9,8 @@ serving. Nothing is fetched from the network (system fonts, no analytics).
 
 from __future__ import annotations
 
+import html
+import math
 import os
 import shutil
 import signal
@@ -16,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from signgen.config.common import MAX_SEED
 from signgen.demo.render import DEFAULT_MAX_UPLOAD_BYTES, MAX_GLOSS_CHARACTERS, DemoRequest, figures_markdown, render_request
 from signgen.errors import SigngenError, first_line
 
@@ -45,14 +48,35 @@ def load_gradio():
     return gradio
 
 
+def _number_input(value, label: str, low: float, high: float, whole: bool = False) -> float | int:
+    """A figure of the page checked: a (whole) number in [low, high], else one SigngenError line."""
+    try:
+        number = value if isinstance(value, int) and not isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(number, float) and (not math.isfinite(number) or (whole and not number.is_integer())) \
+            or not low <= number <= high:
+        bounds = f"from {int(low)} to {int(high)}" if whole else f"from {low:g} to {high:g}"
+        raise SigngenError(f"{label} must be {'a whole number' if whole else 'a number'} {bounds}")
+    return int(number) if whole else float(number)
+
+
+def demo_request(glosses, pose, photo, strength, seed, steps, deflicker) -> DemoRequest:
+    """The page's inputs as a DemoRequest; an empty or out-of-range figure is one SigngenError line."""
+    return DemoRequest(glosses=glosses or "", pose=pose or None, photo=photo or None,
+                       strength=_number_input(strength, "strength", 0.0, 1.0),
+                       seed=_number_input(seed, "the seed", 0, MAX_SEED, whole=True),
+                       steps=_number_input(steps, "steps", 1, 50, whole=True),
+                       deflicker=_number_input(deflicker, "deflicker", 0.0, 8.0))
+
+
 def _render_handler(gr, pipeline, work_dir: Path, max_upload_bytes: int):
     def render(glosses, pose, photo, strength, seed, steps, deflicker, progress=gr.Progress(track_tqdm=True)):
-        request = DemoRequest(glosses=glosses or "", pose=pose, photo=photo, strength=float(strength),
-                              seed=int(seed), steps=int(steps), deflicker=float(deflicker))
         try:
+            request = demo_request(glosses, pose, photo, strength, seed, steps, deflicker)
             result = render_request(pipeline, request, work_dir, max_upload_bytes)
         except SigngenError as error:
-            raise gr.Error(" ".join(str(error).split()), print_exception=False) from None
+            raise gr.Error(html.escape(" ".join(str(error).split())), print_exception=False) from None
         return str(result.video), str(result.side_by_side), figures_markdown(result.figures)
 
     return render
@@ -75,8 +99,10 @@ def build_app(pipeline, work_dir: Path, max_upload_bytes: int = DEFAULT_MAX_UPLO
                                      elem_id="glosses", lines=2)
                 pose = gr.File(label=".pose file (instead of glosses)", file_types=[".pose"], type="filepath",
                                elem_id="pose")
-                photo = gr.Image(label="signer photo (empty: the bundled signer)", type="filepath", elem_id="photo",
-                                 sources=["upload"])
+                # a File, not an Image: Gradio hands over the upload's path undecoded, so that
+                # check_photo refuses a non-image or a huge one before any pixel is decoded
+                photo = gr.File(label="signer photo (empty: the bundled signer)", file_types=["image"], type="filepath",
+                                elem_id="photo")
                 strength = gr.Slider(0.0, 1.0, value=settings.strength, step=0.05, label="strength", elem_id="strength")
                 seed = gr.Number(value=0, precision=0, label="seed", elem_id="seed")
                 steps = gr.Slider(1, 50, value=settings.num_steps, step=1, label="steps", elem_id="steps")

@@ -11,6 +11,7 @@ inputs pass, and a failed render leaves no file behind.
 
 from __future__ import annotations
 
+import html
 import tempfile
 import time
 import warnings
@@ -24,6 +25,7 @@ MAX_GLOSS_CHARACTERS = 500
 MAX_PHOTO_SIDE = 4096
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+MARKDOWN_PUNCTUATION = set("\\`*_{}[]()#+-.!|~<>$")
 
 
 @dataclass(frozen=True)
@@ -143,9 +145,15 @@ def render_request(pipeline, request: DemoRequest, out_dir: Path, max_upload_byt
     return DemoResult(video, side, figures)
 
 
+def markdown_text(text: str) -> str:
+    """User text as literal Markdown: HTML escaped, Markdown's punctuation backslashed."""
+    escaped = html.escape(str(text), quote=True)
+    return "".join("\\" + char if char in MARKDOWN_PUNCTUATION else char for char in escaped)
+
+
 def figures_markdown(figures: dict[str, Any]) -> str:
-    """The figures of a render as the page shows them."""
-    spelled = ", ".join(figures["fingerspelled"]) or "none"
+    """The figures of a render as the page shows them (the glosses, user text, escaped)."""
+    spelled = ", ".join(markdown_text(gloss) for gloss in figures["fingerspelled"]) or "none"
     return (f"**{figures['frames']} frames**, {figures['seconds']:.2f} s at {figures['fps']:g} fps; "
             f"fingerspelled glosses: {spelled}; rendered in {figures['render_seconds']:.1f} s")
 

@@ -81,7 +81,7 @@ def test_a_tiny_models_loss_falls_below_its_base_in_30_steps(synthsign_corpus, t
     before = fixed_loss(objective, batch)
     train_hands(model, dataset, tmp_path / "run", config, progress=False)
     after = fixed_loss(objective.eval(), batch)
-    assert before == pytest.approx(fixed_loss(HandObjective(build_hand_model(config.model), 2.0), batch))  # untrained: the base's
+    assert before == pytest.approx(fixed_loss(HandObjective(build_hand_model(config.model), config.train.hand_loss_weight), batch))  # untrained: the base's
     assert after < 0.8 * before
     assert load_hand_model(tmp_path / "run").crop_size == 32
 
