@@ -5,7 +5,8 @@ Tests get these as fixtures (never by importing a helper module): ``tiny_frame_c
 ``tiny_frame_model``, ``tiny_adapter``, ``randomize``, ``sample_frames`` (a model's frames
 through the render's public pieces), ``tiny_pipelines`` (with ``tiny_pipeline_settings``),
 ``synthsign_corpus`` (with ``small_synthsign_settings`` and
-``phoenix_fixture``), ``run_cli`` / ``run_cli_fd``, ``cli_error_line`` and ``one_torch_thread``."""
+``phoenix_fixture``), ``run_cli`` / ``run_cli_fd``, ``cli_error_line``, ``one_torch_thread``
+and ``browser`` (Debian's chromium through Playwright, for the report and demo tests)."""
 
 from __future__ import annotations
 
@@ -371,3 +372,24 @@ def synthsign_corpus(small_synthsign_settings, tmp_path_factory) -> Path:
 def phoenix_fixture() -> Path:
     """tests/data/phoenix: a PHOENIX-layout corpus in miniature (read-only: copy it first)."""
     return PHOENIX_FIXTURE
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless chromium (``playwright.sync_api.Browser``): Debian's, driven by Playwright,
+    which never downloads a browser here. Without either the test skips, saying why."""
+    import shutil
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.skip("no chromium on PATH (bash install.sh --test installs Debian's as root): browser test not run")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install 'signgen[test]'): browser test not run")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            yield launched
+        finally:
+            launched.close()

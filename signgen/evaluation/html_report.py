@@ -25,11 +25,12 @@ from typing import Any
 from urllib.parse import quote
 
 from signgen.atomic import atomic_output
-from signgen.errors import SigngenError
+from signgen.errors import SigngenError, first_line
 from signgen.evaluation.report import PAIRED_METRICS, SUMMARY_JSON, summary_table_rows
 from signgen.evaluation.shards import RUN_CONFIG_NAME, SHARDS_DIR, SIDE_BY_SIDE_DIR
 
 REPORT_NAME = "report.html"
+ALL_SPLITS = "*all*"  # the split filter's "every split" value; report.js knows it too (no split is named so)
 COMMAND_NAME = "command.json"  # the command line and signgen version of the run's last start
 PER_VIDEO_NAME = "per_video.jsonl"
 WORST_COUNT = 5
@@ -116,11 +117,28 @@ def _partial_summary(config: dict, rows: list[dict], problems: list[str]) -> dic
     skipped = {metric: "the run is not finished: Fréchet statistics are merged at its end"
                for metric in ("fid", "fid_vid", "fvd")}
     try:
-        return summarize(rows, FeatureStatistics({}), skipped, options, config, len(rows))
+        summary = summarize(rows, FeatureStatistics({}), skipped, options, config, len(rows))
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         problems.append(f"the rows found do not summarize ({type(error).__name__}: {error}); figures per video only")
-        return {"run": config, "videos": {"in_run": len(rows), "evaluated": 0, "failed": 0, "remaining": 0},
-                "failed": [], "metrics": {}}
+        summary = {"run": config, "videos": {"evaluated": 0, "failed": 0}, "failed": [], "metrics": {}}
+    # an interrupted run's folder does not say how many videos it was to evaluate
+    summary["videos"].update(in_run=None, remaining=None)
+    return summary
+
+
+def _checked_summary(summary: dict, rows: list[dict], problems: list[str]) -> dict:
+    """``summary`` with a "videos" that is not an object or a "failed" that is not a list
+    treated as missing (counted from the rows instead), each named in ``problems``."""
+    summary = dict(summary)
+    if not isinstance(summary.get("videos"), dict):
+        problems.append(f'{SUMMARY_JSON}: "videos" is not an object (left out); video counts from the rows found')
+        ok = sum(1 for row in rows if row.get("status") == "ok")
+        summary["videos"] = {"in_run": None, "evaluated": ok, "failed": len(rows) - ok, "remaining": None}
+    if not isinstance(summary.get("failed"), list):
+        if "failed" in summary:
+            problems.append(f'{SUMMARY_JSON}: "failed" is not a list (left out)')
+        summary["failed"] = []
+    return summary
 
 
 def load_run(run_dir: str | Path) -> RunView:
@@ -139,6 +157,8 @@ def load_run(run_dir: str | Path) -> RunView:
         if (run_dir / SUMMARY_JSON).exists():
             problems.append(f"{SUMMARY_JSON} is not readable; figures from the rows found")
         summary = _partial_summary(config, rows, problems)
+    else:
+        summary = _checked_summary(summary, rows, problems)
     view = RunView(run_dir, config, _read_json_object(run_dir / COMMAND_NAME) or {}, summary, partial)
     view.rows = [video_entry(run_dir, row, problems) for row in rows]
     view.problems = problems
@@ -199,10 +219,13 @@ def _summary_section(view: RunView) -> str:
     if view.partial:
         parts.append('<p class="problems">The run is not finished (no summary.json): figures from the '
                      f"{len(view.rows)} rows found so far.</p>")
-    counts = view.summary.get("videos", {})
+    counts = view.summary["videos"]
+    if counts.get("remaining") is None or counts.get("in_run") is None:
+        left = "how many remain is not known (the run's total is recorded only in its summary)"
+    else:
+        left = f"{_e(counts['remaining'])} remaining of {_e(counts['in_run'])}"
     parts.append(f"<p>Videos: {_e(counts.get('evaluated', 0))} evaluated, {_e(counts.get('failed', 0))} failed, "
-                 f"{_e(counts.get('remaining', 0))} remaining of {_e(counts.get('in_run', 0))}. "
-                 "Per-video means weigh every video alike.</p>")
+                 f"{left}. Per-video means weigh every video alike.</p>")
     try:
         table = summary_table_rows(view.summary)
     except (KeyError, TypeError, AttributeError):
@@ -265,7 +288,9 @@ def _video_row(index: int, row: dict) -> str:
 
 def _videos_section(view: RunView) -> str:
     splits = sorted({row["split"] for row in view.rows})
-    options = '<option value="">all splits</option>' + "".join(f'<option value="{_e(s)}">{_e(s)}</option>' for s in splits)
+    # the "all" option's value is no split's: rows of older runs have the split "" (shown as "no split")
+    options = f'<option value="{ALL_SPLITS}">all splits</option>' + "".join(
+        f'<option value="{_e(s)}">{_e(s) if s else "(no split)"}</option>' for s in splits)
     headings = "".join(f'<th class="sortable" data-key="{_e(_camel(key))}" title="sort by {_e(title)}">{_e(title)}</th>'
                        for key, title in VIDEO_COLUMNS)
     body = "\n".join(_video_row(index, row) for index, row in enumerate(view.rows))
@@ -284,7 +309,7 @@ def _camel(key: str) -> str:
 
 
 def _problems_section(view: RunView) -> str:
-    failed = [f"{f.get('name')}: {f.get('reason')}" for f in view.summary.get("failed", []) if isinstance(f, dict)]
+    failed = [f"{f.get('name')}: {f.get('reason')}" for f in view.summary["failed"] if isinstance(f, dict)]
     items = view.problems + [f"failed: {line}" for line in failed]
     if not items:
         return ""
@@ -317,8 +342,11 @@ def write_report(run_dir: str | Path) -> Path:
     view = load_run(run_dir)
     page = render_html(view)
     path = Path(run_dir) / REPORT_NAME
-    with atomic_output(path) as tmp:
-        tmp.write_text(page, encoding="utf-8")
+    try:
+        with atomic_output(path) as tmp:
+            tmp.write_text(page, encoding="utf-8")
+    except OSError as error:  # a read-only run folder, a full disk
+        raise SigngenError(f"cannot write {path}: {error.strerror or first_line(error)}") from None
     return path
 
 

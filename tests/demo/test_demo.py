@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,25 +22,6 @@ from signgen.demo.render import DemoRequest, check_request, render_request
 from signgen.errors import SigngenError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """A headless chromium (``playwright.sync_api.Browser``): Debian's, driven by Playwright,
-    which never downloads a browser here. Without either the test skips, saying why."""
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        pytest.skip("no chromium on PATH (bash install.sh --test installs Debian's as root): browser test not run")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (pip install 'signgen[test]'): browser test not run")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +78,21 @@ def test_bad_inputs_are_the_clis_one_line_messages_and_write_nothing(pipeline, t
         code, _, err = run_cli("render", "--gloss", glosses, "-o", tmp_path / "x.mp4")
         assert code == 2 and cli_error_line(err, only=False) == f"signgen: error: {demo}"
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_page_inputs_are_checked_and_user_text_is_escaped():
+    from signgen.demo.app import demo_request
+    from signgen.demo.render import figures_markdown
+
+    assert demo_request("H", None, "", 0.5, 3.0, 2, 0).seed == 3
+    for seed in (None, "", 1.5, -1):
+        with pytest.raises(SigngenError, match=r"^the seed must be a whole number from 0 to \d+$"):
+            demo_request("H", None, None, 0.5, seed, 2, 0)
+    with pytest.raises(SigngenError, match="^steps must be a whole number from 1 to 50$"):
+        demo_request("H", None, None, 0.5, 0, None, 0)
+    shown = figures_markdown({"frames": 3, "seconds": 0.12, "fps": 25, "render_seconds": 1.0,
+                              "fingerspelled": ["<img src=x onerror=alert(1)>", "A_B*"]})
+    assert "<img" not in shown and "&lt;img" in shown and "A\\_B\\*" in shown
 
 
 def test_a_pose_upload_that_is_no_pose_is_named_by_its_file_name(pipeline, tmp_path):
@@ -185,6 +180,10 @@ def test_demo_page_refuses_bad_inputs_then_renders_in_a_browser(server, browser,
     page.get_by_text("the gloss text is 10000 characters long").first.wait_for(timeout=30_000)
 
     page.fill("#glosses textarea", "H A")
+    page.fill("#seed input[type=number]", "")  # an emptied seed box: our line, not int(None)
+    page.click("#render")
+    page.get_by_text("the seed must be a whole number from 0 to").first.wait_for(timeout=30_000)
+    page.fill("#seed input[type=number]", "0")
     page.fill("#steps input[type=number]", "2")
     page.press("#steps input[type=number]", "Enter")
     page.click("#render")
@@ -194,7 +193,20 @@ def test_demo_page_refuses_bad_inputs_then_renders_in_a_browser(server, browser,
     assert re.search(r"\d+ frames, [\d.]+ s at 25 fps; fingerspelled glosses: none", page.inner_text("#figures"))
     if os.environ.get("SIGNGEN_SCREENSHOTS"):
         page.screenshot(path=str(Path(os.environ["SIGNGEN_SCREENSHOTS"]) / "demo_test.png"), full_page=True)
+
+    # a text file named .png reaches check_photo undecoded: the CLI's line, never Gradio's
+    # UnidentifiedImageError with the server's temporary path; and the server goes on serving
+    fake = tmp_path / "fake.png"
+    fake.write_text("this is no picture", encoding="utf-8")
+    page.set_input_files("#photo input[type=file]", str(fake))
+    page.get_by_text("fake.png").first.wait_for(timeout=30_000)  # uploaded
+    page.click("#render")
+    message = page.get_by_text("signer image fake.png is not an image file (or an unsupported format)").first
+    message.wait_for(timeout=30_000)
+    assert "UnidentifiedImageError" not in page.content() and "/gradio/" not in message.inner_text()
     page.close()
+    with urllib.request.urlopen(server, timeout=10) as response:
+        assert response.status == 200
     # The refused upload's progress is asked for and not found (HTTP 404, which the console
     # reports too, with "Response"): the only failures allowed
     refused = [p for p in problems if p.startswith("404 ") and "/gradio_api/upload_progress" in p]

@@ -28,25 +28,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def browser():
-    """A headless chromium (``playwright.sync_api.Browser``): Debian's, driven by Playwright,
-    which never downloads a browser here. Without either the test skips, saying why."""
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        pytest.skip("no chromium on PATH (bash install.sh --test installs Debian's as root): browser test not run")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (pip install 'signgen[test]'): browser test not run")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture(scope="module")
 def corpus(synthsign_corpus, tmp_path_factory) -> Path:
     """The session's SynthSign corpus with every video in ``test``, cut to 8 frames (its
     manifest kept: a SynthSign corpus, read back by the embedded readers)."""
@@ -152,6 +133,7 @@ def test_report_of_an_interrupted_and_damaged_run_names_what_is_missing(run_dir,
     assert "shards/rank-0.jsonl line 3: not a JSON row" in page
     assert "shards/rank-0.jsonl line 4: not a row of signgen eval" in page
     assert "The run is not finished" in page
+    assert "how many remain is not known" in page and "0 remaining" not in page
     assert page.count("<script") == 2 and "<script>alert" not in page  # the hostile gloss stays text
     assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page
     view = load_run(damaged)
@@ -180,6 +162,14 @@ def test_report_in_a_browser_plays_every_video_sorts_filters_and_plots(run_dir, 
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+    page.add_init_script("""(() => {  // counts the page's timeupdate listeners
+        const add = EventTarget.prototype.addEventListener;
+        window.timeupdateListeners = 0;
+        EventTarget.prototype.addEventListener = function (type, ...rest) {
+            if (type === 'timeupdate') window.timeupdateListeners += 1;
+            return add.call(this, type, ...rest);
+        };
+    })()""")
     page.goto((run_dir / REPORT_NAME).as_uri())
     states = page.evaluate("""() => Promise.all(Array.from(document.querySelectorAll('video')).map(v =>
         new Promise(done => {
@@ -196,19 +186,22 @@ def test_report_in_a_browser_plays_every_video_sorts_filters_and_plots(run_dir, 
     def order():
         return page.eval_on_selector_all("#videos tr.video", "rows => rows.map(r => r.dataset.name)")
 
-    by_ssim = sorted(rows, key=lambda name: rows[name]["ssim_rgb"])
-    assert order() != by_ssim or order() != by_ssim[::-1]  # sorting below has something to do
-    page.click('#videos th[data-key="ssimRgb"]')
-    assert order() == by_ssim
-    page.click('#videos th[data-key="ssimRgb"]')
-    assert order() == by_ssim[::-1]
+    # each heading sorts the rows by its figure, ascending, and a second click reverses them
+    for key, metric in (("ssimRgb", "ssim_rgb"), ("handSsim", "hand_ssim"), ("tde", "tde")):
+        values = {name: rows[name][metric] for name in rows}
+        assert len(set(values.values())) == len(rows), values  # distinct: one right order
+        ascending = sorted(rows, key=values.get)
+        page.click(f'#videos th[data-key="{key}"]')
+        assert order() == ascending, (metric, values)
+        shown = page.eval_on_selector_all("#videos tr.video", f"rows => rows.map(r => Number(r.dataset.{key}))")
+        assert shown == pytest.approx(sorted(values.values()))
+        page.click(f'#videos th[data-key="{key}"]')
+        assert order() == ascending[::-1], (metric, values)
 
     first = order()[0]
     page.fill("#text-filter", first)
     assert page.eval_on_selector_all("#videos tr.video", "rows => rows.filter(r => !r.hidden).length") == 1
     page.fill("#text-filter", "")
-    page.select_option("#split-filter", "test")
-    assert page.eval_on_selector_all("#videos tr.video", "rows => rows.filter(r => !r.hidden).length") == len(rows)
 
     assert page.locator("svg.plot").count() == 0
     page.click(f'#videos tr.video[data-name="{first}"] button.open')
@@ -216,7 +209,93 @@ def test_report_in_a_browser_plays_every_video_sorts_filters_and_plots(run_dir, 
     plots = page.locator(f"#detail-{index} svg.plot")
     assert plots.count() == 3
     assert page.locator("svg.plot path").first.get_attribute("d").count("L") == FRAMES - 1
+    # closed and reopened, the row's plots still follow its video (one listener, the new plots)
+    button = f'#videos tr.video[data-name="{first}"] button.open'
+    page.click(button)
+    page.click(button)
+    cursors = page.evaluate("""name => new Promise(done => {
+        const video = document.querySelector(`#videos tr.video[data-name="${CSS.escape(name)}"] video`);
+        video.addEventListener('seeked', () => setTimeout(() => done(Array.from(
+            document.querySelectorAll('tr.detail svg.plot line.cursor')).map(c => Number(c.getAttribute('x1')))), 50));
+        video.pause();
+        video.currentTime = video.duration / 2;
+    })""", first)
+    assert len(cursors) == 3 and all(x > 40 for x in cursors), cursors
+    assert page.evaluate("window.timeupdateListeners") == 1
     if os.environ.get("SIGNGEN_SCREENSHOTS"):
         page.screenshot(path=str(Path(os.environ["SIGNGEN_SCREENSHOTS"]) / "eval_report_test.png"), full_page=True)
     page.close()
     assert problems == []
+
+
+def test_split_filter_shows_the_rows_of_the_chosen_split_only(run_dir, tmp_path, browser, run_cli):
+    """One row moved to ``dev`` and one given an older run's empty split, report rebuilt."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("*.mp4"))
+    lines = (run / "per_video.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines]
+    rows[0]["split"], rows[1]["split"] = "dev", ""
+    (run / "per_video.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    code, _, err = run_cli("eval", "report", run)
+    assert code == 0, err
+    page = browser.new_page()
+    page.goto((run / REPORT_NAME).as_uri())
+
+    def shown():
+        return sorted(page.eval_on_selector_all("#videos tr.video", "rows => rows.filter(r => !r.hidden).map(r => r.dataset.name)"))
+
+    everything = sorted(row["name"] for row in rows)
+    assert shown() == everything  # "all splits" is chosen at first
+    page.select_option("#split-filter", "test")
+    assert shown() == sorted(row["name"] for row in rows[2:])
+    page.select_option("#split-filter", "dev")
+    assert shown() == [rows[0]["name"]]
+    page.select_option("#split-filter", label="(no split)")  # the older run's "": not "all splits"
+    assert shown() == [rows[1]["name"]]
+    page.select_option("#split-filter", label="all splits")
+    assert shown() == everything
+    page.close()
+
+
+def minimal_run(run_dir: Path, tmp_path: Path) -> Path:
+    """The run folder's JSON files only (no videos: each named missing in the problems)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("run.json", "summary.json", "per_video.jsonl"):
+        shutil.copy(run_dir / name, run / name)
+    return run
+
+
+def test_report_of_a_summary_of_wrong_types_names_it_and_renders(run_dir, tmp_path, run_cli):
+    run = minimal_run(run_dir, tmp_path)
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    summary["videos"], summary["failed"] = [4, 0], "none"
+    (run / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    code, _, err = run_cli("eval", "report", run)
+    assert code == 0, err
+    page = (run / REPORT_NAME).read_text(encoding="utf-8")
+    assert "summary.json: &quot;videos&quot; is not an object" in page
+    assert "summary.json: &quot;failed&quot; is not a list" in page
+    assert "Videos: 4 evaluated, 0 failed, how many remain is not known" in page
+
+
+def test_report_into_a_read_only_run_folder_is_one_line(run_dir, tmp_path, run_cli, cli_error_line, monkeypatch):
+    run = minimal_run(run_dir, tmp_path)
+    if os.geteuid() == 0:  # root writes into a read-only folder: the write fails as it would there
+        import signgen.evaluation.html_report as html_report
+
+        def refused(path):
+            raise PermissionError(13, "Permission denied", str(path))
+
+        monkeypatch.setattr(html_report, "atomic_output", refused)
+    run.chmod(0o555)
+    try:
+        code, _, err = run_cli("eval", "report", run)
+    finally:
+        run.chmod(0o755)
+    assert code == 2
+    # atomic_output refuses a folder it may not write before trying (as a user); the write's own
+    # PermissionError (as root, patched; or an ACL that access() does not see) is caught too
+    assert cli_error_line(err) in (f"signgen: error: cannot write {run / REPORT_NAME}: Permission denied",
+                                   f"signgen: error: output folder is not writable: {run}")
+    assert not (run / REPORT_NAME).exists()

@@ -40,12 +40,13 @@
     th.addEventListener("click", function () { sortBy(th.dataset.key, th); });
   });
 
+  var ALL_SPLITS = "*all*";  // html_report.ALL_SPLITS: the "all splits" option, no split's name
   var splitFilter = document.getElementById("split-filter");
   var textFilter = document.getElementById("text-filter");
   function applyFilter() {
     var split = splitFilter.value, text = textFilter.value.toLowerCase();
     videoRows().forEach(function (row) {
-      var shown = (split === "" || row.dataset.split === split) &&
+      var shown = (split === ALL_SPLITS || row.dataset.split === split) &&
         (text === "" || (row.dataset.name + " " + row.dataset.glosses).toLowerCase().indexOf(text) >= 0);
       row.hidden = !shown;
       var detail = document.getElementById("detail-" + row.dataset.index);
@@ -123,9 +124,14 @@
     cell.appendChild(plots);
     row.after(detail);
     var video = row.querySelector("video");
-    if (video) {
+    if (video && !video.dataset.cursorListener) {  // once per video: a reopened row finds its plots anew
+      video.dataset.cursorListener = "1";
       video.addEventListener("timeupdate", function () {
-        if (video.duration) drawn.forEach(function (svg) { svg.moveCursor(video.currentTime / video.duration); });
+        var shown = document.getElementById("detail-" + index);
+        if (!video.duration || !shown) return;
+        shown.querySelectorAll("svg.plot").forEach(function (svg) {
+          if (svg.moveCursor) svg.moveCursor(video.currentTime / video.duration);
+        });
       });
     }
   }
