@@ -78,7 +78,7 @@ class RenderSettings:
     full_resolution: bool = setting(True, "with keep_coarse, compose each frame at the output size (260 x 210): the "
                                            "photo warped at that size wherever it covers the frame, the model's drawing "
                                            "upscaled only where it does not (v2 models)", before=False)
-    hand_steps: int = setting(10, "denoising steps of the hand stage, which redraws each hand in its own crop from "
+    hand_steps: int = setting(1, "denoising steps of the hand stage, which redraws each hand in its own crop from "
                                   "its keypoints (pipelines with a hand model, at full_resolution; 0: off)", 0, MAX_STEPS,
                               before=10)
     steady_torso: float = setting(2.0, "smooth the torso and head keypoints of the warped photo over time, a "
