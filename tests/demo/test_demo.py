@@ -198,11 +198,13 @@ def test_demo_page_refuses_bad_inputs_then_renders_in_a_browser(server, browser,
     # UnidentifiedImageError with the server's temporary path; and the server goes on serving
     fake = tmp_path / "fake.png"
     fake.write_text("this is no picture", encoding="utf-8")
-    page.set_input_files("#photo input[type=file]", str(fake))
-    page.get_by_text("fake.png").first.wait_for(timeout=30_000)  # uploaded
+    # Wait for the upload itself (how the page then shows the file name varies with load).
+    with page.expect_response(lambda response: "/gradio_api/upload" in response.url and response.ok, timeout=90_000):
+        page.set_input_files("#photo input[type=file]", str(fake))
+    page.wait_for_timeout(1_000)
     page.click("#render")
     message = page.get_by_text("signer image fake.png is not an image file (or an unsupported format)").first
-    message.wait_for(timeout=30_000)
+    message.wait_for(timeout=90_000)
     assert "UnidentifiedImageError" not in page.content() and "/gradio/" not in message.inner_text()
     page.close()
     with urllib.request.urlopen(server, timeout=10) as response:
