@@ -5,8 +5,8 @@ Tests get these as fixtures (never by importing a helper module): ``tiny_frame_c
 ``tiny_frame_model``, ``tiny_adapter``, ``randomize``, ``sample_frames`` (a model's frames
 through the render's public pieces), ``tiny_pipelines`` (with ``tiny_pipeline_settings``),
 ``synthsign_corpus`` (with ``small_synthsign_settings`` and
-``phoenix_fixture``), ``run_cli`` / ``run_cli_fd``, ``cli_error_line``, ``one_torch_thread``
-and ``browser`` (Debian's chromium through Playwright, for the report and demo tests)."""
+``phoenix_fixture``), ``run_cli`` / ``run_cli_fd``, ``cli_error_line``, ``one_torch_thread``,
+``interrupted_after_step`` and ``browser`` (Debian's chromium through Playwright, for the report and demo tests)."""
 
 from __future__ import annotations
 
@@ -393,3 +393,32 @@ def browser():
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture
+def interrupted_after_step():
+    """``with interrupted_after_step(n): train(...)``: the training run stops as a Ctrl-C
+    would (KeyboardInterrupt, which the block expects) right after its checkpoint of step
+    ``n``; the driver is whole again after the block."""
+    import contextlib
+
+    from signgen.training import driver
+
+    @contextlib.contextmanager
+    def interrupted(step: int):
+        save_checkpoint = driver.Trainer._checkpoint
+
+        def checkpoint_then_interrupt(trainer):
+            save_checkpoint(trainer)
+            if trainer.step == step:
+                raise KeyboardInterrupt
+
+        driver.Trainer._checkpoint = checkpoint_then_interrupt
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                yield
+        finally:
+            driver.Trainer._checkpoint = save_checkpoint
+
+    return interrupted
+

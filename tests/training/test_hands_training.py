@@ -96,7 +96,7 @@ def weights(folder) -> dict[str, torch.Tensor]:
             for name, tensor in load_file(str(path)).items()}
 
 
-def test_a_resumed_run_equals_an_uninterrupted_one(synthsign_corpus, tmp_path, monkeypatch):
+def test_a_resumed_run_equals_an_uninterrupted_one(synthsign_corpus, tmp_path, interrupted_after_step):
     config = load_config("hands", None, TINY_MODEL + TINY_TRAIN)
     dataset = FirstItems(crops(synthsign_corpus, config, stride=9), 7)  # 3 batches an epoch: epochs end mid-run
 
@@ -105,17 +105,8 @@ def test_a_resumed_run_equals_an_uninterrupted_one(synthsign_corpus, tmp_path, m
         train_hands(build_hand_model(config.model), dataset, out, config, resume=resume, progress=False)
 
     run(tmp_path / "straight")
-    save_checkpoint = driver.Trainer._checkpoint
-
-    def checkpoint_then_interrupt(trainer):
-        save_checkpoint(trainer)
-        if trainer.step == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(driver.Trainer, "_checkpoint", checkpoint_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_after_step(2):
         run(tmp_path / "split")
-    monkeypatch.setattr(driver.Trainer, "_checkpoint", save_checkpoint)
     with pytest.raises(SigngenError, match="--resume"):
         run(tmp_path / "split")
     run(tmp_path / "split", resume=True)

@@ -15,7 +15,6 @@ from signgen.config import load_config
 from signgen.corpora.recognition import PreparedVideo
 from signgen.models.recogniser import load_recogniser
 from signgen.poses import skeleton
-from signgen.training import driver
 from signgen.training.recogniser import augmenter, build_model, train_recogniser
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -58,29 +57,20 @@ def losses(out) -> list[float]:
 
 
 def test_a_tiny_pose_reader_learns_to_read_a_tiny_corpus(tmp_path):
-    model = train(tmp_path / "run", 60)
+    train(tmp_path / "run", 60)
     values = losses(tmp_path / "run")
     assert np.mean(values[-5:]) < 0.5 * np.mean(values[:5])
     loaded = load_recogniser(tmp_path / "run")  # the run folder works as well as run/model
     assert loaded.glosses == LETTERS and loaded.config.reader == "pose"
 
 
-def test_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path, interrupted_after_step):
     # 8 videos in batches of 4: interrupted after step 3, in the middle of epoch 1, with
     # augmentation (still items included) drawn per epoch.
     every = ["train.checkpoint_every=3", "train.still_prob=0.3"]
     train(tmp_path / "straight", 6, extra=every)
-    save_checkpoint = driver.Trainer._checkpoint
-
-    def checkpoint_then_interrupt(trainer):
-        save_checkpoint(trainer)
-        if trainer.step == 3:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(driver.Trainer, "_checkpoint", checkpoint_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_after_step(3):
         train(tmp_path / "resumed", 6, extra=every)
-    monkeypatch.setattr(driver.Trainer, "_checkpoint", save_checkpoint)
     train(tmp_path / "resumed", 6, resume=True, extra=every)
     assert len(losses(tmp_path / "straight")) == 6
     assert losses(tmp_path / "straight") == losses(tmp_path / "resumed")

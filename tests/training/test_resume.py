@@ -125,24 +125,15 @@ def weights(folder) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("accumulation", [1, 2])
 @pytest.mark.parametrize("name", ["fusion", "diffusion", "temporal", "g2p"])
-def test_a_resumed_run_equals_an_uninterrupted_one(name, accumulation, trainers, tmp_path, monkeypatch):
+def test_a_resumed_run_equals_an_uninterrupted_one(name, accumulation, trainers, tmp_path, interrupted_after_step):
     run = trainers[name]
     # Interrupted after the checkpoint of step 2 = micro-batch 2 (accumulation 1) or 4
     # (accumulation 2, one optimizer step spanning the end of epoch 0): both mid-epoch.
     settings = SETTINGS + [f"gradient_accumulation_steps={accumulation}"]
     run(tmp_path / "straight", settings)
 
-    save_checkpoint = driver.Trainer._checkpoint
-
-    def checkpoint_then_interrupt(trainer):
-        save_checkpoint(trainer)
-        if trainer.step == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(driver.Trainer, "_checkpoint", checkpoint_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_after_step(2):
         run(tmp_path / "split", settings)
-    monkeypatch.setattr(driver.Trainer, "_checkpoint", save_checkpoint)
     assert [c.name for c in driver.list_checkpoints(tmp_path / "split")] == ["step-0000002"]
     with pytest.raises(SigngenError, match="--resume"):
         run(tmp_path / "split", settings)
