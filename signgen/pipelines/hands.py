@@ -79,8 +79,8 @@ def gather_crops(images: np.ndarray, hand_xy: np.ndarray, hand_seen: np.ndarray,
     (the model's margin and min_side), base crop, keypoint map and paste mask (the model's
     ``paste`` region)."""
     size, margin, min_side = model.crop_size, float(model.config.margin), float(model.config.min_side)
-    whole_crop = hands.edge_window(size) if model.config.get("paste", "hand") == "crop" else None
-    hide_hand = bool(model.config.get("hide_hand", False))
+    whole_crop = hands.edge_window(size) if model.config.paste == "crop" else None
+    hide_hand = bool(model.config.hide_hand)
     height, width = images.shape[1:3]
     where, base, keypoints, masks = [], [], [], []
     for frame in range(len(images)):
@@ -96,7 +96,7 @@ def gather_crops(images: np.ndarray, hand_xy: np.ndarray, hand_seen: np.ndarray,
             z = None if hand_z is None else hand_z[frame, points]
             where.append((frame, hand, box))
             crop = hands.crop_region(images[frame], box, size)
-            hull = hands.hand_mask(in_crop, seen, size)
+            hull = hands.hand_mask(in_crop, seen, size) if hide_hand or whole_crop is None else None
             base.append(hide(crop, hull) if hide_hand else crop)
             keypoints.append(hands.hand_keypoint_map(in_crop, seen, size, z))
             masks.append(hull if whole_crop is None else whole_crop)
@@ -148,7 +148,7 @@ def redraw_hands(frames: torch.Tensor, hand_xy, hand_seen, hand_model: HandModel
     drawn = drawn.permute(0, 2, 3, 1).numpy()
     base = crops.base.permute(0, 2, 3, 1).numpy()
     touched = sorted({frame for frame, _, _ in crops.where})
-    hide_hand = bool(hand_model.config.get("hide_hand", False))
+    hide_hand = bool(hand_model.config.hide_hand)
     for index, (frame, _, box) in enumerate(crops.where):
         # A model that draws the hand itself replaces the crop; one that corrects it adds its change.
         kept = None if hide_hand else base[index]
