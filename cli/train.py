@@ -41,6 +41,9 @@ def register(commands) -> None:
     diffusion.add_argument("--fusion-model", metavar="DIR", default=None,
                            help="stage-1 model folder (the --out/model of `signgen train fusion`); "
                                 "not needed with --resume")
+    diffusion.add_argument("--frame-model", metavar="DIR", default=None,
+                           help="a trained frame model (stages 1 and 2) whose denoiser goes on training: fine-tuning "
+                                "on other data or with other loss settings (instead of --fusion-model)")
     diffusion.set_defaults(func=run_train_diffusion)
 
     temporal = train.add_parser(
@@ -166,13 +169,20 @@ def run_train_diffusion(args: argparse.Namespace) -> None:
 
     _check_out(args)
     config = _load("frame", args)
-    if args.fusion_model:
-        model = FrameModel.from_pretrained(args.fusion_model)
+    if args.fusion_model and args.frame_model:
+        raise SigngenError("pass --fusion-model (train a new denoiser) or --frame-model (go on training its denoiser), not both")
+    start = args.fusion_model or args.frame_model
+    if start:
+        model = FrameModel.from_pretrained(start)
+        what = "fusion" if args.fusion_model else "frame"
         if list(model.resolution) != list(config.model.resolution) or model.pose_channels != config.model.pose_channels:
             raise SigngenError(
-                f"the fusion model is for {list(model.resolution)} px and {model.pose_channels} pose channels, the config "
+                f"the {what} model is for {list(model.resolution)} px and {model.pose_channels} pose channels, the config "
                 f"for {config.model.resolution} px and {config.model.pose_channels}; use the config it was trained with")
-        model.attach_denoiser(config.model)
+        if args.frame_model:
+            model.require_denoiser()
+        else:
+            model.attach_denoiser(config.model)
     elif args.resume:
         model = FrameModel.from_pretrained(find_checkpoint(Path(args.out), args.resume) / FINAL_MODEL_FOLDER)
     else:

@@ -51,12 +51,17 @@ def test_command_line_overrides_are_parsed_as_yaml():
     assert config.model.unet.layers_per_block == 2
     assert config.model.resolution == [32, 24]
     assert config.model.noise.beta_schedule == "linear"
+    # YAML 1.1 reads an exponent without a dot as text; a float field takes it as the number it is.
+    config = load_frame_config(TINY, ["train_diffusion.learning_rate=3e-5", "train_diffusion.hand_loss_weight=2E0"])
+    assert config.train_diffusion.learning_rate == 3e-5 and config.train_diffusion.hand_loss_weight == 2.0
 
 
 @pytest.mark.parametrize(
     "override, message",
     [
         ("train_fusion.max_steps=many", "train_fusion.max_steps: expected an integer"),
+        ("train_diffusion.learning_rate=1e-5x", "train_diffusion.learning_rate: expected a number"),
+        ("train_fusion.max_steps=1e3", "train_fusion.max_steps: expected an integer"),
         ("train_fusion.max_stepz=3", "no such key"),
         ("model.nothing.x=3", "not a section"),
         ("max_steps", "KEY=VALUE"),

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -85,6 +86,9 @@ from signgen.config.frame import (  # noqa: F401  (re-exported: signgen.config i
     VAE_REQUIRED,
     WindowConfig,
 )
+
+# A number written with an exponent and no dot (1e-5), which YAML 1.1 leaves as text.
+EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 # ------------------------------------------------------------------------------ loading
 
@@ -204,6 +208,8 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
             raise SigngenError(f"{where}: expected an integer, got {_echo(value)}")
         return value
     if hint is float:
+        if isinstance(value, str) and EXPONENT_NUMBER.fullmatch(value.strip()):
+            value = float(value)  # PyYAML (YAML 1.1) reads 1e-5, without a dot, as text
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SigngenError(f"{where}: expected a number, got {_echo(value)}")
         try:

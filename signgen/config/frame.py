@@ -195,9 +195,14 @@ class DiffusionTrainConfig(TrainConfig):
     gradient_checkpointing: bool
     optimizer: str
     latent_cache: str | None
+    # The denoising loss weighted 1 + hand_loss_weight in the boxes around the target's
+    # hands (MimicMotion's hand-region weighting; signgen.training.frame.hand_weighted_mse).
+    hand_loss_weight: float
 
     def __post_init__(self):
         super().__post_init__()
+        if not self.hand_loss_weight >= 0:
+            raise SigngenError(f"training hand_loss_weight must be 0 or more, not {self.hand_loss_weight}")
         if self.uncond_prob < 0 or self.appearance_only_prob < 0 or self.uncond_prob + self.appearance_only_prob > 1:
             raise SigngenError("uncond_prob and appearance_only_prob must be non-negative and sum to at most 1")
         share(self, "training ", "colour_augment_prob")

@@ -33,6 +33,9 @@ from signgen.training.latents import sample_space_pair
 from signgen.training.driver import FINAL_MODEL_FOLDER, LOG_NAME, TrainResult, find_checkpoint, list_checkpoints  # noqa: F401
 
 BATCH_KEYS = ("source", "target", "target_pose")
+# The hand boxes of the hand-weighted loss reach this share of the frame's height past the
+# hand's bones each way: 4 pixels at 128 x 104, where a hand is about 13 pixels wide.
+HAND_BOX_GROWTH = 0.03
 
 
 # ------------------------------------------------------------------ objectives
@@ -93,7 +96,32 @@ class DiffusionObjective(torch.nn.Module):
         noisy = scheduler.add_noise(clean, noise, timesteps)
         target = denoising_target(scheduler, clean, noise, timesteps)
         prediction = model.predict(noisy, timesteps, conditions)
+        return hand_weighted_mse(prediction, target, batch["target_pose"], self.config.hand_loss_weight)
+
+
+def hand_boxes_of_pose_maps(pose_maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, 1, h, w) float {0, 1}: the hands of pose maps (N, C, H, W) (their hand channels,
+    :mod:`signgen.poses.raster`, grown by :data:`HAND_BOX_GROWTH` of the map's height each
+    way, about the fingers' reach past their bones), at the prediction's ``size`` (h, w): a
+    latent cell counts when any pixel it covers does."""
+    from signgen.poses.raster import LEFT_HAND_CHANNEL, RIGHT_HAND_CHANNEL
+
+    if pose_maps.dim() != 4 or pose_maps.shape[1] <= max(LEFT_HAND_CHANNEL, RIGHT_HAND_CHANNEL):
+        raise SigngenError(f"hand_loss_weight needs pose maps with hand channels (N, 4, H, W), got {tuple(pose_maps.shape)}")
+    hands = (pose_maps[:, [LEFT_HAND_CHANNEL, RIGHT_HAND_CHANNEL]] > 0).amax(dim=1, keepdim=True).float()
+    grow = max(1, round(HAND_BOX_GROWTH * pose_maps.shape[-2]))
+    hands = F.max_pool2d(hands, 2 * grow + 1, stride=1, padding=grow)
+    return F.adaptive_max_pool2d(hands, tuple(size))
+
+
+def hand_weighted_mse(prediction: torch.Tensor, target: torch.Tensor, pose_maps: torch.Tensor, hand_weight: float) -> torch.Tensor:
+    """The denoising MSE with every element inside the target's hand boxes weighted
+    ``1 + hand_weight`` (:func:`hand_boxes_of_pose_maps`; MimicMotion weights hand regions
+    up the same way); plain MSE for 0. ``pose_maps`` (N, C, H, W), one per prediction."""
+    if not hand_weight:
         return F.mse_loss(prediction.float(), target.float())
+    weight = 1.0 + hand_weight * hand_boxes_of_pose_maps(pose_maps.float(), prediction.shape[-2:])
+    return (weight * (prediction.float() - target.float()) ** 2).mean()
 
 
 def v2_conditions(model: FrameModel, batch: dict, appearance, rows: torch.Tensor | None = None) -> tuple:

@@ -21,7 +21,6 @@ import os
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from signgen.config import AdapterConfig, DiffusionTrainConfig, TemporalConfig, config_to_dict
 from signgen.errors import SigngenError
@@ -31,7 +30,7 @@ from signgen.models.frame_model import FrameModel
 from signgen.models.motion_import import import_motion_modules, load_motion_adapter, motion_adapter_options
 from signgen.models.temporal import TemporalAdapter, VideoUNet
 from signgen.training import driver
-from signgen.training.frame import v2_conditions
+from signgen.training.frame import hand_weighted_mse, v2_conditions
 
 
 # ---- the objective --------------------------------------------------------------------
@@ -83,7 +82,7 @@ def temporal_loss(
     target = denoising_target(schedule, clean, noise, timesteps)
     with wrapper.frames(num_frames):
         prediction = predict(video_unet, noisy, timesteps, conditions, model.patch_size)
-    return F.mse_loss(prediction.float(), target.float())
+    return hand_weighted_mse(prediction, target, poses.flatten(0, 1), train.hand_loss_weight)
 
 
 class TemporalObjective(torch.nn.Module):

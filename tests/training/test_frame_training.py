@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from signgen.errors import SigngenError
 from signgen.models.frame_model import FrameModel
@@ -79,3 +81,51 @@ def test_training_refuses_bad_data(tmp_path, tiny_frame_config, random_pairs):
         train_fusion(model(), wrong_keys, tmp_path / "b", config, progress=False)
     with pytest.raises(SigngenError, match="nothing to resume"):
         train_fusion(model(), random_pairs(8), tmp_path / "c", config, resume=True, progress=False)
+
+
+def test_hand_boxes_cover_the_hands_of_real_pose_maps_and_little_else(gsg_pose):
+    from signgen.poses import skeleton
+    from signgen.poses.holistic import pose_arrays, reduce_to_178
+    from signgen.poses.raster import rasterize_pose
+    from signgen.training.frame import hand_boxes_of_pose_maps
+
+    pose = reduce_to_178(gsg_pose)
+    xy, confidence = pose_arrays(pose)
+    frame = int(np.flatnonzero((confidence[:, skeleton.RIGHT_HAND] > 0).all(1))[0])  # a frame showing the signing hand
+    height, width = 128, 104
+    maps = torch.from_numpy(rasterize_pose(pose, (height, width))[frame : frame + 1])
+    boxes = hand_boxes_of_pose_maps(maps, (height, width))[0, 0]
+    dims = pose.header.dimensions
+    points = xy[frame, skeleton.RIGHT_HAND] * [width / dims.width, height / dims.height]
+    columns, rows = np.round(points).astype(int).clip(0, [width - 1, height - 1]).T
+    assert boxes[rows, columns].all(), "every keypoint of the shown hand lies in its box"
+    assert 0 < boxes.mean() < 0.15, "the boxes are the hands, not the frame"
+    shoulders = xy[frame, skeleton.SHOULDERS].mean(0) * [width / dims.width, height / dims.height]
+    assert boxes[int(shoulders[1]), int(shoulders[0])] == 0
+    latent = hand_boxes_of_pose_maps(maps, (height // 8, width // 8))[0, 0]
+    assert latent[rows // 8, columns // 8].all(), "a latent cell counts when any pixel it covers does"
+
+
+def test_hand_weighted_loss_weights_only_the_hand_boxes():
+    from signgen.poses.raster import RIGHT_HAND_CHANNEL
+    from signgen.training.frame import hand_weighted_mse
+
+    maps = torch.zeros(1, 4, 32, 32)
+    maps[0, RIGHT_HAND_CHANNEL, 4:6, 4:6] = 1.0  # a hand in the top left corner
+    target = torch.zeros(1, 3, 32, 32)
+    in_hand, elsewhere = target.clone(), target.clone()
+    in_hand[..., 5, 5] = 1.0
+    elsewhere[..., 25, 25] = 1.0
+    for prediction in (in_hand, elsewhere):
+        assert torch.equal(hand_weighted_mse(prediction, target, maps, 0.0), F.mse_loss(prediction, target))
+    assert torch.allclose(hand_weighted_mse(in_hand, target, maps, 3.0), 4 * F.mse_loss(in_hand, target))
+    assert torch.allclose(hand_weighted_mse(elsewhere, target, maps, 3.0), F.mse_loss(elsewhere, target))
+
+
+def test_hand_loss_weight_trains_and_is_checked(tmp_path, tiny_frame_config, random_pairs):
+    with pytest.raises(SigngenError, match="hand_loss_weight must be 0 or more"):
+        tiny_frame_config("train_diffusion.hand_loss_weight=-1")
+    config = tiny_frame_config("train_diffusion.max_steps=2", "train_diffusion.batch_size=4", "train_diffusion.hand_loss_weight=4")
+    model = FrameModel.from_config(config.model)
+    result = train_diffusion(model, random_pairs(8), tmp_path / "diffusion", config.train_diffusion, progress=False)
+    assert result.steps == 2 and all(np.isfinite(r["loss"]) for r in read_log(tmp_path / "diffusion"))

@@ -159,3 +159,27 @@ def test_the_cache_latents_command_builds_what_training_reads(run_cli, cli_error
     code, _, err = run_cli("train", "diffusion", "--data", synthsign_corpus, "--out", tmp_path / "run", "--fusion-model",
                            tmp_path / "fusion", "--set", "model.resolution=[16, 16]", "--set", f"model.init_from={tmp_path / 'no-sd'}")
     assert code == 2 and cli_error_line(err, only=False).endswith(f"model.init_from: folder not found: {tmp_path / 'no-sd'}")
+
+
+def test_train_diffusion_goes_on_from_a_trained_frame_model(run_cli, cli_error_line, synthsign_corpus, tmp_path):
+    from signgen.config import CONFIG_FOLDER, load_frame_config
+    from signgen.models.frame_model import FrameModel
+
+    settings = ["--config", CONFIG_FOLDER / "frame-tiny.yaml", "--set", "model.resolution=[16, 16]"]
+    config = load_frame_config(CONFIG_FOLDER / "frame-tiny.yaml", ["model.resolution=[16, 16]"])
+    start = FrameModel.from_config(config.model)
+    torch.nn.init.normal_(start.unet.conv_out.weight, std=0.1)  # not what a fresh denoiser starts from (zero)
+    start.save_pretrained(tmp_path / "start")
+    FrameModel.from_config(config.model, with_denoiser=False).save_pretrained(tmp_path / "fusion")
+    common = ["train", "diffusion", "--data", synthsign_corpus, *settings, "--set", "train_diffusion.max_steps=1",
+              "--set", "train_diffusion.batch_size=2", "--set", "train_diffusion.learning_rate=1.0e-12"]
+    code, _, err = run_cli(*common, "--out", tmp_path / "run", "--frame-model", tmp_path / "start")
+    assert code == 0, err
+    trained = FrameModel.from_pretrained(tmp_path / "run" / "model")
+    assert all(torch.allclose(a, b, atol=1e-8) for a, b in zip(trained.unet.state_dict().values(), start.unet.state_dict().values()))
+    assert trained.unet.conv_out.weight.abs().max() > 0.1
+    code, _, err = run_cli(*common, "--out", tmp_path / "both", "--frame-model", tmp_path / "start", "--fusion-model", tmp_path / "fusion")
+    assert code == 2 and "not both" in cli_error_line(err)
+    code, _, err = run_cli(*common, "--out", tmp_path / "fusion-only", "--frame-model", tmp_path / "fusion")
+    assert code == 2 and "holds only the fusion stage" in cli_error_line(err)
+    assert not (tmp_path / "both").exists() and not (tmp_path / "fusion-only" / "model").exists()
