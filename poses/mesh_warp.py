@@ -16,7 +16,9 @@ join (near the shoulder, elbow, wrist or knuckle; the head and the torso whereve
 touch), so an arm resting against the torso leaves it when raised instead of dragging a web
 of torso along. A limb that a part before it hides in the photo (the hand raised before the
 forearm) also gets the hidden stretch, drawn from its own visible pixels spread over it
-(Telea) and marked uncovered, so it stays whole when that part moves away.
+(Telea), so it stays whole when that part moves away. That stretch is shown as it is, not
+marked uncovered: the frame model redrawing it drew a dark smear that flickered (whole-frame
+TDE +0.07 / +0.10 on SynthSign test / test_unseen, docs/results/2026-12-07-steady-limbs.md).
 
 Per video (``MeshWarp``): the mask, the mesh, the handles and the two ARAP systems,
 factorised once. Per frame (``MeshWarp.warp``): three sparse solves, the deformed triangles
@@ -162,7 +164,7 @@ class MeshWarp:
         forearm, the forearm folded before the upper arm), for that limb's layer: without
         them, the limb has no pixels there and comes apart when the part before it moves
         away. They are drawn from a texture of the limb's own (its arm's visible pixels
-        spread over the limb's region) and marked uncovered where they show."""
+        spread over the limb's region), shown as they are."""
         ranks = np.array([RANKS[part.kind] for part in self.parts])
         copies, copy_labels, textures = [np.zeros((0, 3), np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
         for p, part in enumerate(self.parts):
@@ -223,7 +225,6 @@ class MeshWarp:
             bones = core_mask([part for part, show in zip(self.parts, drawn_parts) if show], (height, width), xy, seen, self.unit)
             beside = cv2.dilate(covered.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
             fill = ((self.mask | (bones > 0)) & ~covered) | (self._rim & ~beside)
-            redraw = texture > 0
             for side in whole:  # the photo's hand, but not as the target holds it
                 redraw |= hull_mask((height, width), xy[HAND_POINTS[side]], HAND_MARGIN * self.unit) > 0
         for points, needed, region in self._absent:

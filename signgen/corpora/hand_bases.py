@@ -28,7 +28,7 @@ import numpy as np
 from signgen.errors import SigngenError
 from signgen.poses import hands
 
-FORMAT = 1  # bump when the crops would come out differently
+FORMAT = 2  # bump when the crops would come out differently (2: hidden limbs no longer uncovered)
 
 
 def bases_key(settings) -> str:

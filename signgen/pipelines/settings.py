@@ -65,7 +65,7 @@ class RenderSettings:
     guidance_interval: float = setting(0.5, "share of the steps, noisiest first, that are guided", 0.0, 1.0)
     strength: float = setting(1.0, "start from the photo warped to each pose noised to this share of the schedule "
                                    "instead of pure noise (1: pure noise; v2 models)", 0.0, 1.0, open_low=True, before=1.0)
-    noise_correlation: float = setting(0.5, "correlation of the initial noise between frames, 0 (independent) to 1 "
+    noise_correlation: float = setting(1.0, "correlation of the initial noise between frames, 0 (independent) to 1 "
                                             "(one noise for every frame)", 0.0, 1.0, before=0.0)
     keep_coarse: bool = setting(True, "keep the photo warped to the pose wherever it covers the frame; the model's "
                                       "drawing shows where it does not (v2 models)", before=False)
