@@ -63,8 +63,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     pipeline = load_pipeline(args.model)
     settings = parse_set_items(args.settings)
-    methods = {"copy source frame": copy_source,
-               "pipeline": render_with(pipeline, pipeline.settings.num_steps, pipeline.settings.strength, 0, **settings)}
+    steps = settings.pop("num_steps", pipeline.settings.num_steps)
+    strength = settings.pop("strength", pipeline.settings.strength)
+    methods = {"copy source frame": copy_source, "pipeline": render_with(pipeline, steps, strength, 0, **settings)}
     corpus = PhoenixCorpus(args.data)
     print("| split | method | tde | " + " | ".join(SHARES) + " |\n|---|---|" + "---:|" * (len(SHARES) + 1))
     for split in args.splits:

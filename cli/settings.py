@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 
 from signgen.cli.options import echo
+from signgen.config import EXPONENT_NUMBER
 from signgen.errors import SigngenError
 from signgen.pipelines.settings import RenderSettings
 
@@ -54,6 +55,8 @@ def parse_set_items(items: list[str]) -> dict:
             settings[key.strip()] = yaml.safe_load(value)
         except yaml.YAMLError:
             raise SigngenError(f"--set {key.strip()}: value {echo(value)} is not valid YAML") from None
+        if isinstance(settings[key.strip()], str) and EXPONENT_NUMBER.fullmatch(value.strip()):
+            settings[key.strip()] = float(value)  # 5e-1: a number, though YAML 1.1 reads it as text
         if settings[key.strip()] is None:
             raise SigngenError(f"--set {key.strip()} needs a value (KEY=VALUE); leave the setting out to keep the model's")
     return settings

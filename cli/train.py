@@ -43,7 +43,8 @@ def register(commands) -> None:
                                 "not needed with --resume")
     diffusion.add_argument("--frame-model", metavar="DIR", default=None,
                            help="a trained frame model (stages 1 and 2) whose denoiser goes on training: fine-tuning "
-                                "on other data or with other loss settings (instead of --fusion-model)")
+                                "on other data or with other loss settings (instead of --fusion-model; not "
+                                "needed with --resume)")
     diffusion.set_defaults(func=run_train_diffusion)
 
     temporal = train.add_parser(
@@ -162,31 +163,11 @@ def run_train_fusion(args: argparse.Namespace) -> None:
 
 
 def run_train_diffusion(args: argparse.Namespace) -> None:
-    from signgen.errors import SigngenError
-    from signgen.models.frame_model import FrameModel
-    from signgen.training.driver import FINAL_MODEL_FOLDER, find_checkpoint
     from signgen.training.frame import train_diffusion
 
     _check_out(args)
     config = _load("frame", args)
-    if args.fusion_model and args.frame_model:
-        raise SigngenError("pass --fusion-model (train a new denoiser) or --frame-model (go on training its denoiser), not both")
-    start = args.fusion_model or args.frame_model
-    if start:
-        model = FrameModel.from_pretrained(start)
-        what = "fusion" if args.fusion_model else "frame"
-        if list(model.resolution) != list(config.model.resolution) or model.pose_channels != config.model.pose_channels:
-            raise SigngenError(
-                f"the {what} model is for {list(model.resolution)} px and {model.pose_channels} pose channels, the config "
-                f"for {config.model.resolution} px and {config.model.pose_channels}; use the config it was trained with")
-        if args.frame_model:
-            model.require_denoiser()
-        else:
-            model.attach_denoiser(config.model)
-    elif args.resume:
-        model = FrameModel.from_pretrained(find_checkpoint(Path(args.out), args.resume) / FINAL_MODEL_FOLDER)
-    else:
-        raise SigngenError("stage 2 needs the stage-1 model: pass --fusion-model DIR (the --out/model of `signgen train fusion`)")
+    model = _stage2_model(args, config)
     train_set = _frame_pairs(args, args.split, config.model, config.train_diffusion.colour_augment_prob, model.coarse_image)
     if config.train_diffusion.latent_cache:  # built where incomplete, then read every epoch
         from signgen.training.latents import cached_pairs
@@ -194,6 +175,44 @@ def run_train_diffusion(args: argparse.Namespace) -> None:
         train_set = cached_pairs(model, train_set, args.data, args.split, config.train_diffusion.latent_cache)
     result = train_diffusion(model, train_set, args.out, config.train_diffusion, resume=args.resume, run_config=config)
     _report("frame model", args.out, f"{result.steps} steps on {len(train_set)} pairs")
+
+
+def _stage2_model(args: argparse.Namespace, config):
+    """The frame model stage 2 trains: a stage-1 folder with a new denoiser (``--fusion-model``),
+    a trained frame model going on (``--frame-model``: its network as saved, which the
+    config must describe), or the checkpoint ``--resume`` names."""
+    from signgen.errors import SigngenError
+    from signgen.models.frame_model import FrameModel
+    from signgen.training.driver import FINAL_MODEL_FOLDER, find_checkpoint
+
+    if args.fusion_model and args.frame_model:
+        raise SigngenError("pass --fusion-model (train a new denoiser) or --frame-model (go on training its denoiser), not both")
+    start = args.fusion_model or args.frame_model
+    if not start:
+        if args.resume:
+            return FrameModel.from_pretrained(find_checkpoint(Path(args.out), args.resume) / FINAL_MODEL_FOLDER)
+        raise SigngenError("stage 2 needs the stage-1 model: pass --fusion-model DIR (the --out/model of `signgen train "
+                           "fusion`), or --frame-model DIR to go on training a trained frame model")
+    model = FrameModel.from_pretrained(start)
+    what = "fusion" if args.fusion_model else "frame"
+    if list(model.resolution) != list(config.model.resolution) or model.pose_channels != config.model.pose_channels:
+        raise SigngenError(
+            f"the {what} model is for {list(model.resolution)} px and {model.pose_channels} pose channels, the config "
+            f"for {config.model.resolution} px and {config.model.pose_channels}; use the config it was trained with")
+    if args.fusion_model:
+        model.attach_denoiser(config.model)
+        return model
+    if not model.has_denoiser:
+        raise SigngenError(f"--frame-model {start} holds only the fusion stage: pass it as --fusion-model")
+    saved = {"coarse_image": model.coarse_image, "reference_attention": model.reference_attention,
+             "coarse_residual": model.coarse_residual, "noise.prediction_type": model.noise_scheduler.config.prediction_type}
+    wanted = {"coarse_image": config.model.coarse_image, "reference_attention": config.model.reference_attention,
+              "coarse_residual": config.model.coarse_residual, "noise.prediction_type": config.model.noise.prediction_type}
+    changed = [f"model.{key} {wanted[key]!r} (the model: {saved[key]!r})" for key in saved if saved[key] != wanted[key]]
+    if changed:
+        raise SigngenError(f"--frame-model goes on training the model as it was trained; the config asks for "
+                           f"{'; '.join(changed)}: use the config it was trained with")
+    return model
 
 
 def run_train_temporal(args: argparse.Namespace) -> None:

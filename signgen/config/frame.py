@@ -195,8 +195,8 @@ class DiffusionTrainConfig(TrainConfig):
     gradient_checkpointing: bool
     optimizer: str
     latent_cache: str | None
-    # The denoising loss weighted 1 + hand_loss_weight in the boxes around the target's
-    # hands (MimicMotion's hand-region weighting; signgen.training.frame.hand_weighted_mse).
+    # The denoising loss weighted 1 + hand_loss_weight in the target's hand regions (its
+    # pose map's hands grown a little) (MimicMotion's hand-region weighting; signgen.training.frame.hand_weighted_mse).
     hand_loss_weight: float
 
     def __post_init__(self):

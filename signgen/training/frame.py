@@ -33,9 +33,9 @@ from signgen.training.latents import sample_space_pair
 from signgen.training.driver import FINAL_MODEL_FOLDER, LOG_NAME, TrainResult, find_checkpoint, list_checkpoints  # noqa: F401
 
 BATCH_KEYS = ("source", "target", "target_pose")
-# The hand boxes of the hand-weighted loss reach this share of the frame's height past the
+# The hand regions of the hand-weighted loss reach this share of the frame's height past the
 # hand's bones each way: 4 pixels at 128 x 104, where a hand is about 13 pixels wide.
-HAND_BOX_GROWTH = 0.03
+HAND_REGION_GROWTH = 0.03
 
 
 # ------------------------------------------------------------------ objectives
@@ -77,6 +77,8 @@ class DiffusionObjective(torch.nn.Module):
         self.reference_unet = model.reference_unet
         self.__dict__["frame_model"] = model
         self.config = config
+        if config.hand_loss_weight:
+            check_hand_channels(model.pose_channels)
 
     def forward(self, batch: dict, step: int = 0) -> torch.Tensor:
         _check_batch(batch)
@@ -99,28 +101,36 @@ class DiffusionObjective(torch.nn.Module):
         return hand_weighted_mse(prediction, target, batch["target_pose"], self.config.hand_loss_weight)
 
 
-def hand_boxes_of_pose_maps(pose_maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def hand_regions_of_pose_maps(pose_maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(N, 1, h, w) float {0, 1}: the hands of pose maps (N, C, H, W) (their hand channels,
-    :mod:`signgen.poses.raster`, grown by :data:`HAND_BOX_GROWTH` of the map's height each
-    way, about the fingers' reach past their bones), at the prediction's ``size`` (h, w): a
-    latent cell counts when any pixel it covers does."""
+    :mod:`signgen.poses.raster`: bones and joints, grown by :data:`HAND_REGION_GROWTH` of the
+    map's height each way, about the fingers' width and reach past their bones), at the
+    prediction's ``size`` (h, w): a latent cell counts when any pixel it covers does."""
     from signgen.poses.raster import LEFT_HAND_CHANNEL, RIGHT_HAND_CHANNEL
 
     if pose_maps.dim() != 4 or pose_maps.shape[1] <= max(LEFT_HAND_CHANNEL, RIGHT_HAND_CHANNEL):
-        raise SigngenError(f"hand_loss_weight needs pose maps with hand channels (N, 4, H, W), got {tuple(pose_maps.shape)}")
+        raise SigngenError(f"hand_loss_weight needs pose maps with their hand channels, got shape {tuple(pose_maps.shape)}")
     hands = (pose_maps[:, [LEFT_HAND_CHANNEL, RIGHT_HAND_CHANNEL]] > 0).amax(dim=1, keepdim=True).float()
-    grow = max(1, round(HAND_BOX_GROWTH * pose_maps.shape[-2]))
+    grow = max(1, round(HAND_REGION_GROWTH * pose_maps.shape[-2]))
     hands = F.max_pool2d(hands, 2 * grow + 1, stride=1, padding=grow)
     return F.adaptive_max_pool2d(hands, tuple(size))
 
 
+def check_hand_channels(pose_channels: int) -> None:
+    """One line, before any training, when pose maps of ``pose_channels`` lack the hand channels."""
+    from signgen.poses.raster import LEFT_HAND_CHANNEL, RIGHT_HAND_CHANNEL
+
+    if pose_channels <= max(LEFT_HAND_CHANNEL, RIGHT_HAND_CHANNEL):
+        raise SigngenError(f"hand_loss_weight needs pose maps with their hand channels; the model reads {pose_channels}")
+
+
 def hand_weighted_mse(prediction: torch.Tensor, target: torch.Tensor, pose_maps: torch.Tensor, hand_weight: float) -> torch.Tensor:
-    """The denoising MSE with every element inside the target's hand boxes weighted
-    ``1 + hand_weight`` (:func:`hand_boxes_of_pose_maps`; MimicMotion weights hand regions
+    """The denoising MSE with every element inside the target's hand regions weighted
+    ``1 + hand_weight`` (:func:`hand_regions_of_pose_maps`; MimicMotion weights hand regions
     up the same way); plain MSE for 0. ``pose_maps`` (N, C, H, W), one per prediction."""
     if not hand_weight:
         return F.mse_loss(prediction.float(), target.float())
-    weight = 1.0 + hand_weight * hand_boxes_of_pose_maps(pose_maps.float(), prediction.shape[-2:])
+    weight = 1.0 + hand_weight * hand_regions_of_pose_maps(pose_maps.float(), prediction.shape[-2:])
     return (weight * (prediction.float() - target.float()) ** 2).mean()
 
 
@@ -182,9 +192,9 @@ def train_diffusion(
     progress: bool = True,
     run_config: Any = None,
 ) -> TrainResult:
-    """Stage 2. ``model`` holds trained stage-1 modules (frozen here) and a denoiser
-    (:meth:`FrameModel.attach_denoiser`). Writes ``out_dir/model``; ``run_config`` as
-    for :func:`train_fusion`."""
+    """Stage 2. ``model`` holds trained stage-1 modules (frozen here) and a denoiser, new
+    (:meth:`FrameModel.attach_denoiser`) or trained already (fine-tuning). Writes
+    ``out_dir/model``; ``run_config`` as for :func:`train_fusion`."""
     for module in (model.image_encoder, model.pose_encoder, model.fusion):
         module.requires_grad_(False).eval()
     if config.gradient_checkpointing:

@@ -30,7 +30,7 @@ from signgen.models.frame_model import FrameModel
 from signgen.models.motion_import import import_motion_modules, load_motion_adapter, motion_adapter_options
 from signgen.models.temporal import TemporalAdapter, VideoUNet
 from signgen.training import driver
-from signgen.training.frame import hand_weighted_mse, v2_conditions
+from signgen.training.frame import check_hand_channels, hand_weighted_mse, v2_conditions
 
 
 # ---- the objective --------------------------------------------------------------------
@@ -99,6 +99,8 @@ class TemporalObjective(torch.nn.Module):
         if checkpointing:  # the frozen UNet's blocks too: the backward pass runs through them
             model.unet.enable_gradient_checkpointing()
         self.train_config = train
+        if getattr(train, "hand_loss_weight", 0.0):
+            check_hand_channels(model.pose_channels)
 
     def forward(self, batch: dict[str, torch.Tensor], step: int = 0) -> torch.Tensor:
         return temporal_loss(self.__dict__["frame_model"], self.__dict__["video_unet"], batch, self.train_config)

@@ -221,6 +221,7 @@ def test_flags_and_set_items_give_the_settings_each_once():
     assert given("--set", "num_steps=3", "--set", "keep_coarse=false", "--set", "scheduler=unipc") == {
         "num_steps": 3, "keep_coarse": False, "scheduler": "unipc"}
     assert given("--set", "num_steps=3", "--deflicker", "2") == {"num_steps": 3, "deflicker": 2.0}
+    assert given("--set", "guidance_interval=5e-1") == {"guidance_interval": 0.5}  # YAML 1.1 leaves 5e-1 as text
     with pytest.raises(SigngenError, match="num_steps is given twice"):
         given("--set", "num_steps=3", "--num-steps", "4")
     # Every field is a flag: each takes its default's text back to the default.

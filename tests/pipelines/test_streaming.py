@@ -83,6 +83,9 @@ def test_full_resolution_composes_at_the_output_size_from_the_photo_warped_there
     composed = compose_at((32, 24), drawn, (photo, uncovered))
     assert torch.equal(composed[..., 16:, 12:], photo[..., 16:, 12:])  # far from the uncovered corner: the photo
     assert torch.allclose(composed[..., :4, :4], torch.full((1, 3, 4, 4), 0.5), atol=1e-6)  # inside it: the drawing
+    # The drawing reaches one output pixel past the uncovered corner (and the feather one more), not a
+    # band scaled up with the model's pixels (a soft halo along every moving arm).
+    assert torch.equal(composed[..., 10:, :], photo[..., 10:, :]) and torch.equal(composed[..., :, 10:], photo[..., :, 10:])
 
 
 def test_a_streamed_render_is_written_whole_with_its_skeleton(v2_pipeline, tmp_path):

@@ -87,14 +87,14 @@ def test_hand_boxes_cover_the_hands_of_real_pose_maps_and_little_else(gsg_pose):
     from signgen.poses import skeleton
     from signgen.poses.holistic import pose_arrays, reduce_to_178
     from signgen.poses.raster import rasterize_pose
-    from signgen.training.frame import hand_boxes_of_pose_maps
+    from signgen.training.frame import hand_regions_of_pose_maps
 
     pose = reduce_to_178(gsg_pose)
     xy, confidence = pose_arrays(pose)
     frame = int(np.flatnonzero((confidence[:, skeleton.RIGHT_HAND] > 0).all(1))[0])  # a frame showing the signing hand
     height, width = 128, 104
     maps = torch.from_numpy(rasterize_pose(pose, (height, width))[frame : frame + 1])
-    boxes = hand_boxes_of_pose_maps(maps, (height, width))[0, 0]
+    boxes = hand_regions_of_pose_maps(maps, (height, width))[0, 0]
     dims = pose.header.dimensions
     points = xy[frame, skeleton.RIGHT_HAND] * [width / dims.width, height / dims.height]
     columns, rows = np.round(points).astype(int).clip(0, [width - 1, height - 1]).T
@@ -102,7 +102,7 @@ def test_hand_boxes_cover_the_hands_of_real_pose_maps_and_little_else(gsg_pose):
     assert 0 < boxes.mean() < 0.15, "the boxes are the hands, not the frame"
     shoulders = xy[frame, skeleton.SHOULDERS].mean(0) * [width / dims.width, height / dims.height]
     assert boxes[int(shoulders[1]), int(shoulders[0])] == 0
-    latent = hand_boxes_of_pose_maps(maps, (height // 8, width // 8))[0, 0]
+    latent = hand_regions_of_pose_maps(maps, (height // 8, width // 8))[0, 0]
     assert latent[rows // 8, columns // 8].all(), "a latent cell counts when any pixel it covers does"
 
 

@@ -181,5 +181,8 @@ def test_train_diffusion_goes_on_from_a_trained_frame_model(run_cli, cli_error_l
     code, _, err = run_cli(*common, "--out", tmp_path / "both", "--frame-model", tmp_path / "start", "--fusion-model", tmp_path / "fusion")
     assert code == 2 and "not both" in cli_error_line(err)
     code, _, err = run_cli(*common, "--out", tmp_path / "fusion-only", "--frame-model", tmp_path / "fusion")
-    assert code == 2 and "holds only the fusion stage" in cli_error_line(err)
-    assert not (tmp_path / "both").exists() and not (tmp_path / "fusion-only" / "model").exists()
+    assert code == 2 and "holds only the fusion stage: pass it as --fusion-model" in cli_error_line(err)
+    code, _, err = run_cli(*common, "--out", tmp_path / "other", "--frame-model", tmp_path / "start",
+                           "--set", "model.noise.prediction_type=sample")
+    assert code == 2 and "model.noise.prediction_type 'sample' (the model: 'epsilon')" in cli_error_line(err)
+    assert not any((tmp_path / name).exists() for name in ("both", "fusion-only", "other"))

@@ -66,8 +66,17 @@ def test_a_v2_frame_model_trains_its_adapter_on_clips_with_coarse_images(tiny_fr
     assert batch["coarse"].shape == batch["frames"].shape and batch["uncovered"].shape == (2, 3, 1, *model.resolution)
     adapter = tiny_adapter(model, randomized=True)
     config = load_temporal_config(CONFIG_FOLDER / "temporal-tiny.yaml", [])
-    loss = temporal_loss(model, VideoUNet(model.unet, adapter), batch, config.train, torch.Generator().manual_seed(0))
+    video_unet = VideoUNet(model.unet, adapter)
+    loss = temporal_loss(model, video_unet, batch, config.train, torch.Generator().manual_seed(0))
     loss.backward()
     assert torch.isfinite(loss)
     assert all(p.grad is None for p in model.parameters())
     assert sum(p.grad.abs().sum() for p in adapter.parameters() if p.grad is not None) > 0
+    # Weighted up on the clips' hands: the same draws (noise, timesteps, condition dropout), a larger loss.
+    weighted = load_temporal_config(CONFIG_FOLDER / "temporal-tiny.yaml", ["train.hand_loss_weight=4"])
+    losses = []
+    for train in (config.train, weighted.train):
+        torch.manual_seed(1)
+        with torch.no_grad():
+            losses.append(temporal_loss(model, video_unet, batch, train, torch.Generator().manual_seed(0)))
+    assert losses[1] > losses[0] * 1.01
