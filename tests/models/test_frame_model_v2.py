@@ -85,7 +85,7 @@ def test_v2_pairs_train_the_denoiser(tiny_frame_model, synthsign_corpus):
     assert batch["coarse"].shape == batch["source"].shape and batch["uncovered"].shape[1] == 1
 
     class Dropout:
-        uncond_prob, appearance_only_prob = 0.0, 0.0
+        uncond_prob, appearance_only_prob, hand_loss_weight = 0.0, 0.0, 0.0
 
     loss = DiffusionObjective(model, Dropout())(batch)
     loss.backward()
@@ -106,7 +106,7 @@ def test_a_coarse_residual_model_trains_on_the_difference_from_the_coarse_image(
     model.noise_scheduler.add_noise = lambda clean, noise, timesteps: drawn.append(clean) or add_noise(clean, noise, timesteps)
 
     class Dropout:  # every condition dropped: the residual's base must not be
-        uncond_prob, appearance_only_prob = 1.0, 0.0
+        uncond_prob, appearance_only_prob, hand_loss_weight = 1.0, 0.0, 0.0
 
     DiffusionObjective(model, Dropout())(batch)
     assert torch.allclose(drawn[0], batch["target"] - batch["coarse"])

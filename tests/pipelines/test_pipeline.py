@@ -244,7 +244,7 @@ def test_render_settings_are_validated():
 def test_write_render_upscales_to_phoenix_size(frame_only, tmp_path):
     from signgen.video.io import read_video, video_info
 
-    result = frame_only(glosses="A", progress=False)
+    result = frame_only(glosses="A", progress=False, noise_correlation=0.0)  # frames that differ, to tell their order
     plain = write_render(result, tmp_path / "plain.mp4")
     info = video_info(plain)
     assert (info.num_frames, info.height, info.width, info.fps) == (len(result), *OUTPUT_SIZE, 25.0)
