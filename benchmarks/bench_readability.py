@@ -12,8 +12,10 @@ and per row: WER of the video reader (hand crops placed by the pose MediaPipe re
 from the row's own frames, as `signgen eval` places them; and, to show why not, by the
 driving pose, whose trajectory the moving crops leak), WER of the pose reader on that
 re-extracted pose, DTW-MJE of
-the re-extracted against the driving pose (shoulder widths), and hand-SSIM against the
-ground-truth frames. The ground-truth readings with the corpus pose (the readers' input in
+the re-extracted against the driving pose (shoulder widths), hand-SSIM against the
+ground-truth frames, and MediaPipe's hands in the row's frames against the driving pose's
+(``signgen.poses.fidelity``: the share of the hands it shows that are found, and the
+keypoint error in pixels of those found). The ground-truth readings with the corpus pose (the readers' input in
 training, and `signgen eval`'s for the reference video) are printed too.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_readability.py --data runs/synth --videos 8 \\
@@ -127,6 +129,7 @@ def main() -> None:
     from signgen.errors import SigngenError
     from signgen.poses.draw import draw_skeleton_frames
     from signgen.poses.dtw import pose_dtw_alignment
+    from signgen.poses.fidelity import compare_poses, pool_pose_fidelity
     from signgen.poses.holistic import pose_arrays
     from signgen.poses.regions import hand_boxes
     from signgen.video.metrics import region_ssim
@@ -185,6 +188,7 @@ def main() -> None:
                     except SigngenError as error:
                         record["dtw"] = {"sum": 0.0, "count": 0, "reason": str(error)}
                     record["hand_ssim"] = region_ssim(frames, reference, boxes)
+                    record["fidelity"] = {part: value.to_dict() for part, value in compare_poses(extracted, pose).items()}
                     record["seconds"] = round(time.perf_counter() - started, 1)
                     records.append(record)
                     log.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -193,8 +197,8 @@ def main() -> None:
                           f"pose {' '.join(record['pose']['glosses'])!r} (truth {' '.join(glosses)!r}) {record['seconds']} s",
                           flush=True)
     lines = ["| split | row | videos | WER video reader | WER video reader, crops by driving pose (leaks) "
-             "| WER pose reader (re-extracted) | DTW-MJE | hand-SSIM |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| WER pose reader (re-extracted) | DTW-MJE | hand-SSIM | hands detected | hand keypoint error |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for split in args.splits:
         for row in ("ground truth, corpus pose", *args.rows):
             mine = [r for r in records if r["split"] == split and r["row"] == row]
@@ -206,8 +210,11 @@ def main() -> None:
             dtw = f"{sum(r['dtw']['sum'] for r in mine) / count:.3f}" if count else "-"
             ssim = f"{np.mean([r['hand_ssim'] for r in mine]):.3f}" if "hand_ssim" in mine[0] else "-"
             pose_label = "pose reader (corpus pose)" if row.endswith("corpus pose") else ""
+            hands = pool_pose_fidelity([r["fidelity"] for r in mine])["hands"] if "fidelity" in mine[0] else None
+            detected = "-" if hands is None or hands.detection_rate is None else f"{100 * hands.detection_rate:.0f} %"
+            error = "-" if hands is None or hands.error_px is None else f"{hands.error_px:.1f} px"
             lines.append(f"| {split} | {row} | {len(mine)} | {100 * video['wer']:.1f} % | {moved} | {100 * pose['wer']:.1f} %"
-                         f"{' ' + pose_label if pose_label else ''} | {dtw} | {ssim} |")
+                         f"{' ' + pose_label if pose_label else ''} | {dtw} | {ssim} | {detected} | {error} |")
     if args.prepare_only:
         return
     table = "\n".join(lines) + "\n"
