@@ -108,8 +108,9 @@ def hand_regions_of_pose_maps(pose_maps: torch.Tensor, size: tuple[int, int]) ->
     prediction's ``size`` (h, w): a latent cell counts when any pixel it covers does."""
     from signgen.poses.raster import LEFT_HAND_CHANNEL, RIGHT_HAND_CHANNEL
 
-    if pose_maps.dim() != 4 or pose_maps.shape[1] <= max(LEFT_HAND_CHANNEL, RIGHT_HAND_CHANNEL):
-        raise SigngenError(f"hand_loss_weight needs pose maps with their hand channels, got shape {tuple(pose_maps.shape)}")
+    if pose_maps.dim() != 4:
+        raise SigngenError(f"hand_loss_weight needs pose maps (N, C, H, W), got shape {tuple(pose_maps.shape)}")
+    check_hand_channels(pose_maps.shape[1])
     hands = (pose_maps[:, [LEFT_HAND_CHANNEL, RIGHT_HAND_CHANNEL]] > 0).amax(dim=1, keepdim=True).float()
     grow = max(1, round(HAND_REGION_GROWTH * pose_maps.shape[-2]))
     hands = F.max_pool2d(hands, 2 * grow + 1, stride=1, padding=grow)
@@ -121,7 +122,7 @@ def check_hand_channels(pose_channels: int) -> None:
     from signgen.poses.raster import LEFT_HAND_CHANNEL, RIGHT_HAND_CHANNEL
 
     if pose_channels <= max(LEFT_HAND_CHANNEL, RIGHT_HAND_CHANNEL):
-        raise SigngenError(f"hand_loss_weight needs pose maps with their hand channels; the model reads {pose_channels}")
+        raise SigngenError(f"hand_loss_weight needs pose maps with their hand channels; these have {pose_channels} channels")
 
 
 def hand_weighted_mse(prediction: torch.Tensor, target: torch.Tensor, pose_maps: torch.Tensor, hand_weight: float) -> torch.Tensor:
