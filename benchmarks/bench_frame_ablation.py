@@ -102,15 +102,22 @@ def coarse_image(sample, frames, xy, confidence, targets, steady_torso: float = 
     return frames_to_uint8(images)
 
 
+def scored_frames(sample, stride: int, max_frames: int | None = None):
+    """A video's frames, pose (xy, confidence), the indices of its scored frames (every
+    ``stride``-th after the photo, among the first ``max_frames``) and their hand boxes."""
+    frames = sample.frames()
+    xy, confidence, _ = sample.pose_arrays()
+    targets = np.arange(stride, min(len(frames), max_frames or len(frames)), stride)
+    boxes = hand_boxes(xy[targets], confidence[targets], (frames.shape[2], frames.shape[1]))
+    return frames, xy, confidence, targets, boxes
+
+
 def evaluate(generate, samples, stride: int, max_frames: int | None = None) -> dict:
     totals, weights = {key: [] for key in COLUMNS}, []
     for sample in samples:
-        frames = sample.frames()
-        xy, confidence, _ = sample.pose_arrays()
-        targets = np.arange(stride, min(len(frames), max_frames or len(frames)), stride)
+        frames, xy, confidence, targets, boxes = scored_frames(sample, stride, max_frames)
         reference = frames[targets]
         generated = generate(sample, frames, xy, confidence, targets)
-        boxes = hand_boxes(xy[targets], confidence[targets], (frames.shape[2], frames.shape[1]))
         for key, value in score(generated, reference, frames[0], boxes).items():
             totals[key].append(value)
         weights.append(len(targets))

@@ -26,9 +26,8 @@ import argparse
 import numpy as np
 import torch
 
-from bench_frame_ablation import copy_source, render_with
+from bench_frame_ablation import copy_source, render_with, scored_frames
 from signgen.corpora.phoenix import PhoenixCorpus
-from signgen.poses.regions import hand_boxes
 from signgen.video.metrics import box_masks, temporal_difference_map
 
 SHARES = ("hands", "ref moves", "only ours", "neither")
@@ -72,10 +71,7 @@ def main() -> None:
         for name, generate in methods.items():
             rows = []
             for sample in corpus.split(split)[: args.videos]:
-                frames = sample.frames()
-                xy, confidence, _ = sample.pose_arrays()
-                targets = np.arange(1, min(len(frames), args.frames))
-                boxes = hand_boxes(xy[targets], confidence[targets], (frames.shape[2], frames.shape[1]))
+                frames, xy, confidence, targets, boxes = scored_frames(sample, 1, args.frames)
                 hands = box_masks(boxes, *frames.shape[1:3])
                 rows.append(tde_shares(generate(sample, frames, xy, confidence, targets), frames[targets], hands, args.threshold))
             means = {key: np.mean([row[key] for row in rows]) for key in rows[0]}
