@@ -12,13 +12,17 @@ to each pose, ``signgen.poses.warp``, at full size), then each frame model given
 the driving pose's hands, ``signgen.poses.regions``), moving-region PSNR (pixels where
 the reference differs from the source frame), TDE (over the scored frames: with a
 stride above 1 it compares every stride-th frame) and hand TDE (TDE inside the hand boxes of
-either frame of a pair). ``--hands LABEL=DIR`` gives a model row a hand model (the hand stage). Until 2026-12-03 the source frame itself
+either frame of a pair); with ``--detect-hands`` also hands_found: of the (frame, hand) pairs
+the driving pose shows, the share MediaPipe Holistic finds in the row's frames
+(``signgen.poses.fidelity``; a "ground truth" row gives the corpus frames' own share, and
+the s / frame column leaves the detection's time out). ``--hands LABEL=DIR`` gives a model row a hand model (the hand stage). Until 2026-12-03 the source frame itself
 was scored too, which gave the copy and coarse-image rows one perfect frame a video (PSNR
 100 dB; about +2 dB on their mean at stride 4).
 
     python benchmarks/bench_frame_ablation.py --data DIR --model "v2=runs/v2/diffusion/model" \
         [--model LABEL=DIR ...] [--splits test test_unseen] [--videos 8] [--stride 1] [--frames 48] \
-        [--steps 10] [--strength 1.0] [--guidance 1.5,2.0] [--steady-torso 0] [--noise-correlation 0] [--deflicker 0] [--markdown OUT.md]
+        [--steps 10] [--strength 1.0] [--guidance 1.5,2.0] [--steady-torso 0] [--noise-correlation 0] [--deflicker 0] \
+        [--detect-hands] [--markdown OUT.md]
 """
 
 from __future__ import annotations
@@ -83,6 +87,10 @@ def render_with(pipeline, steps: int, strength: float, seed: int, **options):
     return generate
 
 
+def ground_truth(sample, frames, xy, confidence, targets):
+    return frames[targets]
+
+
 def copy_source(sample, frames, xy, confidence, targets):
     return np.repeat(frames[:1], len(targets), axis=0)
 
@@ -112,8 +120,13 @@ def scored_frames(sample, stride: int, max_frames: int | None = None):
     return frames, xy, confidence, targets, boxes
 
 
-def evaluate(generate, samples, stride: int, max_frames: int | None = None) -> dict:
+def evaluate(generate, samples, stride: int, max_frames: int | None = None, detect_hands: bool = False) -> tuple[dict, float]:
+    """The row's scores pooled over ``samples`` (each video weighted by its scored frames,
+    hands_found by the hands shown), and the seconds spent outside hand detection."""
     totals, weights = {key: [] for key in COLUMNS}, []
+    hands_found = []
+    detecting = 0.0
+    started = time.perf_counter()
     for sample in samples:
         frames, xy, confidence, targets, boxes = scored_frames(sample, stride, max_frames)
         reference = frames[targets]
@@ -121,7 +134,25 @@ def evaluate(generate, samples, stride: int, max_frames: int | None = None) -> d
         for key, value in score(generated, reference, frames[0], boxes).items():
             totals[key].append(value)
         weights.append(len(targets))
-    return {key: weighted_mean(values, weights) for key, values in totals.items()}
+        if detect_hands:
+            detection_started = time.perf_counter()
+            hands_found.append(found_hands(generated, xy[targets], confidence[targets]))
+            detecting += time.perf_counter() - detection_started
+    scores = {key: weighted_mean(values, weights) for key, values in totals.items()}
+    if detect_hands:
+        from signgen.poses.fidelity import pool_pose_fidelity
+
+        scores["hands_found"] = pool_pose_fidelity(hands_found)["hands"].detection_rate
+    return scores, time.perf_counter() - started - detecting
+
+
+def found_hands(frames: np.ndarray, xy: np.ndarray, confidence: np.ndarray) -> dict:
+    """MediaPipe Holistic's fidelity on ``frames`` against the driving pose ``xy``, ``confidence``
+    (in the frames' pixels)."""
+    from signgen.poses.fidelity import measure_pose_fidelity
+
+    height, width = frames.shape[1:3]
+    return measure_pose_fidelity(frames, pose_from_arrays(xy, confidence, 25.0, width, height))[0]
 
 
 def table_row(split: str, name: str, scores: dict, columns, cost: str) -> str:
@@ -180,6 +211,8 @@ def main() -> None:
                         help="coarse-image-alone rows: the photo warped part by part and/or as one mesh")
     parser.add_argument("--hands", action="append", default=[], metavar="LABEL=DIR",
                         help="the hand model (signgen train hands output) the row LABEL renders with (repeatable)")
+    parser.add_argument("--detect-hands", action="store_true",
+                        help="add the hands_found column (MediaPipe Holistic on every row's frames) and a ground-truth row")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
@@ -187,7 +220,8 @@ def main() -> None:
         parser.error("--deflicker filters consecutive frames: use --stride 1")
     torch.set_num_threads(args.threads)
 
-    methods = {"copy source frame": copy_source}
+    methods = {"ground truth": ground_truth} if args.detect_hands else {}
+    methods["copy source frame"] = copy_source
     for method in args.coarse_warp:
         label = "coarse image alone" + ("" if method == "parts" else f" ({method})")
         methods[label] = lambda *a, method=method: coarse_image(*a, steady_torso=args.steady_torso, method=method)
@@ -211,17 +245,17 @@ def score_table(methods: dict, corpus, args, what: str = "method") -> None:
     """Each of ``methods`` scored on the first ``args.videos`` videos of each of ``args.splits``
     (``args.stride``, ``args.frames``), a table row printed as it comes, the table written to
     ``args.markdown``."""
-    lines = [f"| split | {what} | " + " | ".join(COLUMNS) + " | s / frame |", "|---|---|" + "---:|" * (len(COLUMNS) + 1)]
+    columns = COLUMNS + (("hands_found",) if getattr(args, "detect_hands", False) else ())
+    lines = [f"| split | {what} | " + " | ".join(columns) + " | s / frame |", "|---|---|" + "---:|" * (len(columns) + 1)]
     results = {}
     for split in args.splits:
         samples = corpus.split(split)[: args.videos]
         frames = sum(len(range(args.stride, min(s.num_frames, args.frames or s.num_frames), args.stride)) for s in samples)
         for name, generate in methods.items():
-            start = time.perf_counter()
-            scores = evaluate(generate, samples, args.stride, args.frames)
-            seconds = (time.perf_counter() - start) / frames
+            scores, seconds = evaluate(generate, samples, args.stride, args.frames, len(columns) > len(COLUMNS))
+            seconds /= frames
             results[f"{split}/{name}"] = {**scores, "seconds_per_frame": seconds, "frames": frames}
-            lines.append(table_row(split, name, scores, COLUMNS, f"{seconds:.3f}"))
+            lines.append(table_row(split, name, scores, columns, f"{seconds:.3f}"))
             print(lines[-1], flush=True)
     finish_table(lines, results, args.markdown)
 
