@@ -59,10 +59,14 @@ FACE_POINTS = np.arange(skeleton.FACE.start, skeleton.FACE.stop)
 @dataclass
 class CoarseImage:
     """``image`` uint8 (H, W, 3); ``uncovered`` bool (H, W), True where the warp had no
-    source pixels to put."""
+    source pixels to put; ``background`` bool (H, W) or None (the warp does not tell), the
+    uncovered pixels the person has left off the target's torso and limbs, which ``image``
+    fills with the photo's background (inpainted where the person stood): what is behind the
+    person there, without a model."""
 
     image: np.ndarray
     uncovered: np.ndarray
+    background: np.ndarray | None = None
 
 
 @dataclass

@@ -78,6 +78,10 @@ class RenderSettings:
     full_resolution: bool = setting(True, "with keep_coarse, compose each frame at the output size (260 x 210): the "
                                            "photo warped at that size wherever it covers the frame, the model's drawing "
                                            "upscaled only where it does not (v2 models)", before=False)
+    keep_background: bool = setting(True, "with full_resolution and the mesh warp, where the person has left the "
+                                          "photo's background (an arm moved away, off the torso and the limbs): show "
+                                          "the photo's background there, inpainted where the person stood, instead of "
+                                          "the model's drawing", before=False)
     hand_steps: int = setting(1, "denoising steps of the hand stage, which redraws each hand in its own crop from "
                                   "its keypoints (pipelines with a hand model, at full_resolution; 0: off)", 0, MAX_STEPS,
                               before=10)

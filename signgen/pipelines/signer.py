@@ -192,14 +192,19 @@ def hands_uncovered(warp, target_xy: np.ndarray, target_confidence: np.ndarray):
     return CoarseImage(image=coarse.image, uncovered=uncovered)
 
 
-def coarse_images(warper, geometry: DrivingGeometry, frames: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+def coarse_images(warper, geometry: DrivingGeometry, frames: slice = slice(None),
+                  keep_background: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """The photo warped by ``warper`` (:func:`photo_warper`, at the geometry's resolution) to
     the ``frames`` of the driving pose (placed in the photo's frame): images (T, 3, H, W) in
-    [-1, 1] and uncovered masks (T, 1, H, W)."""
+    [-1, 1] and uncovered masks (T, 1, H, W). ``keep_background``: the background the person
+    left (:class:`signgen.poses.warp.CoarseImage`'s ``background``, where the warp tells it)
+    counts as covered: for composing a frame, not as a model's condition, which was trained
+    with it uncovered."""
     xy, confidence = geometry.steady_xy[frames], geometry.confidence[frames]
     warped = [warper(xy[t], confidence[t]) for t in range(len(xy))]
     images = torch.from_numpy(np.stack([w.image for w in warped])).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-    return images, torch.from_numpy(np.stack([w.uncovered for w in warped])[:, None].astype(np.float32))
+    uncovered = [w.uncovered & ~w.background if keep_background and w.background is not None else w.uncovered for w in warped]
+    return images, torch.from_numpy(np.stack(uncovered)[:, None].astype(np.float32))
 
 
 def limb_regions(geometry: DrivingGeometry, deflicker: float, frames: slice = slice(None)) -> torch.Tensor:

@@ -174,3 +174,30 @@ def test_deflicker_calms_the_rendered_frames_and_the_same_seed_still_gives_the_s
     assert change(first) < 0.8 * change(plain)
     with pytest.raises(SigngenError, match="render setting deflicker"):
         RenderSettings(deflicker=-2.0)
+
+
+def test_kept_background_counts_as_covered_only_when_asked():
+    import torch
+
+    from signgen.pipelines.signer import DrivingGeometry, coarse_images
+    from signgen.poses.warp import CoarseImage
+
+    uncovered = np.zeros((6, 5), bool)
+    uncovered[1:4, 1:4] = True
+    background = np.zeros_like(uncovered)
+    background[1, 1:4] = True
+
+    def warper(xy, confidence):
+        return CoarseImage(np.zeros((6, 5, 3), np.uint8), uncovered.copy(), background.copy())
+
+    def part_warper(xy, confidence):  # a warp that does not tell its background
+        return CoarseImage(np.zeros((6, 5, 3), np.uint8), uncovered.copy())
+
+    still = np.zeros((2, 178, 2))
+    geometry = DrivingGeometry(still, np.zeros((2, 178)), (5, 6), still, (6, 5))
+    _, as_drawn = coarse_images(warper, geometry)
+    _, kept = coarse_images(warper, geometry, keep_background=True)
+    _, told_nothing = coarse_images(part_warper, geometry, keep_background=True)
+    assert torch.equal(as_drawn[:, 0].bool(), torch.from_numpy(uncovered).expand(2, 6, 5))
+    assert torch.equal(kept[:, 0].bool(), torch.from_numpy(uncovered & ~background).expand(2, 6, 5))
+    assert torch.equal(told_nothing, as_drawn)

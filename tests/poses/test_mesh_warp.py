@@ -167,6 +167,25 @@ def test_a_limb_the_hand_hid_in_the_photo_stays_whole_when_the_hand_moves_away()
     assert not coarse.uncovered[hidden[:, 1], hidden[:, 0]].any()  # shown as spread: the model's redrawing smeared it
 
 
+def test_where_an_arm_left_the_background_the_warp_says_so_and_shows_the_photos_background():
+    elbow, wrist = (165.0, 115.0), (165.0, 170.0)  # the right arm hanging beside the torso
+    image, mask, xy, confidence = scene(elbow, wrist, hand_turn=None)
+    raised = (200.0, 40.0)  # ... the forearm swung up and out
+    _, _, target_xy, target_confidence = scene(elbow, raised, hand_turn=None)
+    mesh = MeshWarp(image, xy, confidence, mask=mask)
+    assert not mesh.warp(xy, confidence).background.any()  # its own pose: nothing left
+    coarse = mesh.warp(target_xy, target_confidence)
+    assert not (coarse.background & ~coarse.uncovered).any()
+    hung = line_samples((165.0, 135.0), (165.0, 160.0))  # where the forearm hung, off the torso
+    assert coarse.background[hung[:, 1], hung[:, 0]].all()
+    assert near(coarse.image[hung[:, 1], hung[:, 0]], BACKGROUND, 10).all()
+    # Along the raised forearm, its upper arm and the torso nothing is taken for background:
+    # a limb the mesh reaches narrower than drawn is still the model's to draw.
+    for a, b in ((elbow, raised), (SHOULDERS[1], elbow), ((110.0, 80.0), (110.0, 200.0))):
+        along = line_samples(a, b)
+        assert not coarse.background[along[:, 1], along[:, 0]].any()
+
+
 def test_missing_keypoints_are_not_drawn_and_their_places_are_uncovered():
     elbow, wrist = (165.0, 110.0), (165.0, 160.0)
     image, mask, xy, confidence = scene(elbow, wrist)
