@@ -12,10 +12,11 @@ to each pose, ``signgen.poses.warp``, at full size), then each frame model given
 the driving pose's hands, ``signgen.poses.regions``), moving-region PSNR (pixels where
 the reference differs from the source frame), TDE (over the scored frames: with a
 stride above 1 it compares every stride-th frame) and hand TDE (TDE inside the hand boxes of
-either frame of a pair); with ``--detect-hands`` also hands_found: of the (frame, hand) pairs
-the driving pose shows, the share MediaPipe Holistic finds in the row's frames
-(``signgen.poses.fidelity``; a "ground truth" row gives the corpus frames' own share, and
-the s / frame column leaves the detection's time out). ``--hands LABEL=DIR`` gives a model row a hand model (the hand stage). Until 2026-12-03 the source frame itself
+either frame of a pair); with ``--detect-hands`` also hands_found and hands_placed: of the
+(frame, hand) pairs the driving pose shows, the share MediaPipe Holistic finds in the row's
+frames, and the share it finds where the pose puts the hand (within the hand's size; the
+photo's resting hands, copied, are found but not placed); a "ground truth" row gives the
+corpus frames' own shares, and the s / frame column leaves the detection's time out. ``--hands LABEL=DIR`` gives a model row a hand model (the hand stage). Until 2026-12-03 the source frame itself
 was scored too, which gave the copy and coarse-image rows one perfect frame a video (PSNR
 100 dB; about +2 dB on their mean at stride 4).
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -122,9 +124,9 @@ def scored_frames(sample, stride: int, max_frames: int | None = None):
 
 def evaluate(generate, samples, stride: int, max_frames: int | None = None, detect_hands: bool = False) -> tuple[dict, float]:
     """The row's scores pooled over ``samples`` (each video weighted by its scored frames,
-    hands_found by the hands shown), and the seconds spent outside hand detection."""
+    hands_found and hands_placed by the hands shown), and the seconds spent outside hand detection."""
     totals, weights = {key: [] for key in COLUMNS}, []
-    hands_found = []
+    hand_counts = np.zeros(3, np.int64)  # shown, found, found in place
     detecting = 0.0
     started = time.perf_counter()
     for sample in samples:
@@ -136,23 +138,42 @@ def evaluate(generate, samples, stride: int, max_frames: int | None = None, dete
         weights.append(len(targets))
         if detect_hands:
             detection_started = time.perf_counter()
-            hands_found.append(found_hands(generated, xy[targets], confidence[targets]))
+            hand_counts += found_hands(generated, xy[targets], confidence[targets])
             detecting += time.perf_counter() - detection_started
     scores = {key: weighted_mean(values, weights) for key, values in totals.items()}
     if detect_hands:
-        from signgen.poses.fidelity import pool_pose_fidelity
-
-        scores["hands_found"] = pool_pose_fidelity(hands_found)["hands"].detection_rate
+        shown, found, placed = hand_counts
+        scores["hands_found"] = found / shown if shown else None
+        scores["hands_placed"] = placed / shown if shown else None
     return scores, time.perf_counter() - started - detecting
 
 
-def found_hands(frames: np.ndarray, xy: np.ndarray, confidence: np.ndarray) -> dict:
-    """MediaPipe Holistic's fidelity on ``frames`` against the driving pose ``xy``, ``confidence``
-    (in the frames' pixels)."""
-    from signgen.poses.fidelity import measure_pose_fidelity
+def found_hands(frames: np.ndarray, xy: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """Of the (frame, hand) pairs the driving pose ``xy``, ``confidence`` (in the frames'
+    pixels) shows: how many, how many MediaPipe Holistic finds in ``frames``, and how many it
+    finds in place (its points' mean distance from the driving pose's below the hand's size,
+    the larger side of the driving keypoints' box): a still photo's resting hands are found,
+    not placed."""
+    from signgen.poses.extract import extract_pose_from_frames
+    from signgen.poses.holistic import pose_arrays, reduce_to_178
+    from signgen.poses import skeleton
 
-    height, width = frames.shape[1:3]
-    return measure_pose_fidelity(frames, pose_from_arrays(xy, confidence, 25.0, width, height))[0]
+    found_xy, found_confidence = pose_arrays(reduce_to_178(extract_pose_from_frames(frames, progress=False)))
+    counts = np.zeros(3, np.int64)
+    for hand in (skeleton.LEFT_HAND, skeleton.RIGHT_HAND):
+        driving, seen = xy[:, hand], confidence[:, hand] > 0
+        shown = seen.any(axis=1)
+        found = shown & (found_confidence[:, hand] > 0).any(axis=1)
+        both = seen & (found_confidence[:, hand] > 0)
+        distance = np.linalg.norm(found_xy[:, hand] - driving, axis=-1)
+        mean_distance = np.where(both.any(axis=1), (distance * both).sum(axis=1) / np.maximum(both.sum(axis=1), 1), np.inf)
+        extent = np.where(seen[..., None], driving, np.nan)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a hand not shown: an all-NaN box
+            size = np.nanmax(np.nanmax(extent, axis=1) - np.nanmin(extent, axis=1), axis=-1)
+        placed = found & (mean_distance < np.nan_to_num(size, nan=0.0))
+        counts += (int(shown.sum()), int(found.sum()), int(placed.sum()))
+    return counts
 
 
 def table_row(split: str, name: str, scores: dict, columns, cost: str) -> str:
@@ -212,7 +233,8 @@ def main() -> None:
     parser.add_argument("--hands", action="append", default=[], metavar="LABEL=DIR",
                         help="the hand model (signgen train hands output) the row LABEL renders with (repeatable)")
     parser.add_argument("--detect-hands", action="store_true",
-                        help="add the hands_found column (MediaPipe Holistic on every row's frames) and a ground-truth row")
+                        help="add the hands_found and hands_placed columns (MediaPipe Holistic on every row's frames) and a "
+                             "ground-truth row")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
@@ -245,7 +267,7 @@ def score_table(methods: dict, corpus, args, what: str = "method") -> None:
     """Each of ``methods`` scored on the first ``args.videos`` videos of each of ``args.splits``
     (``args.stride``, ``args.frames``), a table row printed as it comes, the table written to
     ``args.markdown``."""
-    columns = COLUMNS + (("hands_found",) if getattr(args, "detect_hands", False) else ())
+    columns = COLUMNS + (("hands_found", "hands_placed") if getattr(args, "detect_hands", False) else ())
     lines = [f"| split | {what} | " + " | ".join(columns) + " | s / frame |", "|---|---|" + "---:|" * (len(columns) + 1)]
     results = {}
     for split in args.splits:
