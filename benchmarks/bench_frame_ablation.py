@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import warnings
 
 import numpy as np
 import torch
@@ -150,30 +149,28 @@ def evaluate(generate, samples, stride: int, max_frames: int | None = None, dete
 
 def found_hands(frames: np.ndarray, xy: np.ndarray, confidence: np.ndarray) -> np.ndarray:
     """Of the (frame, hand) pairs the driving pose ``xy``, ``confidence`` (in the frames'
-    pixels) shows: how many, how many MediaPipe Holistic finds in ``frames``, and how many it
-    finds in place (its points' mean distance from the driving pose's below the hand's size,
-    the larger side of the driving keypoints' box): a still photo's resting hands are found,
-    not placed."""
-    from signgen.poses.extract import extract_pose_from_frames
-    from signgen.poses.holistic import pose_arrays, reduce_to_178
+    pixels) shows: how many, how many MediaPipe Holistic finds in ``frames``
+    (``signgen.poses.fidelity``), and how many it finds in place (its points' mean distance
+    from the driving pose's below the hand's size, the larger side of the driving keypoints'
+    box): a still photo's resting hands are found, not placed."""
     from signgen.poses import skeleton
+    from signgen.poses.fidelity import measure_pose_fidelity
+    from signgen.poses.holistic import pose_arrays
 
-    found_xy, found_confidence = pose_arrays(reduce_to_178(extract_pose_from_frames(frames, progress=False)))
-    counts = np.zeros(3, np.int64)
+    height, width = frames.shape[1:3]
+    fidelity, extracted = measure_pose_fidelity(frames, pose_from_arrays(xy, confidence, 25.0, width, height))
+    found_xy, found_confidence = pose_arrays(extracted)
+    placed = 0
     for hand in (skeleton.LEFT_HAND, skeleton.RIGHT_HAND):
         driving, seen = xy[:, hand], confidence[:, hand] > 0
-        shown = seen.any(axis=1)
-        found = shown & (found_confidence[:, hand] > 0).any(axis=1)
         both = seen & (found_confidence[:, hand] > 0)
-        distance = np.linalg.norm(found_xy[:, hand] - driving, axis=-1)
-        mean_distance = np.where(both.any(axis=1), (distance * both).sum(axis=1) / np.maximum(both.sum(axis=1), 1), np.inf)
-        extent = np.where(seen[..., None], driving, np.nan)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a hand not shown: an all-NaN box
-            size = np.nanmax(np.nanmax(extent, axis=1) - np.nanmin(extent, axis=1), axis=-1)
-        placed = found & (mean_distance < np.nan_to_num(size, nan=0.0))
-        counts += (int(shown.sum()), int(found.sum()), int(placed.sum()))
-    return counts
+        distance = (np.linalg.norm(found_xy[:, hand] - driving, axis=-1) * both).sum(axis=1) / np.maximum(both.sum(axis=1), 1)
+        lowest = np.where(seen[..., None], driving, np.inf).min(axis=1)
+        highest = np.where(seen[..., None], driving, -np.inf).max(axis=1)
+        size = np.where(seen.any(axis=1), (highest - lowest).max(axis=-1), 0.0)
+        placed += int((both.any(axis=1) & (distance < size)).sum())
+    hands = fidelity["hands"]
+    return np.array([hands.expected, hands.detected, placed], np.int64)
 
 
 def table_row(split: str, name: str, scores: dict, columns, cost: str) -> str:
@@ -267,14 +264,15 @@ def score_table(methods: dict, corpus, args, what: str = "method") -> None:
     """Each of ``methods`` scored on the first ``args.videos`` videos of each of ``args.splits``
     (``args.stride``, ``args.frames``), a table row printed as it comes, the table written to
     ``args.markdown``."""
-    columns = COLUMNS + (("hands_found", "hands_placed") if getattr(args, "detect_hands", False) else ())
+    detect_hands = getattr(args, "detect_hands", False)
+    columns = COLUMNS + (("hands_found", "hands_placed") if detect_hands else ())
     lines = [f"| split | {what} | " + " | ".join(columns) + " | s / frame |", "|---|---|" + "---:|" * (len(columns) + 1)]
     results = {}
     for split in args.splits:
         samples = corpus.split(split)[: args.videos]
         frames = sum(len(range(args.stride, min(s.num_frames, args.frames or s.num_frames), args.stride)) for s in samples)
         for name, generate in methods.items():
-            scores, seconds = evaluate(generate, samples, args.stride, args.frames, len(columns) > len(COLUMNS))
+            scores, seconds = evaluate(generate, samples, args.stride, args.frames, detect_hands=detect_hands)
             seconds /= frames
             results[f"{split}/{name}"] = {**scores, "seconds_per_frame": seconds, "frames": frames}
             lines.append(table_row(split, name, scores, columns, f"{seconds:.3f}"))

@@ -31,7 +31,7 @@ def read_pose(path: str | os.PathLike) -> Pose:
     # TypeError: numpy's "buffer is too small for requested array" when the body is cut short;
     # NotImplementedError: pose-format's "Unknown version" (a version it does not read).
     except (struct.error, ValueError, TypeError, IndexError, EOFError, UnicodeDecodeError, OverflowError,
-            MemoryError, NotImplementedError) as error:
+            MemoryError, NotImplementedError):
         # The parsers' own words ("error", "unpack requires a buffer of 12 bytes") say nothing to a user.
         raise SigngenError(f"not a readable .pose file (truncated or another format): {path}") from None
     expected = sum(len(c.points) for c in pose.header.components)

@@ -15,9 +15,9 @@ import numpy as np
 
 from signgen.errors import SigngenError
 from signgen.poses import skeleton
-from signgen.poses.warp import (FACE_POINTS, FOREARM_HALF_WIDTH, HAND_MARGIN, HAND_POINTS, HEAD_SCALE, HIP_DROP, LEFT_ELBOW,
+from signgen.poses.warp import (FACE_POINTS, FOREARM_HALF_WIDTH, HAND_MARGIN, HAND_POINTS, HIP_DROP, LEFT_ELBOW,
                                 LEFT_HIP, LEFT_SHOULDER, LEFT_WRIST, MAX_PART_SCALE, RIGHT_ELBOW, RIGHT_HIP, RIGHT_SHOULDER,
-                                RIGHT_WRIST, TORSO_MARGIN, UPPER_ARM_HALF_WIDTH, capsule_mask, head_mask, hull_mask, torso_mask)
+                                RIGHT_WRIST, UPPER_ARM_HALF_WIDTH, capsule_mask, head_mask, hull_mask, torso_mask)
 
 # Drawing order, back to front (hands before forearms before upper arms before the head
 # before the torso, as signgen.poses.warp paints them); fingers before their palm.

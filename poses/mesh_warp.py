@@ -63,8 +63,9 @@ MIN_SEGMENTED = 0.3  # segmented share of the pose's own part regions below whic
 MAX_FOLDED = 0.1  # share of a hand's mesh its handles may fold before the hand is moved whole
 PIN_WEIGHT = 100.0  # per handle coordinate, against 1 per edge: nearly hard pins
 ANCHOR_WEIGHT = 1e-5  # per vertex, towards its part's similarity: decides only what no handle reaches
-# Shoulder widths around the target's limbs in which a pixel the person left is still not
-# taken for background: a limb the mesh does not reach, or reaches narrower than drawn, is there.
+# Shoulder widths around the cores of the target's parts (signgen.poses.mesh_parts.core_mask:
+# bone lines, torso, face, palms) in which a pixel the person left is still not taken for
+# background: a limb the mesh does not reach, or reaches narrower than drawn, is there.
 BACKGROUND_CLEARANCE = 0.04
 
 Segmenter = Callable[[np.ndarray], np.ndarray]
@@ -215,7 +216,7 @@ class MeshWarp:
         texture = np.zeros((height, width), np.int64)
         fill = np.zeros((height, width), bool)  # for Telea: nothing to show there
         redraw = np.zeros((height, width), bool)  # shown, but not as the target has it
-        limbs = np.zeros((height, width), bool)  # the target's bones, grown by BACKGROUND_CLEARANCE
+        model_draws = np.zeros((height, width), bool)  # never background: the target's part cores, grown
         if len(self.triangles):
             drawn_parts = shown(self.parts, seen)
             vertices, whole = self._solve(xy, seen)
@@ -230,14 +231,14 @@ class MeshWarp:
             beside = cv2.dilate(covered.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
             fill = ((self.mask | (bones > 0)) & ~covered) | (self._rim & ~beside)
             clearance = max(1, round(BACKGROUND_CLEARANCE * self.unit))
-            limbs = cv2.dilate((bones > 0).astype(np.uint8), np.ones((2 * clearance + 1,) * 2, np.uint8)) > 0
+            model_draws = cv2.dilate((bones > 0).astype(np.uint8), np.ones((2 * clearance + 1,) * 2, np.uint8)) > 0
             for side in whole:  # the photo's hand, but not as the target holds it
                 redraw |= hull_mask((height, width), xy[HAND_POINTS[side]], HAND_MARGIN * self.unit) > 0
         for points, needed, region in self._absent:
             if seen[points].sum() >= needed:
                 part = region((height, width), xy, seen, self.unit) > 0
                 fill |= part
-                limbs |= part  # a part the photo lacks is drawn there
+                model_draws |= part  # a part the photo lacks is drawn there
         # One remap from the photo and the hidden limbs' textures stacked (each with two rows
         # of its own bottom edge below it, so that sampling past the frame's bottom stays in it).
         map_y += texture.astype(np.float32) * (height + 2)
@@ -249,7 +250,7 @@ class MeshWarp:
         image[fill & ~body] = self._background[fill & ~body]
         if (fill & body).any():
             image = cv2.inpaint(image, (fill & body).astype(np.uint8), 3, cv2.INPAINT_TELEA)
-        return CoarseImage(image=image, uncovered=fill | redraw, background=fill & ~body & ~limbs & ~redraw)
+        return CoarseImage(image=image, uncovered=fill | redraw, background=fill & ~body & ~model_draws & ~redraw)
 
     def _solve(self, xy: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """The deformed vertices, and the sides whose hand was moved whole. Each handle is

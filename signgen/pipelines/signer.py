@@ -185,11 +185,12 @@ def hands_uncovered(warp, target_xy: np.ndarray, target_confidence: np.ndarray):
     size = coarse.uncovered.shape
     seen = np.asarray(target_confidence) > 0
     unit = shoulder_width(target_xy, seen, size[1])
-    uncovered = coarse.uncovered.copy()
+    hands = np.zeros(size, bool)
     for points in HAND_POINTS.values():
         if seen[points].all():
-            uncovered |= hull_mask(size, target_xy[points], HAND_MARGIN * unit) > 0
-    return CoarseImage(image=coarse.image, uncovered=uncovered)
+            hands |= hull_mask(size, target_xy[points], HAND_MARGIN * unit) > 0
+    background = None if coarse.background is None else coarse.background & ~hands
+    return CoarseImage(image=coarse.image, uncovered=coarse.uncovered | hands, background=background)
 
 
 def coarse_images(warper, geometry: DrivingGeometry, frames: slice = slice(None),

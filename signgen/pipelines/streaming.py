@@ -62,7 +62,7 @@ def drawn_chunks(models: PipelineModels, encoding: SignerEncoding, geometry: Dri
             drawn = denoise(model, adapter, conditions, copy.deepcopy(sampler), settings,
                             noise.frames(window.start, window.stop), noise.generator)
             if settings.keep_coarse and full is not None:
-                drawn = compose_at(output.resolution, drawn, coarse_images(full, output, frames, settings.keep_background))
+                drawn = compose_at(output.resolution, drawn, coarse_images(full, output, frames, keep_background=settings.keep_background))
                 drawn = hands(drawn, output, frames) if hands is not None else drawn
             elif settings.keep_coarse and coarse is not None:
                 drawn = keep_coarse_pixels(drawn, coarse)

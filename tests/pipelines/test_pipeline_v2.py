@@ -201,3 +201,21 @@ def test_kept_background_counts_as_covered_only_when_asked():
     assert torch.equal(as_drawn[:, 0].bool(), torch.from_numpy(uncovered).expand(2, 6, 5))
     assert torch.equal(kept[:, 0].bool(), torch.from_numpy(uncovered & ~background).expand(2, 6, 5))
     assert torch.equal(told_nothing, as_drawn)
+
+
+def test_hands_left_to_the_model_are_never_kept_as_background():
+    from signgen.pipelines.signer import hands_uncovered
+    from signgen.poses import skeleton
+    from signgen.poses.warp import CoarseImage
+
+    xy, confidence = np.zeros((178, 2)), np.zeros(178)
+    xy[:2], confidence[:2] = [(20.0, 20.0), (60.0, 20.0)], 1.0  # shoulders 40 px apart
+    hand = np.arange(skeleton.RIGHT_HAND.start, skeleton.RIGHT_HAND.stop)
+    xy[hand], confidence[hand] = (50.0, 50.0) + np.random.default_rng(0).uniform(-5, 5, (21, 2)), 1.0
+
+    def warp(target_xy, target_confidence):
+        return CoarseImage(np.zeros((80, 80, 3), np.uint8), np.zeros((80, 80), bool), np.ones((80, 80), bool))
+
+    coarse = hands_uncovered(warp, xy, confidence)
+    assert coarse.uncovered[50, 50] and not coarse.background[50, 50]  # the hand: the model's to draw
+    assert coarse.background[10, 70] and not coarse.uncovered[10, 70]
