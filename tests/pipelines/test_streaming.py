@@ -127,3 +127,23 @@ def test_the_hand_stage_redraws_hands_at_full_resolution_and_travels_with_the_pi
     trained.save_pretrained(tmp_path / "with_hands")
     again = load_pipeline(tmp_path / "with_hands")
     assert again.hand_model is not None and np.array_equal(again(**options).frames, redrawn)
+
+
+def test_kept_background_changes_only_the_composed_frame_not_the_models_condition(v2_pipeline, monkeypatch):
+    import signgen.pipelines.streaming as streaming
+
+    real, calls = streaming.coarse_images, []
+
+    def recording(warper, geometry, frames=slice(None), keep_background=False):
+        calls.append((geometry.resolution, keep_background))
+        return real(warper, geometry, frames, keep_background=keep_background)
+
+    monkeypatch.setattr(streaming, "coarse_images", recording)
+    options = dict(glosses="A", seed=2, progress=False, full_resolution=True, deflicker=0.0)
+    kept = v2_pipeline(keep_background=True, **options).frames
+    assert {keep for size, keep in calls if size == v2_pipeline.resolution} == {False}  # the model's condition
+    assert {keep for size, keep in calls if size != v2_pipeline.resolution} == {True}  # the composed frame
+    calls.clear()
+    drawn = v2_pipeline(keep_background=False, **options).frames
+    assert {keep for _, keep in calls} == {False}
+    assert not np.array_equal(kept, drawn)  # the photo's arm moved away: background where the model drew
