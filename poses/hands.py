@@ -38,6 +38,9 @@ SCALE = 1 << SHIFT
 ANTIALIAS_BELOW = 0.8
 # Grey of an appearance patch when the photo shows neither hand nor face.
 NEUTRAL = 128
+# A photo shows a hand, for its appearance, when this share of its points lies inside it: a
+# fingertip past the edge still leaves the hand's crop, an arm leaving the frame only a sleeve.
+SHOWN_SHARE = 0.75
 # The share of the face (around its centre) whose median colour is the skin colour.
 FACE_CORE = 0.5
 MIN_FACE_POINTS = 8
@@ -255,17 +258,26 @@ def skin_colour(image: np.ndarray, xy178: np.ndarray, confidence178: np.ndarray)
     return np.median(pixels, axis=0).round().astype(np.uint8)
 
 
+def hand_in_image(xy178: np.ndarray, hand: int, image_size: tuple[int, int]) -> bool:
+    """Whether at least SHOWN_SHARE of hand ``hand``'s 21 points lie inside an image of
+    ``image_size`` (width, height): a pose may place a hand the image cuts off."""
+    width, height = image_size
+    points = np.asarray(xy178, np.float64)[hand_points(hand)]
+    inside = (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)
+    return bool(inside.mean() >= SHOWN_SHARE)
+
+
 def appearance_crop(image: np.ndarray, xy178: np.ndarray, confidence178: np.ndarray, hand: int, size: int,
                     margin: float = 0.35, min_side: float = 0.0) -> np.ndarray:
     """What hand ``hand`` (0 left, 1 right) looks like in ``image`` (H, W, 3) uint8 with its
-    178-point pose: its own crop when every point of it is seen, else the other hand's crop
-    mirrored, else a patch of the face's skin colour (:func:`skin_colour`), else grey.
-    (size, size, 3) uint8."""
+    178-point pose: its own crop when every point of it is seen and the image shows it
+    (:func:`hand_in_image`), else the other hand's crop mirrored, else a patch of the face's
+    skin colour (:func:`skin_colour`), else grey. (size, size, 3) uint8."""
     height, width = np.asarray(image).shape[:2]
     xy178 = np.asarray(xy178, np.float64)
     confidence178 = np.asarray(confidence178)
     for which, mirror in ((hand, False), (1 - hand, True)):
-        if hand_is_seen(confidence178, which):
+        if hand_is_seen(confidence178, which) and hand_in_image(xy178, which, (width, height)):
             points = hand_points(which)
             box = hand_crop_box(xy178[points], confidence178[points] > 0, (width, height), margin, min_side)
             if box is not None:

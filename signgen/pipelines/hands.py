@@ -40,9 +40,9 @@ def photo_hand_appearance(photo: np.ndarray, photo_xy: np.ndarray, photo_conf: n
                           margin: float = 0.35) -> torch.Tensor:
     """What the left and right hand look like in the signer photo (H, W, 3) uint8 with its
     178-point pose (``photo_xy`` (178, 2) in photo pixels, ``photo_conf`` (178,)): (2, 3, S, S)
-    float in [-1, 1], per hand its own crop when the photo shows all of it, else the other
-    hand's mirrored, else a patch of the face's skin colour, else grey
-    (:func:`signgen.poses.hands.appearance_crop`)."""
+    float in [-1, 1], per hand its own crop when the photo shows it (all 21 points seen, most
+    inside the photo), else the other hand's mirrored, else a patch of the face's skin colour,
+    else grey (:func:`signgen.poses.hands.appearance_crop`)."""
     photo = np.asarray(photo)
     if photo.ndim != 3 or photo.shape[-1] != 3 or photo.dtype != np.uint8:
         raise SigngenError(f"the signer photo must be uint8 RGB (H, W, 3), got {photo.dtype} {photo.shape}")

@@ -207,6 +207,25 @@ def test_the_photo_gives_its_hands_or_its_skin_colour():
     assert torch.equal(crops[0], crops[1].flip(-1))  # the unseen left hand: the right one mirrored
 
 
+def test_a_hand_the_photo_cuts_off_gives_way_to_the_skin_colour():
+    """synthsign-00303's photo: the pose puts the raised right hand beyond the left edge, where
+    its crop would be sleeve and background; a thumb past the edge keeps the hand."""
+    import cv2
+
+    photo = np.full((200, 200, 3), 30, np.uint8)
+    cv2.ellipse(photo, (100, 60), (22, 27), 0, 0, 360, (200, 150, 120), -1)
+    face_only = photo_hand_appearance(photo, *photo_pose())
+    beyond_edge = open_hand(-14, 150, 12)  # every point left of the photo, its grown box not
+    assert (beyond_edge[:, 0] < 0).all() and hands.hand_crop_box(beyond_edge, np.ones(21, bool), (200, 200)) is not None
+    outside = photo_hand_appearance(photo, *photo_pose(right_hand=beyond_edge))
+    assert torch.equal(outside, face_only)
+
+    thumb_out = open_hand(12, 150, 12)
+    assert 0 < (thumb_out[:, 0] < 0).sum() <= 5  # the thumb and the index tip: under a quarter
+    crops = photo_hand_appearance(photo, *photo_pose(right_hand=thumb_out))
+    assert not torch.equal(crops, face_only)
+
+
 def test_a_nearer_finger_covers_a_farther_one_where_they_cross():
     xy = np.full((21, 2), 2.0)
     seen = np.zeros(21, bool)
