@@ -5,8 +5,9 @@ On the first N whole videos of each SynthSign split given, four videos per refer
     ground truth       the corpus video itself
     copy photo         its first frame repeated (a still: should read as nothing)
     stick figure       the driving pose drawn as a skeleton (signgen.poses.draw)
-    embedded render    the embedded default pipeline (signgen.load_pipeline(None)) driven by
-                       the video's pose with its first frame as the photo, as `signgen eval` does
+    embedded render    the embedded default pipeline (signgen.load_pipeline(None); or the folder
+                       --pipeline names) driven by the video's pose with its first frame as the
+                       photo, as `signgen eval` does
 
 and per row: WER of the video reader (hand crops placed by the pose MediaPipe re-extracts
 from the row's own frames, as `signgen eval` places them; and, to show why not, by the
@@ -49,14 +50,15 @@ def upscale(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 class _Lazy:
-    """The pipeline, loaded on first use (cached renders need none)."""
+    """The pipeline in ``folder`` (None: the embedded default), loaded on first use (cached
+    renders need none)."""
 
-    def __init__(self, load):
-        self.load, self.pipeline = load, None
+    def __init__(self, load, folder: Path | None):
+        self.load, self.folder, self.pipeline = load, folder, None
 
     def __call__(self, **kwargs):
         if self.pipeline is None:
-            self.pipeline = self.load(None)
+            self.pipeline = self.load(self.folder)
         return self.pipeline(**kwargs)
 
 
@@ -96,7 +98,7 @@ def render_all(args) -> None:
     import signgen
     from signgen.corpora.phoenix import PhoenixCorpus
 
-    pipeline = _Lazy(signgen.load_pipeline)
+    pipeline = _Lazy(signgen.load_pipeline, args.pipeline)
     corpus = PhoenixCorpus(args.data)
     for split in args.splits:
         for sample in corpus.split(split)[: args.videos]:
@@ -112,6 +114,9 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=8, help="first N videos of each split")
     parser.add_argument("--recogniser", type=Path, default=None, help="default: the embedded readers")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--pipeline", type=Path, default=None,
+                        help="a pipeline folder to render with instead of the embedded default (renders are cached in "
+                             "OUT: give each pipeline its own OUT)")
     parser.add_argument("--steps", type=int, default=None, help="sampling steps of the render (default: the pipeline's)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--prepare-only", action="store_true",
@@ -137,7 +142,7 @@ def main() -> None:
 
     if not args.prepare_only:
         readers = load_readers(args.recogniser if args.recogniser is not None else EMBEDDED_RECOGNISERS)
-    pipeline = _Lazy(signgen.load_pipeline)
+    pipeline = _Lazy(signgen.load_pipeline, args.pipeline)
     corpus = PhoenixCorpus(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     records = []
