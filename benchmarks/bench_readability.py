@@ -19,12 +19,14 @@ ground-truth frames, and MediaPipe's hands in the row's frames against the drivi
 keypoint error in pixels of those found). The ground-truth readings with the corpus pose (the readers' input in
 training, and `signgen eval`'s for the reference video) are printed too.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_readability.py --data runs/synth --videos 8 \\
-        --out runs/readability-bench
+    OMP_NUM_THREADS=2 python benchmarks/bench_readability.py --data runs/synth --videos 16 \\
+        --rows "ground truth" "embedded render" --out runs/readability-bench
 
 Writes OUT/rows.jsonl (one line per video and row), OUT/table.md and prints the table.
-Renders are cached in OUT/renders/ (``--render-only`` makes them alone, e.g. while a
-recogniser still trains); ``--steps`` sets the render's sampling steps.
+Renders and the poses re-extracted from them are cached in OUT/renders/ and OUT/poses/
+under a key of the sampling steps and the pipeline folder's contents, so a changed default
+or ``--steps`` renders anew (``--render-only`` makes them alone, e.g. while a recogniser
+still trains); ``--steps`` sets the render's sampling steps.
 """
 
 from __future__ import annotations
@@ -62,12 +64,27 @@ class _Lazy:
         return self.pipeline(**kwargs)
 
 
+def render_key(args) -> str:
+    """What a cached render depends on besides its video: the sampling steps and a digest of
+    every file of the pipeline folder (the embedded one by default)."""
+    import hashlib
+
+    from signgen.pipelines.pipeline import DEFAULT_PIPELINE
+
+    folder = Path(args.pipeline or DEFAULT_PIPELINE)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode())
+        digest.update(path.read_bytes())
+    return f"steps{args.steps or 'default'}-{digest.hexdigest()[:12]}"
+
+
 def render(pipeline, sample, reference: np.ndarray, pose, args) -> np.ndarray:
-    """The embedded render of ``sample`` at the model's resolution, cached in
-    OUT/renders/<name>.npy (the seed is `signgen eval`'s for run seed 0)."""
+    """The render of ``sample`` at the model's resolution, cached in
+    OUT/renders/<name>-<render key>.npy (the seed is `signgen eval`'s for run seed 0)."""
     from signgen.evaluation.run import video_seed
 
-    cache = args.out / "renders" / f"{sample.name}-steps{args.steps or 'default'}.npy"
+    cache = args.out / "renders" / f"{sample.name}-{args.render_key}.npy"
     if cache.is_file():
         return np.load(cache)
     result = pipeline(pose=pose, signer=reference[0], seed=video_seed(0, sample.name), progress=False, keep_frame=True,
@@ -124,6 +141,9 @@ def main() -> None:
     parser.add_argument("--render-only", action="store_true",
                         help="only render the embedded-render rows into OUT/renders/ (reused by a later full run)")
     args = parser.parse_args()
+    if args.pipeline is not None and not args.pipeline.is_dir():
+        parser.error(f"--pipeline {args.pipeline} is not a folder")
+    args.render_key = render_key(args)
     if args.render_only:
         render_all(args)
         return
@@ -174,7 +194,8 @@ def main() -> None:
                         frames = draw_skeleton_frames(pose, size=(width, height))
                     else:
                         frames = upscale(render(pipeline, sample, reference, pose, args), (height, width))
-                    extracted = re_extract(frames, args.out / "poses" / f"{sample.name}-{row.replace(' ', '-')}.pose")
+                    rendered = f"-{args.render_key}" if row == "embedded render" else ""
+                    extracted = re_extract(frames, args.out / "poses" / f"{sample.name}-{row.replace(' ', '-')}{rendered}.pose")
                     if args.prepare_only:
                         print(f"prepared {split} {sample.name} {row}", flush=True)
                         continue

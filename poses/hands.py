@@ -260,7 +260,8 @@ def skin_colour(image: np.ndarray, xy178: np.ndarray, confidence178: np.ndarray)
 
 def hand_in_image(xy178: np.ndarray, hand: int, image_size: tuple[int, int]) -> bool:
     """Whether at least SHOWN_SHARE of hand ``hand``'s 21 points lie inside an image of
-    ``image_size`` (width, height): a pose may place a hand the image cuts off."""
+    ``image_size`` (width, height): a pose may place a hand the image cuts off. Every point
+    counts, seen or not (NaN as outside): ask :func:`hand_is_seen` first."""
     width, height = image_size
     points = np.asarray(xy178, np.float64)[hand_points(hand)]
     inside = (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)

@@ -13,8 +13,8 @@ are seen, every crop ``crop_size`` x ``crop_size`` around the hand's keypoints
   whose fingers the model has to draw from the keypoints;
 - ``keypoints`` (6, S, S) in [0, 1]: the hand's keypoint map in its crop;
 - ``appearance`` (3, S, S): how this signer's hand looks in ANOTHER frame of the same video
-  (drawn per epoch): that hand's crop there when it is seen, else the other hand's mirrored,
-  else the face's skin colour (:func:`signgen.poses.hands.appearance_crop`, what a render
+  (drawn per epoch): that hand's crop there when it is seen and mostly inside the frame, else
+  the other hand's mirrored, else the face's skin colour (:func:`signgen.poses.hands.appearance_crop`, what a render
   takes from the photo);
 - ``mask`` (1, S, S) in [0, 1]: the hand's feathered hull, for a loss weighted inside it.
 

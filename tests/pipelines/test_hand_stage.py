@@ -223,7 +223,19 @@ def test_a_hand_the_photo_cuts_off_gives_way_to_the_skin_colour():
     thumb_out = open_hand(12, 150, 12)
     assert 0 < (thumb_out[:, 0] < 0).sum() <= 5  # the thumb and the index tip: under a quarter
     crops = photo_hand_appearance(photo, *photo_pose(right_hand=thumb_out))
-    assert not torch.equal(crops, face_only)
+    assert torch.allclose(crops[1], torch.tensor(30 / 127.5 - 1))  # the photo's own (dark) crop
+
+
+def test_a_cut_off_hand_borrows_the_other_hand_the_photo_shows():
+    import cv2
+
+    photo = np.full((200, 200, 3), 30, np.uint8)
+    cv2.circle(photo, (150, 150), 3, (0, 0, 255), -1)  # a blue mark in the left hand
+    xy, confidence = photo_pose(right_hand=open_hand(-14, 150, 12))
+    xy[skeleton.LEFT_HAND], confidence[skeleton.LEFT_HAND] = open_hand(146, 150, 12), 1
+    crops = photo_hand_appearance(photo, xy, confidence)
+    assert (crops[0, 2] - crops[0, 0]).max() > 0.5  # the left hand's own crop, with its mark
+    assert torch.equal(crops[1], crops[0].flip(-1))
 
 
 def test_a_nearer_finger_covers_a_farther_one_where_they_cross():
