@@ -50,8 +50,9 @@ def to_uint8(frames: torch.Tensor) -> np.ndarray:
     return frames.permute(0, 2, 3, 1).add(1).mul(127.5).clamp(0, 255).round().byte().numpy()
 
 
-def video_crops(sample, model, frame_indices, steps: int, seed: int, base_resolution=(128, 104), base_kind: str = "low_resolution") -> list[dict]:
-    """Per seen hand of the given frames: its ground-truth, base, sharpened and redrawn crops."""
+def compose(sample, model, frame_indices, steps: int, seed: int, base_resolution=(128, 104), base_kind: str = "low_resolution",
+            match_surroundings: bool = True):
+    """The ground-truth, base and hand-stage frames of ``frame_indices``, and the video's pose arrays."""
     xy, confidence, _ = sample.pose_arrays()
     truth = np.stack([sample.frame(i) for i in frame_indices])
     if base_kind == "render":
@@ -64,7 +65,14 @@ def video_crops(sample, model, frame_indices, steps: int, seed: int, base_resolu
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(len(frame_indices), 2, 3, size, size, generator=generator)
     drawn = to_uint8(redraw_hands(to_tensor(base), xy[frame_indices, HANDS_SLICE], confidence[frame_indices, HANDS_SLICE] > 0,
-                                  model, appearance, noise, num_steps=steps))
+                                  model, appearance, noise, num_steps=steps,
+                                  match_surroundings=match_surroundings))
+    return truth, base, drawn, xy, confidence
+
+
+def video_crops(frame_indices, truth, base, drawn, xy, confidence, model) -> list[dict]:
+    """Per seen hand of the composed frames (:func:`compose`): its ground-truth, base, sharpened and redrawn crops."""
+    size = model.crop_size
     height, width = truth.shape[1:3]
     out = []
     for row, frame in enumerate(frame_indices):
@@ -111,29 +119,44 @@ def main() -> None:
     parser.add_argument("--base", choices=["low_resolution", "render"], default="low_resolution",
                         help="what the stage starts from: the frame through the frame model's resolution, or as a render "
                              "composes it (the first frame mesh-warped to the pose; signgen.corpora.hand_bases)")
+    parser.add_argument("--detect", action="store_true",
+                        help="also the share of the driving pose's hands MediaPipe Holistic finds in the composed frames "
+                             "and in the ground truth's (bench_frame_ablation.found_hands)")
+    parser.add_argument("--no-match", action="store_true", help="the drawn crops' surroundings not matched to the frame's colour")
     parser.add_argument("--sheet", default=None, help="contact sheet PNG: 8 consecutive frames of the last split's first video")
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = load_hand_model(args.model)
     corpus = PhoenixCorpus(args.data)
-    print("| split | crops | SSIM base | SSIM base + unsharp mask | SSIM hand stage | stage > base |")
-    print("|---|---|---|---|---|---|")
+    detect = ("hands found: hand stage", "ground truth", "hand stage / ground truth") if args.detect else ()
+    print("| " + " | ".join(("split", "crops", "SSIM base", "SSIM base + unsharp mask", "SSIM hand stage", "stage > base") + detect) + " |")
+    print("|---" * (6 + len(detect)) + "|")
     for split in args.splits:
-        started, items = time.monotonic(), []
+        started, items, found = time.monotonic(), [], np.zeros((2, 3), np.int64)
         for index, sample in enumerate(corpus.split(split)[: args.videos]):
-            items += video_crops(sample, model, list(range(0, sample.num_frames, args.stride)), args.steps, args.seed + index,
-                                tuple(args.base_resolution), args.base)
+            indices = list(range(0, sample.num_frames, args.stride))
+            truth, base, drawn, xy, confidence = compose(sample, model, indices, args.steps, args.seed + index,
+                                                         tuple(args.base_resolution), args.base, not args.no_match)
+            items += video_crops(indices, truth, base, drawn, xy, confidence, model)
+            if args.detect:
+                from bench_frame_ablation import found_hands
+
+                found += [found_hands(frames, xy[indices], confidence[indices]) for frames in (drawn, truth)]
         scores = {name: np.array([ssim(item[name], item["truth"]) for item in items]) for name in ("base", "sharpened", "stage")}
         better = float((scores["stage"] > scores["base"]).mean())
-        print(f"| {split} | {len(items)} | {scores['base'].mean():.4f} | {scores['sharpened'].mean():.4f} | "
-              f"{scores['stage'].mean():.4f} | {better:.0%} | ({time.monotonic() - started:.0f} s)")
+        cells = [split, str(len(items))] + [f"{scores[name].mean():.4f}" for name in ("base", "sharpened", "stage")] + [f"{better:.0%}"]
+        if args.detect:
+            stage, truth_share = found[:, 1] / np.maximum(found[:, 0], 1)
+            cells.append(f"{stage:.1%} | {truth_share:.1%} | {stage / max(truth_share, 1e-9):.2f}")
+        print("| " + " | ".join(cells) + f" | ({time.monotonic() - started:.0f} s)")
     if args.sheet:
         sample = corpus.split(args.splits[-1])[0]
         _, confidence, _ = sample.pose_arrays()
         seen = [i for i in range(sample.num_frames) if hands.hand_is_seen(confidence[i], 1)]
         start = seen[len(seen) // 2]
         frames = [i for i in range(start, start + 8) if i in seen]
-        crops = [item for item in video_crops(sample, model, frames, args.steps, args.seed, tuple(args.base_resolution), args.base) if item["hand"] == 1]
+        composed = compose(sample, model, frames, args.steps, args.seed, tuple(args.base_resolution), args.base)
+        crops = [item for item in video_crops(frames, *composed, model) if item["hand"] == 1]
         contact_sheet(crops, args.sheet, "render base" if args.base == "render" else f"base ({args.base_resolution[0]}x{args.base_resolution[1]})")
         print(f"wrote {args.sheet}: {sample.name} frames {frames[0]}..{frames[-1]}, right hand")
 

@@ -187,12 +187,16 @@ class HandModelConfig:
     beta_schedule: str
     paste: str = "hand"  # pasted back: the hand's feathered hull ("hand") or the whole crop faded at its edge ("crop")
     hide_hand: bool = False  # the base's hand painted over: the model draws the hand itself
+    detail_channels: int = 0  # > 0: a full-resolution detail head this wide (signgen.models.hands.DetailHead)
+    detail_layers: int = 2  # ... and this deep
+    init_from: str | None = None  # a hand model folder whose weights start a new run where names and shapes fit
 
     def __post_init__(self):
         if self.paste not in ("hand", "crop"):
             raise SigngenError(f"hand model paste must be hand or crop, not {self.paste!r}")
         at_least(self, "hand model ", 1, "crop_size", "patch_size", "block_out_channels", "layers_per_block",
                   "norm_num_groups", "attention_head_dim", "num_train_timesteps")
+        at_least(self, "hand model ", 0, "detail_channels", "detail_layers")
         if any(c % self.norm_num_groups for c in self.block_out_channels) or not self.block_out_channels:
             raise SigngenError(f"hand model block_out_channels {self.block_out_channels} must be multiples of "
                                f"norm_num_groups {self.norm_num_groups}")

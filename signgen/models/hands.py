@@ -9,7 +9,10 @@ frame model drew it, at the frame model's resolution). With ``patch_size`` p > 1
 folded into p x p blocks (pixel_unshuffle) before a diffusers ``UNet2DModel`` and unfolded
 after, 1/p^2 the work per level. It predicts the clean crop (``prediction_type`` "sample") as
 a residual on the base, through a last convolution that starts at zero: an untrained model
-returns the base, so the hand stage leaves a frame unchanged.
+returns the base, so the hand stage leaves a frame unchanged. With ``detail_channels`` > 0 a
+few convolutions at the crop's full resolution (:class:`DetailHead`, also starting at zero)
+refine that estimate from the keypoint map and the base: a UNet of p x p blocks draws a
+finger's outline, a pixel or two wide, only as a blur.
 
 On disk it is one folder::
 
@@ -57,6 +60,26 @@ PREDICTION_TYPE = "sample"
 PASTE_REGIONS = ("hand", "crop")
 
 
+class DetailHead(torch.nn.Module):
+    """Residual convolutions (3 x 3, ``channels`` wide, ``layers`` deep) at the crop's full
+    resolution over the clean estimate, the keypoint map and the base; its change of the
+    estimate starts at zero."""
+
+    def __init__(self, channels: int, layers: int):
+        super().__init__()
+        self.conv_in = torch.nn.Conv2d(2 * IMAGE_CHANNELS + KEYPOINT_CHANNELS, channels, 3, padding=1)
+        self.blocks = torch.nn.ModuleList(torch.nn.Conv2d(channels, channels, 3, padding=1) for _ in range(layers))
+        self.conv_out = torch.nn.Conv2d(channels, IMAGE_CHANNELS, 3, padding=1)
+        torch.nn.init.zeros_(self.conv_out.weight)
+        torch.nn.init.zeros_(self.conv_out.bias)
+
+    def forward(self, estimate: torch.Tensor, keypoints: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        hidden = F.silu(self.conv_in(torch.cat([estimate, keypoints, base], dim=1)))
+        for conv in self.blocks:
+            hidden = hidden + F.silu(conv(hidden))
+        return estimate + self.conv_out(hidden)
+
+
 class HandModel(ModelMixin, ConfigMixin):
     """Crops are float (B, 3, S, S) in [-1, 1], keypoint maps (B, 6, S, S) in [0, 1].
 
@@ -86,6 +109,8 @@ class HandModel(ModelMixin, ConfigMixin):
         beta_schedule: str = "squaredcos_cap_v2",
         paste: str = "hand",
         hide_hand: bool = False,
+        detail_channels: int = 0,
+        detail_layers: int = 2,
     ):
         super().__init__()
         if paste not in PASTE_REGIONS:
@@ -110,6 +135,7 @@ class HandModel(ModelMixin, ConfigMixin):
         # The residual starts at zero: an untrained model returns the base unchanged.
         torch.nn.init.zeros_(self.unet.conv_out.weight)
         torch.nn.init.zeros_(self.unet.conv_out.bias)
+        self.detail = DetailHead(detail_channels, detail_layers) if detail_channels > 0 else None
         self.noise_scheduler = make_noise_scheduler(num_train_timesteps, beta_schedule)
 
     @property
@@ -119,7 +145,7 @@ class HandModel(ModelMixin, ConfigMixin):
     def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, keypoints: torch.Tensor, appearance: torch.Tensor,
                 base: torch.Tensor) -> torch.Tensor:
         """The clean crop (B, 3, S, S) predicted from the noisy one at ``timesteps`` (B,):
-        ``base`` + the UNet's residual."""
+        ``base`` + the UNet's residual (then the detail head's change, where there is one)."""
         self.check_inputs(noisy, keypoints, appearance, base)
         patch = int(self.config.patch_size)
         inputs = torch.cat([noisy, keypoints, appearance, base], dim=1).to(self.dtype)
@@ -128,7 +154,10 @@ class HandModel(ModelMixin, ConfigMixin):
         residual = self.unet(inputs, timesteps).sample
         if patch > 1:
             residual = F.pixel_shuffle(residual, patch)
-        return base + residual.to(base.dtype)
+        estimate = base + residual.to(base.dtype)
+        if self.detail is None:
+            return estimate
+        return self.detail(estimate.to(self.dtype), keypoints.to(self.dtype), base.to(self.dtype)).to(base.dtype)
 
     def check_inputs(self, noisy: torch.Tensor, keypoints: torch.Tensor, appearance: torch.Tensor, base: torch.Tensor) -> None:
         size = self.crop_size
@@ -179,7 +208,8 @@ def build_hand_model(config) -> HandModel:
         layers_per_block=config.layers_per_block, norm_num_groups=config.norm_num_groups,
         attention_head_dim=config.attention_head_dim, mid_attention=config.mid_attention, margin=config.margin,
         min_side=config.min_side, num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule,
-        paste=config.paste, hide_hand=config.hide_hand)
+        paste=config.paste, hide_hand=config.hide_hand, detail_channels=config.detail_channels,
+        detail_layers=config.detail_layers)
 
 
 def load_hand_model(folder: str | os.PathLike) -> HandModel:

@@ -34,6 +34,7 @@ class HandCrops:
     base: torch.Tensor  # (N, 3, S, S) in [-1, 1]
     keypoints: torch.Tensor  # (N, 6, S, S)
     masks: list[np.ndarray]  # (S, S) paste weights
+    hulls: list[np.ndarray]  # (S, S) the hands' own feathered masks (signgen.poses.hands.hand_mask)
 
 
 def photo_hand_appearance(photo: np.ndarray, photo_xy: np.ndarray, photo_conf: np.ndarray, crop_size: int = 64,
@@ -82,7 +83,7 @@ def gather_crops(images: np.ndarray, hand_xy: np.ndarray, hand_seen: np.ndarray,
     whole_crop = hands.edge_window(size) if model.config.paste == "crop" else None
     hide_hand = bool(model.config.hide_hand)
     height, width = images.shape[1:3]
-    where, base, keypoints, masks = [], [], [], []
+    where, base, keypoints, masks, hulls = [], [], [], [], []
     for frame in range(len(images)):
         for hand in range(HAND_COUNT):
             points = slice(hand * hands.HAND_POINTS, (hand + 1) * hands.HAND_POINTS)
@@ -96,13 +97,38 @@ def gather_crops(images: np.ndarray, hand_xy: np.ndarray, hand_seen: np.ndarray,
             z = None if hand_z is None else hand_z[frame, points]
             where.append((frame, hand, box))
             crop = hands.crop_region(images[frame], box, size)
-            hull = hands.hand_mask(in_crop, seen, size) if hide_hand or whole_crop is None else None
+            hull = hands.hand_mask(in_crop, seen, size)
             base.append(hide(crop, hull) if hide_hand else crop)
             keypoints.append(hands.hand_keypoint_map(in_crop, seen, size, z))
             masks.append(hull if whole_crop is None else whole_crop)
+            hulls.append(hull)
     if not where:
-        return HandCrops([], torch.zeros(0, 3, size, size), torch.zeros(0, len(hands.HAND_PARTS), size, size), [])
-    return HandCrops(where, torch.from_numpy(np.stack(base)).permute(0, 3, 1, 2), torch.from_numpy(np.stack(keypoints)), masks)
+        return HandCrops([], torch.zeros(0, 3, size, size), torch.zeros(0, len(hands.HAND_PARTS), size, size), [], [])
+    return HandCrops(where, torch.from_numpy(np.stack(base)).permute(0, 3, 1, 2), torch.from_numpy(np.stack(keypoints)), masks, hulls)
+
+
+def hide_hand_model(model: HandModel) -> bool:
+    return bool(model.config.hide_hand)
+
+
+def matched_to_surroundings(drawn: np.ndarray, base: np.ndarray, hull: np.ndarray, sigma_share: float = 0.125) -> np.ndarray:
+    """``drawn`` (S, S, 3) with its colour around the hand pulled to ``base``'s (the frame's
+    own crop), the hand itself (``hull`` 1) left as drawn: the smooth difference of the two
+    outside the hand (Gaussian of ``sigma_share`` of the side, normalised by the weight it saw).
+    Off its training distribution (a real photo) the model's surroundings drift in colour and
+    the crop shows as a square; its hand keeps its own shading."""
+    import cv2
+
+    outside = np.clip(1.0 - hull * 2.0, 0.0, 1.0).astype(np.float32)
+    sigma = sigma_share * drawn.shape[0]
+
+    def blur(image: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+    seen = blur(outside)
+    offset = blur((base - drawn) * outside[..., None]) / np.maximum(seen, 1e-3)[..., None]
+    offset *= np.clip(seen / 0.05, 0.0, 1.0)[..., None]
+    return (drawn + offset * (1.0 - hull)[..., None]).astype(np.float32)
 
 
 @torch.no_grad()
@@ -122,7 +148,7 @@ def denoise_crops(model: HandModel, crops: HandCrops, appearance: torch.Tensor, 
 
 
 def redraw_hands(frames: torch.Tensor, hand_xy, hand_seen, hand_model: HandModel, appearance: torch.Tensor,
-                 noise: torch.Tensor, num_steps: int = 10, hand_z=None) -> torch.Tensor:
+                 noise: torch.Tensor, num_steps: int = 10, hand_z=None, match_surroundings: bool = True) -> torch.Tensor:
     """``frames`` (T, 3, H, W) in [-1, 1] at output resolution with every hand redrawn whose 21
     points are all seen (``hand_xy`` (T, 42, 2) in those pixels, left hand then right;
     ``hand_seen`` (T, 42) bool; optional ``hand_z`` (T, 42) depths order the fingers),
@@ -147,8 +173,10 @@ def redraw_hands(frames: torch.Tensor, hand_xy, hand_seen, hand_model: HandModel
     drawn = denoise_crops(hand_model, crops, chosen_appearance, chosen_noise, num_steps).float().cpu()
     drawn = drawn.permute(0, 2, 3, 1).numpy()
     base = crops.base.permute(0, 2, 3, 1).numpy()
+    if match_surroundings and hide_hand_model(hand_model):
+        drawn = np.stack([matched_to_surroundings(d, b, h) for d, b, h in zip(drawn, base, crops.hulls)])
     touched = sorted({frame for frame, _, _ in crops.where})
-    hide_hand = bool(hand_model.config.hide_hand)
+    hide_hand = hide_hand_model(hand_model)
     for index, (frame, _, box) in enumerate(crops.where):
         # A model that draws the hand itself replaces the crop; one that corrects it adds its change.
         kept = None if hide_hand else base[index]

@@ -83,11 +83,32 @@ def train_hands(
     return driver.train(stage, dataset, out_dir, config.train, config, resume=resume, progress=progress)
 
 
+# What a hand model's crops mean: a model started from another must crop and paste as it did.
+TASK_KEYS = ("crop_size", "patch_size", "margin", "min_side", "paste", "hide_hand")
+
+
+def start_from(model: HandModel, folder: str | Path) -> int:
+    """``model`` with the weights of the hand model in ``folder`` wherever a name and shape
+    fit (a new detail head starts as built); the number of tensors taken. One SigngenError line
+    when the folder's model crops otherwise or shares no weight."""
+    source = load_hand_model(folder)
+    differ = [key for key in TASK_KEYS if source.config[key] != model.config[key]]
+    if differ:
+        raise SigngenError(f"model.init_from {folder}: its {', '.join(differ)} differ from this config's; "
+                           f"a hand model started from another must crop as it did")
+    own = model.state_dict()
+    taken = {name: tensor for name, tensor in source.state_dict().items() if name in own and own[name].shape == tensor.shape}
+    if not taken:
+        raise SigngenError(f"model.init_from {folder}: no weight of its hand model fits this config's")
+    model.load_state_dict(taken, strict=False)
+    return len(taken)
+
+
 def hands_run(data: str | Path, out_dir: str | Path, config: HandsConfig, *, resume: bool | str | Path = False,
               progress: bool = True) -> tuple[driver.TrainResult, int]:
-    """``signgen train hands``: a new model of ``config.model`` (or the checkpoint's, resumed)
-    trained on the hand crops of ``config.train.split`` of the corpus ``data``; returns the
-    result and the number of crops."""
+    """``signgen train hands``: a new model of ``config.model`` (started from
+    ``model.init_from`` where given; or the checkpoint's, resumed) trained on the hand crops of
+    ``config.train.split`` of the corpus ``data``; returns the result and the number of crops."""
     from signgen.corpora.hand_crops import HandCropSettings, hand_crop_dataset
 
     model_config, train = config.model, config.train
@@ -96,7 +117,9 @@ def hands_run(data: str | Path, out_dir: str | Path, config: HandsConfig, *, res
                                 colour_augment_prob=train.colour_augment_prob, seed=train.seed, base=train.base,
                                 hide_hand=model_config.hide_hand)
     driver.check_out_dir(out_dir, resume)
-    dataset = hand_crop_dataset(data, train.split, settings, progress=progress)
     model = build_hand_model(model_config)
+    if model_config.init_from and not driver.find_checkpoint(out_dir, resume):
+        start_from(model, model_config.init_from)
+    dataset = hand_crop_dataset(data, train.split, settings, progress=progress)
     return train_hands(model, dataset, out_dir, config, resume=resume, progress=progress), len(dataset)
 

@@ -112,7 +112,7 @@ def test_the_gpu_config_is_sized_without_allocating_weights():
         model = build_hand_model(config.model)
     parameters = list(model.parameters())
     assert all(p.is_meta for p in parameters)
-    assert model.crop_size == 128 and 10e6 < sum(p.numel() for p in parameters) < 60e6
+    assert model.crop_size == 128 and 10e6 < sum(p.numel() for p in parameters) < 60e6 and model.detail is not None
     tiny = build_hand_model(load_config("hands").model)  # the default tier builds for real, small
     assert tiny.crop_size == 64 and sum(p.numel() for p in tiny.parameters()) < 2e6
 
@@ -120,3 +120,22 @@ def test_the_gpu_config_is_sized_without_allocating_weights():
 def test_a_crop_the_unet_cannot_halve_is_one_line():
     with pytest.raises(SigngenError, match=r"crop_size 20 must be divisible by patch_size x 2\^\(levels - 1\) = 8"):
         load_config("hands", None, ["model.crop_size=20"])
+
+
+def test_a_detail_head_starts_as_no_change_and_saves_and_loads(tmp_path):
+    noisy, keypoints, appearance, base = inputs()
+    timesteps = torch.tensor([999, 500, 0])
+    plain = randomized()
+    torch.manual_seed(1)
+    detailed = HandModel(**TINY, detail_channels=8, detail_layers=1).eval()
+    detailed.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        assert torch.equal(detailed(noisy, timesteps, keypoints, appearance, base), plain(noisy, timesteps, keypoints, appearance, base))
+        detailed.detail.conv_out.weight.normal_(0, 0.1)
+        refined = detailed(noisy, timesteps, keypoints, appearance, base)
+    assert not torch.allclose(refined, plain(noisy, timesteps, keypoints, appearance, base))  # the check above could fail
+    detailed.save_pretrained(tmp_path / "hands")
+    loaded = load_hand_model(tmp_path / "hands")
+    assert loaded.detail is not None and plain.detail is None
+    with torch.no_grad():
+        assert torch.equal(loaded(noisy, timesteps, keypoints, appearance, base), refined)

@@ -292,3 +292,30 @@ def test_a_model_that_draws_the_hand_itself_starts_from_the_crop_without_it():
             away &= outside(box_of(xy[t, :21], model(False)), (HEIGHT, WIDTH))
         changed = (untrained[t] != images[t]).any(dim=0).numpy()
         assert changed.any() and not (changed & away).any()  # the hand painted over, nothing outside its box
+
+
+def test_a_crop_drawn_in_another_colour_keeps_the_frames_colour_around_the_hand():
+    # A model whose every crop comes out 0.3 lighter than its base: the square it would paste
+    # shows; matched to its surroundings, only the hand keeps the change.
+    hand_model = HandModel(**dict(TINY, crop_size=32), hide_hand=True, paste="crop").eval()
+    with torch.no_grad():
+        hand_model.unet.conv_out.bias.fill_(0.3)
+    images = torch.full((1, 3, HEIGHT, WIDTH), -0.2)
+    images[0, 0] = torch.linspace(-0.5, 0.5, WIDTH)  # a gradient the hand stage has to continue
+    xy, seen = np.zeros((1, 42, 2)), np.zeros((1, 42), bool)
+    xy[0, 21:], seen[0, 21:] = open_hand(100, 150, 6), True  # small in its crop (the crop's least side)
+    box = box_of(xy[0, 21:], hand_model)
+    appearance, drawn_from = torch.zeros(2, 3, 32, 32), torch.randn(1, 2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    square = redraw_hands(images, xy, seen, hand_model, appearance, drawn_from, num_steps=1, match_surroundings=False)
+    matched = redraw_hands(images, xy, seen, hand_model, appearance, drawn_from, num_steps=1)
+    size = hand_model.crop_size
+    in_crop = hands.to_crop(xy[0, 21:], box, size)
+    hull = hands.hand_mask(in_crop, np.ones(21, bool), size)
+    window = hands.edge_window(size)
+    crop = lambda frames: hands.crop_region(frames[0].permute(1, 2, 0).numpy(), box, size)  # noqa: E731
+    before, lighter, kept = crop(images), crop(square), crop(matched)
+    around, hand = (hull < 0.01) & (window == 1), hull > 0.999
+    assert around.sum() > 100 and hand.sum() > 20
+    assert np.abs(lighter - before)[around].mean() > 0.25  # the square
+    assert np.abs(kept - before)[around].max() < 0.02  # gone around the hand
+    assert np.abs(kept - lighter)[hand].max() < 0.01  # the hand as drawn

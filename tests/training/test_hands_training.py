@@ -14,7 +14,7 @@ from signgen.corpora.hand_crops import HandCropSettings, hand_crop_dataset
 from signgen.errors import SigngenError
 from signgen.models.hands import build_hand_model, load_hand_model
 from signgen.training import driver
-from signgen.training.hands import HandObjective, train_hands
+from signgen.training.hands import HandObjective, start_from, train_hands
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -158,3 +158,21 @@ def test_render_bases_are_the_first_frame_bent_to_the_pose_and_are_computed_once
         hand_crop_dataset(synthsign_corpus, "train", HandCropSettings(base="photo"), cache_dir=tmp_path / "cache")
     with pytest.raises(SigngenError, match="training base"):
         load_config("hands", None, ["train.base=photo"])
+
+
+def test_a_run_started_from_a_hand_model_takes_its_weights_and_adds_a_detail_head(synthsign_corpus, tmp_path, run_cli,
+                                                                                   cli_error_line):
+    sets = [part for setting in TINY_MODEL + TINY_TRAIN + ["train.frame_stride=9"] for part in ("--set", setting)]
+    code, _, err = run_cli("train", "hands", "--data", synthsign_corpus, "--out", tmp_path / "first", *sets, "--set", "train.max_steps=2")
+    assert code == 0, err
+    first = load_hand_model(tmp_path / "first")
+    config = load_config("hands", overrides=TINY_MODEL + ["model.detail_channels=8", f"model.init_from={tmp_path / 'first'}"])
+    model = build_hand_model(config.model)
+    assert start_from(model, config.model.init_from) == len(first.state_dict())
+    assert all(torch.equal(tensor, first.state_dict()[name]) for name, tensor in model.state_dict().items() if not name.startswith("detail."))
+    assert not model.detail.conv_out.weight.any()
+    # A model that crops otherwise does not start this one: one line, exit 2, nothing written.
+    code, _, err = run_cli("train", "hands", "--data", synthsign_corpus, "--out", tmp_path / "other", *sets,
+                           "--set", "model.margin=0.5", "--set", f"model.init_from={tmp_path / 'first'}")
+    assert code == 2 and "margin differ" in cli_error_line(err)
+    assert not (tmp_path / "other").exists()
