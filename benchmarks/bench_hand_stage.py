@@ -3,12 +3,15 @@ the ground-truth crop for the base (``--base low_resolution``: the frame at the 
 resolution, 128 x 104, Lanczos back up to 260 x 210; ``--base render``: as a render composes
 it, the first frame mesh-warped to the pose, :mod:`signgen.corpora.hand_bases`), the base sharpened by an unsharp mask (a free baseline), and the
 hand stage's output (``signgen.pipelines.hands.redraw_hands`` on the base frames, appearance
-from the video's first frame, then the same crop of the pasted frame); plus a contact sheet
-(rows base | hand stage | ground truth) of consecutive frames.
+from the video's first frame, then the same crop of the pasted frame); with ``--detect`` the
+share of the driving pose's hands MediaPipe Holistic finds in those composed frames and in
+the ground truth's (a quick stand-in for bench_readability's "hands detected": the frame
+model's drawing, onto which a render pastes the same crops, is left out); plus a contact
+sheet (rows base | hand stage | ground truth) of consecutive frames.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_hand_stage.py --data /work/runs/synth \\
         --model /work/runs/hands/model --splits test test_unseen --videos 8 --stride 4 \\
-        --sheet docs/images/hand_stage_crops.png [--base-resolution 64 52]
+        --sheet docs/images/hand_stage_crops.png [--base-resolution 64 52] [--detect] [--no-match]
 """
 
 from __future__ import annotations
@@ -131,7 +134,7 @@ def main() -> None:
     detect = ("hands found: hand stage", "ground truth", "hand stage / ground truth") if args.detect else ()
     print("| " + " | ".join(("split", "crops", "SSIM base", "SSIM base + unsharp mask", "SSIM hand stage", "stage > base") + detect) + " |")
     print("|---" * (6 + len(detect)) + "|")
-    for split in args.splits:
+    for split in args.splits if args.videos else ():
         started, items, found = time.monotonic(), [], np.zeros((2, 3), np.int64)
         for index, sample in enumerate(corpus.split(split)[: args.videos]):
             indices = list(range(0, sample.num_frames, args.stride))
@@ -141,6 +144,7 @@ def main() -> None:
             if args.detect:
                 from bench_frame_ablation import found_hands
 
+                # found_hands: (shown, found, found in place); "hands found" is the second over the first
                 found += [found_hands(frames, xy[indices], confidence[indices]) for frames in (drawn, truth)]
         scores = {name: np.array([ssim(item[name], item["truth"]) for item in items]) for name in ("base", "sharpened", "stage")}
         better = float((scores["stage"] > scores["base"]).mean())
@@ -155,7 +159,7 @@ def main() -> None:
         seen = [i for i in range(sample.num_frames) if hands.hand_is_seen(confidence[i], 1)]
         start = seen[len(seen) // 2]
         frames = [i for i in range(start, start + 8) if i in seen]
-        composed = compose(sample, model, frames, args.steps, args.seed, tuple(args.base_resolution), args.base)
+        composed = compose(sample, model, frames, args.steps, args.seed, tuple(args.base_resolution), args.base, not args.no_match)
         crops = [item for item in video_crops(frames, *composed, model) if item["hand"] == 1]
         contact_sheet(crops, args.sheet, "render base" if args.base == "render" else f"base ({args.base_resolution[0]}x{args.base_resolution[1]})")
         print(f"wrote {args.sheet}: {sample.name} frames {frames[0]}..{frames[-1]}, right hand")

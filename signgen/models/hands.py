@@ -62,8 +62,8 @@ PASTE_REGIONS = ("hand", "crop")
 
 class DetailHead(torch.nn.Module):
     """Residual convolutions (3 x 3, ``channels`` wide, ``layers`` deep) at the crop's full
-    resolution over the clean estimate, the keypoint map and the base; its change of the
-    estimate starts at zero."""
+    resolution over the clean estimate, the keypoint map and the base: a change of the
+    estimate, zero at initialisation."""
 
     def __init__(self, channels: int, layers: int):
         super().__init__()
@@ -77,7 +77,7 @@ class DetailHead(torch.nn.Module):
         hidden = F.silu(self.conv_in(torch.cat([estimate, keypoints, base], dim=1)))
         for conv in self.blocks:
             hidden = hidden + F.silu(conv(hidden))
-        return estimate + self.conv_out(hidden)
+        return self.conv_out(hidden)
 
 
 class HandModel(ModelMixin, ConfigMixin):
@@ -157,7 +157,7 @@ class HandModel(ModelMixin, ConfigMixin):
         estimate = base + residual.to(base.dtype)
         if self.detail is None:
             return estimate
-        return self.detail(estimate.to(self.dtype), keypoints.to(self.dtype), base.to(self.dtype)).to(base.dtype)
+        return estimate + self.detail(estimate.to(self.dtype), keypoints.to(self.dtype), base.to(self.dtype)).to(base.dtype)
 
     def check_inputs(self, noisy: torch.Tensor, keypoints: torch.Tensor, appearance: torch.Tensor, base: torch.Tensor) -> None:
         size = self.crop_size

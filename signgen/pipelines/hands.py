@@ -34,7 +34,7 @@ class HandCrops:
     base: torch.Tensor  # (N, 3, S, S) in [-1, 1]
     keypoints: torch.Tensor  # (N, 6, S, S)
     masks: list[np.ndarray]  # (S, S) paste weights
-    hulls: list[np.ndarray]  # (S, S) the hands' own feathered masks (signgen.poses.hands.hand_mask)
+    hulls: list[np.ndarray]  # (S, S) the hands' own feathered masks (signgen.poses.hands.hand_mask; = masks with paste "hand")
 
 
 def photo_hand_appearance(photo: np.ndarray, photo_xy: np.ndarray, photo_conf: np.ndarray, crop_size: int = 64,
@@ -107,14 +107,11 @@ def gather_crops(images: np.ndarray, hand_xy: np.ndarray, hand_seen: np.ndarray,
     return HandCrops(where, torch.from_numpy(np.stack(base)).permute(0, 3, 1, 2), torch.from_numpy(np.stack(keypoints)), masks, hulls)
 
 
-def hide_hand_model(model: HandModel) -> bool:
-    return bool(model.config.hide_hand)
-
-
 def matched_to_surroundings(drawn: np.ndarray, base: np.ndarray, hull: np.ndarray, sigma_share: float = 0.125) -> np.ndarray:
-    """``drawn`` (S, S, 3) with its colour around the hand pulled to ``base``'s (the frame's
-    own crop), the hand itself (``hull`` 1) left as drawn: the smooth difference of the two
-    outside the hand (Gaussian of ``sigma_share`` of the side, normalised by the weight it saw).
+    """``drawn`` (S, S, 3) with its colour around the hand pulled to ``base``'s (the crop the
+    model drew from: the frame's, the hand painted over), the hand itself (``hull`` 1) left as
+    drawn: the smooth difference of the two where the hull is below one half (Gaussian of
+    ``sigma_share`` of the side, normalised by the weight it saw) added outside the hand.
     Off its training distribution (a real photo) the model's surroundings drift in colour and
     the crop shows as a square; its hand keeps its own shading."""
     import cv2
@@ -153,7 +150,9 @@ def redraw_hands(frames: torch.Tensor, hand_xy, hand_seen, hand_model: HandModel
     points are all seen (``hand_xy`` (T, 42, 2) in those pixels, left hand then right;
     ``hand_seen`` (T, 42) bool; optional ``hand_z`` (T, 42) depths order the fingers),
     ``appearance`` (2, 3, S, S) from :func:`photo_hand_appearance`, ``noise`` (T, 2, 3, S, S)
-    drawn by the caller (the same noise gives the same frames), ``num_steps`` DDIM steps. A new
+    drawn by the caller (the same noise gives the same frames), ``num_steps`` DDIM steps; a
+    model that draws the hand itself has its crop's colour around the hand matched to the
+    frame's unless ``match_surroundings`` is False (:func:`matched_to_surroundings`). A new
     tensor; frames without a seen hand come back as they were."""
     size = hand_model.crop_size
     check_inputs(frames, hand_xy, hand_seen, appearance, noise, size)
@@ -173,10 +172,10 @@ def redraw_hands(frames: torch.Tensor, hand_xy, hand_seen, hand_model: HandModel
     drawn = denoise_crops(hand_model, crops, chosen_appearance, chosen_noise, num_steps).float().cpu()
     drawn = drawn.permute(0, 2, 3, 1).numpy()
     base = crops.base.permute(0, 2, 3, 1).numpy()
-    if match_surroundings and hide_hand_model(hand_model):
+    hide_hand = bool(hand_model.config.hide_hand)
+    if match_surroundings and hide_hand:
         drawn = np.stack([matched_to_surroundings(d, b, h) for d, b, h in zip(drawn, base, crops.hulls)])
     touched = sorted({frame for frame, _, _ in crops.where})
-    hide_hand = hide_hand_model(hand_model)
     for index, (frame, _, box) in enumerate(crops.where):
         # A model that draws the hand itself replaces the crop; one that corrects it adds its change.
         kept = None if hide_hand else base[index]

@@ -87,21 +87,25 @@ def train_hands(
 TASK_KEYS = ("crop_size", "patch_size", "margin", "min_side", "paste", "hide_hand")
 
 
-def start_from(model: HandModel, folder: str | Path) -> int:
-    """``model`` with the weights of the hand model in ``folder`` wherever a name and shape
-    fit (a new detail head starts as built); the number of tensors taken. One SigngenError line
-    when the folder's model crops otherwise or shares no weight."""
-    source = load_hand_model(folder)
-    differ = [key for key in TASK_KEYS if source.config[key] != model.config[key]]
+def start_from(model: HandModel, folder: str | Path) -> str:
+    """``model`` with every weight of the hand model in ``folder`` (a detail head ``model`` has
+    and it lacks starts as built); a line saying what was taken. One SigngenError line when the
+    folder holds no hand model, crops otherwise, or has a weight of another shape."""
+    try:
+        source = load_hand_model(folder)
+    except SigngenError as error:
+        raise SigngenError(f"model.init_from: {error}") from None
+    differ = [f"{key} {source.config[key]} (this config: {model.config[key]})" for key in TASK_KEYS
+              if source.config[key] != model.config[key]]
     if differ:
-        raise SigngenError(f"model.init_from {folder}: its {', '.join(differ)} differ from this config's; "
-                           f"a hand model started from another must crop as it did")
-    own = model.state_dict()
-    taken = {name: tensor for name, tensor in source.state_dict().items() if name in own and own[name].shape == tensor.shape}
-    if not taken:
-        raise SigngenError(f"model.init_from {folder}: no weight of its hand model fits this config's")
-    model.load_state_dict(taken, strict=False)
-    return len(taken)
+        raise SigngenError(f"model.init_from {folder} crops otherwise: {', '.join(differ)}")
+    own, given = model.state_dict(), source.state_dict()
+    misfit = [name for name, tensor in given.items() if name not in own or own[name].shape != tensor.shape]
+    if misfit:
+        raise SigngenError(f"model.init_from {folder}: {len(misfit)} of its weights do not fit this config's model "
+                           f"(first: {misfit[0]}); only new parts such as a detail head may differ")
+    model.load_state_dict(given, strict=False)
+    return f"model.init_from: {len(given)} of {len(own)} tensors from {folder}; the rest as built"
 
 
 def hands_run(data: str | Path, out_dir: str | Path, config: HandsConfig, *, resume: bool | str | Path = False,
@@ -118,8 +122,10 @@ def hands_run(data: str | Path, out_dir: str | Path, config: HandsConfig, *, res
                                 hide_hand=model_config.hide_hand)
     driver.check_out_dir(out_dir, resume)
     model = build_hand_model(model_config)
-    if model_config.init_from and not driver.find_checkpoint(out_dir, resume):
-        start_from(model, model_config.init_from)
+    if model_config.init_from and resume is False:  # a resumed run takes its weights from the checkpoint
+        note = start_from(model, model_config.init_from)
+        if progress:
+            print(note)
     dataset = hand_crop_dataset(data, train.split, settings, progress=progress)
     return train_hands(model, dataset, out_dir, config, resume=resume, progress=progress), len(dataset)
 

@@ -319,3 +319,8 @@ def test_a_crop_drawn_in_another_colour_keeps_the_frames_colour_around_the_hand(
     assert np.abs(lighter - before)[around].mean() > 0.25  # the square
     assert np.abs(kept - before)[around].max() < 0.02  # gone around the hand
     assert np.abs(kept - lighter)[hand].max() < 0.01  # the hand as drawn
+    # A model that corrects its base adds its change as it is: nothing to match.
+    corrector = HandModel(**dict(TINY, crop_size=32), hide_hand=False, paste="crop").eval()
+    corrector.load_state_dict(hand_model.state_dict())
+    assert torch.equal(redraw_hands(images, xy, seen, corrector, appearance, drawn_from, num_steps=1),
+                       redraw_hands(images, xy, seen, corrector, appearance, drawn_from, num_steps=1, match_surroundings=False))

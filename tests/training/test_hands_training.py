@@ -168,11 +168,25 @@ def test_a_run_started_from_a_hand_model_takes_its_weights_and_adds_a_detail_hea
     first = load_hand_model(tmp_path / "first")
     config = load_config("hands", overrides=TINY_MODEL + ["model.detail_channels=8", f"model.init_from={tmp_path / 'first'}"])
     model = build_hand_model(config.model)
-    assert start_from(model, config.model.init_from) == len(first.state_dict())
+    assert start_from(model, config.model.init_from).startswith(f"model.init_from: {len(first.state_dict())} of ")
     assert all(torch.equal(tensor, first.state_dict()[name]) for name, tensor in model.state_dict().items() if not name.startswith("detail."))
     assert not model.detail.conv_out.weight.any()
-    # A model that crops otherwise does not start this one: one line, exit 2, nothing written.
-    code, _, err = run_cli("train", "hands", "--data", synthsign_corpus, "--out", tmp_path / "other", *sets,
-                           "--set", "model.margin=0.5", "--set", f"model.init_from={tmp_path / 'first'}")
-    assert code == 2 and "margin differ" in cli_error_line(err)
-    assert not (tmp_path / "other").exists()
+    # The command line trains from it; resumed, the checkpoint's weights win over init_from.
+    started = ["--set", "model.detail_channels=8", "--set", f"model.init_from={tmp_path / 'first'}"]
+    code, stdout, err = run_cli("train", "hands", "--data", synthsign_corpus, "--out", tmp_path / "detail", *sets, *started,
+                                "--set", "train.max_steps=1")
+    assert code == 0, err
+    assert load_hand_model(tmp_path / "detail").detail is not None
+    (tmp_path / "first" / "model").rename(tmp_path / "gone")
+    code, _, err = run_cli("train", "hands", "--data", synthsign_corpus, "--out", tmp_path / "detail", *sets, *started,
+                           "--set", "train.max_steps=2", "--resume")
+    assert code == 0, err
+    # A model that crops otherwise, has other widths or is not there: one line, exit 2, nothing written.
+    (tmp_path / "gone").rename(tmp_path / "first" / "model")
+    for setting, message in (("model.margin=0.5", "crops otherwise: margin 0.35 (this config: 0.5)"),
+                             ("model.block_out_channels=[8, 24]", "do not fit this config's model"),
+                             (f"model.init_from={tmp_path / 'nowhere'}", "model.init_from: ")):
+        code, _, err = run_cli("train", "hands", "--data", synthsign_corpus, "--out", tmp_path / "other", *sets,
+                               "--set", f"model.init_from={tmp_path / 'first'}", "--set", setting)
+        assert code == 2 and message in cli_error_line(err), setting
+        assert not (tmp_path / "other").exists()
