@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from contextlib import nullcontext
+from unittest.mock import patch
 
 import cv2
 import numpy as np
@@ -29,6 +31,7 @@ from signgen.corpora.hand_bases import RenderBase
 from signgen.corpora.hand_crops import low_resolution
 from signgen.corpora.phoenix import PhoenixCorpus
 from signgen.models.hands import load_hand_model
+from signgen.pipelines import hands as pipeline_hands
 from signgen.pipelines.hands import photo_hand_appearance, redraw_hands
 from signgen.poses import hands, skeleton
 
@@ -67,9 +70,11 @@ def compose(sample, model, frame_indices, steps: int, seed: int, base_resolution
     size = model.crop_size
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn(len(frame_indices), 2, 3, size, size, generator=generator)
-    drawn = to_uint8(redraw_hands(to_tensor(base), xy[frame_indices, HANDS_SLICE], confidence[frame_indices, HANDS_SLICE] > 0,
-                                  model, appearance, noise, num_steps=steps,
-                                  match_surroundings=match_surroundings))
+    # --no-match: the render's colour matching (signgen.pipelines.hands.matched_to_surroundings) left out
+    unmatched = patch.object(pipeline_hands, "matched_to_surroundings", lambda drawn, base, hull: drawn)
+    with nullcontext() if match_surroundings else unmatched:
+        drawn = to_uint8(redraw_hands(to_tensor(base), xy[frame_indices, HANDS_SLICE], confidence[frame_indices, HANDS_SLICE] > 0,
+                                      model, appearance, noise, num_steps=steps))
     return truth, base, drawn, xy, confidence
 
 

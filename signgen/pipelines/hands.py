@@ -145,15 +145,15 @@ def denoise_crops(model: HandModel, crops: HandCrops, appearance: torch.Tensor, 
 
 
 def redraw_hands(frames: torch.Tensor, hand_xy, hand_seen, hand_model: HandModel, appearance: torch.Tensor,
-                 noise: torch.Tensor, num_steps: int = 10, hand_z=None, match_surroundings: bool = True) -> torch.Tensor:
+                 noise: torch.Tensor, num_steps: int = 10, hand_z=None) -> torch.Tensor:
     """``frames`` (T, 3, H, W) in [-1, 1] at output resolution with every hand redrawn whose 21
     points are all seen (``hand_xy`` (T, 42, 2) in those pixels, left hand then right;
     ``hand_seen`` (T, 42) bool; optional ``hand_z`` (T, 42) depths order the fingers),
     ``appearance`` (2, 3, S, S) from :func:`photo_hand_appearance`, ``noise`` (T, 2, 3, S, S)
     drawn by the caller (the same noise gives the same frames), ``num_steps`` DDIM steps; a
     model that draws the hand itself has its crop's colour around the hand matched to the
-    frame's unless ``match_surroundings`` is False (:func:`matched_to_surroundings`). A new
-    tensor; frames without a seen hand come back as they were."""
+    frame's (:func:`matched_to_surroundings`). A new tensor; frames without a seen hand come
+    back as they were."""
     size = hand_model.crop_size
     check_inputs(frames, hand_xy, hand_seen, appearance, noise, size)
     if num_steps < 1:
@@ -173,7 +173,7 @@ def redraw_hands(frames: torch.Tensor, hand_xy, hand_seen, hand_model: HandModel
     drawn = drawn.permute(0, 2, 3, 1).numpy()
     base = crops.base.permute(0, 2, 3, 1).numpy()
     hide_hand = bool(hand_model.config.hide_hand)
-    if match_surroundings and hide_hand:
+    if hide_hand:
         drawn = np.stack([matched_to_surroundings(d, b, h) for d, b, h in zip(drawn, base, crops.hulls)])
     touched = sorted({frame for frame, _, _ in crops.where})
     for index, (frame, _, box) in enumerate(crops.where):

@@ -11,6 +11,7 @@ import torch
 
 from signgen.errors import SigngenError
 from signgen.models.hands import HandModel
+from signgen.pipelines import hands as pipeline_hands
 from signgen.pipelines.hands import photo_hand_appearance, redraw_hands
 from signgen.poses import hands, skeleton
 
@@ -294,7 +295,7 @@ def test_a_model_that_draws_the_hand_itself_starts_from_the_crop_without_it():
         assert changed.any() and not (changed & away).any()  # the hand painted over, nothing outside its box
 
 
-def test_a_crop_drawn_in_another_colour_keeps_the_frames_colour_around_the_hand():
+def test_a_crop_drawn_in_another_colour_keeps_the_frames_colour_around_the_hand(monkeypatch):
     # A model whose every crop comes out 0.3 lighter than its base: the square it would paste
     # shows; matched to its surroundings, only the hand keeps the change.
     hand_model = HandModel(**dict(TINY, crop_size=32), hide_hand=True, paste="crop").eval()
@@ -306,8 +307,10 @@ def test_a_crop_drawn_in_another_colour_keeps_the_frames_colour_around_the_hand(
     xy[0, 21:], seen[0, 21:] = open_hand(100, 150, 6), True  # small in its crop (the crop's least side)
     box = box_of(xy[0, 21:], hand_model)
     appearance, drawn_from = torch.zeros(2, 3, 32, 32), torch.randn(1, 2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    square = redraw_hands(images, xy, seen, hand_model, appearance, drawn_from, num_steps=1, match_surroundings=False)
     matched = redraw_hands(images, xy, seen, hand_model, appearance, drawn_from, num_steps=1)
+    with monkeypatch.context() as unmatched:
+        unmatched.setattr(pipeline_hands, "matched_to_surroundings", lambda drawn, base, hull: drawn)
+        square = redraw_hands(images, xy, seen, hand_model, appearance, drawn_from, num_steps=1)
     size = hand_model.crop_size
     in_crop = hands.to_crop(xy[0, 21:], box, size)
     hull = hands.hand_mask(in_crop, np.ones(21, bool), size)
@@ -322,5 +325,7 @@ def test_a_crop_drawn_in_another_colour_keeps_the_frames_colour_around_the_hand(
     # A model that corrects its base adds its change as it is: nothing to match.
     corrector = HandModel(**dict(TINY, crop_size=32), hide_hand=False, paste="crop").eval()
     corrector.load_state_dict(hand_model.state_dict())
-    assert torch.equal(redraw_hands(images, xy, seen, corrector, appearance, drawn_from, num_steps=1),
-                       redraw_hands(images, xy, seen, corrector, appearance, drawn_from, num_steps=1, match_surroundings=False))
+    corrected = redraw_hands(images, xy, seen, corrector, appearance, drawn_from, num_steps=1)
+    with monkeypatch.context() as unmatched:
+        unmatched.setattr(pipeline_hands, "matched_to_surroundings", lambda drawn, base, hull: drawn + 1.0)
+        assert torch.equal(redraw_hands(images, xy, seen, corrector, appearance, drawn_from, num_steps=1), corrected)
