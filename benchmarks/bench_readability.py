@@ -25,7 +25,8 @@ training, and `signgen eval`'s for the reference video) are printed too.
 Writes OUT/rows.jsonl (one line per video and row), OUT/table.md and prints the table.
 Renders and the poses re-extracted from them are cached in OUT/renders/ and OUT/poses/
 under a key of the sampling steps and the pipeline folder's contents, so a changed default
-or ``--steps`` renders anew (``--render-only`` makes them alone, e.g. while a recogniser
+or ``--steps`` renders anew (a change of signgen's code is not in the key: measure it in a
+new OUT) (``--render-only`` makes them alone, e.g. while a recogniser
 still trains); ``--steps`` sets the render's sampling steps.
 """
 

@@ -34,7 +34,7 @@ class HandCrops:
     base: torch.Tensor  # (N, 3, S, S) in [-1, 1]
     keypoints: torch.Tensor  # (N, 6, S, S)
     masks: list[np.ndarray]  # (S, S) paste weights
-    hulls: list[np.ndarray]  # (S, S) the hands' own feathered masks (signgen.poses.hands.hand_mask; = masks with paste "hand")
+    hulls: list[np.ndarray | None]  # (S, S) the hands' feathered masks (poses.hands.hand_mask), where hide_hand or paste "hand" needs them
 
 
 def photo_hand_appearance(photo: np.ndarray, photo_xy: np.ndarray, photo_conf: np.ndarray, crop_size: int = 64,
@@ -97,7 +97,8 @@ def gather_crops(images: np.ndarray, hand_xy: np.ndarray, hand_seen: np.ndarray,
             z = None if hand_z is None else hand_z[frame, points]
             where.append((frame, hand, box))
             crop = hands.crop_region(images[frame], box, size)
-            hull = hands.hand_mask(in_crop, seen, size)
+            # The hull: what hide_hand paints over and the colour matching leaves, or the paste weight.
+            hull = hands.hand_mask(in_crop, seen, size) if hide_hand or whole_crop is None else None
             base.append(hide(crop, hull) if hide_hand else crop)
             keypoints.append(hands.hand_keypoint_map(in_crop, seen, size, z))
             masks.append(hull if whole_crop is None else whole_crop)
