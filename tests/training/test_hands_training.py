@@ -14,7 +14,7 @@ from signgen.corpora.hand_crops import HandCropSettings, hand_crop_dataset
 from signgen.errors import SigngenError
 from signgen.models.hands import build_hand_model, load_hand_model
 from signgen.training import driver
-from signgen.training.hands import HandObjective, start_from, train_hands
+from signgen.training.hands import HandObjective, edge_error, start_from, train_hands
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -84,6 +84,29 @@ def test_a_tiny_models_loss_falls_below_its_base_in_30_steps(synthsign_corpus, t
     assert before == pytest.approx(fixed_loss(HandObjective(build_hand_model(config.model), config.train.hand_loss_weight), batch))  # untrained: the base's
     assert after < 0.8 * before
     assert load_hand_model(tmp_path / "run").crop_size == 32
+
+
+def test_the_edge_term_weighs_outlines_and_leaves_smooth_errors_alone():
+    weight = torch.ones(1, 1, 16, 16)
+    smooth = torch.full((1, 3, 16, 16), 0.1)  # a colour cast: the same error everywhere
+    outline = torch.zeros(1, 3, 16, 16)
+    outline[..., 8, :] = 0.1  # a one-pixel line missing
+    assert edge_error(smooth, weight).item() == pytest.approx(0.0, abs=1e-9)
+    assert edge_error(outline, weight).item() > (outline ** 2).sum(dim=1).mean().item()  # more than its pixel error
+    # Off the mask's weight the same line counts less.
+    assert edge_error(outline, weight + 4 * (torch.arange(16) < 4).float().view(1, 1, 16, 1)) < edge_error(outline, weight + 4)
+
+
+def test_the_edge_weight_adds_to_the_loss_and_is_checked(synthsign_corpus):
+    config = load_config("hands", None, TINY_MODEL)
+    torch.manual_seed(0)
+    model = build_hand_model(config.model)
+    batch = {key: torch.stack([item[key] for item in (crops(synthsign_corpus, config, stride=8)[i] for i in range(2))])
+             for key in ("target", "base", "appearance", "keypoints", "mask")}
+    plain = fixed_loss(HandObjective(model, 4.0), batch)
+    assert fixed_loss(HandObjective(model, 4.0, edge_loss_weight=1.0), batch) > plain
+    with pytest.raises(SigngenError, match="edge_loss_weight"):
+        load_config("hands", None, ["train.edge_loss_weight=-1"])
 
 
 def records(out) -> list[dict]:
