@@ -30,31 +30,36 @@ HALF = 24  # half the side of a drawn crop, in pixels of the frame
 
 
 def only(folder: Path, pattern: str) -> Path:
-    found = sorted(folder.glob(pattern))
+    found = [path for path in sorted(folder.glob(pattern)) if ".partial" not in path.name]
     if len(found) != 1:
-        raise SystemExit(f"{folder}: {len(found)} files match {pattern} (one expected: a finished run, one render key)")
+        raise SystemExit(f"{folder}: {len(found)} files match {pattern} (one expected: a finished run; "
+                         "--key names the render when the folder holds several)")
     return found[0]
 
 
-def hands_of(run: Path, sample) -> tuple[list, dict]:
-    """Per shown hand (frame, point box centre) and, per row, found and wrist-placed flags."""
+def hands_of(run: Path, sample, key: str, scale: float) -> tuple[list, dict]:
+    """Each hand the driving pose shows as (frame, centre of its points in the frame's pixels),
+    and per row the flags found and wrist placed, in the same order."""
     xy, conf, _ = sample.pose_arrays()
-    width = np.nanmedian(np.linalg.norm(xy[:, 0] - xy[:, 1], axis=1))
-    rows = {}
-    for row, pattern in (("ground truth", f"{sample.name}-ground-truth.pose"), ("render", f"{sample.name}-embedded-render-*.pose")):
-        found_xy, found_conf = pose_arrays(reduce_to_178(read_pose(only(run / "poses", pattern))))
-        rows[row] = [], []
-        for points, wrist in HANDS:
-            for t in np.where(conf[:, points].max(1) > 0)[0]:
+    xy = xy * scale
+    both = (conf[:, 0] > 0) & (conf[:, 1] > 0)
+    width = np.median(np.linalg.norm(xy[both, 0] - xy[both, 1], axis=1)) if both.any() else np.inf
+    found = {row: pose_arrays(reduce_to_178(read_pose(only(run / "poses", pattern)))) for row, pattern in
+             (("ground truth", f"{sample.name}-ground-truth.pose"), ("render", f"{sample.name}-embedded-render-{key}.pose"))}
+    shown, rows = [], {row: ([], []) for row in found}
+    for points, wrist in HANDS:
+        for t in np.where(conf[:, points].max(1) > 0)[0]:
+            shown.append((t, xy[t, points][conf[t, points] > 0].mean(0)))
+            for row, (found_xy, found_conf) in found.items():
                 rows[row][0].append(found_conf[t, points].max() > 0)
                 distance = np.linalg.norm(found_xy[t, wrist] - xy[t, points][0]) / width
                 rows[row][1].append(found_conf[t, wrist] > 0 and distance < 0.3)
-    shown = [(t, xy[t, points][conf[t, points] > 0].mean(0)) for points, _ in HANDS for t in np.where(conf[:, points].max(1) > 0)[0]]
     return shown, rows
 
 
 def crop(frame: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    x, y = int(centre[0]), int(centre[1])
+    x = int(np.clip(centre[0], 0, frame.shape[1] - 1))
+    y = int(np.clip(centre[1], 0, frame.shape[0] - 1))
     padded = np.pad(frame, ((HALF, HALF), (HALF, HALF), (0, 0)), constant_values=255)
     return np.asarray(Image.fromarray(padded[y:y + 2 * HALF, x:x + 2 * HALF]).resize((6 * HALF, 6 * HALF), Image.NEAREST))
 
@@ -65,6 +70,8 @@ def main() -> None:
     parser.add_argument("--run", required=True, type=Path, help="a bench_readability.py OUT folder")
     parser.add_argument("--split", default="test_unseen")
     parser.add_argument("--videos", type=int, default=16)
+    parser.add_argument("--key", default="*", help="the render key (the part of OUT/renders/NAME-KEY.npy after the "
+                        "name) when the folder holds renders of several pipelines or step counts")
     parser.add_argument("--count", type=int, default=24)
     parser.add_argument("--columns", type=int, default=4)
     parser.add_argument("-o", "--output", required=True)
@@ -73,16 +80,18 @@ def main() -> None:
     totals = {row: [[], []] for row in ("ground truth", "render")}
     misses = []
     for sample in corpus.split(args.split)[: args.videos]:
-        shown, rows = hands_of(args.run, sample)
+        truth = sample.frames()
+        shown, rows = hands_of(args.run, sample, args.key, truth.shape[2] / sample.pose_arrays()[2][0])
         for row, (found, placed) in rows.items():
             totals[row][0] += found
             totals[row][1] += placed
-        truth = sample.frames()
-        render = upscale(np.load(only(args.run / "renders", f"{sample.name}-*.npy")), truth.shape[1:3])
+        render = upscale(np.load(only(args.run / "renders", f"{sample.name}-{args.key}.npy")), truth.shape[1:3])
         misses += [(truth[t], render[t], centre) for (t, centre), seen, lost in
                    zip(shown, rows["ground truth"][0], rows["render"][0]) if seen and not lost]
+    if not totals["render"][0]:
+        raise SystemExit(f"the driving poses of the first {args.videos} videos of {args.split} show no hand")
     for row, (found, placed) in totals.items():
-        found, placed = np.array(found), np.array(placed)
+        found, placed = np.array(found, dtype=bool), np.array(placed, dtype=bool)
         print(f"{row}: {len(found)} hands shown, found {found.mean():.1%}, wrist placed {placed.mean():.1%}, "
               f"found where placed {found[placed].mean():.1%}")
     print(f"found in the ground truth, not in the render: {len(misses)}")

@@ -93,16 +93,19 @@ def test_the_edge_term_weighs_outlines_and_leaves_smooth_errors_alone():
     outline[..., 8, :] = 0.1  # a one-pixel line missing
     assert edge_error(smooth, weight).item() == pytest.approx(0.0, abs=1e-9)
     assert edge_error(outline, weight).item() > (outline ** 2).sum(dim=1).mean().item()  # more than its pixel error
-    # Off the mask's weight the same line counts less.
-    assert edge_error(outline, weight + 4 * (torch.arange(16) < 4).float().view(1, 1, 16, 1)) < edge_error(outline, weight + 4)
+    # The same extra weight counts where it lies: on the line's rows more than away from them.
+    rows = torch.arange(16).view(1, 1, 16, 1)
+    on_line, elsewhere = weight + 4 * ((rows >= 7) & (rows <= 9)), weight + 4 * (rows <= 2)
+    assert edge_error(outline, on_line) > 2 * edge_error(outline, elsewhere)
 
 
 def test_the_edge_weight_adds_to_the_loss_and_is_checked(synthsign_corpus):
     config = load_config("hands", None, TINY_MODEL)
     torch.manual_seed(0)
     model = build_hand_model(config.model)
-    batch = {key: torch.stack([item[key] for item in (crops(synthsign_corpus, config, stride=8)[i] for i in range(2))])
-             for key in ("target", "base", "appearance", "keypoints", "mask")}
+    dataset = crops(synthsign_corpus, config, stride=8)
+    items = [dataset[0], dataset[1]]
+    batch = {key: torch.stack([item[key] for item in items]) for key in items[0]}
     plain = fixed_loss(HandObjective(model, 4.0), batch)
     assert fixed_loss(HandObjective(model, 4.0, edge_loss_weight=1.0), batch) > plain
     with pytest.raises(SigngenError, match="edge_loss_weight"):
