@@ -11,7 +11,7 @@ inside the hand's feathered mask and 1 elsewhere (normalised by the mean weight)
 ``edge_loss_weight`` times the same weighted error of the crops' differences between
 neighbouring pixels. The second term has the same optimum (the difference of the mean is the
 mean of the differences) but weighs what squared error on pixels hardly sees: a finger's 1 px
-outline is a small share of a crop's error and most of what tells a hand from a blob. The
+outline is a small share of a crop's error and much of what tells a hand from a blob. The
 ``base_loss`` term logged beside it is the same error of the base alone: the loss of a model
 that has learned nothing, the bar the hand stage has to clear.
 """
