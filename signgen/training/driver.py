@@ -273,6 +273,7 @@ class Trainer:
         if checkpoint is not None:
             self.step = self._load_checkpoint(checkpoint)
             accelerator.print(f"resuming {stage.name} training from {checkpoint} (step {self.step})")
+            self._apply_config_lr_and_weight_decay()
         if accelerator.is_main_process:
             try:
                 out_dir.mkdir(parents=True, exist_ok=True)
@@ -406,6 +407,23 @@ class Trainer:
         if state.get("stage", self.stage.name) != self.stage.name:
             raise SigngenError(f"checkpoint {checkpoint} is of a {state['stage']} run, not {self.stage.name}")
         return int(state["step"])
+
+    def _apply_config_lr_and_weight_decay(self) -> None:
+        """A resumed run trains at its config's learning_rate and weight_decay: the
+        checkpoint's optimizer and schedule state hold the ones it was saved with, and
+        ``--set train.learning_rate=...`` with ``--resume`` would otherwise change nothing.
+        The schedule's position and the optimizer's moments stay the checkpoint's."""
+        config, schedule = self.config, getattr(self.schedule, "scheduler", self.schedule)
+        before = (schedule.base_lrs[0], self.optimizer.param_groups[0]["weight_decay"])
+        if before == (config.learning_rate, config.weight_decay):
+            return
+        # Every group trains at the one configured rate (make_optimizer builds one group).
+        for index, group in enumerate(self.optimizer.param_groups):
+            schedule.base_lrs[index] = group["initial_lr"] = config.learning_rate
+            group["lr"] = config.learning_rate * schedule.lr_lambdas[index](schedule.last_epoch)
+            group["weight_decay"] = config.weight_decay
+        self.accelerator.print(f"resumed with learning_rate {before[0]:g} -> {config.learning_rate:g}, "
+                               f"weight_decay {before[1]:g} -> {config.weight_decay:g} (the config's, not the checkpoint's)")
 
     def _save_final(self) -> Path:
         """The final model (EMA weights when EMA is on, also left in the parameters) into

@@ -150,6 +150,26 @@ def test_a_resumed_run_equals_an_uninterrupted_one(name, accumulation, trainers,
         load_config(FAMILY[name], out / driver.CONFIG_NAME)  # the resolved config reads back
 
 
+def test_a_resumed_run_takes_the_learning_rate_and_weight_decay_it_is_given(trainers, tmp_path, interrupted_after_step, monkeypatch):
+    # A linear schedule over 5 steps (1 of warm-up): step k trains at rate * (5 - (k - 1)) / 4.
+    settings = SETTINGS + ["lr_schedule=linear", "learning_rate=0.001", "weight_decay=0.0"]
+    with interrupted_after_step(2):
+        trainers["g2p"](tmp_path / "run", settings)
+    stepped = []
+    adamw_step = torch.optim.AdamW.step
+
+    def recording_step(optimizer, *args, **kwargs):
+        stepped.append((optimizer.param_groups[0]["lr"], optimizer.param_groups[0]["weight_decay"]))
+        return adamw_step(optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    lower = [s for s in settings if not s.startswith(("learning_rate", "weight_decay"))] + ["learning_rate=0.0001", "weight_decay=0.01"]
+    trainers["g2p"](tmp_path / "run", lower, resume=True)
+    assert stepped == [(pytest.approx(1e-4 * (5 - k) / 4), 0.01) for k in (2, 3, 4)]  # steps 3, 4, 5
+    logged = {r["step"]: r["lr"] for r in records(tmp_path / "run") if "lr" in r}
+    assert logged[2] == pytest.approx(1e-3 * 3 / 4) and logged[3] == pytest.approx(1e-4 * 2 / 4)
+
+
 def test_ctrl_c_keeps_a_checkpoint_of_the_finished_steps(trainers, tmp_path, monkeypatch):
     after_step = driver.Trainer._after_step
 
