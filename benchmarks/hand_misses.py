@@ -37,11 +37,11 @@ def only(folder: Path, pattern: str) -> Path:
     return found[0]
 
 
-def hands_of(run: Path, sample, key: str, scale: float) -> tuple[list, dict]:
-    """Each hand the driving pose shows as (frame, centre of its points in the frame's pixels),
-    and per row the flags found and wrist placed, in the same order."""
-    xy, conf, _ = sample.pose_arrays()
-    xy = xy * scale
+def hands_of(run: Path, sample, key: str, frame_width: int) -> tuple[list, dict]:
+    """Each hand the driving pose shows as (frame, centre of its points in the pixels of a
+    frame ``frame_width`` wide), and per row the flags found and wrist placed, in the same order."""
+    xy, conf, pose_size = sample.pose_arrays()
+    xy = xy * (frame_width / pose_size[0])
     both = (conf[:, 0] > 0) & (conf[:, 1] > 0)
     width = np.median(np.linalg.norm(xy[both, 0] - xy[both, 1], axis=1)) if both.any() else np.inf
     found = {row: pose_arrays(reduce_to_178(read_pose(only(run / "poses", pattern)))) for row, pattern in
@@ -81,7 +81,7 @@ def main() -> None:
     misses = []
     for sample in corpus.split(args.split)[: args.videos]:
         truth = sample.frames()
-        shown, rows = hands_of(args.run, sample, args.key, truth.shape[2] / sample.pose_arrays()[2][0])
+        shown, rows = hands_of(args.run, sample, args.key, truth.shape[2])
         for row, (found, placed) in rows.items():
             totals[row][0] += found
             totals[row][1] += placed
