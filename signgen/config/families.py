@@ -219,6 +219,7 @@ class HandsTrainConfig(TrainConfig):
     base: str = "low_resolution"  # what the model starts from: "render" (the photo mesh-warped) or "low_resolution"
     min_timestep_share: float = 0.0  # noise levels trained: from this share of the schedule up (0.9: only the noisiest)
     edge_loss_weight: float = 0.0  # weight of the squared error of neighbour differences (outlines)
+    adversarial_loss_weight: float = 0.0  # > 0: a PatchGAN critic, the model's hinge loss against it weighted this
 
     def __post_init__(self):
         super().__post_init__()
@@ -231,8 +232,9 @@ class HandsTrainConfig(TrainConfig):
         share(self, "training ", "colour_augment_prob")
         if len(self.base_resolution) != 2 or not (math.isfinite(self.hand_loss_weight) and self.hand_loss_weight >= 0):
             raise SigngenError("training base_resolution must be [height, width] and hand_loss_weight a non-negative number")
-        if not (math.isfinite(self.edge_loss_weight) and self.edge_loss_weight >= 0):
-            raise SigngenError(f"training edge_loss_weight must be a non-negative number, not {self.edge_loss_weight}")
+        for name in ("edge_loss_weight", "adversarial_loss_weight"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise SigngenError(f"training {name} must be a non-negative number, not {getattr(self, name)}")
 
 
 @dataclass

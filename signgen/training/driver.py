@@ -15,7 +15,7 @@ loaded. Everything else is decided here, once, the same for every stage:
 - gradient accumulation counted in micro-batches by the loop, not per epoch: an
   optimizer step may span an epoch boundary, and a run resumed at ``step`` continues at
   ``divmod(step * gradient_accumulation_steps, batches_per_epoch)`` (epoch, batch);
-- gradient clipping at ``max_grad_norm`` (0 turns it off);
+- gradient clipping at ``max_grad_norm`` (0 turns it off; a critic's on its own);
 - the loss (and any other terms), averaged over the micro-batches since the last record
   and across processes, with ``step``, ``lr`` and ``elapsed_s``, every ``log_every``
   steps into ``OUT/log.jsonl``; a resumed run first drops the records past its checkpoint;
@@ -28,7 +28,8 @@ Output folder of every stage::
     OUT/config.yaml                 the resolved config of the run
     OUT/log.jsonl                   one JSON record per log_every steps (and evaluations)
     OUT/checkpoints/step-NNNNNNN/   model part in model/, optimizer, LR schedule, EMA and
-                                    RNG state (no pickle: signgen.training.checkpoints)
+                                    RNG state (no pickle: signgen.training.checkpoints),
+                                    each checkpoint module as NAME.safetensors
     OUT/model/                      the final model (EMA weights when EMA is on), written
                                     atomically
 
@@ -46,10 +47,11 @@ import json
 import math
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+import safetensors.torch
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -88,6 +90,9 @@ class Stage:
     # DDP: some trained parameters may get no gradient in a step (a reference UNet's layers
     # after its last reference feature), so DDP must look for them.
     unused_parameters: bool = False
+    # Modules trained beside the model that its folder leaves out (an adversarial critic):
+    # each kept in every checkpoint as NAME.safetensors and restored on resume.
+    checkpoint_modules: Mapping[str, torch.nn.Module] = field(default_factory=dict)
 
 
 @dataclass
@@ -268,6 +273,10 @@ class Trainer:
             raise SigngenError(
                 f"gradient_accumulation_steps {config.gradient_accumulation_steps} exceeds the {self.batches_per_epoch} batches "
                 f"one epoch gives ({len(dataset)} {stage.items}, batch_size {config.batch_size}); lower one of them")
+        # A critic's gradients are clipped on their own: they would otherwise shrink the model's.
+        apart = [list(module.parameters()) for module in stage.checkpoint_modules.values()]
+        ids = {id(parameter) for group in apart for parameter in group}
+        self.clip_groups = [[parameter for parameter in stage.parameters if id(parameter) not in ids], *apart]
         self.ema = EMAModel(stage.parameters, decay=config.ema_decay, use_ema_warmup=True, power=3 / 4) if config.ema_decay > 0 else None
         self.step = 0
         if checkpoint is not None:
@@ -330,7 +339,10 @@ class Trainer:
             losses = output if isinstance(output, dict) else {"loss": output}
             accelerator.backward(losses["loss"])
             if accelerator.sync_gradients and self.config.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(self.stage.parameters, self.config.max_grad_norm)
+                model_group, *apart = self.clip_groups
+                accelerator.clip_grad_norm_(model_group, self.config.max_grad_norm)
+                for group in apart:  # unscaled by the call above (mixed precision unscales once a step)
+                    torch.nn.utils.clip_grad_norm_(group, self.config.max_grad_norm)
             self.optimizer.step()
             self.schedule.step()
             self.optimizer.zero_grad(set_to_none=True)
@@ -389,6 +401,8 @@ class Trainer:
 
         def save_model(folder: Path) -> None:
             self.stage.save_model(folder / FINAL_MODEL_FOLDER)
+            for name, module in self.stage.checkpoint_modules.items():
+                safetensors.torch.save_model(module, str(folder / f"{name}.safetensors"))
 
         checkpoints.save_checkpoint(self.out_dir / CHECKPOINTS_FOLDER, self.step, save_model, self.optimizer, self.schedule, self.ema,
                                     keep=self.config.checkpoints_keep, extra={"stage": self.stage.name})
@@ -402,6 +416,8 @@ class Trainer:
     def _load_checkpoint(self, checkpoint: Path) -> int:
         def load_model(folder: Path) -> None:
             self.stage.load_model(folder / FINAL_MODEL_FOLDER)
+            for name, module in self.stage.checkpoint_modules.items():
+                safetensors.torch.load_model(module, str(folder / f"{name}.safetensors"))
 
         state = checkpoints.load_checkpoint(checkpoint, load_model, self.optimizer, self.schedule, self.ema)
         if state.get("stage", self.stage.name) != self.stage.name:

@@ -14,32 +14,79 @@ mean of the differences) but weighs what squared error on pixels hardly sees: a 
 outline is a small share of a crop's error and much of what tells a hand from a blob. The
 ``base_loss`` term logged beside it is the same error of the base alone: the loss of a model
 that has learned nothing, the bar the hand stage has to clear.
+
+With ``adversarial_loss_weight`` > 0 a critic (:class:`HandCritic`, pix2pix's PatchGAN on the
+crop beside its keypoint map) learns to tell the corpus' crops from the model's, and the
+model is also trained to pass it (hinge losses). Squared error has the conditional mean as
+its optimum, and a one-step model's mean of many possible hands is a blur whose outlines are
+faint; the critic scores what makes a crop look drawn rather than averaged. The critic is
+trained by the same optimizer: its own loss reaches only its weights (the model's output
+enters it detached), the model's adversarial term only the model's (the critic's weights are
+frozen while it is scored). It is kept in checkpoints, not in the model folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from signgen.config import HandsConfig
 from signgen.errors import SigngenError
-from signgen.models.hands import HandModel, build_hand_model, load_hand_model
+from signgen.models.hands import IMAGE_CHANNELS, KEYPOINT_CHANNELS, HandModel, build_hand_model, load_hand_model
 from signgen.training import driver
 
 BATCH_KEYS = ("target", "base", "appearance", "keypoints", "mask")
+
+
+class HandCritic(torch.nn.Module):
+    """pix2pix's PatchGAN discriminator on a crop (3 channels) and its keypoint map (6): one
+    score per overlapping patch of 34 x 34 pixels, high where the crop looks like the corpus'
+    for that hand."""
+
+    def __init__(self, channels: int = 32):
+        super().__init__()
+        widths = (IMAGE_CHANNELS + KEYPOINT_CHANNELS, channels, 2 * channels, 4 * channels)
+        layers: list[torch.nn.Module] = []
+        for index, (inputs, outputs) in enumerate(zip(widths, widths[1:])):
+            layers.append(torch.nn.Conv2d(inputs, outputs, 4, stride=2 if index < 2 else 1, padding=1))
+            if index:
+                layers.append(torch.nn.GroupNorm(8, outputs))
+            layers.append(torch.nn.LeakyReLU(0.2))
+        layers.append(torch.nn.Conv2d(widths[-1], 1, 4, padding=1))
+        self.layers = torch.nn.Sequential(*layers)
+
+    def forward(self, crop: torch.Tensor, keypoints: torch.Tensor) -> torch.Tensor:
+        return self.layers(torch.cat([crop, keypoints], dim=1))
+
+
+@contextlib.contextmanager
+def frozen(module: torch.nn.Module):
+    """``module``'s parameters take no gradient inside the block."""
+    parameters = [parameter for parameter in module.parameters() if parameter.requires_grad]
+    for parameter in parameters:
+        parameter.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for parameter in parameters:
+            parameter.requires_grad_(True)
 
 
 class HandObjective(torch.nn.Module):
     """The weighted clean-crop loss of a batch of hand crops (see the module docstring)."""
 
     def __init__(self, model: HandModel, hand_loss_weight: float, min_timestep_share: float = 0.0,
-                 edge_loss_weight: float = 0.0):
+                 edge_loss_weight: float = 0.0, adversarial_loss_weight: float = 0.0):
         super().__init__()
         self.model = model
         self.hand_loss_weight = float(hand_loss_weight)
         self.min_timestep_share = float(min_timestep_share)
         self.edge_loss_weight = float(edge_loss_weight)
+        self.adversarial_loss_weight = float(adversarial_loss_weight)
+        self.critic = HandCritic() if self.adversarial_loss_weight > 0 else None
 
     def forward(self, batch: dict, step: int = 0) -> dict[str, torch.Tensor]:
         if not isinstance(batch, dict) or any(key not in batch for key in BATCH_KEYS):
@@ -62,7 +109,24 @@ class HandObjective(torch.nn.Module):
                 loss = loss + self.edge_loss_weight * edge_error(error, weight) / norm
             return loss
 
-        return {"loss": weighted(predicted), "base_loss": weighted(base).detach()}
+        terms = {"loss": weighted(predicted), "base_loss": weighted(base).detach()}
+        if self.critic is None:
+            return terms
+        fooled, critic_loss = self.adversarial_terms(predicted, target, batch["keypoints"])
+        terms["pixel_loss"] = terms["loss"].detach()
+        terms["adversarial_loss"], terms["critic_loss"] = fooled.detach(), critic_loss.detach()
+        terms["loss"] = terms["loss"] + self.adversarial_loss_weight * fooled + critic_loss
+        return terms
+
+    def adversarial_terms(self, predicted: torch.Tensor, target: torch.Tensor,
+                          keypoints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's hinge loss against the critic (its gradient reaches the model's output,
+        not the critic) and the critic's (its gradient reaches the critic, not the output)."""
+        with frozen(self.critic):
+            fooled = -self.critic(predicted, keypoints).mean()
+        critic_loss = (F.relu(1 - self.critic(target, keypoints)).mean()
+                       + F.relu(1 + self.critic(predicted.detach(), keypoints)).mean())
+        return fooled, critic_loss
 
 
 def edge_error(error: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -85,7 +149,9 @@ def train_hands(
     """Train ``model`` on ``dataset``'s hand crops into ``out_dir`` (``OUT/model``: a hand-model
     folder, EMA weights when EMA is on); ``config`` is saved as ``OUT/config.yaml``."""
     train = config.train
-    objective = HandObjective(model, train.hand_loss_weight, train.min_timestep_share, train.edge_loss_weight)
+    objective = HandObjective(model, train.hand_loss_weight, train.min_timestep_share, train.edge_loss_weight,
+                              train.adversarial_loss_weight)
+    critic = {} if objective.critic is None else {"critic": objective.critic}
 
     def load_model(folder: Path) -> None:
         model.load_state_dict(load_hand_model(folder).state_dict())
@@ -93,11 +159,12 @@ def train_hands(
     stage = driver.Stage(
         name="hands",
         objective=objective,
-        parameters=list(model.parameters()),
-        modules=[model],
+        parameters=list(objective.parameters()),
+        modules=[objective],
         save_model=model.save_pretrained,
         load_model=load_model,
         items="hand crops",
+        checkpoint_modules=critic,
     )
     return driver.train(stage, dataset, out_dir, config.train, config, resume=resume, progress=progress)
 

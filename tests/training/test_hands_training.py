@@ -14,7 +14,7 @@ from signgen.corpora.hand_crops import HandCropSettings, hand_crop_dataset
 from signgen.errors import SigngenError
 from signgen.models.hands import build_hand_model, load_hand_model
 from signgen.training import driver
-from signgen.training.hands import HandObjective, edge_error, start_from, train_hands
+from signgen.training.hands import HandCritic, HandObjective, edge_error, start_from, train_hands
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -112,6 +112,58 @@ def test_the_edge_weight_adds_to_the_loss_and_is_checked(synthsign_corpus):
         load_config("hands", None, ["train.edge_loss_weight=-1"])
 
 
+def test_the_critics_loss_reaches_only_the_critic_and_the_models_only_the_model():
+    torch.manual_seed(0)
+    objective = HandObjective(build_hand_model(load_config("hands", None, TINY_MODEL).model), 4.0, adversarial_loss_weight=0.5)
+    assert isinstance(objective.critic, HandCritic) and HandObjective(objective.model, 4.0).critic is None
+    target, keypoints = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 6, 32, 32)
+
+    def gradients(*which: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        predicted = torch.linspace(-1, 1, 2 * 3 * 32 * 32).view(2, 3, 32, 32).requires_grad_()
+        for parameter in objective.critic.parameters():
+            parameter.grad = torch.zeros_like(parameter)
+        terms = objective.adversarial_terms(predicted, target, keypoints)
+        sum(terms[index] for index in which).backward()
+        return predicted.grad, [parameter.grad.clone() for parameter in objective.critic.parameters()]
+
+    fooled_output, fooled_critic = gradients(0)
+    critic_output, critic_critic = gradients(1)
+    both_output, both_critic = gradients(0, 1)
+    assert fooled_output.abs().sum() > 0 and all(not grad.any() for grad in fooled_critic)
+    assert critic_output is None and any(grad.any() for grad in critic_critic)
+    assert torch.equal(both_output, fooled_output)
+    assert all(torch.allclose(a, b) for a, b in zip(both_critic, critic_critic))
+    assert all(parameter.requires_grad for parameter in objective.critic.parameters())  # unfrozen again
+    with pytest.raises(SigngenError, match="adversarial_loss_weight"):
+        load_config("hands", None, ["train.adversarial_loss_weight=-0.1"])
+
+
+def test_a_critics_gradients_are_clipped_apart_from_the_models(tmp_path, monkeypatch):
+    model, critic = torch.nn.Linear(1, 1, bias=False), torch.nn.Linear(1, 1, bias=False)
+    seen = []
+    monkeypatch.setattr(torch.optim.AdamW, "step", lambda self, *args, **kwargs: seen.append(
+        (model.weight.grad.abs().item(), critic.weight.grad.abs().item())))
+
+    class Objective(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model, self.critic = model, critic
+
+        def forward(self, batch, step=0):  # gradients 0.5 for the model, 1000 for the critic
+            return 0.5 * self.model(batch).sum() / len(batch) + 1000 * self.critic(batch).sum() / len(batch)
+
+    objective = Objective()
+    stage = driver.Stage(name="hands", objective=objective, parameters=list(objective.parameters()), modules=[objective],
+                         save_model=lambda folder: folder.mkdir(parents=True, exist_ok=True), load_model=lambda folder: None,
+                         checkpoint_modules={"critic": critic})
+    config = load_config("hands", None, TINY_TRAIN + ["train.max_steps=1", "train.ema_decay=0", "train.max_grad_norm=1.0"])
+    driver.train(stage, [torch.ones(1)] * 4, tmp_path / "run", config.train, config, progress=False)
+    assert seen == [pytest.approx((0.5, 1.0))]  # together they would be clipped to (0.0005, 1.0)
+    saved = tmp_path / "run" / "checkpoints" / "step-0000001"
+    assert torch.equal(load_file(str(saved / "critic.safetensors"))["weight"], critic.weight.detach())
+    assert not (tmp_path / "run" / "model" / "critic.safetensors").exists()
+
+
 def records(out) -> list[dict]:
     lines = (out / driver.LOG_NAME).read_text().splitlines()
     return [{key: value for key, value in json.loads(line).items() if key != "elapsed_s"} for line in lines]
@@ -122,8 +174,9 @@ def weights(folder) -> dict[str, torch.Tensor]:
             for name, tensor in load_file(str(path)).items()}
 
 
-def test_a_resumed_run_equals_an_uninterrupted_one(synthsign_corpus, tmp_path, interrupted_after_step):
-    config = load_config("hands", None, TINY_MODEL + TINY_TRAIN)
+@pytest.mark.parametrize("adversarial", [0.0, 0.1])
+def test_a_resumed_run_equals_an_uninterrupted_one(adversarial, synthsign_corpus, tmp_path, interrupted_after_step):
+    config = load_config("hands", None, TINY_MODEL + TINY_TRAIN + [f"train.adversarial_loss_weight={adversarial}"])
     dataset = FirstItems(crops(synthsign_corpus, config, stride=9), 7)  # 3 batches an epoch: epochs end mid-run
 
     def run(out, resume=False):
@@ -142,6 +195,11 @@ def test_a_resumed_run_equals_an_uninterrupted_one(synthsign_corpus, tmp_path, i
     a, b = weights(tmp_path / "straight" / "model"), weights(tmp_path / "split" / "model")
     assert a and a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
     assert load_config("hands", tmp_path / "split" / driver.CONFIG_NAME) == config
+    # The critic goes on from its checkpoint too: the last ones are equal, and it plays.
+    a, b = (weights(tmp_path / run / "checkpoints" / "step-0000005") for run in ("straight", "split"))
+    assert sum(key.startswith("critic.safetensors") for key in a) == (len(list(HandCritic().state_dict())) if adversarial else 0)
+    assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+    assert ("critic_loss" in straight[-1]) == bool(adversarial)
 
 
 def test_the_command_line_trains_and_resumes(synthsign_corpus, tmp_path, run_cli, cli_error_line):
