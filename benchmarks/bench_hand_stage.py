@@ -73,8 +73,9 @@ def compose(sample, model, frame_indices, steps: int, seed: int, base_resolution
     # --no-match: the render's colour matching (signgen.pipelines.hands.matched_to_surroundings) left out
     unmatched = patch.object(pipeline_hands, "matched_to_surroundings", lambda drawn, base, hull: drawn)
     with nullcontext() if match_surroundings else unmatched:
+        face = np.where(confidence[frame_indices, skeleton.FACE, None] > 0, xy[frame_indices, skeleton.FACE], np.nan)
         drawn = to_uint8(redraw_hands(to_tensor(base), xy[frame_indices, HANDS_SLICE], confidence[frame_indices, HANDS_SLICE] > 0,
-                                      model, appearance, noise, num_steps=steps))
+                                      model, appearance, noise, steps, face))
     return truth, base, drawn, xy, confidence
 
 

@@ -59,13 +59,17 @@ def check_inputs(frames: torch.Tensor, hand_xy, hand_seen, appearance: torch.Ten
     count = len(frames)
     if frames.dim() != 4 or frames.shape[1] != 3:
         raise SigngenError(f"frames must be (T, 3, H, W), got {tuple(frames.shape)}")
-    if tuple(np.shape(hand_xy)) != (count, POINTS, 2) or tuple(np.shape(hand_seen)) != (count, POINTS):
-        raise SigngenError(f"hand_xy must be ({count}, {POINTS}, 2) and hand_seen ({count}, {POINTS}), "
+    if tuple(np.shape(hand_xy)) not in ((count, POINTS, 2), (count, POINTS, 3)) or tuple(np.shape(hand_seen)) != (count, POINTS):
+        raise SigngenError(f"hand_xy must be ({count}, {POINTS}, 2 or 3) and hand_seen ({count}, {POINTS}), "
                            f"got {tuple(np.shape(hand_xy))} and {tuple(np.shape(hand_seen))}")
     if tuple(appearance.shape) != (HAND_COUNT, 3, size, size):
         raise SigngenError(f"appearance must be ({HAND_COUNT}, 3, {size}, {size}) (photo_hand_appearance), got {tuple(appearance.shape)}")
     if tuple(noise.shape) != (count, HAND_COUNT, 3, size, size):
         raise SigngenError(f"noise must be ({count}, {HAND_COUNT}, 3, {size}, {size}), got {tuple(noise.shape)}")
+
+
+def as_array(values, dtype) -> np.ndarray:
+    return np.asarray(values.cpu() if isinstance(values, torch.Tensor) else values, dtype)
 
 
 def hide(crop: np.ndarray, hull: np.ndarray) -> np.ndarray:
@@ -75,10 +79,11 @@ def hide(crop: np.ndarray, hull: np.ndarray) -> np.ndarray:
 
 
 def gather_crops(images: np.ndarray, hand_xy: np.ndarray, hand_seen: np.ndarray, model: HandModel,
-                 hand_z: np.ndarray | None = None) -> HandCrops:
+                 hand_z: np.ndarray | None = None, face_xy: np.ndarray | None = None) -> HandCrops:
     """The crops of every hand whose 21 points are all seen in frames (T, H, W, 3) float32: box
     (the model's margin and min_side), base crop, keypoint map and paste mask (the model's
-    ``paste`` region)."""
+    ``paste`` region; for "crop", less the face's hull outside the hand's where ``face_xy``
+    (T, K, 2), NaN where unseen, gives the face: :func:`kept_face`)."""
     size, margin, min_side = model.crop_size, float(model.config.margin), float(model.config.min_side)
     whole_crop = hands.edge_window(size) if model.config.paste == "crop" else None
     hide_hand = bool(model.config.hide_hand)
@@ -98,14 +103,28 @@ def gather_crops(images: np.ndarray, hand_xy: np.ndarray, hand_seen: np.ndarray,
             where.append((frame, hand, box))
             crop = hands.crop_region(images[frame], box, size)
             # The hull: what hide_hand paints over and the colour matching leaves, or the paste weight.
-            hull = hands.hand_mask(in_crop, seen, size) if hide_hand or whole_crop is None else None
+            hull = hands.hand_mask(in_crop, seen, size) if hide_hand or whole_crop is None or face_xy is not None else None
             base.append(hide(crop, hull) if hide_hand else crop)
             keypoints.append(hands.hand_keypoint_map(in_crop, seen, size, z))
-            masks.append(hull if whole_crop is None else whole_crop)
+            face = None if face_xy is None or whole_crop is None else kept_face(face_xy[frame], box, size)
+            masks.append(hull if whole_crop is None else whole_crop if face is None else whole_crop * (1.0 - face * (1.0 - hull)))
             hulls.append(hull)
     if not where:
         return HandCrops([], torch.zeros(0, 3, size, size), torch.zeros(0, len(hands.HAND_PARTS), size, size), [], [])
     return HandCrops(where, torch.from_numpy(np.stack(base)).permute(0, 3, 1, 2), torch.from_numpy(np.stack(keypoints)), masks, hulls)
+
+
+def kept_face(face_xy: np.ndarray, box: tuple[float, float, float], size: int) -> np.ndarray | None:
+    """The feathered hull (S, S) of the face points ``face_xy`` (K, 2; NaN where unseen) in the
+    crop ``box``, or None when fewer than ``MIN_FACE_POINTS`` are seen or none lies in it. A
+    model that pastes its whole crop leaves the frame there, outside the hand: the face of
+    the photo, mesh-warped, is sharper than what the model redraws around a hand (on a real
+    photo, a blur of features it never saw)."""
+    seen = np.isfinite(face_xy).all(axis=-1)
+    if seen.sum() < hands.MIN_FACE_POINTS:
+        return None
+    face = hands.hand_mask(hands.to_crop(face_xy, box, size), seen, size, grow=0.0)
+    return face if face.any() else None
 
 
 def matched_to_surroundings(drawn: np.ndarray, base: np.ndarray, hull: np.ndarray, sigma_share: float = 0.125) -> np.ndarray:
@@ -146,25 +165,28 @@ def denoise_crops(model: HandModel, crops: HandCrops, appearance: torch.Tensor, 
 
 
 def redraw_hands(frames: torch.Tensor, hand_xy, hand_seen, hand_model: HandModel, appearance: torch.Tensor,
-                 noise: torch.Tensor, num_steps: int = 10, hand_z=None) -> torch.Tensor:
+                 noise: torch.Tensor, num_steps: int = 10, face_xy=None) -> torch.Tensor:
     """``frames`` (T, 3, H, W) in [-1, 1] at output resolution with every hand redrawn whose 21
-    points are all seen (``hand_xy`` (T, 42, 2) in those pixels, left hand then right;
-    ``hand_seen`` (T, 42) bool; optional ``hand_z`` (T, 42) depths order the fingers),
+    points are all seen (``hand_xy`` (T, 42, 2) in those pixels, left hand then right, or
+    (T, 42, 3) with depths that order the fingers; ``hand_seen`` (T, 42) bool),
     ``appearance`` (2, 3, S, S) from :func:`photo_hand_appearance`, ``noise`` (T, 2, 3, S, S)
     drawn by the caller (the same noise gives the same frames), ``num_steps`` DDIM steps; a
     model that draws the hand itself has its crop's colour around the hand matched to the
-    frame's (:func:`matched_to_surroundings`). A new tensor; frames without a seen hand come
-    back as they were."""
+    frame's (:func:`matched_to_surroundings`); with ``face_xy`` (T, K, 2) in the same pixels,
+    NaN where unseen, a model that pastes its whole crop leaves the face outside the hand as
+    it was (:func:`kept_face`). A new tensor; frames without a seen hand come back as they
+    were."""
     size = hand_model.crop_size
     check_inputs(frames, hand_xy, hand_seen, appearance, noise, size)
     if num_steps < 1:
         raise SigngenError(f"the hand stage needs at least 1 step, not {num_steps}")
-    hand_xy = np.asarray(hand_xy.cpu() if isinstance(hand_xy, torch.Tensor) else hand_xy, np.float64)
-    hand_seen = np.asarray(hand_seen.cpu() if isinstance(hand_seen, torch.Tensor) else hand_seen, bool)
-    if hand_z is not None:
-        hand_z = np.asarray(hand_z.cpu() if isinstance(hand_z, torch.Tensor) else hand_z, np.float64)
+    hand_xy, hand_seen = as_array(hand_xy, np.float64), as_array(hand_seen, bool)
+    hand_xy, hand_z = hand_xy[..., :2], (hand_xy[..., 2] if hand_xy.shape[-1] == 3 else None)
+    if face_xy is not None and (np.ndim(face_xy) != 3 or len(face_xy) != len(frames) or np.shape(face_xy)[-1] != 2):
+        raise SigngenError(f"face_xy must be ({len(frames)}, K, 2), got {tuple(np.shape(face_xy))}")
+    face_xy = None if face_xy is None else as_array(face_xy, np.float64)
     images = np.array(frames.detach().float().permute(0, 2, 3, 1).cpu().numpy(), dtype=np.float32, copy=True)  # never the caller's memory
-    crops = gather_crops(images, hand_xy, hand_seen, hand_model, hand_z)
+    crops = gather_crops(images, hand_xy, hand_seen, hand_model, hand_z, face_xy)
     out = frames.clone()
     if not crops.where:
         return out

@@ -8,7 +8,8 @@ of frames either side (:func:`finished_chunks`). What stays in memory for the wh
 the driving pose and the uint8 frames at the model's resolution, and not even those when the
 chunks are written as they come (``signgen render``). The frames are the ones a render of
 the whole video at once gives: chunks start where the batches of ``frame_batch_size``
-started before, and deterministic samplers step every frame by itself. With a temporal
+started before, and deterministic samplers step every frame by itself (the deflicker
+filter's float arithmetic may round a rare pixel one grey level apart on some CPUs). With a temporal
 adapter, windows overlap across the video and are blended at every step: the video is one
 chunk, and its memory grows with its length.
 """
@@ -89,8 +90,9 @@ class HandStage:
 
         hands = np.r_[skeleton.LEFT_HAND, skeleton.RIGHT_HAND]
         xy, seen = geometry.steady_xy[window][:, hands], geometry.confidence[window][:, hands] > 0
+        face = np.where(geometry.confidence[window][:, skeleton.FACE, None] > 0, geometry.steady_xy[window][:, skeleton.FACE], np.nan)
         noise = self.noise.expand(len(frames), *self.noise.shape[1:])
-        return redraw_hands(frames, xy, seen, self.model, self.appearance, noise, self.num_steps)
+        return redraw_hands(frames, xy, seen, self.model, self.appearance, noise, self.num_steps, face)
 
 
 def finished_chunks(chunks: Iterator[torch.Tensor], geometry: DrivingGeometry, settings: RenderSettings) -> Iterator[np.ndarray]:

@@ -159,6 +159,44 @@ def test_pasting_the_whole_crop_reaches_past_the_hand_but_never_past_its_box():
         HandModel(**TINY, paste="frame")
 
 
+def ring(cx: float, cy: float, radius: float, count: int = 16) -> np.ndarray:
+    angles = np.linspace(0, 2 * np.pi, count, endpoint=False)
+    return np.stack([cx + radius * np.cos(angles), cy + radius * np.sin(angles)], axis=-1)
+
+
+def test_pasting_the_whole_crop_leaves_the_face_outside_the_hand_as_it_was():
+    images, xy, seen = video()
+    torch.manual_seed(0)
+    hand_model = HandModel(**{**TINY, "crop_size": 32}, paste="crop").eval()
+    with torch.no_grad():
+        hand_model.unet.conv_out.weight.normal_(0, 0.2)
+    size, drawn = 32, torch.randn(3, 2, 3, 32, 32, generator=torch.Generator().manual_seed(7))
+    boxes = [box_of(xy[t, 21:], hand_model) for t in range(3)]
+    face = np.stack([ring(x0 + 0.75 * side, y0 + 0.75 * side, 0.3 * side) for x0, y0, side in boxes])  # the crop's lower right
+    frames = images.permute(0, 2, 3, 1).numpy().copy()
+    plain, kept = (pipeline_hands.gather_crops(frames, xy, seen, hand_model, None, given) for given in (None, face))
+    for index, (t, hand, box) in enumerate(kept.where):
+        if hand == 0:  # the left hand, far from the face: pasted as before
+            assert np.array_equal(kept.masks[index], plain.masks[index])
+            continue
+        in_face, hull = pipeline_hands.kept_face(face[t], box, size), kept.hulls[index]
+        # Over the face, outside the hand, next to nothing is pasted; away from the face, as before.
+        only_face, no_face = (in_face > 0.99) & (hull < 0.05), in_face == 0
+        assert only_face.sum() >= 10 and no_face.sum() >= 300
+        assert plain.masks[index][only_face].min() > 0.5 and kept.masks[index][only_face].max() < 0.05
+        assert np.array_equal(kept.masks[index][no_face], plain.masks[index][no_face])
+    appearance = torch.zeros(2, 3, size, size)
+    whole = redraw_hands(images, xy, seen, hand_model, appearance, drawn, 3)
+    with_face = redraw_hands(images, xy, seen, hand_model, appearance, drawn, 3, face)
+    assert not torch.equal(whole, with_face) and torch.equal(whole[0, :, :100], with_face[0, :, :100])  # the left hand's box
+    # Fewer than 8 face points seen: nothing kept; a face of another shape: one line.
+    few = np.full_like(face, np.nan)
+    few[:, :7] = face[:, :7]
+    assert torch.equal(redraw_hands(images, xy, seen, hand_model, appearance, drawn, 3, few), whole)
+    with pytest.raises(SigngenError, match=r"face_xy must be \(3, K, 2\)"):
+        redraw_hands(images, xy, seen, hand_model, appearance, drawn, 3, face[:2])
+
+
 def test_a_pose_without_hands_leaves_the_frames_unchanged():
     images, xy, seen = video()
     hand_model = model(randomized=True)
@@ -174,7 +212,7 @@ def test_inputs_of_the_wrong_shape_are_one_line():
     with pytest.raises(SigngenError, match=r"noise must be \(3, 2, 3, 16, 16\)") as error:
         redraw_hands(images, xy, seen, model(False), APPEARANCE, torch.zeros(3, 2, 3, 64, 64))
     assert "\n" not in str(error.value)
-    with pytest.raises(SigngenError, match=r"hand_xy must be \(3, 42, 2\)"):
+    with pytest.raises(SigngenError, match=r"hand_xy must be \(3, 42, 2 or 3\)"):
         redraw_hands(images, xy[:, :21], seen, model(False), APPEARANCE, noise(3, 0))
 
 

@@ -28,8 +28,13 @@ def test_the_frames_do_not_depend_on_the_chunk_size_nor_on_the_filter_crossing_c
     whole = v2_pipeline(frame_batch_size=256, deflicker=2.0, **options)
     chunked = v2_pipeline(frame_batch_size=5, deflicker=2.0, **options)
     assert len(whole) > 3 * 5  # the video crosses chunks and the filter's reach crosses them
-    assert np.array_equal(whole.frames, chunked.frames)
+    # The filter's float arithmetic over a chunk's frames may round a pixel one grey level
+    # apart from the same over the whole video, on some CPUs (vectorised loops and their
+    # tails); seen: 7 of 32,256 values.
+    apart = np.abs(whole.frames.astype(np.int16) - chunked.frames.astype(np.int16))
+    assert apart.max() <= 1 and (apart > 0).mean() < 1e-3
     unfiltered = v2_pipeline(frame_batch_size=5, deflicker=0.0, **options)
+    assert np.array_equal(unfiltered.frames, v2_pipeline(frame_batch_size=256, deflicker=0.0, **options).frames)
     assert not np.array_equal(unfiltered.frames, chunked.frames)  # the filter did act
     # At the output size the same: up to one rounding step, since torch's CPU convolutions
     # draw the last frames of a batch ~1e-4 apart from the same frames mid-batch, and the
