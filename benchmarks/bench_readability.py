@@ -66,8 +66,8 @@ class _Lazy:
 
 
 def render_key(args) -> str:
-    """What a cached render depends on besides its video: the sampling steps and a digest of
-    every file of the pipeline folder (the embedded one by default)."""
+    """What a cached render depends on besides its video: the sampling steps, a digest of
+    every file of the pipeline folder (the embedded one by default) and a run seed other than 0."""
     import hashlib
 
     from signgen.pipelines.pipeline import DEFAULT_PIPELINE
@@ -77,18 +77,18 @@ def render_key(args) -> str:
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(path.relative_to(folder).as_posix().encode())
         digest.update(path.read_bytes())
-    return f"steps{args.steps or 'default'}-{digest.hexdigest()[:12]}"
+    return f"steps{args.steps or 'default'}-{digest.hexdigest()[:12]}" + (f"-seed{args.seed}" if args.seed else "")
 
 
 def render(pipeline, sample, reference: np.ndarray, pose, args) -> np.ndarray:
     """The render of ``sample`` at the model's resolution, cached in
-    OUT/renders/<name>-<render key>.npy (the seed is `signgen eval`'s for run seed 0)."""
+    OUT/renders/<name>-<render key>.npy (the seed is `signgen eval`'s for run seed ``--seed``)."""
     from signgen.evaluation.run import video_seed
 
     cache = args.out / "renders" / f"{sample.name}-{args.render_key}.npy"
     if cache.is_file():
         return np.load(cache)
-    result = pipeline(pose=pose, signer=reference[0], seed=video_seed(0, sample.name), progress=False, keep_frame=True,
+    result = pipeline(pose=pose, signer=reference[0], seed=video_seed(args.seed, sample.name), progress=False, keep_frame=True,
                       signer_pose=pose, **({"num_steps": args.steps} if args.steps else {}))
     frames = np.asarray(result.frames)
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +136,7 @@ def main() -> None:
                         help="a pipeline folder to render with instead of the embedded default (renders are cached in "
                              "OUT: give each pipeline its own OUT)")
     parser.add_argument("--steps", type=int, default=None, help="sampling steps of the render (default: the pipeline's)")
+    parser.add_argument("--seed", type=int, default=0, help="the run seed of the renders (signgen eval's --seed)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--prepare-only", action="store_true",
                         help="only render and re-extract poses into OUT/renders/ and OUT/poses/ (no reader needed)")
