@@ -32,7 +32,7 @@ from signgen.corpora.hand_crops import low_resolution
 from signgen.corpora.phoenix import PhoenixCorpus
 from signgen.models.hands import load_hand_model
 from signgen.pipelines import hands as pipeline_hands
-from signgen.pipelines.hands import photo_hand_appearance, redraw_hands
+from signgen.pipelines.hands import face_points, photo_hand_appearance, redraw_hands
 from signgen.poses import hands, skeleton
 
 HANDS_SLICE = slice(skeleton.LEFT_HAND.start, skeleton.RIGHT_HAND.stop)
@@ -73,7 +73,7 @@ def compose(sample, model, frame_indices, steps: int, seed: int, base_resolution
     # --no-match: the render's colour matching (signgen.pipelines.hands.matched_to_surroundings) left out
     unmatched = patch.object(pipeline_hands, "matched_to_surroundings", lambda drawn, base, hull: drawn)
     with nullcontext() if match_surroundings else unmatched:
-        face = np.where(confidence[frame_indices, skeleton.FACE, None] > 0, xy[frame_indices, skeleton.FACE], np.nan)
+        face = face_points(xy[frame_indices], confidence[frame_indices])
         drawn = to_uint8(redraw_hands(to_tensor(base), xy[frame_indices, HANDS_SLICE], confidence[frame_indices, HANDS_SLICE] > 0,
                                       model, appearance, noise, steps, face))
     return truth, base, drawn, xy, confidence

@@ -114,6 +114,13 @@ def gather_crops(images: np.ndarray, hand_xy: np.ndarray, hand_seen: np.ndarray,
     return HandCrops(where, torch.from_numpy(np.stack(base)).permute(0, 3, 1, 2), torch.from_numpy(np.stack(keypoints)), masks, hulls)
 
 
+def face_points(xy: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """The face points (..., K, 2) of 178-point ``xy`` (..., 178, 2), NaN where
+    ``confidence`` says unseen: the ``face_xy`` of :func:`redraw_hands`."""
+    face = skeleton.FACE
+    return np.where(np.asarray(confidence)[..., face, None] > 0, np.asarray(xy, np.float64)[..., face, :], np.nan)
+
+
 def kept_face(face_xy: np.ndarray, box: tuple[float, float, float], size: int) -> np.ndarray | None:
     """The feathered hull (S, S) of the face points ``face_xy`` (K, 2; NaN where unseen) in the
     crop ``box``, or None when fewer than ``MIN_FACE_POINTS`` are seen or none lies in it. A

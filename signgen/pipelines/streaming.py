@@ -85,12 +85,12 @@ class HandStage:
         self.noise = torch.randn((1, *self.appearance.shape), generator=generator)
 
     def __call__(self, frames: torch.Tensor, geometry: DrivingGeometry, window: slice) -> torch.Tensor:
-        from signgen.pipelines.hands import redraw_hands
+        from signgen.pipelines.hands import face_points, redraw_hands
         from signgen.poses import skeleton
 
         hands = np.r_[skeleton.LEFT_HAND, skeleton.RIGHT_HAND]
         xy, seen = geometry.steady_xy[window][:, hands], geometry.confidence[window][:, hands] > 0
-        face = np.where(geometry.confidence[window][:, skeleton.FACE, None] > 0, geometry.steady_xy[window][:, skeleton.FACE], np.nan)
+        face = face_points(geometry.steady_xy[window], geometry.confidence[window])
         noise = self.noise.expand(len(frames), *self.noise.shape[1:])
         return redraw_hands(frames, xy, seen, self.model, self.appearance, noise, self.num_steps, face)
 
