@@ -2,7 +2,8 @@
 
 Frames come out of :func:`signgen.pipelines.denoising.denoise` at the model's resolution in
 [-1, 1]; :func:`keep_coarse_pixels` keeps the coarse image wherever it covers the frame
-(``keep_coarse``); the deflicker filter is :mod:`signgen.pipelines.deflicker`.
+(``keep_coarse``); the deflicker filter is :mod:`signgen.pipelines.deflicker`;
+:func:`sharpened_hands` sharpens each hand's box of the finished frames (``hand_sharpen``).
 :func:`write_render` upscales the frames (Lanczos) to PHOENIX's 260 x 210 and writes the mp4
 as they come.
 """
@@ -27,6 +28,12 @@ KEEP_COARSE_GROW = 2
 # scaled up, against 1: ssim_rgb 0.838 -> 0.844, TDE 2.81 -> 2.71 on 4 SynthSign test videos,
 # docs/results/2026-12-07-steady-limbs.md).
 FULL_RESOLUTION_GROW = 1
+# sharpened_hands at PHOENIX's frame height: the unsharp mask's blur (sigma) and the pixels the
+# hand's box reaches past its keypoints, besides HAND_BOX_SCALE times their extent; scaled
+# with the frame's height.
+SHARPEN_SIGMA = 1.0
+SHARPEN_MARGIN = 4.0
+HAND_BOX_SCALE = 1.35
 
 
 def keep_coarse_pixels(frames: torch.Tensor, coarse: tuple[torch.Tensor, torch.Tensor], grow: int = KEEP_COARSE_GROW) -> torch.Tensor:
@@ -48,6 +55,42 @@ def compose_at(size: tuple[int, int], drawn: torch.Tensor, coarse: tuple[torch.T
     photo's own pixels at full resolution, the model's where the photo has none."""
     upscaled = F.interpolate(drawn, size=tuple(size), mode="bicubic", align_corners=False).clamp_(-1, 1)
     return keep_coarse_pixels(upscaled, coarse, grow=FULL_RESOLUTION_GROW)
+
+
+def sharpened_hands(frames: np.ndarray, xy: np.ndarray, confidence: np.ndarray, amount: float) -> np.ndarray:
+    """uint8 RGB ``frames`` (T, H, W, 3) with each hand the pose shows (``xy`` (T, 178, 2) in
+    the frames' pixels, ``confidence`` (T, 178)) sharpened in its box: plus ``amount`` times
+    the difference from a Gaussian blur of :data:`SHARPEN_SIGMA` pixels (at 260 pixels high),
+    in the square around the hand's seen keypoints, :data:`HAND_BOX_SCALE` times their extent
+    plus :data:`SHARPEN_MARGIN` pixels either side. The hand stage's one-step model, like any
+    model trained on squared error, draws a finger's outline softer than the photo's; MediaPipe
+    finds a hand, and a reader reads it, by those outlines. A new array; with ``amount`` 0 the
+    frames themselves."""
+    import cv2
+
+    from signgen.poses import skeleton
+
+    if amount <= 0:
+        return frames
+    out = np.array(frames, copy=True)
+    height, width = frames.shape[1:3]
+    scale = height / OUTPUT_SIZE[0]
+    for index, frame in enumerate(frames):
+        mask = np.zeros((height, width), bool)
+        for hand in (skeleton.LEFT_HAND, skeleton.RIGHT_HAND):
+            points = xy[index, hand][confidence[index, hand] > 0]
+            if not len(points) or not np.isfinite(points).all():
+                continue
+            (cx, cy), extent = points.mean(axis=0), np.ptp(points, axis=0).max()
+            half = extent * HAND_BOX_SCALE / 2 + SHARPEN_MARGIN * scale
+            top, left = int(max(0.0, cy - half)), int(max(0.0, cx - half))
+            bottom, right = int(max(0.0, cy + half)), int(max(0.0, cx + half))
+            mask[top:bottom, left:right] = True
+        if mask.any():
+            image = frame.astype(np.float32)
+            sharp = np.clip(image + amount * (image - cv2.GaussianBlur(image, (0, 0), SHARPEN_SIGMA * scale)), 0, 255)
+            out[index] = np.where(mask[..., None], sharp, image).round().astype(np.uint8)
+    return out
 
 
 def frames_to_uint8(frames: torch.Tensor) -> np.ndarray:

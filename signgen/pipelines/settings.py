@@ -33,6 +33,8 @@ MAX_STEPS = 1000
 # Widths over time in frames (deflicker, steady_torso): a second at 25 fps.
 MAX_FRAMES_SIGMA = 25.0
 MAX_BATCH = 4096
+# An unsharp mask stronger than this rings: a light seam along every outline.
+MAX_SHARPEN = 3.0
 
 
 def setting(default: Any, help: str, low: float | None = None, high: float | None = None, *,
@@ -85,6 +87,9 @@ class RenderSettings:
     hand_steps: int = setting(1, "denoising steps of the hand stage, which redraws each hand in its own crop from "
                                   "its keypoints (pipelines with a hand model, at full_resolution; 0: off)", 0, MAX_STEPS,
                               before=10)
+    hand_sharpen: float = setting(1.0, "sharpen each hand's box in the finished frames: an unsharp mask of this "
+                                       "amount, about one pixel wide at 260 x 210 (0: off)", 0.0, MAX_SHARPEN,
+                                  before=0.0)
     steady_torso: float = setting(2.0, "smooth the torso and head keypoints of the warped photo over time, a "
                                        "Gaussian of this many frames (0: off; v2 models)", 0.0, MAX_FRAMES_SIGMA, before=0.0)
     deflicker: float = setting(4.0, "filter flicker over time, a Gaussian of this many frames; moving arms and "

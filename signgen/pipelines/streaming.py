@@ -27,7 +27,7 @@ from signgen.pipelines.conditions import video_conditions
 from signgen.pipelines.deflicker import deflicker, filter_reach
 from signgen.pipelines.folder import PipelineModels
 from signgen.pipelines.denoising import InitialNoise, denoise, plan_chunks
-from signgen.pipelines.postprocess import compose_at, frames_to_uint8, keep_coarse_pixels
+from signgen.pipelines.postprocess import compose_at, frames_to_uint8, keep_coarse_pixels, sharpened_hands
 from signgen.pipelines.settings import RenderSettings
 from signgen.pipelines.signer import (DrivingGeometry, SignerEncoding, coarse_images, limb_regions, photo_warper, pose_maps,
                                       warp_source)
@@ -96,11 +96,22 @@ class HandStage:
 
 
 def finished_chunks(chunks: Iterator[torch.Tensor], geometry: DrivingGeometry, settings: RenderSettings) -> Iterator[np.ndarray]:
-    """``chunks`` deflickered (``settings.deflicker``, the moving limbs left as drawn) and as
-    uint8 RGB (n, H, W, 3). Each frame is filtered with its reach of frames either side, so a
-    chunk is given out once the next one has come (or the video has ended)."""
+    """``chunks`` deflickered (``settings.deflicker``, the moving limbs left as drawn), as
+    uint8 RGB (n, H, W, 3) and each hand's box sharpened (``settings.hand_sharpen``,
+    :func:`signgen.pipelines.postprocess.sharpened_hands`). Each frame is filtered with its
+    reach of frames either side, so a chunk is given out once the next one has come (or the
+    video has ended)."""
+    def finish(frames: torch.Tensor, start: int) -> np.ndarray:
+        window = slice(start, start + len(frames))
+        height, width = frames.shape[-2:]
+        xy = geometry.xy[window] * [width / geometry.frame_size[0], height / geometry.frame_size[1]]
+        return sharpened_hands(frames_to_uint8(frames), xy, geometry.confidence[window], settings.hand_sharpen)
+
     if not settings.deflicker:
-        yield from (frames_to_uint8(chunk) for chunk in chunks)
+        done = 0
+        for chunk in chunks:
+            yield finish(chunk, done)
+            done += len(chunk)
         return
     reach, total = filter_reach(settings.deflicker), len(geometry)
     done, before, pending = 0, None, None  # frames given out; up to `reach` frames before them; drawn, not given out
@@ -114,6 +125,6 @@ def finished_chunks(chunks: Iterator[torch.Tensor], geometry: DrivingGeometry, s
         moving = limb_regions(geometry, settings.deflicker, slice(start, start + len(context)))
         filtered = deflicker(context, settings.deflicker, moving_limbs=moving)
         offset = done - start
-        yield frames_to_uint8(filtered[offset : offset + ready])
+        yield finish(filtered[offset : offset + ready], done)
         seen = pending[:ready] if before is None else torch.cat([before, pending[:ready]])
         before, pending, done = seen[-reach:], pending[ready:], done + ready

@@ -152,3 +152,18 @@ def test_kept_background_changes_only_the_composed_frame_not_the_models_conditio
     drawn = v2_pipeline(keep_background=False, **options).frames
     assert {keep for _, keep in calls} == {False}
     assert not np.array_equal(kept, drawn)  # the photo's arm moved away: background where the model drew
+
+
+def test_the_finished_frames_hands_are_sharpened_as_the_setting_says(v2_pipeline):
+    from signgen.pipelines.postprocess import sharpened_hands
+    from signgen.poses.holistic import pose_arrays
+
+    options = dict(glosses="A B", seed=2, progress=False, full_resolution=True, frame_batch_size=4, deflicker=2.0)
+    plain, sharp = v2_pipeline(hand_sharpen=0.0, **options), v2_pipeline(hand_sharpen=1.0, **options)
+    xy, confidence = pose_arrays(sharp.pose)
+    dims = sharp.pose.header.dimensions
+    height, width = sharp.frames.shape[1:3]
+    in_pixels = xy * [width / dims.width, height / dims.height]
+    assert not np.array_equal(sharp.frames, plain.frames)
+    # The last step of a render: on the deflickered frames, each hand's box as sharpened_hands has it.
+    assert np.array_equal(sharp.frames, sharpened_hands(plain.frames, in_pixels, confidence, 1.0))
