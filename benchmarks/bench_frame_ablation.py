@@ -22,7 +22,7 @@ was scored too, which gave the copy and coarse-image rows one perfect frame a vi
 
     python benchmarks/bench_frame_ablation.py --data DIR --model "v2=runs/v2/diffusion/model" \
         [--model LABEL=DIR ...] [--splits test test_unseen] [--videos 8] [--stride 1] [--frames 48] \
-        [--steps 10] [--strength 1.0] [--guidance 1.5,2.0] [--steady-torso 0] [--noise-correlation 0] [--deflicker 0] \
+        [--steps 10] [--strength 1.0] [--guidance 1.5,2.0] [--steady-torso 0] [--noise-correlation 0] [--deflicker 0] [--hand-sharpen 0] \
         [--detect-hands] [--markdown OUT.md]
 """
 
@@ -223,6 +223,9 @@ def main() -> None:
     parser.add_argument("--deflicker", type=float, default=0.0, metavar="FRAMES",
                         help="the deflickering filter's width in frames, a Gaussian's sigma (the embedded pipeline's: see its "
                              "pipeline.json); needs --stride 1")
+    parser.add_argument("--hand-sharpen", type=float, default=0.0, metavar="AMOUNT",
+                        help="the unsharp mask on each hand's box of the finished frames (the embedded pipeline's: 1; "
+                             "0, the default here, renders as the tables before it did)")
     parser.add_argument("--model-setting", action="append", default=[], metavar="LABEL:KEY=VALUE",
                         help="a render setting of one --model row, e.g. mesh:coarse_warp=mesh (repeatable)")
     parser.add_argument("--coarse-warp", nargs="+", default=["parts"], choices=["parts", "mesh"],
@@ -253,7 +256,8 @@ def main() -> None:
         appearance, full = (float(v) for v in args.guidance.split(","))
         settings = RenderSettings(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, appearance_scale=appearance,
                                   full_scale=full, keep_coarse=label in args.keep_coarse, steady_torso=args.steady_torso,
-                                  noise_correlation=args.noise_correlation, deflicker=args.deflicker).replace(**per_model.get(label, {}))
+                                  noise_correlation=args.noise_correlation, deflicker=args.deflicker,
+                                  hand_sharpen=args.hand_sharpen).replace(**per_model.get(label, {}))
         hand_model = load_hand_model(hand_models[label]) if label in hand_models else None
         pipeline = SignPipeline(FrameModel.from_pretrained(folder), None, settings, hand_model=hand_model)
         methods[label] = render_with(pipeline, args.steps, args.strength, args.seed)

@@ -89,6 +89,9 @@ def main() -> None:
                         help="the initial noise's correlation between frames, a row each (default 0 and 0.5)")
     parser.add_argument("--steady-torso", type=float, nargs="+", default=[0.0], metavar="S",
                         help="v2 models: smoothing of the torso and head keypoints in frames, a row each (default 0)")
+    parser.add_argument("--hand-sharpen", type=float, default=0.0, metavar="AMOUNT",
+                        help="the unsharp mask on each hand's box of the finished frames (the embedded pipeline's: 1; "
+                             "0, the default here, renders as docs/temporal.md's tables did)")
     parser.add_argument("--deflicker", type=float, nargs="+", default=[0.0], metavar="D",
                         help="the deflickering filter's width in frames (a Gaussian's sigma), a row each (default 0)")
     parser.add_argument("--keep-coarse", action="store_true", help="v2 models: keep the coarse image where it covers the frame")
@@ -112,7 +115,8 @@ def main() -> None:
     for label, adapter in adapters.items():
         for steady, deflicker in itertools.product(args.steady_torso, args.deflicker):
             settings = RenderSettings(scheduler="ddim", num_steps=args.steps, guidance_interval=0.5, window_size=args.window,
-                                      overlap=args.overlap, keep_coarse=args.keep_coarse, steady_torso=steady, deflicker=deflicker)
+                                      overlap=args.overlap, keep_coarse=args.keep_coarse, steady_torso=steady, deflicker=deflicker,
+                                      hand_sharpen=args.hand_sharpen)
             pipeline = SignPipeline(model, adapter, settings)
             for correlation in args.noise_correlation:
                 def generate(*a, seed, pipeline=pipeline, correlation=correlation):

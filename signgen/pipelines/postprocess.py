@@ -28,12 +28,15 @@ KEEP_COARSE_GROW = 2
 # scaled up, against 1: ssim_rgb 0.838 -> 0.844, TDE 2.81 -> 2.71 on 4 SynthSign test videos,
 # docs/results/2026-12-07-steady-limbs.md).
 FULL_RESOLUTION_GROW = 1
-# sharpened_hands at PHOENIX's frame height: the unsharp mask's blur (sigma) and the pixels the
-# hand's box reaches past its keypoints, besides HAND_BOX_SCALE times their extent; scaled
-# with the frame's height.
+# sharpened_hands at PHOENIX's frame height (scaled with the frame's): the unsharp mask's blur
+# (sigma) and the hand's box, SHARPEN_BOX_SCALE times its keypoints' extent plus
+# SHARPEN_MARGIN pixels either side: the box in which MediaPipe's misses of the render's
+# hands lie (swapping it between render and ground truth swaps what MediaPipe finds), and the
+# first mask tried there; a stronger one (amount 2, sigma 1.5) found fewer hands
+# (docs/results/2026-12-07-sharpened-hands.md).
 SHARPEN_SIGMA = 1.0
 SHARPEN_MARGIN = 4.0
-HAND_BOX_SCALE = 1.35
+SHARPEN_BOX_SCALE = 1.35
 
 
 def keep_coarse_pixels(frames: torch.Tensor, coarse: tuple[torch.Tensor, torch.Tensor], grow: int = KEEP_COARSE_GROW) -> torch.Tensor:
@@ -61,8 +64,9 @@ def sharpened_hands(frames: np.ndarray, xy: np.ndarray, confidence: np.ndarray, 
     """uint8 RGB ``frames`` (T, H, W, 3) with each hand the pose shows (``xy`` (T, 178, 2) in
     the frames' pixels, ``confidence`` (T, 178)) sharpened in its box: plus ``amount`` times
     the difference from a Gaussian blur of :data:`SHARPEN_SIGMA` pixels (at 260 pixels high),
-    in the square around the hand's seen keypoints, :data:`HAND_BOX_SCALE` times their extent
-    plus :data:`SHARPEN_MARGIN` pixels either side. The hand stage's one-step model, like any
+    in the square around the hand's seen keypoints, :data:`SHARPEN_BOX_SCALE` times their extent
+    plus :data:`SHARPEN_MARGIN` pixels either side, centred on their mean; a hand of which
+    only some points are seen, around those. The hand stage's one-step model, like any
     model trained on squared error, draws a finger's outline softer than the photo's; MediaPipe
     finds a hand, and a reader reads it, by those outlines. A new array; with ``amount`` 0 the
     frames themselves."""
@@ -79,10 +83,11 @@ def sharpened_hands(frames: np.ndarray, xy: np.ndarray, confidence: np.ndarray, 
         mask = np.zeros((height, width), bool)
         for hand in (skeleton.LEFT_HAND, skeleton.RIGHT_HAND):
             points = xy[index, hand][confidence[index, hand] > 0]
-            if not len(points) or not np.isfinite(points).all():
+            points = points[np.isfinite(points).all(axis=-1)]
+            if not len(points):
                 continue
             (cx, cy), extent = points.mean(axis=0), np.ptp(points, axis=0).max()
-            half = extent * HAND_BOX_SCALE / 2 + SHARPEN_MARGIN * scale
+            half = extent * SHARPEN_BOX_SCALE / 2 + SHARPEN_MARGIN * scale
             top, left = int(max(0.0, cy - half)), int(max(0.0, cx - half))
             bottom, right = int(max(0.0, cy + half)), int(max(0.0, cx + half))
             mask[top:bottom, left:right] = True

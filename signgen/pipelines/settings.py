@@ -33,7 +33,8 @@ MAX_STEPS = 1000
 # Widths over time in frames (deflicker, steady_torso): a second at 25 fps.
 MAX_FRAMES_SIGMA = 25.0
 MAX_BATCH = 4096
-# An unsharp mask stronger than this rings: a light seam along every outline.
+# hand_sharpen's bound: an amount of 1 leaves a thin light seam around the hand already;
+# 3 triples it (untried; a bound against typos, not a tuned limit).
 MAX_SHARPEN = 3.0
 
 
@@ -88,7 +89,8 @@ class RenderSettings:
                                   "its keypoints (pipelines with a hand model, at full_resolution; 0: off)", 0, MAX_STEPS,
                               before=10)
     hand_sharpen: float = setting(1.0, "sharpen each hand's box in the finished frames: an unsharp mask of this "
-                                       "amount, about one pixel wide at 260 x 210 (0: off)", 0.0, MAX_SHARPEN,
+                                       "amount, one pixel wide at 260 x 210 and narrower in proportion at the "
+                                       "model's own resolution (0: off)", 0.0, MAX_SHARPEN,
                                   before=0.0)
     steady_torso: float = setting(2.0, "smooth the torso and head keypoints of the warped photo over time, a "
                                        "Gaussian of this many frames (0: off; v2 models)", 0.0, MAX_FRAMES_SIGMA, before=0.0)

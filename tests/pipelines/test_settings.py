@@ -50,7 +50,8 @@ def test_every_default_is_the_shipped_pipelines_value():
 def test_the_shipped_default_is_ddim_half_guided_with_consistent_noise_steady_torso_and_deflicker():
     defaults = RenderSettings()
     assert (defaults.scheduler, defaults.guidance_interval, defaults.noise_correlation, defaults.keep_coarse,
-            defaults.steady_torso, defaults.deflicker, defaults.strength) == ("ddim", 0.5, 1.0, True, 2.0, 4.0, 1.0)
+            defaults.steady_torso, defaults.deflicker, defaults.strength, defaults.hand_sharpen) == \
+        ("ddim", 0.5, 1.0, True, 2.0, 4.0, 1.0, 1.0)
 
 
 # ------------------------------------------------------------------ (c) older pipeline.json files

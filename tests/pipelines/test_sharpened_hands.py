@@ -61,8 +61,44 @@ def test_a_frame_twice_the_height_gets_a_box_and_a_blur_twice_as_wide():
     large = sharpened_hands(large_frames, xy * 2, confidence, 1.0)
     def changed_columns(before, after):
         return np.nonzero((after != before).any(axis=(0, 1, 3)))[0]
-    # The box is scaled up with the frame (margin and the blur in proportion) ...
+    # Along the edge, the overshoot spreads about twice as wide ...
     assert abs(np.ptp(changed_columns(large_frames, large)) - 2 * np.ptp(changed_columns(frames, small))) <= 2
-    # ... and the overshoot reaches about twice as far from the edge.
+    # ... and reaches about twice as far from it.
     reach = lambda image, edge: int((np.abs(image[0, 100 * image.shape[1] // HEIGHT, :edge, 0].astype(int) - 60) > 2).sum())  # noqa: E731
     assert 1.5 * reach(small, 105) <= reach(large, 210) <= 2.5 * reach(small, 105)
+
+
+def changed_box(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, int]:
+    rows, columns = np.nonzero((after != before).any(axis=-1))
+    return rows.min(), rows.max(), columns.min(), columns.max()
+
+
+def test_each_hand_of_each_frame_is_sharpened_in_its_own_box_and_only_there():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(40, 216, (2, HEIGHT, WIDTH, 3), dtype=np.uint8)  # texture: every pixel of a box changes
+    xy, confidence = right_hand_on_the_edge()
+    xy[1, skeleton.RIGHT_HAND] += (-60, 80)  # the second frame's right hand elsewhere
+    xy[1, skeleton.LEFT_HAND] = xy[0, skeleton.RIGHT_HAND] + (40, -50)  # ... and a left hand
+    confidence[1, skeleton.LEFT_HAND] = 1.0
+    xy[1, skeleton.LEFT_HAND.start + 3] = np.nan  # a seen point without a place is left out
+    sharp = sharpened_hands(frames, xy, confidence, 1.0)
+    # Right hand, frame 0: centre (105, 100), extent 20: half 13.5 + 4 = 17.5, rows and columns 82..117 (end excluded).
+    assert changed_box(frames[0], sharp[0]) == (82, 117 - 1, 87, 122 - 1)
+    changed = (sharp[1] != frames[1]).any(axis=-1)
+    expected = np.zeros_like(changed)
+    expected[162:197, 27:62] = True  # the right hand moved to (45, 180)
+    left = xy[1, skeleton.LEFT_HAND][np.isfinite(xy[1, skeleton.LEFT_HAND]).all(-1)]
+    (cx, cy), half = left.mean(0), np.ptp(left, 0).max() * 1.35 / 2 + 4
+    expected[int(cy - half):int(cy + half), int(cx - half):int(cx + half)] = True
+    assert changed.sum() > 0.9 * expected.sum() and not (changed & ~expected).any()
+
+
+def test_a_hand_over_the_frames_edge_is_sharpened_up_to_the_edge():
+    rng = np.random.default_rng(1)
+    frames = rng.integers(40, 216, (1, HEIGHT, WIDTH, 3), dtype=np.uint8)
+    xy, confidence = right_hand_on_the_edge(1)
+    xy[0, skeleton.RIGHT_HAND] += (-WIDTH // 2, -100)  # centred on the top left corner
+    sharp = sharpened_hands(frames, xy, confidence, 1.0)
+    assert changed_box(frames[0], sharp[0]) == (0, 16, 0, 16)
+    xy[0, skeleton.RIGHT_HAND] -= 100  # wholly off the frame
+    assert np.array_equal(sharpened_hands(frames, xy, confidence, 1.0), frames)
