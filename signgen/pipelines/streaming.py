@@ -102,10 +102,10 @@ def finished_chunks(chunks: Iterator[torch.Tensor], geometry: DrivingGeometry, s
     reach of frames either side, so a chunk is given out once the next one has come (or the
     video has ended)."""
     def finish(frames: torch.Tensor, start: int) -> np.ndarray:
+        # steady_xy: the frames' pixels, the hands where the hand stage drew them (steadying leaves hands alone).
         window = slice(start, start + len(frames))
-        height, width = frames.shape[-2:]
-        xy = geometry.xy[window] * [width / geometry.frame_size[0], height / geometry.frame_size[1]]
-        return sharpened_hands(frames_to_uint8(frames), xy, geometry.confidence[window], settings.hand_sharpen)
+        return sharpened_hands(frames_to_uint8(frames), geometry.steady_xy[window], geometry.confidence[window],
+                               settings.hand_sharpen)
 
     if not settings.deflicker:
         done = 0
